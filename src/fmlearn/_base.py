@@ -1,0 +1,261 @@
+"""Shared machinery of the FM estimators: parameters, the epoch loop, early stopping, history."""
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from ._threads import effective_n_jobs
+from ._validation import validate_fm_data, validate_sample_weight
+from .model import FMModel
+from .solvers.sgd import SCHEDULES, SGDSolver, SGDState
+
+
+class BaseFM(BaseEstimator):
+    """Base class of the FM estimators; subclasses define the loss and the target encoding."""
+
+    _parameter_constraints: dict = {
+        "n_factors": [Interval(Integral, 0, None, closed="left")],
+        "solver": [StrOptions({"sgd"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, None, None, closed="neither"), None],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "reg_intercept": [Interval(Real, 0, None, closed="left")],
+        "reg_linear": [Interval(Real, 0, None, closed="left")],
+        "reg_factors": [Interval(Real, 0, None, closed="left")],
+        "init_std": [Interval(Real, 0, None, closed="left")],
+        "clip_gradient": [Interval(Real, 0, None, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "scoring": [str, callable, None],
+        "shuffle": ["boolean"],
+        "warm_start": ["boolean"],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "dtype": [StrOptions({"float32", "float64"})],
+    }
+
+    def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
+                 learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
+                 reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 scoring=None, shuffle=True, warm_start=False, n_jobs=None,
+                 random_state=None, verbose=0, dtype="float32"):
+        self.n_factors = n_factors
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.reg_intercept = reg_intercept
+        self.reg_linear = reg_linear
+        self.reg_factors = reg_factors
+        self.init_std = init_std
+        self.clip_gradient = clip_gradient
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.scoring = scoring
+        self.shuffle = shuffle
+        self.warm_start = warm_start
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+
+    # --- what subclasses define -------------------------------------------------------------
+    _loss = None  # "squared" or "logistic"
+
+    def _encode_y(self, y, classes=None):
+        """Targets as the loss expects them, in the model dtype; sets label attributes."""
+        raise NotImplementedError
+
+    def _validation_loss(self, scores, y, sample_weight):
+        """The default validation score (higher is better) from raw scores and encoded targets."""
+        raise NotImplementedError
+
+    # --- fitted attributes ----------------------------------------------------------------------
+    @property
+    def intercept_(self):
+        """The learned global bias w0."""
+        check_is_fitted(self, "model_")
+        return self.model_.intercept
+
+    @property
+    def coef_(self):
+        """The learned linear weights, shape (n_features,)."""
+        check_is_fitted(self, "model_")
+        return self.model_.coef
+
+    @property
+    def factors_(self):
+        """The learned latent factors, shape (n_features, n_factors)."""
+        check_is_fitted(self, "model_")
+        return self.model_.factors
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.non_deterministic = False
+        return tags
+
+    # --- training -----------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Fit the model by SGD epochs over ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix, DataFrame} of shape (n_samples, n_features)
+            Training rows; sparse input of any scipy format is converted to CSR.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights multiplying each sample's loss.
+        eval_set : tuple (X_val, y_val), default=None
+            Held-out data scored after every epoch (``validation_scores_``); with
+            ``early_stopping=True`` it replaces the random ``validation_fraction`` split.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        warm = self.warm_start and hasattr(self, "model_")
+        X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
+        sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
+        if not warm:
+            self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+        rng = self._rng
+        target = self._encode_y(y, classes=getattr(self, "classes_", None) if warm else None)
+        validation = None
+        if eval_set is not None:
+            X_val, y_val = eval_set
+            X_val, y_val = validate_fm_data(self, X_val, y_val, reset=False,
+                                            y_numeric=self._loss == "squared")
+            validation = (X_val, self._encode_y(y_val, classes=getattr(self, "classes_", None)),
+                          np.ones(X_val.shape[0], X.dtype))
+        elif self.early_stopping:
+            stratify = target if self._loss == "logistic" else None
+            X, X_val, target, y_val, sample_weight, w_val = train_test_split(
+                X, target, sample_weight, test_size=self.validation_fraction,
+                random_state=rng.integers(2**31), stratify=stratify)
+            validation = (X_val, y_val, w_val)
+        if not warm:
+            self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype, rng)
+            self._sgd_state = SGDState.initial(self.model_)
+            self.t_ = 0
+        self._run_epochs(X, target, sample_weight, validation, rng, self.max_iter,
+                         stop_early=True)
+        return self
+
+    def _partial_fit(self, X, y, sample_weight, classes):
+        first = not hasattr(self, "model_")
+        X, y = validate_fm_data(self, X, y, reset=first, y_numeric=self._loss == "squared")
+        sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
+        target = self._encode_y(y, classes=classes if first else getattr(self, "classes_", None))
+        if first:
+            self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
+            self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype,
+                                          self._rng)
+            self._sgd_state = SGDState.initial(self.model_)
+            self.t_ = 0
+        self._run_epochs(X, target, sample_weight, None, self._rng, 1, stop_early=False)
+        return self
+
+    def _solver(self):
+        return SGDSolver(self._loss, self.learning_rate, self.eta0, self.power_t,
+                         self.reg_intercept, self.reg_linear, self.reg_factors,
+                         self.clip_gradient, n_threads=effective_n_jobs(self.n_jobs))
+
+    def _score_validation(self, model, validation):
+        X_val, y_val, w_val = validation
+        if self.scoring is None:
+            return self._validation_loss(model.predict_csr(X_val, self.n_jobs), y_val, w_val)
+        snapshot = copy.copy(self)
+        snapshot.model_ = model
+        return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
+
+    def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early):
+        """The epoch loop: one kernel pass per epoch, then checks, history and early stopping.
+
+        The parameters are updated on a copy, committed to ``model_`` only when the
+        loop ends normally, so a diverging fit leaves the estimator as it was.
+        """
+        if self.shuffle:
+            order = rng.permutation(X.shape[0])
+            X, y, sample_weight = X[order], y[order], sample_weight[order]
+        model = self.model_.copy()
+        state = copy.deepcopy(self._sgd_state)
+        solver = self._solver()
+        weight_sum = float(sample_weight.sum(dtype=np.float64))
+        loss_curve, val_scores = [], []
+        best_loss, best_score, best_model, no_improvement = np.inf, -np.inf, None, 0
+        bar = tqdm(range(n_epochs), desc=type(self).__name__, unit="epoch",
+                   disable=not self.verbose or n_epochs == 1)
+        epoch = 0
+        for epoch in bar:
+            loss = solver.epoch(model, X, y, sample_weight, state, rng if self.shuffle else None)
+            loss /= weight_sum
+            if not (np.isfinite(loss) and np.isfinite(model.intercept)
+                    and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
+                raise ValueError(
+                    f"Floating-point overflow at epoch {epoch + 1}: the parameters are no longer "
+                    f"finite. Lower eta0 (now {self.eta0}), scale the features (for example with "
+                    "StandardScaler or MaxAbsScaler), raise the regularisation, or set clip_gradient.")
+            loss_curve.append(loss)
+            postfix = {"loss": f"{loss:.5f}"}
+            if validation is not None:
+                score = self._score_validation(model, validation)
+                val_scores.append(score)
+                postfix["val_score"] = f"{score:.5f}"
+            bar.set_postfix(postfix)
+            if not stop_early:
+                continue
+            if self.early_stopping:
+                if score > best_score:
+                    best_model = model.copy()
+                if score > best_score + (self.tol or 0.0):
+                    best_score, no_improvement = max(score, best_score), 0
+                else:
+                    best_score, no_improvement = max(score, best_score), no_improvement + 1
+            elif self.tol is not None:
+                if loss < best_loss - self.tol:
+                    no_improvement = 0
+                else:
+                    no_improvement += 1
+                best_loss = min(loss, best_loss)
+            if (self.early_stopping or self.tol is not None) and no_improvement >= self.n_iter_no_change:
+                break
+        bar.close()
+        n_run = epoch + 1
+        if stop_early and (self.early_stopping or self.tol is not None) and n_run == n_epochs \
+                and no_improvement < self.n_iter_no_change:
+            warnings.warn(f"Maximum number of iterations ({n_epochs}) reached and the optimisation "
+                          "has not converged; consider raising max_iter.", ConvergenceWarning)
+        self.model_ = best_model if best_model is not None else model
+        self._sgd_state = state
+        self.n_iter_ = n_run
+        self.t_ += n_run * X.shape[0]
+        self.loss_curve_ = loss_curve
+        self.validation_scores_ = val_scores if validation is not None else None
+        self.best_validation_score_ = max(val_scores) if val_scores else None
+
+    # --- prediction --------------------------------------------------------------------------
+    def _decision(self, X):
+        check_is_fitted(self, "model_")
+        X = validate_fm_data(self, X, reset=False)
+        return self.model_.predict_csr(X, self.n_jobs)

@@ -1,0 +1,147 @@
+"""Factorization machine regression (squared loss)."""
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from ._base import BaseFM
+
+
+class FMRegressor(RegressorMixin, BaseFM):
+    """Factorization machine regressor trained by stochastic gradient descent.
+
+    Predicts ``w0 + sum_i w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j`` and fits it to
+    the squared loss, with L2 regularisation of each parameter group.
+
+    Parameters
+    ----------
+    n_factors : int, default=8
+        Length k of each feature's latent vector; 0 gives a linear model.
+    solver : {"sgd"}, default="sgd"
+        The learner.
+    max_iter : int, default=100
+        Maximum number of epochs (passes over the training rows).
+    tol : float or None, default=1e-4
+        Stop when the training loss (or, with ``early_stopping``, the validation
+        score) has not improved by ``tol`` for ``n_iter_no_change`` epochs; None
+        runs all ``max_iter`` epochs unless ``early_stopping`` is set.
+    learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
+        Step size: AdaGrad's per-coordinate ``eta0 / sqrt(1 + sum g**2)``, a
+        constant ``eta0``, or ``eta0 / t**power_t`` after ``t`` samples.
+    eta0 : float, default=0.1
+        Initial learning rate.
+    power_t : float, default=0.25
+        Exponent of the inverse-scaling schedule.
+    reg_intercept, reg_linear, reg_factors : float, default=0, 1e-5, 1e-5
+        L2 penalty on the bias, the linear weights and the factors, applied to the
+        parameters each sample touches.
+    init_std : float, default=0.01
+        Standard deviation of the normal distribution the factors start from.
+    clip_gradient : float or None, default=None
+        Clip every gradient coordinate to ``[-clip_gradient, clip_gradient]``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (or use ``eval_set``), stop
+        when the validation score stops improving, and keep the best epoch's model.
+    validation_fraction : float, default=0.1
+        Share of the training rows held out for early stopping.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping.
+    scoring : str, callable or None, default=None
+        Validation score (higher is better): None is the negative RMSE, otherwise
+        a scikit-learn scorer name or callable.
+    shuffle : bool, default=True
+        Shuffle the rows once per fit and the order of row blocks every epoch.
+    warm_start : bool, default=False
+        Continue from the previous fit's parameters and learning-rate state.
+    n_jobs : int or None, default=None
+        Threads for training (lock-free updates) and prediction; None means 1, -1 all.
+        ``n_jobs=1`` with a fixed ``random_state`` is exactly reproducible.
+    random_state : int, RandomState or None, default=None
+        Seed for the initial factors, the shuffles and the validation split.
+    verbose : int, default=0
+        Show a progress bar with the loss and the validation score per epoch.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating type of the parameters and of the computation.
+
+    Attributes
+    ----------
+    model_ : FMModel
+        The learned parameters.
+    intercept_ : float
+        The bias w0.
+    coef_ : ndarray of shape (n_features,)
+        The linear weights.
+    factors_ : ndarray of shape (n_features, n_factors)
+        The latent factors.
+    n_iter_ : int
+        Epochs run by the last fit.
+    t_ : int
+        Training samples seen in all epochs so far.
+    loss_curve_ : list of float
+        Mean weighted training loss ``(y_pred - y)**2 / 2`` per epoch, each row's
+        loss taken just before its update.
+    validation_scores_ : list of float or None
+        Validation score after each epoch, when there is validation data.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : ndarray of str
+        Column names, when fit on a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn import FMRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((200, 5)); y = X[:, 0] * X[:, 1] + X[:, 2]
+    >>> reg = FMRegressor(n_factors=4, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _loss = "squared"
+
+    def _encode_y(self, y, classes=None):
+        return np.asarray(y, dtype=self.dtype)
+
+    def _decode_y(self, y):
+        return y
+
+    def _validation_loss(self, scores, y, sample_weight):
+        err = scores.astype(np.float64) - y
+        return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``X``, starting from the current model (or a new one).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn import FMRegressor
+        >>> reg = FMRegressor(random_state=0).partial_fit(np.eye(3), [1.0, 2.0, 3.0])
+        >>> reg.n_iter_
+        1
+        """
+        self._validate_params()
+        return self._partial_fit(X, y, sample_weight, None)
+
+    def predict(self, X):
+        """Predicted targets for the rows of ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn import FMRegressor
+        >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
+        (2,)
+        """
+        return self._decision(X)

@@ -1,0 +1,102 @@
+"""Input checks: every user-facing error about X, y and sample_weight is raised here.
+
+Whatever the caller passes (numpy arrays, pandas frames, any scipy sparse
+format), the kernels receive a CSR matrix with ``int64`` row pointers,
+``int32`` column indices, data in the model dtype and no duplicate entries.
+The caller's arrays are never modified: anything that must change is copied.
+"""
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+_INDEX_LIMIT = np.iinfo(np.int32).max
+# Formats whose stored values scikit-learn can check for NaN and inf; others (dok, lil, ...)
+# are converted to the first before checking.
+_FORMATS = ("csr", "csc", "coo")
+
+
+def as_fm_csr(X, dtype):
+    """Return ``X`` as a CSR matrix in the layout the kernels read.
+
+    ``X`` must already be finite and numeric (``validate_fm_data`` checks that
+    for estimator input). Index arrays are converted when their type differs,
+    duplicate entries are summed, and nothing the caller holds is written to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> as_fm_csr(np.eye(2), np.float32).indices.dtype
+    dtype('int32')
+    """
+    dtype = np.dtype(dtype)
+    if not sp.issparse(X):
+        X = sp.csr_matrix(np.asarray(X, dtype=dtype))
+    elif X.format != "csr":
+        X = X.tocsr()
+    if X.shape[1] > _INDEX_LIMIT:
+        raise ValueError(f"X has {X.shape[1]} columns; at most {_INDEX_LIMIT} features are supported.")
+    csr = sp.csr_matrix(
+        (X.data.astype(dtype, copy=False), X.indices.astype(np.int32, copy=False),
+         X.indptr.astype(np.int64, copy=False)),
+        shape=X.shape, copy=False,
+    )
+    if not X.has_canonical_format:
+        csr = csr.copy()
+        csr.sum_duplicates()
+    return csr
+
+
+def validate_fm_data(estimator, X, y="no_validation", *, reset, y_numeric=False):
+    """Validate estimator input with scikit-learn's rules, then convert ``X`` with ``as_fm_csr``.
+
+    Raises ``ValueError`` naming the problem for NaN or infinite values, empty
+    input, mismatched lengths, non-numeric data and (when ``reset`` is false) a
+    feature count that differs from the one seen in ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn import FMRegressor
+    >>> X, y = validate_fm_data(FMRegressor(), np.eye(3), [1, 2, 3], reset=True, y_numeric=True)
+    >>> X.format, y.dtype
+    ('csr', dtype('float32'))
+    """
+    dtype = np.dtype(estimator.dtype)
+    if isinstance(y, str) and y == "no_validation":
+        X = validate_data(estimator, X, accept_sparse=_FORMATS, dtype=dtype, reset=reset)
+        return as_fm_csr(X, dtype)
+    if y_numeric:
+        _check_numeric_target(estimator, y)
+    X, y = validate_data(estimator, X, y, accept_sparse=_FORMATS, dtype=dtype, reset=reset,
+                         y_numeric=y_numeric, multi_output=False)
+    if y_numeric:
+        with np.errstate(over="ignore"):
+            y = y.astype(dtype, copy=False)
+        if not np.isfinite(y).all():
+            raise ValueError("Input y contains values too large for the model dtype "
+                             f"{dtype.name}; rescale y or use dtype='float64'.")
+    return as_fm_csr(X, dtype), y
+
+
+def _check_numeric_target(estimator, y):
+    y = np.asarray(y) if y is not None else y
+    if y is None or y.dtype.kind not in "OUS":
+        return
+    for value in y.ravel():
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{type(estimator).__name__} needs numeric targets; y holds "
+                             f"{str(value)!r}, which is not a number.") from None
+
+
+def validate_sample_weight(sample_weight, X, dtype):
+    """Return non-negative finite sample weights of ``X``'s length, ones when ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> validate_sample_weight(None, np.zeros((2, 1)), np.float32)
+    array([1., 1.], dtype=float32)
+    """
+    return _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)

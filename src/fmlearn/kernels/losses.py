@@ -1,0 +1,28 @@
+"""Pointwise losses and their derivatives with respect to the raw score.
+
+Codes shared by every learner kernel: ``SQUARED`` (regression, targets are
+real numbers) and ``LOGISTIC`` (binary classification, targets are -1 / +1).
+"""
+import numpy as np
+from numba import njit
+
+SQUARED = 0
+LOGISTIC = 1
+
+
+@njit(cache=True, fastmath=True)
+def loss_and_derivative(loss, score, target):
+    """Return ``(l, dl/dscore)`` for one sample.
+
+    Squared: ``l = (score - target)**2 / 2``. Logistic with ``target`` in
+    {-1, +1}: ``l = log(1 + exp(-target * score))``, computed without overflow.
+    """
+    if loss == SQUARED:
+        d = score - target
+        return 0.5 * d * d, d
+    m = -target * score
+    if m > 0:
+        e = np.exp(-m)
+        return m + np.log1p(e), -target / (1 + e)
+    e = np.exp(m)
+    return np.log1p(e), -target * e / (1 + e)

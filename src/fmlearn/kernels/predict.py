@@ -1,0 +1,41 @@
+"""Second-order FM scores over CSR rows in O(k * nnz) (Rendle 2010, Lemma 3.1)."""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, fastmath=True)
+def score_row(start, end, indices, data, intercept, coef, factors, q):
+    """Score one CSR row ``data[start:end]`` at columns ``indices[start:end]``.
+
+    ``q`` (length k) receives the factor sums ``q_f = sum_i v_if x_i``, which the
+    SGD update reuses. Returns ``w0 + sum_i w_i x_i + 1/2 sum_f (q_f**2 - sum_i v_if**2 x_i**2)``.
+    """
+    k = factors.shape[1]
+    for f in range(k):
+        q[f] = 0
+    linear = intercept
+    squares = q.dtype.type(0)
+    for p in range(start, end):
+        j = indices[p]
+        x = data[p]
+        linear += coef[j] * x
+        for f in range(k):
+            vx = factors[j, f] * x
+            q[f] += vx
+            squares += vx * vx
+    pair = q.dtype.type(0)
+    for f in range(k):
+        pair += q[f] * q[f]
+    return linear + q.dtype.type(0.5) * (pair - squares)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
+    """Write the raw FM score of every CSR row into ``out``, rows split into ``n_chunks`` parallel chunks."""
+    n_rows = indptr.shape[0] - 1
+    k = factors.shape[1]
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        q = np.empty(k, dtype=factors.dtype)
+        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, intercept, coef, factors, q)

@@ -1,0 +1,42 @@
+"""FMModel.predict equals the O(n^2 k) formula, for both dtypes and any thread count."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from conftest import brute_force_fm
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fmlearn import FMModel
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_rows=st.integers(1, 30), n_features=st.integers(1, 25), n_factors=st.integers(0, 9),
+       density=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1),
+       dtype=st.sampled_from([np.float32, np.float64]), n_jobs=st.sampled_from([1, 2]))
+def test_predict_equals_brute_force(n_rows, n_features, n_factors, density, seed, dtype, n_jobs):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_rows, n_features, density=density, format="csr", random_state=rng,
+                  data_rvs=lambda n: rng.normal(size=n)).astype(dtype)
+    model = FMModel(float(rng.normal()), rng.normal(size=n_features).astype(dtype),
+                    rng.normal(size=(n_features, n_factors)).astype(dtype))
+    expected = brute_force_fm(X, model.intercept, model.coef, model.factors)
+    got = model.predict(X, n_jobs=n_jobs)
+    assert got.dtype == dtype
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+def test_predict_accepts_dense_coo_and_duplicate_entries():
+    rng = np.random.default_rng(1)
+    model = FMModel(0.3, rng.normal(size=4), rng.normal(size=(4, 3)))
+    # Two entries for column 2 of row 0 mean x_2 = 1.5 + 0.5 = 2.
+    coo = sp.coo_matrix(([1.0, 1.5, 0.5, 3.0], ([0, 0, 0, 1], [0, 2, 2, 3])), shape=(2, 4))
+    dense = coo.toarray()
+    np.testing.assert_allclose(model.predict(coo), brute_force_fm(dense, 0.3, model.coef, model.factors))
+    np.testing.assert_allclose(model.predict(dense), model.predict(coo))
+    assert coo.nnz == 4  # the caller's matrix keeps its duplicate entries
+
+
+def test_predict_leaves_empty_rows_at_the_intercept():
+    model = FMModel(1.25, np.ones(3), np.ones((3, 2)))
+    np.testing.assert_array_equal(model.predict(sp.csr_matrix((4, 3))), np.full(4, 1.25))
