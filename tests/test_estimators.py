@@ -205,3 +205,15 @@ def test_verbose_shows_a_progress_bar(capsys):
     FMRegressor(max_iter=3, tol=None, verbose=1, random_state=0).fit(X, y, eval_set=(X, y))
     err = capsys.readouterr().err
     assert "FMRegressor" in err and "3/3" in err and "val_score" in err
+
+
+def test_regressor_clips_predictions_to_the_training_range_unless_asked_not_to():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3))
+    y = np.clip(3 * X[:, 0], -1, 1)
+    clipped = FMRegressor(max_iter=20, random_state=0).fit(X, y)
+    assert clipped.target_range_ == (-1.0, 1.0)
+    far = np.array([[10.0, 0, 0], [-10.0, 0, 0]])
+    np.testing.assert_array_equal(clipped.predict(far), [1.0, -1.0])
+    free = FMRegressor(max_iter=20, random_state=0, clip_predictions=False).fit(X, y)
+    assert np.abs(free.predict(far)).min() > 1.0

@@ -69,3 +69,15 @@ def test_adagrad_step_divides_by_the_root_of_the_accumulated_squares():
         model, x, np.array([3.0]), np.ones(1), state, np.random.default_rng(0))
     np.testing.assert_allclose(model.coef, [0.1 * 6 / np.sqrt(37)])
     np.testing.assert_allclose(state.acc_coef, [37.0])
+
+
+def test_target_range_stops_the_push_past_the_bound_on_the_targets_side():
+    # Score 1.5 for target 1 in range [-1, 1]: clipped to 1, zero error, nothing moves.
+    model = FMModel(1.5, np.zeros(2), np.zeros((2, 1)))
+    x = sp.csr_matrix(np.array([[1.0, 1.0]]))
+    solver = SGDSolver("squared", "constant", 0.1, 0.25, 0.0, 0.0, 0.0, None, target_range=(-1, 1))
+    solver.epoch(model, x, np.array([1.0]), np.ones(1), SGDState.initial(model))
+    assert model.intercept == 1.5 and not model.coef.any()
+    # Target -1: the error is measured from the bound, 1 - (-1) = 2, not from 1.5.
+    solver.epoch(model, x, np.array([-1.0]), np.ones(1), SGDState.initial(model))
+    np.testing.assert_allclose(model.intercept, 1.5 - 0.1 * 2)

@@ -87,6 +87,17 @@ class BaseFM(BaseEstimator):
         """The default validation score (higher is better) from raw scores and encoded targets."""
         raise NotImplementedError
 
+    def _learn_target_range(self, target, reset):
+        """Record what the solver and ``predict`` need to know of the training targets."""
+
+    def _target_range(self):
+        """Bounds the solver clips scores to inside the loss, or None."""
+        return None
+
+    def _finish_scores(self, scores):
+        """Scores as ``predict`` returns them (the regressor may clip them)."""
+        return scores
+
     # --- fitted attributes ----------------------------------------------------------------------
     @property
     def intercept_(self):
@@ -154,6 +165,7 @@ class BaseFM(BaseEstimator):
                 X, target, sample_weight, test_size=self.validation_fraction,
                 random_state=rng.integers(2**31), stratify=stratify)
             validation = (X_val, y_val, w_val)
+        self._learn_target_range(target, reset=not warm)
         if not warm:
             self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype, rng)
             self._sgd_state = SGDState.initial(self.model_)
@@ -167,6 +179,7 @@ class BaseFM(BaseEstimator):
         X, y = validate_fm_data(self, X, y, reset=first, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
         target = self._encode_y(y, classes=classes if first else getattr(self, "classes_", None))
+        self._learn_target_range(target, reset=first)
         if first:
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
             self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype,
@@ -179,12 +192,14 @@ class BaseFM(BaseEstimator):
     def _solver(self):
         return SGDSolver(self._loss, self.learning_rate, self.eta0, self.power_t,
                          self.reg_intercept, self.reg_linear, self.reg_factors,
-                         self.clip_gradient, n_threads=effective_n_jobs(self.n_jobs))
+                         self.clip_gradient, n_threads=effective_n_jobs(self.n_jobs),
+                         target_range=self._target_range())
 
     def _score_validation(self, model, validation):
         X_val, y_val, w_val = validation
         if self.scoring is None:
-            return self._validation_loss(model.predict_csr(X_val, self.n_jobs), y_val, w_val)
+            scores = self._finish_scores(model.predict_csr(X_val, self.n_jobs))
+            return self._validation_loss(scores, y_val, w_val)
         snapshot = copy.copy(self)
         snapshot.model_ = model
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
@@ -258,4 +273,4 @@ class BaseFM(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
-        return self.model_.predict_csr(X, self.n_jobs)
+        return self._finish_scores(self.model_.predict_csr(X, self.n_jobs))

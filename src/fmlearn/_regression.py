@@ -60,6 +60,11 @@ class FMRegressor(RegressorMixin, BaseFM):
         Show a progress bar with the loss and the validation score per epoch.
     dtype : {"float32", "float64"}, default="float32"
         Floating type of the parameters and of the computation.
+    clip_predictions : bool, default=True
+        Clip predictions to the range of the training targets, in ``predict`` and
+        inside the loss during training, as libFM does: a prediction already past
+        the bound on the target's side gets no further push. Helps bounded targets
+        (ratings, -1/+1 labels); set False to extrapolate beyond the seen range.
 
     Attributes
     ----------
@@ -82,6 +87,8 @@ class FMRegressor(RegressorMixin, BaseFM):
         Validation score after each epoch, when there is validation data.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
+    target_range_ : tuple of float
+        Smallest and largest training target, the bounds of ``clip_predictions``.
     n_features_in_ : int
         Number of features seen in fit.
     feature_names_in_ : ndarray of str
@@ -99,6 +106,38 @@ class FMRegressor(RegressorMixin, BaseFM):
     """
 
     _loss = "squared"
+    _parameter_constraints: dict = {**BaseFM._parameter_constraints,
+                                    "clip_predictions": ["boolean"]}
+
+    def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
+                 learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
+                 reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 scoring=None, shuffle=True, warm_start=False, n_jobs=None,
+                 random_state=None, verbose=0, dtype="float32", clip_predictions=True):
+        super().__init__(
+            n_factors=n_factors, solver=solver, max_iter=max_iter, tol=tol,
+            learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
+            reg_linear=reg_linear, reg_factors=reg_factors, init_std=init_std,
+            clip_gradient=clip_gradient, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
+            random_state=random_state, verbose=verbose, dtype=dtype)
+        self.clip_predictions = clip_predictions
+
+    def _learn_target_range(self, target, reset):
+        low, high = float(target.min()), float(target.max())
+        if not reset:
+            low, high = min(low, self.target_range_[0]), max(high, self.target_range_[1])
+        self.target_range_ = (low, high)
+
+    def _target_range(self):
+        return self.target_range_ if self.clip_predictions else None
+
+    def _finish_scores(self, scores):
+        if self.clip_predictions:
+            return np.clip(scores, *self.target_range_).astype(scores.dtype, copy=False)
+        return scores
 
     def _encode_y(self, y, classes=None):
         return np.asarray(y, dtype=self.dtype)

@@ -18,7 +18,7 @@ from . import FMRegressor
 from .datasets import load_movielens
 
 SEED = 42
-DEMO_USER = 15
+DEMO_USER = 8
 MIN_RATINGS = 20  # recommend among movies rated at least this often
 
 
@@ -47,10 +47,11 @@ def main():
         early_stopping=True, n_iter_no_change=5, max_iter=200, random_state=SEED))
     fm.fit(train, train.rating)
     estimator = fm[-1]
-    print(f"\nTest RMSE\n  global mean          {baseline:.4f}\n"
-          f"  linear (ridge)       {root_mean_squared_error(test.rating, linear.predict(test)):.4f}\n"
-          f"  factorization machine {root_mean_squared_error(test.rating, fm.predict(test)):.4f}"
-          f"   ({estimator.n_iter_} epochs, k={estimator.n_factors})")
+    print("\nTest RMSE")
+    print(f"  global mean            {baseline:.4f}")
+    print(f"  linear (ridge)         {root_mean_squared_error(test.rating, linear.predict(test)):.4f}")
+    print(f"  factorization machine  {root_mean_squared_error(test.rating, fm.predict(test)):.4f}"
+          f"   ({estimator.n_iter_} epochs, n_factors={estimator.n_factors})")
 
     seen = set(ratings.movieId[ratings.userId == DEMO_USER])
     counts = ratings.movieId.value_counts()

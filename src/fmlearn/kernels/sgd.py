@@ -30,6 +30,8 @@ class SGDConfig(NamedTuple):
     reg_linear: np.floating
     reg_factors: np.floating
     clip: np.floating
+    lower: np.floating
+    upper: np.floating
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -73,7 +75,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     continue
                 start = indptr[r]
                 end = indptr[r + 1]
-                score = score_row(start, end, indices, data, w0, coef, factors, q)
+                score = min(max(score_row(start, end, indices, data, w0, coef, factors, q),
+                                cfg.lower), cfg.upper)
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)

@@ -62,14 +62,17 @@ class SGDSolver:
     clip_gradient: float | None
     n_threads: int = 1
     block_size: int = 256
+    target_range: tuple | None = None
 
     def config(self, dtype):
         """The kernel's hyperparameters as scalars of ``dtype``."""
         tp = np.dtype(dtype).type
         clip = np.finfo(dtype).max if self.clip_gradient is None else self.clip_gradient
+        big = np.finfo(dtype).max
+        lower, upper = (-big, big) if self.target_range is None else self.target_range
         return SGDConfig(LOSSES[self.loss], SCHEDULES[self.learning_rate], tp(self.eta0),
                          tp(self.power_t), tp(self.reg_intercept), tp(self.reg_linear),
-                         tp(self.reg_factors), tp(clip))
+                         tp(self.reg_factors), tp(clip), tp(lower), tp(upper))
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """Update ``model`` and ``state`` in place by one pass over ``X``; return the summed loss.

@@ -1,0 +1,53 @@
+"""Shared helpers of the benchmark scripts: where the data is, machine facts, JSON output."""
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+
+
+def require(*relative):
+    """Paths under ../shared/data; exit with a clear reason when one is missing."""
+    paths = [DATA / r for r in relative]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"SKIPPED: benchmark data not found: {', '.join(missing)} "
+              "(the real data sets live in ../shared/data beside the repository)")
+        sys.exit(0)
+    return paths
+
+
+def machine():
+    """Facts about this machine and the library versions, for the JSON header."""
+    import numba
+    import scipy
+    import sklearn
+
+    import fmlearn
+    return {
+        "python": platform.python_version(), "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "numba_threads": numba.config.NUMBA_NUM_THREADS,
+        "versions": {"fmlearn": fmlearn.__version__, "numpy": np.__version__,
+                     "scipy": scipy.__version__, "numba": numba.__version__,
+                     "scikit-learn": sklearn.__version__},
+    }
+
+
+def write_results(name, payload):
+    """Write ``bench/results/<name>.json`` atomically and print where."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                               "machine": machine(), **payload}, indent=2))
+    tmp.replace(out)
+    print(f"wrote {out}")
+    return out
