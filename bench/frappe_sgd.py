@@ -32,9 +32,9 @@ PEERS = {
     "seconds_per_epoch_k64": {"libFM SGD": 1.28, "xLearn (2 threads)": 0.23},
 }
 # Candidates tried on the validation file; the best by validation score is reported on test.
-REGRESSION_GRID = [dict(eta0=0.1, reg_linear=1e-3, reg_factors=0.02),
-                   dict(eta0=0.2, reg_linear=1e-3, reg_factors=0.02),
-                   dict(eta0=0.1, reg_linear=1e-3, reg_factors=0.01)]
+REGRESSION_GRID = [dict(eta0=0.2, reg_linear=1e-3, reg_factors=5e-3),
+                   dict(eta0=0.2, reg_linear=1e-3, reg_factors=2e-3),
+                   dict(eta0=0.2, reg_linear=1e-3, reg_factors=1e-2)]
 CLASSIFICATION_GRID = [dict(eta0=0.2, reg_linear=1e-4, reg_factors=3e-3),
                        dict(eta0=0.1, reg_linear=1e-4, reg_factors=1e-3)]
 COMMON = dict(init_std=0.1, max_iter=300, early_stopping=True, n_iter_no_change=10, tol=0.0,

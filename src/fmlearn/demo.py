@@ -43,7 +43,7 @@ def main():
     baseline = root_mean_squared_error(test.rating, np.full(len(test), train.rating.mean()))
     linear = make_pipeline(movie_features(), Ridge(alpha=5.0)).fit(train, train.rating)
     fm = make_pipeline(movie_features(), FMRegressor(
-        n_factors=16, eta0=0.05, reg_linear=1e-3, reg_factors=0.02, init_std=0.1,
+        n_factors=32, eta0=0.05, reg_linear=0.01, reg_factors=0.1, init_std=0.1,
         early_stopping=True, n_iter_no_change=5, max_iter=200, random_state=SEED))
     fm.fit(train, train.rating)
     estimator = fm[-1]

@@ -12,15 +12,19 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .predict import score_row
 
 CONSTANT = 0
 INVSCALING = 1
 ADAGRAD = 2
+_PAD_BYTES = 256  # gap between threads' private arrays: more than a cache line, and its neighbour
 
 
 class SGDConfig(NamedTuple):
-    """Hyperparameters of one epoch; floats are scalars of the model dtype."""
+    """Hyperparameters of one epoch; floats are scalars of the model dtype.
+
+    ``lower`` and ``upper`` bound the score inside the loss (libFM's clipping of
+    regression predictions to the target range).
+    """
 
     loss: int
     schedule: int
@@ -39,33 +43,81 @@ def _clip(g, c):
     return min(max(g, -c), c)
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def _accumulate(V, i, x, q):
+    """Add ``V[i] * x`` to ``q``; return ``sum_f (V[i, f] * x)**2``."""
+    squares = q.dtype.type(0)
+    for f in range(q.shape[0]):
+        vx = V[i, f] * x
+        q[f] += vx
+        squares += vx * vx
+    return squares
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg):
+    """Step weight ``w[i]`` and the first ``len(q)`` factors of ``V[i]``, for feature value ``x``."""
+    gx = g * x
+    gw = _clip(gx + reg_w * w[i], cfg.clip)
+    if cfg.schedule == ADAGRAD:
+        acc_w[i] += gw * gw
+        w[i] -= eta * gw / np.sqrt(acc_w[i])
+        for f in range(q.shape[0]):
+            gv = _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
+            acc_V[i, f] += gv * gv
+            V[i, f] -= eta * gv / np.sqrt(acc_V[i, f])
+    else:
+        w[i] -= eta * gw
+        for f in range(q.shape[0]):
+            V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-              step, cfg, n_threads):
+              hot_slot, hot_features, step, cfg, n_threads):
     """Run one pass over the rows, updating the parameters in place.
 
     Rows are visited block by block in the order of ``block_starts`` (row
     offsets of blocks of ``block_size`` rows); thread ``c`` of ``n_threads``
-    takes the ``c``-th contiguous share of the blocks and updates ``coef`` and
-    ``factors`` without locks (Hogwild). Each thread keeps its own copy of the
-    intercept (and of its AdaGrad accumulator), averaged at the end, so that no
-    cache line is written by every thread on every row. ``acc_*`` hold AdaGrad's
+    takes the ``c``-th contiguous share of the blocks and updates the shared
+    parameters without locks (Hogwild). The features every thread would write on
+    almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is
+    ``j``'s position among them, or -1), are updated in per-thread copies that
+    are averaged at the end, so that no cache line bounces between cores on each
+    row; with one thread this is exactly sequential SGD. ``acc_*`` hold AdaGrad's
     sums of squared gradients (ignored by the other schedules); ``step[0]`` counts
     samples seen for the inverse-scaling schedule. Returns the sum of the weighted
     losses of the rows, each taken before its update.
     """
     n_rows = indptr.shape[0] - 1
     n_blocks = block_starts.shape[0]
+    n_hot = hot_features.shape[0]
     k = factors.shape[1]
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    intercepts = np.empty(n_threads, dtype=factors.dtype)
-    acc_intercepts = np.empty(n_threads, dtype=factors.dtype)
+    # Per-thread arrays, padded so that no two threads' entries share a cache line.
+    # Row n_hot of the local arrays holds the intercept (its factor row is never read).
+    pad = _PAD_BYTES // factors.itemsize
+    pad_rows = 1 + pad // max(k, 1)
+    local_w = np.empty((n_threads, n_hot + 1 + pad), dtype=factors.dtype)
+    local_acc_w = np.empty((n_threads, n_hot + 1 + pad), dtype=factors.dtype)
+    local_v = np.zeros((n_threads, n_hot + 1 + pad_rows, k), dtype=factors.dtype)
+    local_acc_v = np.ones((n_threads, n_hot + 1 + pad_rows, k), dtype=factors.dtype)
+    local_q = np.empty((n_threads, k + pad), dtype=factors.dtype)
     for c in prange(n_threads):
-        q = np.empty(k, dtype=factors.dtype)
-        w0 = intercept[0]
-        a0 = acc_intercept[0]
+        w, acc_w, v, acc_v = local_w[c], local_acc_w[c], local_v[c], local_acc_v[c]
+        q = local_q[c, :k]
+        for s in range(n_hot):
+            j = hot_features[s]
+            w[s] = coef[j]
+            acc_w[s] = acc_coef[j]
+            for f in range(k):
+                v[s, f] = factors[j, f]
+                acc_v[s, f] = acc_factors[j, f]
+        w[n_hot] = intercept[0]
+        acc_w[n_hot] = acc_intercept[0]
+        no_factors = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
         total = 0.0
         for b in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
@@ -75,50 +127,54 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     continue
                 start = indptr[r]
                 end = indptr[r + 1]
-                score = min(max(score_row(start, end, indices, data, w0, coef, factors, q),
-                                cfg.lower), cfg.upper)
+                q[:] = 0
+                score = w[n_hot]
+                squares = tp(0)
+                for p in range(start, end):
+                    j = indices[p]
+                    s = hot_slot[j]
+                    x = data[p]
+                    if s >= 0:
+                        score += w[s] * x
+                        squares += _accumulate(v, s, x, q)
+                    else:
+                        score += coef[j] * x
+                        squares += _accumulate(factors, j, x, q)
+                pairs = tp(0)
+                for f in range(k):
+                    pairs += q[f] * q[f]
+                score += tp(0.5) * (pairs - squares)
+                score = min(max(score, cfg.lower), cfg.upper)
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)
-                reg0 = sw * cfg.reg_intercept
-                reg1 = sw * cfg.reg_linear
-                reg2 = sw * cfg.reg_factors
-                if cfg.schedule == ADAGRAD:
-                    g0 = _clip(g + reg0 * w0, cfg.clip)
-                    a0 += g0 * g0
-                    w0 -= cfg.eta0 * g0 / np.sqrt(a0)
-                    for p in range(start, end):
-                        j = indices[p]
-                        x = data[p]
-                        gx = g * x
-                        gw = _clip(gx + reg1 * coef[j], cfg.clip)
-                        acc_coef[j] += gw * gw
-                        coef[j] -= cfg.eta0 * gw / np.sqrt(acc_coef[j])
-                        for f in range(k):
-                            v = factors[j, f]
-                            gv = _clip(gx * (q[f] - v * x) + reg2 * v, cfg.clip)
-                            acc_factors[j, f] += gv * gv
-                            factors[j, f] = v - cfg.eta0 * gv / np.sqrt(acc_factors[j, f])
+                if cfg.schedule == INVSCALING:
+                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
                 else:
-                    if cfg.schedule == INVSCALING:
-                        eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
+                    eta = cfg.eta0
+                reg_w = sw * cfg.reg_linear
+                reg_v = sw * cfg.reg_factors
+                _update_feature(w, acc_w, v, acc_v, n_hot, tp(1), g, no_factors,
+                                sw * cfg.reg_intercept, reg_v, eta, cfg)
+                for p in range(start, end):
+                    j = indices[p]
+                    s = hot_slot[j]
+                    if s >= 0:
+                        _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v, eta, cfg)
                     else:
-                        eta = cfg.eta0
-                    w0 -= eta * _clip(g + reg0 * w0, cfg.clip)
-                    for p in range(start, end):
-                        j = indices[p]
-                        x = data[p]
-                        gx = g * x
-                        coef[j] -= eta * _clip(gx + reg1 * coef[j], cfg.clip)
-                        for f in range(k):
-                            v = factors[j, f]
-                            factors[j, f] = v - eta * _clip(
-                                gx * (q[f] - v * x) + reg2 * v, cfg.clip)
+                        _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
+                                        reg_w, reg_v, eta, cfg)
                 t += n_threads
         losses[c] = total
-        intercepts[c] = w0
-        acc_intercepts[c] = a0
-    intercept[0] = intercepts.mean()
-    acc_intercept[0] = acc_intercepts.mean()
+    scale = tp(1.0 / n_threads)
+    for s in range(n_hot):
+        j = hot_features[s]
+        coef[j] = local_w[:, s].sum() * scale
+        acc_coef[j] = local_acc_w[:, s].sum() * scale
+        for f in range(k):
+            factors[j, f] = local_v[:, s, f].sum() * scale
+            acc_factors[j, f] = local_acc_v[:, s, f].sum() * scale
+    intercept[0] = local_w[:, n_hot].sum() * scale
+    acc_intercept[0] = local_acc_w[:, n_hot].sum() * scale
     step[0] += n_rows
     return losses.sum()

@@ -1,5 +1,5 @@
 """Stochastic gradient descent for the second-order FM (Rendle 2010; AdaGrad: Duchi et al. 2011)."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,6 +63,9 @@ class SGDSolver:
     n_threads: int = 1
     block_size: int = 256
     target_range: tuple | None = None
+    hot_share: float = 1 / 64
+    max_hot: int = 1024
+    _hot: tuple = field(default=None, init=False, repr=False)
 
     def config(self, dtype):
         """The kernel's hyperparameters as scalars of ``dtype``."""
@@ -73,6 +76,25 @@ class SGDSolver:
         return SGDConfig(LOSSES[self.loss], SCHEDULES[self.learning_rate], tp(self.eta0),
                          tp(self.power_t), tp(self.reg_intercept), tp(self.reg_linear),
                          tp(self.reg_factors), tp(clip), tp(lower), tp(upper))
+
+    def hot_features(self, X):
+        """Features in at least ``hot_share`` of the rows (the ``max_hot`` most frequent),
+        which each thread updates in a copy of its own; none with one thread.
+
+        Returns ``(hot_slot, hot_features)``: the position of each feature among the hot
+        ones (-1 if not hot) and the hot feature ids. Computed once per matrix.
+        """
+        if self._hot is not None and self._hot[0] is X:
+            return self._hot[1]
+        slot = np.full(X.shape[1], -1, dtype=np.int32)
+        hot = np.zeros(0, dtype=np.int64)
+        if self.n_threads > 1:
+            counts = np.bincount(X.indices, minlength=X.shape[1])
+            hot = np.argsort(-counts, kind="stable")[:self.max_hot]
+            hot = np.sort(hot[counts[hot] >= self.hot_share * X.shape[0]]).astype(np.int64)
+            slot[hot] = np.arange(hot.shape[0], dtype=np.int32)
+        self._hot = (X, (slot, hot))
+        return slot, hot
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """Update ``model`` and ``state`` in place by one pass over ``X``; return the summed loss.
@@ -85,10 +107,11 @@ class SGDSolver:
         block_starts = order.astype(np.int64) * self.block_size
         intercept = np.array([model.intercept], dtype=model.dtype)
         n_threads = max(1, min(self.n_threads, n_blocks))
+        hot_slot, hot = self.hot_features(X)
         with numba_threads(n_threads):
             total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
                               self.block_size, intercept, model.coef, model.factors,
                               state.acc_intercept, state.acc_coef, state.acc_factors,
-                              state.step, self.config(model.dtype), n_threads)
+                              hot_slot, hot, state.step, self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])
         return total
