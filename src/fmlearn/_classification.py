@@ -1,7 +1,7 @@
 """Factorization machine classification (logistic loss)."""
 import numpy as np
 from scipy.special import expit
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ._base import BaseFM
@@ -82,6 +82,7 @@ best_validation_score_, n_features_in_, feature_names_in_
         margins = -y * scores.astype(np.float64)
         return -float(np.average(np.logaddexp(0.0, margins), weights=sample_weight))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
@@ -105,7 +106,6 @@ best_validation_score_, n_features_in_, feature_names_in_
         >>> clf.classes_
         array([0, 1])
         """
-        self._validate_params()
         if not hasattr(self, "model_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes)

@@ -1,6 +1,6 @@
 """Factorization machine regression (squared loss)."""
 import numpy as np
-from sklearn.base import RegressorMixin
+from sklearn.base import RegressorMixin, _fit_context
 
 from ._base import BaseFM
 
@@ -149,6 +149,7 @@ class FMRegressor(RegressorMixin, BaseFM):
         err = scores.astype(np.float64) - y
         return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
@@ -170,7 +171,6 @@ class FMRegressor(RegressorMixin, BaseFM):
         >>> reg.n_iter_
         1
         """
-        self._validate_params()
         return self._partial_fit(X, y, sample_weight, None)
 
     def predict(self, X):
