@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test test-slow bench bench-quick clean
+.PHONY: demo test bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -18,9 +18,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules src tests
-
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -97,3 +97,8 @@ def test_divergence_names_the_remedy_and_keeps_the_previous_model():
     with pytest.raises(ValueError, match="Floating-point overflow at epoch .*Lower eta0"):
         reg.fit(X * 1e3, Y * 1e6)
     assert not hasattr(reg, "n_iter_")
+
+
+def test_zero_threads():
+    with pytest.raises(ValueError, match="n_jobs == 0 has no meaning"):
+        FMRegressor(n_jobs=0).fit(X, Y)

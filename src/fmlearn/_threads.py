@@ -15,6 +15,8 @@ def effective_n_jobs(n_jobs):
     limit = numba.config.NUMBA_NUM_THREADS
     if n_jobs is None:
         return 1
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None or 1 for one thread, -1 for all.")
     if n_jobs < 0:
         return max(1, limit + 1 + n_jobs)
     return min(n_jobs, limit)
