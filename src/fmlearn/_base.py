@@ -218,7 +218,10 @@ class BaseFM(BaseEstimator):
         solver = self._solver()
         weight_sum = float(sample_weight.sum(dtype=np.float64))
         loss_curve, val_scores = [], []
-        best_loss, best_score, best_model, no_improvement = np.inf, -np.inf, None, 0
+        # What decides stopping (higher is better): the validation score with early stopping,
+        # else the negative training loss when tol is set, else nothing.
+        watch = stop_early and (self.early_stopping or self.tol is not None)
+        best, best_model, no_improvement = -np.inf, None, 0
         bar = tqdm(range(n_epochs), desc=type(self).__name__, unit="epoch",
                    disable=not self.verbose or n_epochs == 1)
         epoch = 0
@@ -238,27 +241,19 @@ class BaseFM(BaseEstimator):
                 val_scores.append(score)
                 postfix["val_score"] = f"{score:.5f}"
             bar.set_postfix(postfix)
-            if not stop_early:
+            if not watch:
                 continue
-            if self.early_stopping:
-                if score > best_score:
+            criterion = score if self.early_stopping else -loss
+            no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
+            if criterion > best:
+                best = criterion
+                if self.early_stopping:
                     best_model = model.copy()
-                if score > best_score + (self.tol or 0.0):
-                    best_score, no_improvement = max(score, best_score), 0
-                else:
-                    best_score, no_improvement = max(score, best_score), no_improvement + 1
-            elif self.tol is not None:
-                if loss < best_loss - self.tol:
-                    no_improvement = 0
-                else:
-                    no_improvement += 1
-                best_loss = min(loss, best_loss)
-            if (self.early_stopping or self.tol is not None) and no_improvement >= self.n_iter_no_change:
+            if no_improvement >= self.n_iter_no_change:
                 break
         bar.close()
         n_run = epoch + 1
-        if stop_early and (self.early_stopping or self.tol is not None) and n_run == n_epochs \
-                and no_improvement < self.n_iter_no_change:
+        if watch and n_run == n_epochs and no_improvement < self.n_iter_no_change:
             warnings.warn(f"Maximum number of iterations ({n_epochs}) reached and the optimisation "
                           "has not converged; consider raising max_iter.", ConvergenceWarning)
         self.model_ = best_model if best_model is not None else model

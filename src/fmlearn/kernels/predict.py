@@ -3,6 +3,26 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True, fastmath=True, inline="always")
+def accumulate_factors(factors, i, x, q):
+    """Add ``factors[i] * x`` to ``q``; return ``sum_f (factors[i, f] * x)**2``."""
+    squares = q.dtype.type(0)
+    for f in range(q.shape[0]):
+        vx = factors[i, f] * x
+        q[f] += vx
+        squares += vx * vx
+    return squares
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def finish_score(linear, squares, q):
+    """The FM score from its linear part, ``sum_i sum_f (v_if x_i)**2`` and the sums ``q``."""
+    pairs = q.dtype.type(0)
+    for f in range(q.shape[0]):
+        pairs += q[f] * q[f]
+    return linear + q.dtype.type(0.5) * (pairs - squares)
+
+
 @njit(cache=True, fastmath=True)
 def score_row(start, end, indices, data, intercept, coef, factors, q):
     """Score one CSR row ``data[start:end]`` at columns ``indices[start:end]``.
@@ -10,23 +30,13 @@ def score_row(start, end, indices, data, intercept, coef, factors, q):
     ``q`` (length k) receives the factor sums ``q_f = sum_i v_if x_i``, which the
     SGD update reuses. Returns ``w0 + sum_i w_i x_i + 1/2 sum_f (q_f**2 - sum_i v_if**2 x_i**2)``.
     """
-    k = factors.shape[1]
-    for f in range(k):
-        q[f] = 0
+    q[:] = 0
     linear = intercept
     squares = q.dtype.type(0)
     for p in range(start, end):
-        j = indices[p]
-        x = data[p]
-        linear += coef[j] * x
-        for f in range(k):
-            vx = factors[j, f] * x
-            q[f] += vx
-            squares += vx * vx
-    pair = q.dtype.type(0)
-    for f in range(k):
-        pair += q[f] * q[f]
-    return linear + q.dtype.type(0.5) * (pair - squares)
+        linear += coef[indices[p]] * data[p]
+        squares += accumulate_factors(factors, indices[p], data[p], q)
+    return finish_score(linear, squares, q)
 
 
 @njit(parallel=True, cache=True, fastmath=True)

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
+from .predict import accumulate_factors, finish_score
 
 CONSTANT = 0
 INVSCALING = 1
@@ -41,17 +42,6 @@ class SGDConfig(NamedTuple):
 @njit(cache=True, fastmath=True, inline="always")
 def _clip(g, c):
     return min(max(g, -c), c)
-
-
-@njit(cache=True, fastmath=True, inline="always")
-def _accumulate(V, i, x, q):
-    """Add ``V[i] * x`` to ``q``; return ``sum_f (V[i, f] * x)**2``."""
-    squares = q.dtype.type(0)
-    for f in range(q.shape[0]):
-        vx = V[i, f] * x
-        q[f] += vx
-        squares += vx * vx
-    return squares
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -136,15 +126,11 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     x = data[p]
                     if s >= 0:
                         score += w[s] * x
-                        squares += _accumulate(v, s, x, q)
+                        squares += accumulate_factors(v, s, x, q)
                     else:
                         score += coef[j] * x
-                        squares += _accumulate(factors, j, x, q)
-                pairs = tp(0)
-                for f in range(k):
-                    pairs += q[f] * q[f]
-                score += tp(0.5) * (pairs - squares)
-                score = min(max(score, cfg.lower), cfg.upper)
+                        squares += accumulate_factors(factors, j, x, q)
+                score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)
