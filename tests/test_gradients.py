@@ -81,3 +81,15 @@ def test_target_range_stops_the_push_past_the_bound_on_the_targets_side():
     # Target -1: the error is measured from the bound, 1 - (-1) = 2, not from 1.5.
     solver.epoch(model, x, np.array([-1.0]), np.ones(1), SGDState.initial(model))
     np.testing.assert_allclose(model.intercept, 1.5 - 0.1 * 2)
+
+
+def test_invscaling_step_is_eta0_over_t_to_the_power_t():
+    model = FMModel(0.0, np.zeros(1), np.zeros((1, 0)))
+    state = SGDState.initial(model)
+    state.step[0] = 99  # the 100th sample: eta = 0.5 / 100**0.5 = 0.05
+    x = sp.csr_matrix(np.array([[2.0]]))
+    SGDSolver("squared", "invscaling", 0.5, 0.5, 0.0, 0.0, 0.0, None).epoch(
+        model, x, np.array([3.0]), np.ones(1), state)
+    np.testing.assert_allclose(model.coef, [0.05 * 6])
+    np.testing.assert_allclose(model.intercept, 0.05 * 3)
+    assert state.step[0] == 100

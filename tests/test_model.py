@@ -40,3 +40,11 @@ def test_predict_accepts_dense_coo_and_duplicate_entries():
 def test_predict_leaves_empty_rows_at_the_intercept():
     model = FMModel(1.25, np.ones(3), np.ones((3, 2)))
     np.testing.assert_array_equal(model.predict(sp.csr_matrix((4, 3))), np.full(4, 1.25))
+
+
+def test_initial_model_draws_factors_at_the_given_scale():
+    model = FMModel.initial(2000, 8, 0.3, np.float32, np.random.default_rng(0))
+    assert model.intercept == 0 and not model.coef.any()
+    assert model.factors.dtype == np.float32
+    np.testing.assert_allclose(model.factors.std(), 0.3, rtol=0.02)
+    np.testing.assert_allclose(model.factors.mean(), 0.0, atol=0.01)
