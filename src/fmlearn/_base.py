@@ -14,9 +14,11 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._threads import effective_n_jobs
-from ._validation import validate_fm_data, validate_sample_weight
+from ._validation import validate_feature_groups, validate_fm_data, validate_sample_weight
 from .model import FMModel
-from .solvers.sgd import SCHEDULES, SGDSolver, SGDState
+from .solvers.als import ALSSolver
+from .solvers.mcmc import TRACED, MCMCSolver
+from .solvers.sgd import SCHEDULES, SGDSolver
 
 
 class BaseFM(BaseEstimator):
@@ -24,7 +26,7 @@ class BaseFM(BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
-        "solver": [StrOptions({"sgd"})],
+        "solver": [StrOptions({"sgd", "als", "mcmc"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "learning_rate": [StrOptions(set(SCHEDULES))],
@@ -45,6 +47,8 @@ class BaseFM(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"})],
+        "burn_in": [Interval(Integral, 0, None, closed="left")],
+        "n_kept_samples": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
@@ -52,7 +56,8 @@ class BaseFM(BaseEstimator):
                  reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32"):
+                 random_state=None, verbose=0, dtype="float32", burn_in=0,
+                 n_kept_samples=None):
         self.n_factors = n_factors
         self.solver = solver
         self.max_iter = max_iter
@@ -75,6 +80,8 @@ class BaseFM(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype
+        self.burn_in = burn_in
+        self.n_kept_samples = n_kept_samples
 
     # --- what subclasses define -------------------------------------------------------------
     _loss = None  # "squared" or "logistic"
@@ -117,6 +124,19 @@ class BaseFM(BaseEstimator):
         check_is_fitted(self, "model_")
         return self.model_.factors
 
+    @property
+    def hyperparameter_trace_(self):
+        """``solver="mcmc"``: the sampled hyperparameters, one row per iteration.
+
+        A dict of arrays: ``alpha`` (noise precision, regression only), ``mu_w`` and
+        ``lam_w`` of shape (n_iter, n_groups), ``mu_v`` and ``lam_v`` of shape
+        (n_iter, n_groups, n_factors).
+        """
+        check_is_fitted(self, "model_")
+        if self.solver != "mcmc":
+            raise AttributeError("hyperparameter_trace_ exists for solver='mcmc' only.")
+        return {name: np.array(self._solver_state.trace[name]) for name in TRACED}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -125,8 +145,8 @@ class BaseFM(BaseEstimator):
 
     # --- training -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, eval_set=None):
-        """Fit the model by SGD epochs over ``X``.
+    def fit(self, X, y, sample_weight=None, eval_set=None, feature_groups=None):
+        """Fit the model by ``max_iter`` epochs (SGD), sweeps (ALS) or samples (MCMC) over ``X``.
 
         Parameters
         ----------
@@ -139,6 +159,10 @@ class BaseFM(BaseEstimator):
         eval_set : tuple (X_val, y_val), default=None
             Held-out data scored after every epoch (``validation_scores_``); with
             ``early_stopping=True`` it replaces the random ``validation_fraction`` split.
+        feature_groups : array-like of int of shape (n_features,), default=None
+            ``solver="mcmc"``: the group of each feature (e.g. 0 for user ids, 1 for
+            item ids); each group has its own prior mean and precision (libFM's
+            ``-meta``). None puts all features in one group.
 
         Returns
         -------
@@ -146,8 +170,13 @@ class BaseFM(BaseEstimator):
             The fitted estimator.
         """
         warm = self.warm_start and hasattr(self, "model_")
+        if self.solver == "mcmc" and self.early_stopping:
+            raise ValueError("early_stopping is not available with solver='mcmc': every sample "
+                             "counts towards the posterior average. Pass eval_set to watch "
+                             "validation_scores_ instead.")
         X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
+        groups = validate_feature_groups(feature_groups, X.shape[1], self.solver)
         if not warm:
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         rng = self._rng
@@ -167,12 +196,15 @@ class BaseFM(BaseEstimator):
             validation = (X_val, y_val, w_val)
         self._learn_target_range(target, reset=not warm)
         if not warm:
-            self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype, rng)
-            self._sgd_state = SGDState.initial(self.model_)
-            self.t_ = 0
+            self._initialise(X.shape[1], X.dtype, groups)
         self._run_epochs(X, target, sample_weight, validation, rng, self.max_iter,
                          stop_early=True)
         return self
+
+    def _initialise(self, n_features, dtype, groups):
+        self.model_ = FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
+        self._solver_state = self._solver().initial_state(self.model_, groups)
+        self.t_ = 0
 
     def _partial_fit(self, X, y, sample_weight, classes):
         first = not hasattr(self, "model_")
@@ -182,26 +214,33 @@ class BaseFM(BaseEstimator):
         self._learn_target_range(target, reset=first)
         if first:
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-            self.model_ = FMModel.initial(X.shape[1], self.n_factors, self.init_std, X.dtype,
-                                          self._rng)
-            self._sgd_state = SGDState.initial(self.model_)
-            self.t_ = 0
+            self._initialise(X.shape[1], X.dtype, None)
         self._run_epochs(X, target, sample_weight, None, self._rng, 1, stop_early=False)
         return self
 
     def _solver(self):
-        return SGDSolver(self._loss, self.learning_rate, self.eta0, self.power_t,
-                         self.reg_intercept, self.reg_linear, self.reg_factors,
-                         self.clip_gradient, n_threads=effective_n_jobs(self.n_jobs),
-                         target_range=self._target_range())
+        n_threads = effective_n_jobs(self.n_jobs)
+        if self.solver == "sgd":
+            return SGDSolver(self._loss, self.learning_rate, self.eta0, self.power_t,
+                             self.reg_intercept, self.reg_linear, self.reg_factors,
+                             self.clip_gradient, n_threads=n_threads,
+                             target_range=self._target_range())
+        # The coordinate learners fit classes through the probit link, as libFM does.
+        loss = "probit" if self._loss == "logistic" else self._loss
+        if self.solver == "als":
+            return ALSSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
+                             n_threads=n_threads)
+        return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
+                          n_threads=n_threads, burn_in=self.burn_in,
+                          n_kept_samples=self.n_kept_samples)
 
-    def _score_validation(self, model, validation):
+    def _score_validation(self, solver, model, state, validation):
         X_val, y_val, w_val = validation
         if self.scoring is None:
-            scores = self._finish_scores(model.predict_csr(X_val, self.n_jobs))
+            scores = self._finish_scores(solver.decision(model, state, X_val, self.n_jobs))
             return self._validation_loss(scores, y_val, w_val)
         snapshot = copy.copy(self)
-        snapshot.model_ = model
+        snapshot.model_ = solver.result(model, state)
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
     def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early):
@@ -210,34 +249,40 @@ class BaseFM(BaseEstimator):
         The parameters are updated on a copy, committed to ``model_`` only when the
         loop ends normally, so a diverging fit leaves the estimator as it was.
         """
-        if self.shuffle:
+        stochastic = self.solver == "sgd"
+        if stochastic and self.shuffle:
             order = rng.permutation(X.shape[0])
             X, y, sample_weight = X[order], y[order], sample_weight[order]
-        model = self.model_.copy()
-        state = copy.deepcopy(self._sgd_state)
+        state = copy.deepcopy(self._solver_state)
         solver = self._solver()
+        model = solver.current(self.model_, state).copy()
         weight_sum = float(sample_weight.sum(dtype=np.float64))
         loss_curve, val_scores = [], []
         # What decides stopping (higher is better): the validation score with early stopping,
         # else the negative training loss when tol is set, else nothing.
-        watch = stop_early and (self.early_stopping or self.tol is not None)
+        watch = (stop_early and self.solver != "mcmc"
+                 and (self.early_stopping or self.tol is not None))
         best, best_model, no_improvement = -np.inf, None, 0
         bar = tqdm(range(n_epochs), desc=type(self).__name__, unit="epoch",
                    disable=not self.verbose or n_epochs == 1)
         epoch = 0
         for epoch in bar:
-            loss = solver.epoch(model, X, y, sample_weight, state, rng if self.shuffle else None)
+            loss = solver.epoch(model, X, y, sample_weight, state,
+                                rng if self.shuffle or not stochastic else None)
             loss /= weight_sum
             if not (np.isfinite(loss) and np.isfinite(model.intercept)
                     and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
-                raise ValueError(
-                    f"Floating-point overflow at epoch {epoch + 1}: the parameters are no longer "
-                    f"finite. Lower eta0 (now {self.eta0}), scale the features (for example with "
-                    "StandardScaler or MaxAbsScaler), raise the regularisation, or set clip_gradient.")
+                remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
+                          "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
+                          "clip_gradient." if stochastic else
+                          "Scale the features (for example with StandardScaler or MaxAbsScaler) "
+                          "or raise the regularisation.")
+                raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
+                                 f"are no longer finite. {remedy}")
             loss_curve.append(loss)
             postfix = {"loss": f"{loss:.5f}"}
             if validation is not None:
-                score = self._score_validation(model, validation)
+                score = self._score_validation(solver, model, state, validation)
                 val_scores.append(score)
                 postfix["val_score"] = f"{score:.5f}"
             bar.set_postfix(postfix)
@@ -256,8 +301,8 @@ class BaseFM(BaseEstimator):
         if watch and n_run == n_epochs and no_improvement < self.n_iter_no_change:
             warnings.warn(f"Maximum number of iterations ({n_epochs}) reached and the optimisation "
                           "has not converged; consider raising max_iter.", ConvergenceWarning)
-        self.model_ = best_model if best_model is not None else model
-        self._sgd_state = state
+        self.model_ = best_model if best_model is not None else solver.result(model, state)
+        self._solver_state = state
         self.n_iter_ = n_run
         self.t_ += n_run * X.shape[0]
         self.loss_curve_ = loss_curve

@@ -1,6 +1,6 @@
 """Factorization machine classification (logistic loss)."""
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, log_ndtr, ndtr
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
@@ -8,17 +8,21 @@ from ._base import BaseFM
 
 
 class FMClassifier(ClassifierMixin, BaseFM):
-    """Binary factorization machine classifier trained by stochastic gradient descent.
+    """Binary factorization machine classifier.
 
-    The FM score is the log-odds of the second class in ``classes_``; training
-    minimises the logistic loss. Any two labels are accepted (numbers, strings,
-    booleans).
+    With ``solver="sgd"`` the FM score is the log-odds of the second class in
+    ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
+    ``"mcmc"`` use the probit link, as libFM does: the probability of the second
+    class is ``Phi(score)``; MCMC averages that probability over its samples and
+    reports ``Phi^-1`` of the average as the score. Any two labels are accepted
+    (numbers, strings, booleans).
 
     Parameters
     ----------
     n_factors, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
 reg_linear, reg_factors, init_std, clip_gradient, early_stopping, validation_fraction, \
-n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, dtype
+n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, dtype, burn_in, \
+n_kept_samples
         As in :class:`FMRegressor`.
     scoring : str, callable or None, default=None
         Validation score (higher is better): None is the negative log-loss,
@@ -29,10 +33,10 @@ n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, dtype
     classes_ : ndarray of shape (2,)
         The two labels; ``predict_proba[:, 1]`` is the probability of ``classes_[1]``.
     model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_
+best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_
         As in :class:`FMRegressor`.
     loss_curve_ : list of float
-        Mean weighted training log-loss per epoch.
+        Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).
 
     Examples
     --------
@@ -79,8 +83,14 @@ best_validation_score_, n_features_in_, feature_names_in_
         return self.classes_[(y > 0).astype(int)]
 
     def _validation_loss(self, scores, y, sample_weight):
-        margins = -y * scores.astype(np.float64)
-        return -float(np.average(np.logaddexp(0.0, margins), weights=sample_weight))
+        return float(np.average(self._log_proba_of(y * scores.astype(np.float64)),
+                                weights=sample_weight))
+
+    def _log_proba_of(self, scores):
+        """Log-probability of the second class for each score, by the solver's link."""
+        if self.solver == "sgd":
+            return -np.logaddexp(0.0, -scores)
+        return log_ndtr(scores)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -134,13 +144,14 @@ best_validation_score_, n_features_in_, feature_names_in_
         >>> clf.predict_proba(np.eye(2)).sum(axis=1)
         array([1., 1.])
         """
-        p = expit(self._decision(X).astype(np.float64))
+        s = self._decision(X).astype(np.float64)
+        p = expit(s) if self.solver == "sgd" else ndtr(s)
         return np.column_stack([1.0 - p, p])
 
     def predict_log_proba(self, X):
         """Logarithms of ``predict_proba``, computed without underflow."""
         s = self._decision(X).astype(np.float64)
-        return np.column_stack([-np.logaddexp(0.0, s), -np.logaddexp(0.0, -s)])
+        return np.column_stack([self._log_proba_of(-s), self._log_proba_of(s)])
 
     def predict(self, X):
         """The more probable label for each row of ``X``.

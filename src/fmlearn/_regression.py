@@ -6,23 +6,35 @@ from ._base import BaseFM
 
 
 class FMRegressor(RegressorMixin, BaseFM):
-    """Factorization machine regressor trained by stochastic gradient descent.
+    """Factorization machine regressor.
 
     Predicts ``w0 + sum_i w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j`` and fits it to
-    the squared loss, with L2 regularisation of each parameter group.
+    the squared loss by stochastic gradient descent, alternating least squares, or
+    Bayesian inference by Gibbs sampling (MCMC, libFM's default learner, which needs
+    neither a learning rate nor regularisation: each feature group's prior is learned).
 
     Parameters
     ----------
     n_factors : int, default=8
         Length k of each feature's latent vector; 0 gives a linear model.
-    solver : {"sgd"}, default="sgd"
-        The learner.
+    solver : {"sgd", "als", "mcmc"}, default="sgd"
+        The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
+        ``eta0``, ``reg_*``). ``"als"``: exact coordinate descent, one sweep over all
+        parameters per epoch, no learning rate; ``reg_*`` penalise the whole
+        objective ``sum (y_hat - y)**2 + reg * theta**2`` (libFM's ALS), so they are
+        larger than for SGD (e.g. ``reg_linear=1, reg_factors=10`` on MovieLens).
+        ``"mcmc"``: Gibbs sampling with Normal-Gamma hyperpriors per feature group
+        (``feature_groups`` in ``fit``); predictions average the kept samples.
+        ALS and MCMC read the data by column and run on one thread, apart from the
+        prediction passes.
     max_iter : int, default=100
-        Maximum number of epochs (passes over the training rows).
+        Maximum number of epochs (passes over the training rows; for MCMC the
+        number of samples drawn).
     tol : float or None, default=1e-4
         Stop when the training loss (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs; None
-        runs all ``max_iter`` epochs unless ``early_stopping`` is set.
+        runs all ``max_iter`` epochs unless ``early_stopping`` is set. MCMC always
+        draws ``max_iter`` samples.
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
         Step size: AdaGrad's per-coordinate ``eta0 / sqrt(1 + sum g**2)``, a
         constant ``eta0``, or ``eta0 / t**power_t`` after ``t`` samples.
@@ -34,12 +46,14 @@ class FMRegressor(RegressorMixin, BaseFM):
         L2 penalty on the bias, the linear weights and the factors, applied to the
         parameters each sample touches.
     init_std : float, default=0.01
-        Standard deviation of the normal distribution the factors start from.
+        Standard deviation of the normal distribution the factors start from
+        (libFM uses 0.1 for ALS and MCMC).
     clip_gradient : float or None, default=None
         Clip every gradient coordinate to ``[-clip_gradient, clip_gradient]``.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (or use ``eval_set``), stop
         when the validation score stops improving, and keep the best epoch's model.
+        Not available with MCMC.
     validation_fraction : float, default=0.1
         Share of the training rows held out for early stopping.
     n_iter_no_change : int, default=5
@@ -48,9 +62,11 @@ class FMRegressor(RegressorMixin, BaseFM):
         Validation score (higher is better): None is the negative RMSE, otherwise
         a scikit-learn scorer name or callable.
     shuffle : bool, default=True
-        Shuffle the rows once per fit and the order of row blocks every epoch.
+        SGD: shuffle the rows once per fit and the order of row blocks every epoch.
     warm_start : bool, default=False
-        Continue from the previous fit's parameters and learning-rate state.
+        Continue from the previous fit's parameters and learning-rate state; MCMC
+        continues the same chain (same sampler state and random stream), so two
+        warm-started fits of 50 samples equal one fit of 100.
     n_jobs : int or None, default=None
         Threads for training (lock-free updates) and prediction; None means 1, -1 all.
         ``n_jobs=1`` with a fixed ``random_state`` is exactly reproducible.
@@ -59,7 +75,16 @@ class FMRegressor(RegressorMixin, BaseFM):
     verbose : int, default=0
         Show a progress bar with the loss and the validation score per epoch.
     dtype : {"float32", "float64"}, default="float32"
-        Floating type of the parameters and of the computation.
+        Floating type of the parameters and of the SGD computation (ALS and MCMC
+        accumulate in float64 and store parameters in ``dtype``).
+    burn_in : int, default=0
+        MCMC: the first ``burn_in`` samples of the chain are drawn and discarded.
+    n_kept_samples : int or None, default=None
+        MCMC: keep at most this many of the latest samples for prediction (None keeps
+        all after ``burn_in``). The model holds ``n_kept_samples * n_features *
+        (n_factors + 1)`` numbers of ``dtype``, e.g. 100 samples of 10,000 features
+        with 32 factors in float32 take 132 MB; prediction costs one FM pass per
+        kept sample.
     clip_predictions : bool, default=True
         Clip predictions to the range of the training targets, in ``predict`` and
         inside the loss during training, as libFM does: a prediction already past
@@ -68,23 +93,28 @@ class FMRegressor(RegressorMixin, BaseFM):
 
     Attributes
     ----------
-    model_ : FMModel
-        The learned parameters.
+    model_ : FMModel or FMSamples
+        The learned parameters; for MCMC the kept posterior samples.
     intercept_ : float
-        The bias w0.
+        The bias w0 (MCMC: its posterior mean).
     coef_ : ndarray of shape (n_features,)
-        The linear weights.
+        The linear weights (MCMC: posterior means).
     factors_ : ndarray of shape (n_features, n_factors)
-        The latent factors.
+        The latent factors (MCMC: posterior means).
     n_iter_ : int
         Epochs run by the last fit.
     t_ : int
         Training samples seen in all epochs so far.
     loss_curve_ : list of float
-        Mean weighted training loss ``(y_pred - y)**2 / 2`` per epoch, each row's
-        loss taken just before its update.
+        Mean weighted training loss ``(y_pred - y)**2 / 2`` per epoch: for SGD each
+        row's loss just before its update, for ALS after the sweep, for MCMC of the
+        prediction averaged over the samples kept so far.
     validation_scores_ : list of float or None
-        Validation score after each epoch, when there is validation data.
+        Validation score after each epoch, when there is validation data (MCMC: of
+        the averaged prediction, libFM's running test RMSE).
+    hyperparameter_trace_ : dict of ndarray
+        MCMC only: the noise precision and each group's prior means and
+        precisions, one row per iteration.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     target_range_ : tuple of float
@@ -103,6 +133,9 @@ class FMRegressor(RegressorMixin, BaseFM):
     >>> reg = FMRegressor(n_factors=4, random_state=0).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)
+    >>> bayes = FMRegressor(n_factors=4, solver="mcmc", max_iter=50, random_state=0).fit(X, y)
+    >>> bayes.model_.n_samples
+    50
     """
 
     _loss = "squared"
@@ -114,7 +147,8 @@ class FMRegressor(RegressorMixin, BaseFM):
                  reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32", clip_predictions=True):
+                 random_state=None, verbose=0, dtype="float32", burn_in=0,
+                 n_kept_samples=None, clip_predictions=True):
         super().__init__(
             n_factors=n_factors, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
@@ -122,7 +156,8 @@ class FMRegressor(RegressorMixin, BaseFM):
             clip_gradient=clip_gradient, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
-            random_state=random_state, verbose=verbose, dtype=dtype)
+            random_state=random_state, verbose=verbose, dtype=dtype, burn_in=burn_in,
+            n_kept_samples=n_kept_samples)
         self.clip_predictions = clip_predictions
 
     def _learn_target_range(self, target, reset):

@@ -100,3 +100,25 @@ def validate_sample_weight(sample_weight, X, dtype):
     array([1., 1.], dtype=float32)
     """
     return _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
+
+
+def validate_feature_groups(feature_groups, n_features, solver):
+    """Return the group of each feature as codes 0..G-1 (int64), or None when not given.
+
+    Examples
+    --------
+    >>> validate_feature_groups([5, 5, 9], 3, "mcmc")
+    array([0, 0, 1])
+    """
+    if feature_groups is None:
+        return None
+    if solver != "mcmc":
+        raise ValueError(f"feature_groups sets the priors of solver='mcmc'; solver={solver!r} "
+                         "does not use it.")
+    groups = np.asarray(feature_groups)
+    if groups.ndim != 1 or groups.shape[0] != n_features:
+        raise ValueError(f"feature_groups must give one group per feature: X has {n_features} "
+                         f"features, feature_groups has shape {groups.shape}.")
+    if groups.dtype.kind not in "iub":
+        raise ValueError(f"feature_groups must hold integer group ids; got dtype {groups.dtype}.")
+    return np.unique(groups, return_inverse=True)[1].astype(np.int64)

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from ._threads import effective_n_jobs, numba_threads
 from ._validation import as_fm_csr
@@ -79,3 +80,119 @@ class FMModel:
             predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
                         self.coef, self.factors, out, max(1, 4 * n_threads))
         return out
+
+
+@dataclass
+class FMSamples:
+    """Posterior samples of an FM (from Gibbs sampling), predicting by their average.
+
+    A regression prediction is the mean of the samples' scores. With the probit
+    ``link`` the predicted probability is the mean of ``Phi(score)`` over the samples,
+    and the returned decision score is ``Phi^-1`` of that mean, so that a positive
+    score means a probability above 1/2. Memory is ``n_samples * n_features *
+    (n_factors + 1)`` parameters of the model dtype.
+
+    Parameters
+    ----------
+    intercepts : ndarray of shape (n_samples,)
+    coefs : ndarray of shape (n_samples, n_features)
+    factors : ndarray of shape (n_samples, n_features, n_factors)
+    link : {"identity", "probit"}, default="identity"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = FMSamples(np.array([0.0, 1.0]), np.ones((2, 2)), np.zeros((2, 2, 1)))
+    >>> m.predict(np.array([[1.0, 0.0]]))
+    array([1.5])
+    >>> m.coef
+    array([1., 1.])
+    """
+
+    intercepts: np.ndarray
+    coefs: np.ndarray
+    factors_samples: np.ndarray
+    link: str = "identity"
+
+    @classmethod
+    def stack(cls, models, link="identity"):
+        """Samples from a sequence of :class:`FMModel`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> m = FMModel(0.0, np.ones(2), np.zeros((2, 1)))
+        >>> FMSamples.stack([m, m]).n_samples
+        2
+        """
+        return cls(np.array([m.intercept for m in models], dtype=np.float64),
+                   np.stack([m.coef for m in models]),
+                   np.stack([m.factors for m in models]), link)
+
+    @property
+    def n_samples(self):
+        """The number of samples."""
+        return self.intercepts.shape[0]
+
+    @property
+    def dtype(self):
+        """The floating dtype of the parameters."""
+        return self.coefs.dtype
+
+    @property
+    def n_features(self):
+        """The number of input features."""
+        return self.coefs.shape[1]
+
+    @property
+    def intercept(self):
+        """Posterior mean of w0."""
+        return float(self.intercepts.mean())
+
+    @property
+    def coef(self):
+        """Posterior mean of the linear weights."""
+        return self.coefs.mean(axis=0)
+
+    @property
+    def factors(self):
+        """Posterior mean of the factors (not what predictions use: they average scores)."""
+        return self.factors_samples.mean(axis=0)
+
+    def sample(self, s):
+        """Sample ``s`` as an :class:`FMModel`."""
+        return FMModel(float(self.intercepts[s]), self.coefs[s], self.factors_samples[s])
+
+    def copy(self):
+        """A deep copy of the samples."""
+        return FMSamples(self.intercepts.copy(), self.coefs.copy(), self.factors_samples.copy(),
+                         self.link)
+
+    def linked_sum(self, X, n_jobs=None):
+        """``sum_s link(score_s(X))`` over the samples, in float64, for a CSR ``X``."""
+        total = np.zeros(X.shape[0])
+        for s in range(self.n_samples):
+            total += apply_link(self.sample(s).predict_csr(X, n_jobs), self.link)
+        return total
+
+    def predict(self, X, n_jobs=None):
+        """Scores of the rows of ``X`` averaged over the samples (see the class notes)."""
+        return self.predict_csr(as_fm_csr(X, self.dtype), n_jobs)
+
+    def predict_csr(self, X, n_jobs=None):
+        """As ``predict``, for a CSR matrix already in the form ``as_fm_csr`` returns."""
+        mean = self.linked_sum(X, n_jobs) / self.n_samples
+        return inverse_link(mean, self.link).astype(self.dtype)
+
+
+def apply_link(scores, link):
+    """``scores`` (identity) or ``Phi(scores)`` (probit), in float64."""
+    scores = scores.astype(np.float64)
+    return ndtr(scores) if link == "probit" else scores
+
+
+def inverse_link(mean, link):
+    """The score whose link is ``mean``; probabilities are kept off 0 and 1 so scores stay finite."""
+    if link == "probit":
+        return ndtri(np.clip(mean, 1e-300, 1.0 - 1e-16))
+    return mean

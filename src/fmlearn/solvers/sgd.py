@@ -6,6 +6,7 @@ import numpy as np
 from .._threads import numba_threads
 from ..kernels.losses import LOGISTIC, SQUARED
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
+from .base import PointSolver
 
 LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
@@ -31,7 +32,7 @@ class SGDState:
 
 
 @dataclass
-class SGDSolver:
+class SGDSolver(PointSolver):
     """Per-sample SGD epochs over CSR rows stored in the order they are visited.
 
     Rows are read in storage order, block by block; the caller shuffles the rows
@@ -66,6 +67,10 @@ class SGDSolver:
     hot_share: float = 1 / 64
     max_hot: int = 1024
     _hot: tuple = field(default=None, init=False, repr=False)
+
+    def initial_state(self, model, groups):
+        """Fresh AdaGrad accumulators (``groups`` has no meaning here)."""
+        return SGDState.initial(model)
 
     def config(self, dtype):
         """The kernel's hyperparameters as scalars of ``dtype``."""

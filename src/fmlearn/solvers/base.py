@@ -1,0 +1,24 @@
+"""What the learners share: the contract the epoch loop in ``fmlearn._base`` calls."""
+
+
+class PointSolver:
+    """A learner whose result is one set of parameters, updated in place epoch by epoch.
+
+    The epoch loop calls ``initial_state(model, groups)`` once per new model, then per
+    epoch ``epoch(model, X, y, sample_weight, state, rng)`` (returning the summed
+    weighted training loss), ``decision(model, state, X_val)`` for validation scores,
+    and finally ``result(model, state)`` for the fitted ``model_``. ``current`` gives
+    the parameters a further fit continues from.
+    """
+
+    def current(self, fitted, state):
+        """The parameters to continue from: the fitted model itself."""
+        return fitted
+
+    def decision(self, model, state, X, n_jobs=None):
+        """Scores of held-out rows under the current parameters."""
+        return model.predict_csr(X, n_jobs)
+
+    def result(self, model, state):
+        """The fitted model: the current parameters."""
+        return model
