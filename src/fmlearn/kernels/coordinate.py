@@ -8,8 +8,10 @@ the conditional of ``theta`` given everything else has precision
 ``(alpha * (theta * sum s h^2 - sum s h e) + mu * lambda) / precision``. ALS sets
 ``theta`` to that mean (the exact minimiser of ``sum s e^2 + lambda (theta - mu)^2``),
 Gibbs sampling draws it. After each update ``e`` and ``q_f`` change in O(nnz) of the
-column, read from a CSC matrix. ``q`` is stored as (n_factors, n_rows) so that one
-factor layer is contiguous.
+column. Columns are taken in blocks that no row holds two of (one-hot fields): their
+parameters are conditionally independent, so one pass over a block's entries in row
+order serves all of them and reads ``e`` and ``q_f`` almost sequentially. ``q`` is
+stored as (n_factors, n_rows) so that one factor layer is contiguous.
 
 Random numbers come from numba's generator, seeded by ``seed_generator`` before
 each sweep: the sweeps run on one thread, so a seed fixes the whole sweep.
@@ -20,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+PARALLEL_ENTRIES = 16384  # blocks with fewer entries are not worth splitting over threads
 
 
 @njit(cache=True)
@@ -59,56 +62,122 @@ def update_intercept(w0, e, s, alpha, lam, sample):
         e[r] += delta
 
 
-@njit(cache=True)
-def update_linear(w, i, indptr, rows, data, e, s, alpha, mu, lam, sample):
-    """Update ``w[i]`` (``h = x_i``) and the residual of the rows of column ``i``."""
-    shh = 0.0
-    she = 0.0
-    for p in range(indptr[i], indptr[i + 1]):
+@njit(cache=True, inline="always")
+def _accumulate(first, last, rows, features, data, e, q_f, s, old, c0, linear, sums):
+    """Add ``s h^2`` and ``s h e`` of entries ``first:last`` to ``sums[0]`` and ``sums[1]``
+    at each entry's feature ``i`` (as ``i - c0``); ``h = x`` or ``x (q_f - old_i x)``."""
+    for p in range(first, last):
         r = rows[p]
-        h = data[p]
-        shh += s[r] * h * h
-        she += s[r] * h * e[r]
-    old = w[i]
-    w[i] = posterior_value(old, shh, she, alpha, mu, lam, sample)
-    delta = w[i] - old
-    if delta != 0.0:
-        for p in range(indptr[i], indptr[i + 1]):
-            e[rows[p]] += delta * data[p]
-
-
-@njit(cache=True)
-def update_factor(V, i, f, indptr, rows, data, e, q_f, s, alpha, mu, lam, sample):
-    """Update ``V[i, f]`` (``h = x_i (q_f - v_if x_i)``), the residual and ``q_f`` of column ``i``."""
-    old = V[i, f]
-    shh = 0.0
-    she = 0.0
-    for p in range(indptr[i], indptr[i + 1]):
-        r = rows[p]
+        i = features[p] - c0
         x = data[p]
-        h = x * (q_f[r] - old * x)
-        shh += s[r] * h * h
-        she += s[r] * h * e[r]
-    V[i, f] = posterior_value(old, shh, she, alpha, mu, lam, sample)
-    delta = V[i, f] - old
-    if delta != 0.0:
-        for p in range(indptr[i], indptr[i + 1]):
-            r = rows[p]
-            x = data[p]
-            e[r] += delta * x * (q_f[r] - old * x)
-            q_f[r] += delta * x
+        h = x if linear else x * (q_f[r] - old[i] * x)
+        sums[0, i] += s[r] * h * h
+        sums[1, i] += s[r] * h * e[r]
+
+
+@njit(cache=True, inline="always")
+def _apply(first, last, rows, features, data, e, q_f, old, delta, c0, linear):
+    """Move the residual (and ``q_f``) of entries ``first:last`` by their feature's change."""
+    for p in range(first, last):
+        r = rows[p]
+        i = features[p] - c0
+        x = data[p]
+        d = delta[i]
+        if linear:
+            e[r] += d * x
+        else:
+            e[r] += d * x * (q_f[r] - old[i] * x)
+            q_f[r] += d * x
+
+
+@njit(cache=True, parallel=True)
+def _accumulate_parallel(start, end, rows, features, data, e, q_f, s, old, c0, linear, sums):
+    n_chunks = sums.shape[0]
+    chunk = (end - start + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        sums[t] = 0.0
+        _accumulate(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
+                    e, q_f, s, old, c0, linear, sums[t])
+
+
+@njit(cache=True, parallel=True)
+def _apply_parallel(start, end, rows, features, data, e, q_f, old, delta, c0, linear, n_chunks):
+    chunk = (end - start + n_chunks - 1) // n_chunks
+    for t in prange(n_chunks):
+        _apply(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data, e,
+               q_f, old, delta, c0, linear)
 
 
 @njit(cache=True)
-def draw_group_prior(values, groups, mu, lam, sample):
+def update_block(values, c0, c1, start, end, rows, features, data, e, q_f, s, alpha, mu, lam,
+                 groups, sample, linear, sums, old, delta):
+    """Update the parameters ``values[c0:c1]`` of one column block and the residual (and
+    ``q_f``); the block's entries ``start:end`` are in row order.
+
+    ``values`` is ``w`` (``linear``, ``h = x_i``) or one factor column ``V[:, f]``
+    (``h = x_i (q_f - v_if x_i)``). No row holds two features of a block, so their
+    conditionals are independent and one pass over the block's rows gathers every
+    feature's sums. ``sums`` (n_chunks, 2, n_features) holds one partial sum per chunk:
+    blocks large enough are split in ``n_chunks`` row ranges run in parallel, whose
+    partial sums are added in a fixed order, so results depend on ``n_chunks`` only.
+    ``old`` and ``delta`` are scratch arrays of length n_features.
+    """
+    nb = c1 - c0
+    for i in range(nb):
+        old[i] = values[c0 + i]
+    parallel = sums.shape[0] > 1 and end - start >= PARALLEL_ENTRIES
+    part = sums[:, :, :nb]
+    if parallel:
+        _accumulate_parallel(start, end, rows, features, data, e, q_f, s, old, c0, linear, part)
+    else:
+        part[0] = 0.0
+        _accumulate(start, end, rows, features, data, e, q_f, s, old, c0, linear, part[0])
+    for i in range(nb):
+        shh = part[0, 0, i]
+        she = part[0, 1, i]
+        if parallel:
+            for t in range(1, part.shape[0]):
+                shh += part[t, 0, i]
+                she += part[t, 1, i]
+        g = groups[c0 + i]
+        values[c0 + i] = posterior_value(old[i], shh, she, alpha, mu[g], lam[g], sample)
+        delta[i] = values[c0 + i] - old[i]
+    if parallel:
+        _apply_parallel(start, end, rows, features, data, e, q_f, old, delta, c0, linear,
+                        sums.shape[0])
+    else:
+        _apply(start, end, rows, features, data, e, q_f, old, delta, c0, linear)
+
+
+@njit(cache=True)
+def exclusive_blocks(indptr, rows, n_rows):
+    """Split the columns of a CSC matrix into runs of consecutive columns no row holds two of
+    (one-hot fields, e.g. user ids); return the run boundaries ``0 = b_0 < ... < b_m = n_cols``.
+    """
+    n_cols = indptr.shape[0] - 1
+    owner = np.full(n_rows, -1, dtype=np.int64)
+    bounds = [0]
+    block = 0
+    for c in range(n_cols):
+        for p in range(indptr[c], indptr[c + 1]):
+            if owner[rows[p]] == block:
+                block += 1
+                bounds.append(c)
+                break
+        for p in range(indptr[c], indptr[c + 1]):
+            owner[rows[p]] = block
+    bounds.append(n_cols)
+    return np.array(bounds, dtype=np.int64)
+
+
+@njit(cache=True)
+def draw_group_prior(values, groups, mu, lam):
     """Gibbs step of the Normal-Gamma hyperprior of each group: first ``lam``, then ``mu``.
 
     ``lam_g ~ Gamma((1 + n_g + 1) / 2, rate=(1 + sum (theta - mu_g)^2 + mu_g^2) / 2)`` and
     ``mu_g ~ N(sum theta / (n_g + 1), 1 / ((n_g + 1) lam_g))`` (libFM's alpha_lambda =
-    beta_lambda = gamma_0 = 1, mu_0 = 0). Nothing changes unless ``sample``.
+    beta_lambda = gamma_0 = 1, mu_0 = 0).
     """
-    if not sample:
-        return
     n_groups = mu.shape[0]
     count = np.zeros(n_groups)
     total = np.zeros(n_groups)
@@ -138,62 +207,86 @@ def draw_noise_precision(e, s):
 
 
 @njit(cache=True)
-def coordinate_sweep(indptr, rows, data, s, e, q, w0, w, V, groups, hyper, reg_intercept,
-                     sample, sample_alpha):
+def coordinate_sweep(layout, s, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
+                     sample_alpha, sample_priors, n_chunks):
     """One pass over every parameter: ``alpha``, ``w0``, then ``w``, then ``V`` layer by layer.
 
+    ``layout`` is ``(bounds, entry_ptr, rows, features, data)``: the column blocks of
+    ``exclusive_blocks`` and the matrix entries ordered by block, then row; block ``b``
+    covers columns ``bounds[b]:bounds[b + 1]`` and entries ``entry_ptr[b]:entry_ptr[b + 1]``.
     ``hyper`` holds ``alpha`` (shape (1,)), ``mu_w``/``lam_w`` (n_groups,) and
-    ``mu_v``/``lam_v`` (n_groups, n_factors); with ``sample`` they are drawn before the
-    parameters they govern, otherwise they stay fixed (ALS's ``lam`` is the L2 penalty).
-    ``e`` and ``q`` must hold the residual and factor sums of the current parameters.
+    ``mu_v``/``lam_v`` (n_groups, n_factors). ``sample`` draws the parameters instead of
+    setting them to their conditional means; ``sample_alpha`` and ``sample_priors`` draw
+    ``alpha`` and the group priors before the parameters they govern, otherwise they stay
+    fixed (ALS: ``alpha = 1`` and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the
+    residual and factor sums of the current parameters. Large blocks are split over
+    ``n_chunks`` threads (see ``update_block``).
     """
+    bounds, entry_ptr, rows, features, data = layout
     alpha_arr, mu_w, lam_w, mu_v, lam_v = hyper
+    n_features = w.shape[0]
+    sums = np.empty((n_chunks, 2, n_features))
+    old = np.empty(n_features)
+    delta = np.empty(n_features)
     if sample_alpha:
         alpha_arr[0] = draw_noise_precision(e, s)
     alpha = alpha_arr[0]
     update_intercept(w0, e, s, alpha, reg_intercept, sample)
-    draw_group_prior(w, groups, mu_w, lam_w, sample)
-    for i in range(w.shape[0]):
-        g = groups[i]
-        update_linear(w, i, indptr, rows, data, e, s, alpha, mu_w[g], lam_w[g], sample)
+    if sample_priors:
+        draw_group_prior(w, groups, mu_w, lam_w)
+    for b in range(bounds.shape[0] - 1):
+        update_block(w, bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], rows, features,
+                     data, e, e, s, alpha, mu_w, lam_w, groups, sample, True, sums, old, delta)
     for f in range(V.shape[1]):
-        draw_group_prior(V[:, f], groups, mu_v[:, f], lam_v[:, f], sample)
-        q_f = q[f]
-        for i in range(V.shape[0]):
-            g = groups[i]
-            update_factor(V, i, f, indptr, rows, data, e, q_f, s, alpha, mu_v[g, f], lam_v[g, f],
-                          sample)
+        if sample_priors:
+            draw_group_prior(V[:, f], groups, mu_v[:, f], lam_v[:, f])
+        for b in range(bounds.shape[0] - 1):
+            update_block(V[:, f], bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], rows,
+                         features, data, e, q[f], s, alpha, mu_v[:, f], lam_v[:, f], groups,
+                         sample, False, sums, old, delta)
 
 
 @njit(cache=True, parallel=True)
 def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
-    """Scores of CSR rows into ``out`` and their factor sums into ``q`` (n_factors, n_rows)."""
+    """Scores of CSR rows into ``out`` and their factor sums into ``q`` (n_factors, n_rows).
+
+    Rows go in tiles of 64 whose sums are built in a local buffer and written one factor
+    at a time, so each write to ``q`` is a contiguous run.
+    """
     n_rows = indptr.shape[0] - 1
     k = V.shape[1]
-    for r in prange(n_rows):
-        total = w0
-        squares = 0.0
-        for f in range(k):
-            q[f, r] = 0.0
-        for p in range(indptr[r], indptr[r + 1]):
-            i = indices[p]
-            x = data[p]
-            total += w[i] * x
+    tile = 64
+    for t in prange((n_rows + tile - 1) // tile):
+        first = t * tile
+        last = min(n_rows, first + tile)
+        buf = np.zeros((tile, k))
+        for r in range(first, last):
+            total = w0
+            squares = 0.0
+            b = buf[r - first]
+            for p in range(indptr[r], indptr[r + 1]):
+                i = indices[p]
+                x = data[p]
+                total += w[i] * x
+                for f in range(k):
+                    vx = V[i, f] * x
+                    b[f] += vx
+                    squares += vx * vx
+            pairs = 0.0
             for f in range(k):
-                vx = V[i, f] * x
-                q[f, r] += vx
-                squares += vx * vx
-        pairs = 0.0
+                pairs += b[f] * b[f]
+            out[r] = total + 0.5 * (pairs - squares)
         for f in range(k):
-            pairs += q[f, r] * q[f, r]
-        out[r] = total + 0.5 * (pairs - squares)
+            for r in range(first, last):
+                q[f, r] = buf[r - first, f]
 
 
 @njit(cache=True)
 def _mills_ratio(t):
     """``phi(t) / Phi(t)``, stable for very negative ``t``."""
-    if t < -35.0:
-        return -t
+    if t < -35.0:  # asymptotic series: Phi underflows further out
+        u = 1.0 / (t * t)
+        return -t / (1.0 - u + 3.0 * u * u - 15.0 * u * u * u)
     return math.exp(-0.5 * t * t) / _SQRT_2PI / (0.5 * math.erfc(-t / math.sqrt(2.0)))
 
 

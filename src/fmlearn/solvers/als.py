@@ -5,7 +5,8 @@ import numpy as np
 from scipy.special import log_ndtr
 
 from .._threads import numba_threads
-from ..kernels.coordinate import coordinate_sweep, probit_targets, scores_and_sums, seed_generator
+from ..kernels.coordinate import (coordinate_sweep, exclusive_blocks, probit_targets,
+                                  scores_and_sums, seed_generator)
 from .base import PointSolver
 
 
@@ -60,7 +61,8 @@ class ALSSolver(PointSolver):
     """Exact coordinate-wise minimisation of ``sum_r s_r (y_hat_r - y_r)^2 + penalties``.
 
     Each sweep updates w0, every w_i, then every v_if layer by layer to the minimiser
-    of the objective with all other parameters fixed, reading the data by column.
+    of the objective with all other parameters fixed, reading the data by column
+    blocks that no row holds two of.
     The penalties are ``reg_intercept * w0^2 + reg_linear * |w|^2 + reg_factors * |V|^2``
     on the whole objective (libFM's ``-regular`` for ALS). Classification uses the
     probit link with the expected latent targets of the current model (libFM's ALS).
@@ -86,42 +88,47 @@ class ALSSolver(PointSolver):
     reg_factors: float
     n_threads: int = 1
     sample = False
-    _csc: tuple = field(default=None, init=False, repr=False)
+    _layout: tuple = field(default=None, init=False, repr=False)
 
     def initial_state(self, model, groups):
         """Fixed priors: one group whose precisions are the penalties."""
         return Hyperparameters.initial(1, model.factors.shape[1], self.reg_linear,
                                        self.reg_factors)
 
-    def column_view(self, X):
-        """``X`` in CSC form, converted once per matrix."""
-        if self._csc is None or self._csc[0] is not X:
+    def layout(self, X):
+        """The entries of ``X`` ordered by column block, then row (see ``coordinate_sweep``);
+        computed once per matrix."""
+        if self._layout is None or self._layout[0] is not X:
             csc = X.tocsc()
-            csc.sort_indices()
-            self._csc = (X, csc)
-        return self._csc[1]
+            bounds = exclusive_blocks(csc.indptr, csc.indices, X.shape[0])
+            block_of_entry = np.searchsorted(bounds, X.indices, side="right") - 1
+            order = np.argsort(block_of_entry, kind="stable")
+            rows = np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))[order]
+            entry_ptr = np.searchsorted(block_of_entry[order], np.arange(bounds.shape[0]))
+            self._layout = (X, (bounds, entry_ptr.astype(np.int64), rows,
+                                X.indices[order], X.data[order]))
+        return self._layout[1]
 
     def sweep(self, model, X, y, sample_weight, hyper, groups, rng):
         """One pass over all parameters of ``model`` (in place); return the new training scores."""
         n_rows, k = X.shape[0], model.factors.shape[1]
         scores, q = np.empty(n_rows), np.empty((k, n_rows))
+        if self.sample:
+            seed_generator(int(rng.integers(2**31)))
+        w0 = np.array([model.intercept])
         with numba_threads(self.n_threads):
             scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
                             model.factors, scores, q)
-        if self.sample:
-            seed_generator(int(rng.integers(2**31)))
-        if self.loss == "probit":
-            z = np.empty(n_rows)
-            probit_targets(scores, y.astype(np.float64), z, self.sample)
-        else:
-            z = y.astype(np.float64)
-        e = scores - z
-        csc = self.column_view(X)
-        w0 = np.array([model.intercept])
-        coordinate_sweep(csc.indptr, csc.indices, csc.data, sample_weight.astype(np.float64), e, q,
-                         w0, model.coef, model.factors, groups, hyper.arrays(),
-                         float(self.reg_intercept), self.sample,
-                         self.sample and self.loss == "squared")
+            if self.loss == "probit":
+                z = np.empty(n_rows)
+                probit_targets(scores, y.astype(np.float64), z, self.sample)
+            else:
+                z = y.astype(np.float64)
+            e = scores - z
+            coordinate_sweep(self.layout(X), sample_weight.astype(np.float64), e, q, w0,
+                             model.coef, model.factors, groups, hyper.arrays(),
+                             float(self.reg_intercept), self.sample,
+                             self.sample and self.loss == "squared", self.sample, self.n_threads)
         model.intercept = float(w0[0])
         return e + z
 
