@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from fmlearn import FMClassifier, FMRegressor
 from fmlearn.kernels.coordinate import (coordinate_sweep, exclusive_blocks, probit_targets,
-                                        scores_and_sums, seed_generator, update_block)
+                                        scores_and_sums, seed_generator)
 from fmlearn.model import FMModel
 from fmlearn.solvers.als import ALSSolver, Hyperparameters
 
@@ -45,32 +45,40 @@ def residual_and_sums(X, y, model):
     return scores - y, q
 
 
-@pytest.mark.parametrize("target", ["linear", "factor"])
-def test_coordinate_update_is_the_closed_form_minimiser(target):
-    X, y, s, model = small_problem()
-    lam = 0.7
-    i, f = 2, 1
-    e, q = residual_and_sums(X, y, model)
-    column = X.tocsc()[:, [i]]
-    rows, data = column.indices.astype(np.int32), column.data
-    values = model.coef if target == "linear" else model.factors[:, f]
-    theta = values[i]
+def coordinate_descent_written_out(X, y, s, model, reg, blocks):
+    """ALS in the sweep's order, each coordinate set to the brute-force minimiser of the
+    objective: w0, then per column block its weights, then its factors layer by layer."""
+    model = model.copy()
 
-    def J(t):
-        trial = model.copy()
-        (trial.coef if target == "linear" else trial.factors[:, f])[i] = t
-        return objective(X, y, s, trial, (0.0, 0.0, 0.0)) + lam * t * t
+    def minimise(get, put, lam):
+        def J(t):
+            put(t)
+            return objective(X, y, s, model, (0.0, 0.0, 0.0)) + lam * t * t
+        put(parabola_minimiser(J, get()))
 
-    expected = parabola_minimiser(J, theta)
-    n = X.shape[1]
-    update_block(values, i, i + 1, 0, rows.shape[0], rows, np.full(rows.shape[0], i, np.int32),
-                 data, e, q[f], s, 1.0, np.zeros(1), np.full(1, lam), np.zeros(n, np.int64),
-                 False, target == "linear", np.empty((1, 2, n)), np.empty(n), np.empty(n))
-    assert values[i] == pytest.approx(expected, rel=1e-9)
-    # The cached residual and factor sums follow the parameter.
-    e_new, q_new = residual_and_sums(X, y, model)
-    np.testing.assert_allclose(e, e_new, atol=1e-10)
-    np.testing.assert_allclose(q, q_new, atol=1e-10)
+    minimise(lambda: model.intercept, lambda t: setattr(model, "intercept", t), reg[0])
+    for first, last in zip(blocks[:-1], blocks[1:]):
+        for i in range(first, last):
+            minimise(lambda: model.coef[i], lambda t: model.coef.__setitem__(i, t), reg[1])
+        for f in range(model.factors.shape[1]):
+            for i in range(first, last):
+                minimise(lambda: model.factors[i, f],
+                         lambda t: model.factors.__setitem__((i, f), t), reg[2])
+    return model
+
+
+def test_single_coordinate_updates_are_closed_form_minimisers():
+    """One feature with a weight and one factor: ALS sets w_i, then v_i1, each to the
+    minimiser of the weighted, regularised loss with everything else fixed."""
+    X, y, s, model = small_problem(n_factors=1)
+    X = X[:, [2]] + 0.0
+    model = FMModel(model.intercept, model.coef[[2]], model.factors[[2]])
+    reg = (0.0, 0.7, 0.4)
+    expected = coordinate_descent_written_out(X, y, s, model, reg, [0, 1])
+    solver = ALSSolver("squared", *reg)
+    solver.epoch(model, X, y, s, solver.initial_state(model, None))
+    assert model.coef[0] == pytest.approx(expected.coef[0], rel=1e-9)
+    assert model.factors[0, 0] == pytest.approx(expected.factors[0, 0], rel=1e-9)
 
 
 def test_als_sweep_equals_coordinate_descent_written_out():
@@ -78,31 +86,31 @@ def test_als_sweep_equals_coordinate_descent_written_out():
     parameter one after the other to its brute-force minimiser."""
     X, y = planted_fm_data(40, n_users=4, n_items=5, n_factors=2, seed=1)
     X = X.astype(np.float64)
-    assert exclusive_blocks(X.tocsc().indptr, X.tocsc().indices, 40).tolist() == [0, 4, 9, 10]
+    blocks = exclusive_blocks(X.tocsc().indptr, X.tocsc().indices, 40).tolist()
+    assert blocks == [0, 4, 9, 10]
     reg = (0.5, 0.3, 0.2)
-    start = FMModel(0.1, np.zeros(10), np.random.default_rng(0).normal(0, 0.1, (10, 2)))
-    expected = start.copy()
-    s = np.ones(40)
-
-    def minimise(get, put, lam):
-        def J(t):
-            put(t)
-            return objective(X, y, s, expected, (0.0, 0.0, 0.0)) + lam * t * t
-        put(parabola_minimiser(J, get()))
-
-    minimise(lambda: expected.intercept, lambda t: setattr(expected, "intercept", t), reg[0])
-    for i in range(10):
-        minimise(lambda: expected.coef[i], lambda t: expected.coef.__setitem__(i, t), reg[1])
-    for f in range(2):
-        for i in range(10):
-            minimise(lambda: expected.factors[i, f],
-                     lambda t: expected.factors.__setitem__((i, f), t), reg[2])
-    model = start.copy()
-    solver = ALSSolver("squared", *reg)
+    s = np.random.default_rng(1).uniform(0.5, 2.0, 40)
+    model = FMModel(0.1, np.zeros(10), np.random.default_rng(0).normal(0, 0.1, (10, 2)))
+    expected = coordinate_descent_written_out(X, y, s, model, reg, blocks)
+    solver = ALSSolver("squared", *reg, n_threads=1)
     solver.epoch(model, X, y, s, solver.initial_state(model, None))
     assert model.intercept == pytest.approx(expected.intercept, abs=1e-9)
     np.testing.assert_allclose(model.coef, expected.coef, atol=1e-9)
     np.testing.assert_allclose(model.factors, expected.factors, atol=1e-9)
+
+
+def test_residual_and_factor_sums_follow_the_parameters():
+    X, y, s, model = small_problem()
+    layout = ALSSolver("squared", 0, 0, 0).layout(X)
+    e, q = residual_and_sums(X, y, model)
+    w0 = np.array([model.intercept])
+    hyper = Hyperparameters.initial(1, 3, 0.5, 0.5)
+    coordinate_sweep(layout, s, True, e, q, w0, model.coef, model.factors,
+                     np.zeros(5, np.int64), hyper.arrays(), 0.0, False, False, False, 1)
+    model.intercept = w0[0]
+    e_new, q_new = residual_and_sums(X, y, model)
+    np.testing.assert_allclose(e, e_new, atol=1e-10)
+    np.testing.assert_allclose(q, q_new, atol=1e-10)
 
 
 def test_als_sweeps_never_increase_the_objective():
@@ -148,8 +156,9 @@ def test_gibbs_sampler_matches_the_analytic_bayesian_linear_regression_posterior
     for it in range(6000):
         e, q = residual_and_sums(X, y, model)
         w0 = np.array([model.intercept])
-        coordinate_sweep(layout, s, e, q, w0, model.coef, model.factors,
-                         np.zeros(n_features, np.int64), hyper.arrays(), reg0, True, False, False, 1)
+        coordinate_sweep(layout, s, True, e, q, w0, model.coef, model.factors,
+                         np.zeros(n_features, np.int64), hyper.arrays(), reg0, True, False, False,
+                         1)
         model.intercept = w0[0]
         if it >= 100:
             draws.append(np.concatenate([w0, model.coef]))

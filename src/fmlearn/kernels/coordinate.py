@@ -14,7 +14,7 @@ order serves all of them and reads ``e`` and ``q_f`` almost sequentially. ``q`` 
 stored as (n_factors, n_rows) so that one factor layer is contiguous.
 
 Random numbers come from numba's generator, seeded by ``seed_generator`` before
-each sweep: the sweeps run on one thread, so a seed fixes the whole sweep.
+each sweep: every draw happens on the calling thread, so a seed fixes the whole sweep.
 """
 import math
 
@@ -23,6 +23,7 @@ from numba import njit, prange
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 PARALLEL_ENTRIES = 16384  # blocks with fewer entries are not worth splitting over threads
+LANES = 4  # interleaved partial sums per thread (a power of two)
 
 
 @njit(cache=True)
@@ -48,13 +49,14 @@ def posterior_value(theta, shh, she, alpha, mu, lam, sample):
 
 
 @njit(cache=True)
-def update_intercept(w0, e, s, alpha, lam, sample):
+def update_intercept(w0, e, s, weighted, alpha, lam, sample):
     """Update ``w0[0]`` (``h = 1`` on every row) and the residual; prior mean 0."""
     shh = 0.0
     she = 0.0
     for r in range(e.shape[0]):
-        shh += s[r]
-        she += s[r] * e[r]
+        sr = s[r] if weighted else 1.0
+        shh += sr
+        she += sr * e[r]
     old = w0[0]
     w0[0] = posterior_value(old, shh, she, alpha, 0.0, lam, sample)
     delta = w0[0] - old
@@ -63,90 +65,108 @@ def update_intercept(w0, e, s, alpha, lam, sample):
 
 
 @njit(cache=True, inline="always")
-def _accumulate(first, last, rows, features, data, e, q_f, s, old, c0, linear, sums):
-    """Add ``s h^2`` and ``s h e`` of entries ``first:last`` to ``sums[0]`` and ``sums[1]``
-    at each entry's feature ``i`` (as ``i - c0``); ``h = x`` or ``x (q_f - old_i x)``."""
+def _fused_pass(first, last, rows, features, data, e, s, weighted, prev, next_, sums):
+    """One pass over entries ``first:last`` of a block (``i = features[p]``, counted from the
+    block's first column; indices are unsigned, which spares numba's negative-index checks).
+
+    ``prev = (linear, q, old, delta, active)``: when active, apply the change ``delta[i]`` of
+    the layer just drawn to the residual (and to its factor sums ``q``). ``next_ = (linear,
+    q, old, active)``: when active, add ``s h^2`` and ``s h e`` of the next layer, with
+    ``h = x`` (linear) or ``x (q - old_i x)``, to ``sums[lane, 0, i]`` and
+    ``sums[lane, 1, i]``. Entries take the ``LANES`` lanes in turn so that runs of one
+    feature do not wait on each other's additions. Rows are distinct within a block.
+    """
+    prev_linear, q_prev, old_prev, delta_prev, apply = prev
+    next_linear, q_next, old_next, accumulate = next_
+    if accumulate:
+        sums[:] = 0.0
     for p in range(first, last):
         r = rows[p]
-        i = features[p] - c0
+        i = features[p]
         x = data[p]
-        h = x if linear else x * (q_f[r] - old[i] * x)
-        sums[0, i] += s[r] * h * h
-        sums[1, i] += s[r] * h * e[r]
-
-
-@njit(cache=True, inline="always")
-def _apply(first, last, rows, features, data, e, q_f, old, delta, c0, linear):
-    """Move the residual (and ``q_f``) of entries ``first:last`` by their feature's change."""
-    for p in range(first, last):
-        r = rows[p]
-        i = features[p] - c0
-        x = data[p]
-        d = delta[i]
-        if linear:
-            e[r] += d * x
-        else:
-            e[r] += d * x * (q_f[r] - old[i] * x)
-            q_f[r] += d * x
+        residual = e[r]
+        if apply:
+            d = delta_prev[i]
+            if prev_linear:
+                residual += d * x
+            else:
+                qp = q_prev[r]
+                residual += d * x * (qp - old_prev[i] * x)
+                q_prev[r] = qp + d * x
+            e[r] = residual
+        if accumulate:
+            h = x if next_linear else x * (q_next[r] - old_next[i] * x)
+            sh = s[r] * h if weighted else h
+            lane = np.uint64(p) & np.uint64(LANES - 1)
+            sums[lane, 0, i] += sh * h
+            sums[lane, 1, i] += sh * residual
 
 
 @njit(cache=True, parallel=True)
-def _accumulate_parallel(start, end, rows, features, data, e, q_f, s, old, c0, linear, sums):
-    n_chunks = sums.shape[0]
+def _fused_parallel(start, end, rows, features, data, e, s, weighted, prev, next_, sums):
+    """``_fused_pass`` over ``sums.shape[0] // LANES`` row ranges in parallel."""
+    n_chunks = sums.shape[0] // LANES
     chunk = (end - start + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        sums[t] = 0.0
-        _accumulate(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
-                    e, q_f, s, old, c0, linear, sums[t])
-
-
-@njit(cache=True, parallel=True)
-def _apply_parallel(start, end, rows, features, data, e, q_f, old, delta, c0, linear, n_chunks):
-    chunk = (end - start + n_chunks - 1) // n_chunks
-    for t in prange(n_chunks):
-        _apply(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data, e,
-               q_f, old, delta, c0, linear)
+        _fused_pass(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
+                    e, s, weighted, prev, next_, sums[t * LANES:(t + 1) * LANES])
 
 
 @njit(cache=True)
-def update_block(values, c0, c1, start, end, rows, features, data, e, q_f, s, alpha, mu, lam,
-                 groups, sample, linear, sums, old, delta):
-    """Update the parameters ``values[c0:c1]`` of one column block and the residual (and
-    ``q_f``); the block's entries ``start:end`` are in row order.
-
-    ``values`` is ``w`` (``linear``, ``h = x_i``) or one factor column ``V[:, f]``
-    (``h = x_i (q_f - v_if x_i)``). No row holds two features of a block, so their
-    conditionals are independent and one pass over the block's rows gathers every
-    feature's sums. ``sums`` (n_chunks, 2, n_features) holds one partial sum per chunk:
-    blocks large enough are split in ``n_chunks`` row ranges run in parallel, whose
-    partial sums are added in a fixed order, so results depend on ``n_chunks`` only.
-    ``old`` and ``delta`` are scratch arrays of length n_features.
-    """
-    nb = c1 - c0
-    for i in range(nb):
-        old[i] = values[c0 + i]
-    parallel = sums.shape[0] > 1 and end - start >= PARALLEL_ENTRIES
-    part = sums[:, :, :nb]
-    if parallel:
-        _accumulate_parallel(start, end, rows, features, data, e, q_f, s, old, c0, linear, part)
-    else:
-        part[0] = 0.0
-        _accumulate(start, end, rows, features, data, e, q_f, s, old, c0, linear, part[0])
-    for i in range(nb):
-        shh = part[0, 0, i]
-        she = part[0, 1, i]
-        if parallel:
-            for t in range(1, part.shape[0]):
-                shh += part[t, 0, i]
-                she += part[t, 1, i]
+def _draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample):
+    """Set (or draw) ``values[c0:c1]`` from the summed statistics; record the changes."""
+    for i in range(c1 - c0):
+        shh = 0.0
+        she = 0.0
+        for t in range(sums.shape[0]):
+            shh += sums[t, 0, i]
+            she += sums[t, 1, i]
         g = groups[c0 + i]
         values[c0 + i] = posterior_value(old[i], shh, she, alpha, mu[g], lam[g], sample)
         delta[i] = values[c0 + i] - old[i]
-    if parallel:
-        _apply_parallel(start, end, rows, features, data, e, q_f, old, delta, c0, linear,
-                        sums.shape[0])
-    else:
-        _apply(start, end, rows, features, data, e, q_f, old, delta, c0, linear)
+
+
+@njit(cache=True)
+def update_block(c0, c1, start, end, layout, s, weighted, e, q, w, V, groups, alpha, mu_w, lam_w,
+                 mu_v, lam_v, sample, sums):
+    """Update ``w[i]`` then ``V[i, 0]``, ..., ``V[i, k-1]`` for the features ``c0 <= i < c1``
+    of one column block, keeping the residual ``e`` and the factor sums ``q`` current.
+
+    The block's entries ``start:end`` are in row order and no row holds two of its
+    features, so the features' conditionals are independent: one pass over the entries
+    gathers every feature's sums for a layer, and the pass that applies a layer's changes
+    also gathers the next layer's sums (k + 2 passes for k + 1 layers). ``sums``
+    (n_chunks * LANES, 2, n_features) holds partial sums: blocks large enough are split in
+    ``n_chunks`` row ranges run in parallel, and the partial sums are added in a fixed
+    order, so results depend on ``n_chunks`` only.
+    """
+    rows, features, data = layout[2], layout[3], layout[4]
+    nb = c1 - c0
+    n_chunks = sums.shape[0] // LANES
+    parallel = n_chunks > 1 and end - start >= PARALLEL_ENTRIES
+    part = sums[:, :, :nb] if parallel else sums[:LANES, :, :nb]
+    k = V.shape[1]
+    old_a, delta_a = np.empty(nb), np.empty(nb)
+    old_b, delta_b = np.empty(nb), np.empty(nb)
+    for layer in range(k + 2):
+        # Layer 0 is w, layer f + 1 is V[:, f]; this pass applies layer - 1, gathers layer.
+        old_a, delta_a, old_b, delta_b = old_b, delta_b, old_a, delta_a
+        gather = layer <= k
+        if gather:
+            values = w if layer == 0 else V[:, layer - 1]
+            for i in range(nb):
+                old_b[i] = values[c0 + i]
+        prev = (layer == 1, e if layer <= 1 else q[layer - 2], old_a, delta_a, layer > 0)
+        next_ = (layer == 0, q[layer - 1] if 0 < layer <= k else e, old_b, gather)
+        if parallel:
+            _fused_parallel(start, end, rows, features, data, e, s, weighted, prev, next_, part)
+        else:
+            _fused_pass(start, end, rows, features, data, e, s, weighted, prev, next_, part)
+        if layer == 0:
+            _draw_layer(w, c0, c1, part, old_b, delta_b, alpha, mu_w, lam_w, groups, sample)
+        elif gather:
+            _draw_layer(V[:, layer - 1], c0, c1, part, old_b, delta_b, alpha,
+                        mu_v[:, layer - 1], lam_v[:, layer - 1], groups, sample)
 
 
 @njit(cache=True)
@@ -196,54 +216,49 @@ def draw_group_prior(values, groups, mu, lam):
 
 
 @njit(cache=True)
-def draw_noise_precision(e, s):
+def draw_noise_precision(e, s, weighted):
     """Draw the noise precision ``alpha ~ Gamma((1 + sum s) / 2, rate=(1 + sum s e^2) / 2)``."""
     n = 0.0
     sse = 0.0
     for r in range(e.shape[0]):
-        n += s[r]
-        sse += s[r] * e[r] * e[r]
+        sr = s[r] if weighted else 1.0
+        n += sr
+        sse += sr * e[r] * e[r]
     return np.random.gamma(0.5 * (1.0 + n), 2.0 / (1.0 + sse))
 
 
 @njit(cache=True)
-def coordinate_sweep(layout, s, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
+def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
                      sample_alpha, sample_priors, n_chunks):
-    """One pass over every parameter: ``alpha``, ``w0``, then ``w``, then ``V`` layer by layer.
+    """One pass over every parameter: ``alpha``, ``w0``, the group priors, then block by
+    block the weights and factors of the block's features (``update_block``).
 
     ``layout`` is ``(bounds, entry_ptr, rows, features, data)``: the column blocks of
     ``exclusive_blocks`` and the matrix entries ordered by block, then row; block ``b``
-    covers columns ``bounds[b]:bounds[b + 1]`` and entries ``entry_ptr[b]:entry_ptr[b + 1]``.
+    covers columns ``bounds[b]:bounds[b + 1]`` and entries ``entry_ptr[b]:entry_ptr[b + 1]``;
+    ``rows`` and ``features`` (the column less the block's first) are uint32.
     ``hyper`` holds ``alpha`` (shape (1,)), ``mu_w``/``lam_w`` (n_groups,) and
     ``mu_v``/``lam_v`` (n_groups, n_factors). ``sample`` draws the parameters instead of
     setting them to their conditional means; ``sample_alpha`` and ``sample_priors`` draw
-    ``alpha`` and the group priors before the parameters they govern, otherwise they stay
-    fixed (ALS: ``alpha = 1`` and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the
-    residual and factor sums of the current parameters. Large blocks are split over
-    ``n_chunks`` threads (see ``update_block``).
+    ``alpha`` and the group priors first, otherwise they stay fixed (ALS: ``alpha = 1``
+    and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the residual and factor sums
+    of the current parameters; ``s`` are row weights, read only when ``weighted``. Large
+    blocks are split over ``n_chunks`` threads.
     """
-    bounds, entry_ptr, rows, features, data = layout
+    bounds, entry_ptr = layout[0], layout[1]
     alpha_arr, mu_w, lam_w, mu_v, lam_v = hyper
-    n_features = w.shape[0]
-    sums = np.empty((n_chunks, 2, n_features))
-    old = np.empty(n_features)
-    delta = np.empty(n_features)
     if sample_alpha:
-        alpha_arr[0] = draw_noise_precision(e, s)
+        alpha_arr[0] = draw_noise_precision(e, s, weighted)
     alpha = alpha_arr[0]
-    update_intercept(w0, e, s, alpha, reg_intercept, sample)
+    update_intercept(w0, e, s, weighted, alpha, reg_intercept, sample)
     if sample_priors:
         draw_group_prior(w, groups, mu_w, lam_w)
-    for b in range(bounds.shape[0] - 1):
-        update_block(w, bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], rows, features,
-                     data, e, e, s, alpha, mu_w, lam_w, groups, sample, True, sums, old, delta)
-    for f in range(V.shape[1]):
-        if sample_priors:
+        for f in range(V.shape[1]):
             draw_group_prior(V[:, f], groups, mu_v[:, f], lam_v[:, f])
-        for b in range(bounds.shape[0] - 1):
-            update_block(V[:, f], bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], rows,
-                         features, data, e, q[f], s, alpha, mu_v[:, f], lam_v[:, f], groups,
-                         sample, False, sums, old, delta)
+    sums = np.empty((n_chunks * LANES, 2, w.shape[0]))
+    for b in range(bounds.shape[0] - 1):
+        update_block(bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], layout, s,
+                     weighted, e, q, w, V, groups, alpha, mu_w, lam_w, mu_v, lam_v, sample, sums)
 
 
 @njit(cache=True, parallel=True)
