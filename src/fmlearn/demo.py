@@ -31,6 +31,11 @@ def movie_features():
     ])
 
 
+def rmse(test, model):
+    """Test RMSE of a fitted pipeline."""
+    return root_mean_squared_error(test.rating, model.predict(test))
+
+
 def main():
     """Train, compare with baselines, and print the top 5 unseen movies for one user."""
     start = time.perf_counter()
@@ -46,22 +51,27 @@ def main():
         n_factors=32, eta0=0.05, reg_linear=0.01, reg_factors=0.1, init_std=0.1,
         early_stopping=True, n_iter_no_change=5, max_iter=200, random_state=SEED))
     fm.fit(train, train.rating)
-    estimator = fm[-1]
+    bayes = make_pipeline(movie_features(), FMRegressor(
+        solver="mcmc", n_factors=16, max_iter=100, burn_in=10, init_std=0.1, random_state=SEED))
+    bayes.fit(train, train.rating)
     print("\nTest RMSE")
-    print(f"  global mean            {baseline:.4f}")
-    print(f"  linear (ridge)         {root_mean_squared_error(test.rating, linear.predict(test)):.4f}")
-    print(f"  factorization machine  {root_mean_squared_error(test.rating, fm.predict(test)):.4f}"
-          f"   ({estimator.n_iter_} epochs, n_factors={estimator.n_factors})")
+    print(f"  global mean                   {baseline:.4f}")
+    print(f"  linear (ridge)                {rmse(test, linear):.4f}")
+    print(f"  factorization machine, SGD    {rmse(test, fm):.4f}"
+          f"   ({fm[-1].n_iter_} epochs, early stopping, n_factors={fm[-1].n_factors})")
+    print(f"  factorization machine, MCMC   {rmse(test, bayes):.4f}"
+          f"   ({bayes[-1].model_.n_samples} posterior samples, n_factors={bayes[-1].n_factors})")
 
     seen = set(ratings.movieId[ratings.userId == DEMO_USER])
     counts = ratings.movieId.value_counts()
     movies = ratings.drop_duplicates("movieId").set_index("movieId")
     candidates = movies[~movies.index.isin(seen) & movies.index.isin(counts.index[counts >= MIN_RATINGS])]
     candidates = candidates.reset_index().assign(userId=DEMO_USER)
-    scores = fm.predict(candidates)
+    scores = bayes.predict(candidates)
     favourites = ratings[ratings.userId == DEMO_USER].nlargest(3, "rating").title.tolist()
     print(f"\nUser {DEMO_USER} rated {len(seen)} movies, among the best: {'; '.join(favourites)}")
-    print(f"Top 5 unseen movies for user {DEMO_USER} (among movies with >= {MIN_RATINGS} ratings):")
+    print(f"Top 5 unseen movies for user {DEMO_USER} by the MCMC model "
+          f"(among movies with >= {MIN_RATINGS} ratings):")
     for rank, i in enumerate(np.argsort(-scores)[:5], 1):
         print(f"  {rank}. {candidates.title[i]} ({candidates.genres[i]})  predicted {scores[i]:.2f}")
     print(f"\nDone in {time.perf_counter() - start:.1f} s")
