@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+FRAPPE_FEATURES = 5382
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
@@ -22,6 +23,17 @@ def require(*relative):
               "(the real data sets live in ../shared/data beside the repository)")
         sys.exit(0)
     return paths
+
+
+def load_frappe(dtype=np.float32):
+    """frappe's train (reconstructed), validation and test files as three (X CSR, y) pairs."""
+    from sklearn.datasets import load_svmlight_files
+
+    files = require("frappe/frappe.train.reconstructed.libfm", "frappe/frappe.validation.libfm",
+                    "frappe/frappe.test.libfm")
+    data = load_svmlight_files([str(f) for f in files], n_features=FRAPPE_FEATURES,
+                               zero_based=True, dtype=dtype)
+    return [(data[i], data[i + 1]) for i in range(0, 6, 2)]
 
 
 def machine():

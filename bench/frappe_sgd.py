@@ -14,8 +14,7 @@ import sys
 import time
 
 import numpy as np
-from common import require, write_results
-from sklearn.datasets import load_svmlight_file
+from common import load_frappe, write_results
 from sklearn.metrics import log_loss, roc_auc_score
 
 from fmlearn import FMClassifier, FMRegressor
@@ -23,7 +22,6 @@ from fmlearn._validation import as_fm_csr
 from fmlearn.model import FMModel
 from fmlearn.solvers.sgd import SGDSolver, SGDState
 
-N_FEATURES = 5382
 PEERS = {
     "regression_k64": {"libFM SGD": {"rmse": 0.3592, "epochs": 294, "seconds": 378},
                        "xLearn SGD": {"rmse": 0.3571, "epochs": 300, "seconds": 69}},
@@ -39,13 +37,6 @@ CLASSIFICATION_GRID = [dict(eta0=0.2, reg_linear=1e-4, reg_factors=3e-3),
                        dict(eta0=0.1, reg_linear=1e-4, reg_factors=1e-3)]
 COMMON = dict(init_std=0.1, max_iter=300, early_stopping=True, n_iter_no_change=10, tol=0.0,
               random_state=0)
-
-
-def load():
-    files = require("frappe/frappe.train.reconstructed.libfm", "frappe/frappe.validation.libfm",
-                    "frappe/frappe.test.libfm")
-    return [load_svmlight_file(str(f), n_features=N_FEATURES, zero_based=True, dtype=np.float32)
-            for f in files]
 
 
 def select(Estimator, grid, k, train, valid, test, metrics):
@@ -118,7 +109,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="k=64 only, one candidate each")
     args = parser.parse_args()
-    (Xtr, ytr), valid, test = load()
+    (Xtr, ytr), valid, test = load_frappe(np.float32)
     train = (Xtr, ytr)
     reg_grid = REGRESSION_GRID[:1] if args.quick else REGRESSION_GRID
     clf_grid = CLASSIFICATION_GRID[:1] if args.quick else CLASSIFICATION_GRID

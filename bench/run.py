@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["frappe_sgd.py"]
+SCRIPTS = ["frappe_sgd.py", "bayes_movielens.py", "bayes_frappe.py"]
 
 
 def main():

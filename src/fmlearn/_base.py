@@ -47,7 +47,7 @@ class BaseFM(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"})],
-        "burn_in": [Interval(Integral, 0, None, closed="left")],
+        "burn_in": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "n_kept_samples": [Interval(Integral, 1, None, closed="left"), None],
     }
 
@@ -56,7 +56,7 @@ class BaseFM(BaseEstimator):
                  reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32", burn_in=0,
+                 random_state=None, verbose=0, dtype="float32", burn_in="auto",
                  n_kept_samples=None):
         self.n_factors = n_factors
         self.solver = solver
@@ -202,6 +202,8 @@ class BaseFM(BaseEstimator):
         return self
 
     def _initialise(self, n_features, dtype, groups):
+        # MCMC's burn-in is fixed for the whole chain, also when warm starts continue it.
+        self._burn_in = self.max_iter // 10 if self.burn_in == "auto" else self.burn_in
         self.model_ = FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
         self._solver_state = self._solver().initial_state(self.model_, groups)
         self.t_ = 0
@@ -231,7 +233,7 @@ class BaseFM(BaseEstimator):
             return ALSSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
                              n_threads=n_threads)
         return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
-                          n_threads=n_threads, burn_in=self.burn_in,
+                          n_threads=n_threads, burn_in=self._burn_in,
                           n_kept_samples=self.n_kept_samples)
 
     def _score_validation(self, solver, model, state, validation):

@@ -77,8 +77,10 @@ class FMRegressor(RegressorMixin, BaseFM):
     dtype : {"float32", "float64"}, default="float32"
         Floating type of the parameters and of the SGD computation (ALS and MCMC
         accumulate in float64 and store parameters in ``dtype``).
-    burn_in : int, default=0
-        MCMC: the first ``burn_in`` samples of the chain are drawn and discarded.
+    burn_in : int or "auto", default="auto"
+        MCMC: the first ``burn_in`` samples of the chain are drawn and discarded;
+        ``"auto"`` is a tenth of ``max_iter`` of the first fit (warm starts continue
+        the same chain with the same burn-in).
     n_kept_samples : int or None, default=None
         MCMC: keep at most this many of the latest samples for prediction (None keeps
         all after ``burn_in``). The model holds ``n_kept_samples * n_features *
@@ -135,7 +137,7 @@ class FMRegressor(RegressorMixin, BaseFM):
     (2,)
     >>> bayes = FMRegressor(n_factors=4, solver="mcmc", max_iter=50, random_state=0).fit(X, y)
     >>> bayes.model_.n_samples
-    50
+    45
     """
 
     _loss = "squared"
@@ -147,7 +149,7 @@ class FMRegressor(RegressorMixin, BaseFM):
                  reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32", burn_in=0,
+                 random_state=None, verbose=0, dtype="float32", burn_in="auto",
                  n_kept_samples=None, clip_predictions=True):
         super().__init__(
             n_factors=n_factors, solver=solver, max_iter=max_iter, tol=tol,
