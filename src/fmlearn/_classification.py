@@ -145,8 +145,8 @@ best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_
         array([1., 1.])
         """
         s = self._decision(X).astype(np.float64)
-        p = expit(s) if self.solver == "sgd" else ndtr(s)
-        return np.column_stack([1.0 - p, p])
+        cdf = expit if self.solver == "sgd" else ndtr
+        return np.column_stack([cdf(-s), cdf(s)])  # 1 - cdf(s) would round to 0 for large s
 
     def predict_log_proba(self, X):
         """Logarithms of ``predict_proba``, computed without underflow."""
