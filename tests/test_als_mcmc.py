@@ -47,7 +47,7 @@ def residual_and_sums(X, y, model):
 
 def coordinate_descent_written_out(X, y, s, model, reg, blocks):
     """ALS in the sweep's order, each coordinate set to the brute-force minimiser of the
-    objective: w0, then per column block its weights, then its factors layer by layer."""
+    objective: w0, then layer by layer (w, then each factor column), block by block."""
     model = model.copy()
 
     def minimise(get, put, lam):
@@ -60,7 +60,8 @@ def coordinate_descent_written_out(X, y, s, model, reg, blocks):
     for first, last in zip(blocks[:-1], blocks[1:]):
         for i in range(first, last):
             minimise(lambda: model.coef[i], lambda t: model.coef.__setitem__(i, t), reg[1])
-        for f in range(model.factors.shape[1]):
+    for f in range(model.factors.shape[1]):
+        for first, last in zip(blocks[:-1], blocks[1:]):
             for i in range(first, last):
                 minimise(lambda: model.factors[i, f],
                          lambda t: model.factors.__setitem__((i, f), t), reg[2])

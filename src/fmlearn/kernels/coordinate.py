@@ -127,46 +127,36 @@ def _draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample
 
 
 @njit(cache=True)
-def update_block(c0, c1, start, end, layout, s, weighted, e, q, w, V, groups, alpha, mu_w, lam_w,
-                 mu_v, lam_v, sample, sums):
-    """Update ``w[i]`` then ``V[i, 0]``, ..., ``V[i, k-1]`` for the features ``c0 <= i < c1``
-    of one column block, keeping the residual ``e`` and the factor sums ``q`` current.
+def update_block(values, q_f, linear, c0, c1, start, end, layout, s, weighted, e, groups, alpha,
+                 mu, lam, sample, sums):
+    """Update one layer of the features ``c0 <= i < c1`` of a column block: ``values`` is
+    ``w`` (``linear``, ``h = x_i``) or a factor column ``V[:, f]`` whose row sums are ``q_f``
+    (``h = x_i (q_f - v_if x_i)``); the residual ``e`` (and ``q_f``) follow.
 
     The block's entries ``start:end`` are in row order and no row holds two of its
-    features, so the features' conditionals are independent: one pass over the entries
-    gathers every feature's sums for a layer, and the pass that applies a layer's changes
-    also gathers the next layer's sums (k + 2 passes for k + 1 layers). ``sums``
-    (n_chunks * LANES, 2, n_features) holds partial sums: blocks large enough are split in
-    ``n_chunks`` row ranges run in parallel, and the partial sums are added in a fixed
-    order, so results depend on ``n_chunks`` only.
+    features, so their conditionals are independent: one pass over the entries gathers
+    every feature's sums, a second applies the changes. ``sums`` (n_chunks * LANES, 2,
+    n_features) holds partial sums: blocks large enough are split in ``n_chunks`` row
+    ranges run in parallel, and the partial sums are added in a fixed order, so results
+    depend on ``n_chunks`` only.
     """
     rows, features, data = layout[2], layout[3], layout[4]
     nb = c1 - c0
     n_chunks = sums.shape[0] // LANES
     parallel = n_chunks > 1 and end - start >= PARALLEL_ENTRIES
     part = sums[:, :, :nb] if parallel else sums[:LANES, :, :nb]
-    k = V.shape[1]
-    old_a, delta_a = np.empty(nb), np.empty(nb)
-    old_b, delta_b = np.empty(nb), np.empty(nb)
-    for layer in range(k + 2):
-        # Layer 0 is w, layer f + 1 is V[:, f]; this pass applies layer - 1, gathers layer.
-        old_a, delta_a, old_b, delta_b = old_b, delta_b, old_a, delta_a
-        gather = layer <= k
-        if gather:
-            values = w if layer == 0 else V[:, layer - 1]
-            for i in range(nb):
-                old_b[i] = values[c0 + i]
-        prev = (layer == 1, e if layer <= 1 else q[layer - 2], old_a, delta_a, layer > 0)
-        next_ = (layer == 0, q[layer - 1] if 0 < layer <= k else e, old_b, gather)
+    old, delta = np.empty(nb), np.empty(nb)
+    for i in range(nb):
+        old[i] = values[c0 + i]
+    for step in range(2):
+        prev = (linear, q_f, old, delta, step == 1)
+        next_ = (linear, q_f, old, step == 0)
         if parallel:
             _fused_parallel(start, end, rows, features, data, e, s, weighted, prev, next_, part)
         else:
             _fused_pass(start, end, rows, features, data, e, s, weighted, prev, next_, part)
-        if layer == 0:
-            _draw_layer(w, c0, c1, part, old_b, delta_b, alpha, mu_w, lam_w, groups, sample)
-        elif gather:
-            _draw_layer(V[:, layer - 1], c0, c1, part, old_b, delta_b, alpha,
-                        mu_v[:, layer - 1], lam_v[:, layer - 1], groups, sample)
+        if step == 0:
+            _draw_layer(values, c0, c1, part, old, delta, alpha, mu, lam, groups, sample)
 
 
 @njit(cache=True)
@@ -230,8 +220,10 @@ def draw_noise_precision(e, s, weighted):
 @njit(cache=True)
 def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
                      sample_alpha, sample_priors, n_chunks):
-    """One pass over every parameter: ``alpha``, ``w0``, the group priors, then block by
-    block the weights and factors of the block's features (``update_block``).
+    """One pass over every parameter: ``alpha``, ``w0``, then layer by layer (``w``, then
+    ``V[:, f]`` for each f) its group priors and, block by block, its values
+    (``update_block``) — libFM's order, which mixes faster than going block by block
+    through all layers.
 
     ``layout`` is ``(bounds, entry_ptr, rows, features, data)``: the column blocks of
     ``exclusive_blocks`` and the matrix entries ordered by block, then row; block ``b``
@@ -240,7 +232,7 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
     ``hyper`` holds ``alpha`` (shape (1,)), ``mu_w``/``lam_w`` (n_groups,) and
     ``mu_v``/``lam_v`` (n_groups, n_factors). ``sample`` draws the parameters instead of
     setting them to their conditional means; ``sample_alpha`` and ``sample_priors`` draw
-    ``alpha`` and the group priors first, otherwise they stay fixed (ALS: ``alpha = 1``
+    ``alpha`` and each layer's group priors, otherwise they stay fixed (ALS: ``alpha = 1``
     and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the residual and factor sums
     of the current parameters; ``s`` are row weights, read only when ``weighted``. Large
     blocks are split over ``n_chunks`` threads.
@@ -251,14 +243,20 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
         alpha_arr[0] = draw_noise_precision(e, s, weighted)
     alpha = alpha_arr[0]
     update_intercept(w0, e, s, weighted, alpha, reg_intercept, sample)
-    if sample_priors:
-        draw_group_prior(w, groups, mu_w, lam_w)
-        for f in range(V.shape[1]):
-            draw_group_prior(V[:, f], groups, mu_v[:, f], lam_v[:, f])
     sums = np.empty((n_chunks * LANES, 2, w.shape[0]))
-    for b in range(bounds.shape[0] - 1):
-        update_block(bounds[b], bounds[b + 1], entry_ptr[b], entry_ptr[b + 1], layout, s,
-                     weighted, e, q, w, V, groups, alpha, mu_w, lam_w, mu_v, lam_v, sample, sums)
+    for layer in range(V.shape[1] + 1):
+        # Layer 0 is w, layer f + 1 is V[:, f]; its group priors are drawn just before it.
+        linear = layer == 0
+        values = w if linear else V[:, layer - 1]
+        q_f = e if linear else q[layer - 1]
+        mu = mu_w if linear else mu_v[:, layer - 1]
+        lam = lam_w if linear else lam_v[:, layer - 1]
+        if sample_priors:
+            draw_group_prior(values, groups, mu, lam)
+        for b in range(bounds.shape[0] - 1):
+            update_block(values, q_f, linear, bounds[b], bounds[b + 1], entry_ptr[b],
+                         entry_ptr[b + 1], layout, s, weighted, e, groups, alpha, mu, lam,
+                         sample, sums)
 
 
 @njit(cache=True, parallel=True)
