@@ -65,51 +65,46 @@ def update_intercept(w0, e, s, weighted, alpha, lam, sample):
 
 
 @njit(cache=True, inline="always")
-def _fused_pass(first, last, rows, features, data, e, s, weighted, prev, next_, sums):
+def _layer_pass(first, last, rows, features, data, e, q_f, s, weighted, linear, old, delta,
+                apply, sums):
     """One pass over entries ``first:last`` of a block (``i = features[p]``, counted from the
     block's first column; indices are unsigned, which spares numba's negative-index checks).
 
-    ``prev = (linear, q, old, delta, active)``: when active, apply the change ``delta[i]`` of
-    the layer just drawn to the residual (and to its factor sums ``q``). ``next_ = (linear,
-    q, old, active)``: when active, add ``s h^2`` and ``s h e`` of the next layer, with
-    ``h = x`` (linear) or ``x (q - old_i x)``, to ``sums[lane, 0, i]`` and
-    ``sums[lane, 1, i]``. Entries take the ``LANES`` lanes in turn so that runs of one
-    feature do not wait on each other's additions. Rows are distinct within a block.
+    With ``h = x`` (``linear``) or ``x (q_f - old_i x)``: unless ``apply``, add ``s h^2`` and
+    ``s h e`` to ``sums[lane, 0, i]`` and ``sums[lane, 1, i]``, entries taking the ``LANES``
+    lanes in turn so that runs of one feature do not wait on each other's additions; with
+    ``apply``, move the residual by ``delta_i h`` (and ``q_f`` by ``delta_i x``). Rows are
+    distinct within a block.
     """
-    prev_linear, q_prev, old_prev, delta_prev, apply = prev
-    next_linear, q_next, old_next, accumulate = next_
-    if accumulate:
+    if not apply:
         sums[:] = 0.0
     for p in range(first, last):
         r = rows[p]
         i = features[p]
         x = data[p]
-        residual = e[r]
+        h = x if linear else x * (q_f[r] - old[i] * x)
         if apply:
-            d = delta_prev[i]
-            if prev_linear:
-                residual += d * x
-            else:
-                qp = q_prev[r]
-                residual += d * x * (qp - old_prev[i] * x)
-                q_prev[r] = qp + d * x
-            e[r] = residual
-        if accumulate:
-            h = x if next_linear else x * (q_next[r] - old_next[i] * x)
+            d = delta[i]
+            e[r] += d * h
+            if not linear:
+                q_f[r] += d * x
+        else:
             sh = s[r] * h if weighted else h
             lane = np.uint64(p) & np.uint64(LANES - 1)
             sums[lane, 0, i] += sh * h
-            sums[lane, 1, i] += sh * residual
+            sums[lane, 1, i] += sh * e[r]
 
 
 @njit(cache=True, parallel=True)
-def _fused_parallel(start, end, rows, features, data, e, s, weighted, prev, next_, sums):
-    """``_fused_pass`` over ``sums.shape[0] // LANES`` row ranges in parallel."""
+def _layer_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, linear, old,
+                         delta, apply, sums):
+    """``_layer_pass`` over ``sums.shape[0] // LANES`` row ranges in parallel."""
     n_chunks = sums.shape[0] // LANES
     chunk = (end - start + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        _fused_pass(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
-                    e, s, weighted, prev, next_, sums[t * LANES:(t + 1) * LANES])
+        _layer_pass(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
+                    e, q_f, s, weighted, linear, old, delta, apply,
+                    sums[t * LANES:(t + 1) * LANES])
 
 
 @njit(cache=True)
@@ -148,14 +143,14 @@ def update_block(values, q_f, linear, c0, c1, start, end, layout, s, weighted, e
     old, delta = np.empty(nb), np.empty(nb)
     for i in range(nb):
         old[i] = values[c0 + i]
-    for step in range(2):
-        prev = (linear, q_f, old, delta, step == 1)
-        next_ = (linear, q_f, old, step == 0)
+    for apply in (False, True):
         if parallel:
-            _fused_parallel(start, end, rows, features, data, e, s, weighted, prev, next_, part)
+            _layer_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, linear,
+                                 old, delta, apply, part)
         else:
-            _fused_pass(start, end, rows, features, data, e, s, weighted, prev, next_, part)
-        if step == 0:
+            _layer_pass(start, end, rows, features, data, e, q_f, s, weighted, linear, old, delta,
+                        apply, part)
+        if not apply:
             _draw_layer(values, c0, c1, part, old, delta, alpha, mu, lam, groups, sample)
 
 
