@@ -16,6 +16,8 @@ class DataFormatError(ValueError):
         What is wrong and, where it helps, what was expected.
     line, record : int, optional
         The 1-based line number (text formats) or record number (RecordIO).
+    column : int, optional
+        The 1-based column on that line where the problem starts.
 
     Examples
     --------
@@ -26,21 +28,24 @@ class DataFormatError(ValueError):
     7
     """
 
-    def __init__(self, path, problem, *, line=None, record=None):
+    def __init__(self, path, problem, *, line=None, record=None, column=None):
         self.path = str(path)
         self.problem = problem
         self.line = line
         self.record = record
+        self.column = column
         where = self.path
         if line is not None:
             where += f", line {line}"
+        if column is not None:
+            where += f", column {column}"
         if record is not None:
             where += f", record {record}"
         super().__init__(f"{where}: {problem}")
 
     def __reduce__(self):
-        return (_rebuild, (self.path, self.problem, self.line, self.record))
+        return (_rebuild, (self.path, self.problem, self.line, self.record, self.column))
 
 
-def _rebuild(path, problem, line, record):
-    return DataFormatError(path, problem, line=line, record=record)
+def _rebuild(path, problem, line, record, column):
+    return DataFormatError(path, problem, line=line, record=record, column=column)

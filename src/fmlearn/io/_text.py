@@ -1,0 +1,245 @@
+"""Reading and writing sparse text rows: the machinery shared by the libSVM and FFM formats."""
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+from ..kernels import text as kt
+from .errors import DataFormatError
+
+_PROBLEMS = {
+    kt.BAD_LABEL: "the label {token!r} is not a number",
+    kt.NO_COLON: "{token!r} is not {entry}",
+    kt.BAD_INDEX: "the feature index in {token!r} is not a non-negative integer",
+    kt.NEGATIVE_INDEX: "the feature index in {token!r} is negative",
+    kt.BIG_INDEX: f"the feature index in {{token!r}} is larger than {kt.INDEX_LIMIT}",
+    kt.BAD_VALUE: "the value in {token!r} is not a number",
+    kt.BAD_FIELD: "the field in {token!r} is not a non-negative integer",
+    kt.BAD_QID: "{token!r} is not qid:<non-negative integer>",
+    kt.TOO_MANY_COLONS: "{token!r} has too many colons for {entry}",
+}
+_ENTRY = {False: "index:value", True: "field:index:value"}
+
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+
+
+@dataclass
+class ParsedRows:
+    """Rows read from text: CSR parts with ``int64`` feature indices in file order."""
+
+    labels: np.ndarray
+    lines: np.ndarray
+    qids: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    fields: np.ndarray | None
+    values: np.ndarray
+
+
+@njit(cache=True)
+def _count_separators(buf):
+    lines = 1
+    colons = 0
+    for c in buf:
+        if c == 10:
+            lines += 1
+        elif c == 58:
+            colons += 1
+    return lines, colons
+
+
+def describe(source):
+    """The name of a file or file object for messages."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return getattr(source, "name", "<stream>")
+
+
+def parse_buffer(buf, *, name, with_fields, first_line=1):
+    """Parse the complete lines in the uint8 array ``buf`` into ``ParsedRows``.
+
+    Raises ``DataFormatError`` naming ``name``, the line and column for any
+    malformed token, non-finite value or number out of range.
+    """
+    n_lines, n_colons = _count_separators(buf)
+    capacity = n_colons // 2 if with_fields else n_colons
+    labels = np.empty(n_lines, np.float64)
+    lines = np.empty(n_lines, np.int64)
+    qids = np.empty(n_lines, np.int64)
+    indptr = np.empty(n_lines + 1, np.int64)
+    indices = np.empty(capacity, np.int32)
+    fields = np.empty(capacity if with_fields else 0, np.int32)
+    values = np.empty(capacity, np.float64)
+    slow = np.empty((1024 + capacity // 64, 3), np.int64)
+    while True:
+        n_rows, nnz, n_slow, status, line, column, t0, t1 = kt.tokenize_sparse_text(
+            buf, with_fields, first_line, labels, lines, qids, indptr, indices, fields, values, slow)
+        if status != kt.SLOW_FULL:
+            break
+        slow = np.empty((capacity + n_lines, 3), np.int64)
+    if status != kt.OK:
+        token = bytes(buf[t0:t1]).decode("utf-8", "replace")
+        problem = _PROBLEMS[status].format(token=token, entry=_ENTRY[with_fields])
+        if status in (kt.BAD_LABEL, kt.BAD_VALUE):
+            problem = _non_finite_problem(token) or problem
+        raise DataFormatError(name, problem, line=line, column=column)
+    _convert_slow(buf, slow[:n_slow], labels, values, lines, indptr, name)
+    return ParsedRows(labels[:n_rows], lines[:n_rows], qids[:n_rows], indptr[:n_rows + 1],
+                      indices[:nnz], fields[:nnz] if with_fields else None, values[:nnz])
+
+
+def _non_finite_problem(token):
+    number = token.rpartition(":")[2]
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return None if np.isfinite(value) else f"the value {number!r} is not finite"
+
+
+def _convert_slow(buf, slow, labels, values, lines, indptr, name):
+    for entry, start, end in slow:
+        text = bytes(buf[start:end])
+        value = float(text)
+        if entry < 0:
+            labels[-1 - entry] = value
+            row = -1 - entry
+        else:
+            values[entry] = value
+            row = np.searchsorted(indptr, entry, side="right") - 1
+        if not np.isfinite(value):
+            raise DataFormatError(name, f"the value {text.decode()!r} is out of the range of a "
+                                  "64-bit float", line=int(lines[row]))
+
+
+def line_of_entry(parsed, entry):
+    """The line number holding entry ``entry`` of the parsed rows."""
+    return int(parsed.lines[np.searchsorted(parsed.indptr, entry, side="right") - 1])
+
+
+def feature_columns(parsed, *, name, zero_based, n_features):
+    """The zero-based column of every parsed entry and the matrix width.
+
+    ``zero_based`` is True, False or ``"auto"`` (one-based unless a 0 index
+    occurs); indices must be below ``n_features`` when it is given.
+    """
+    indices = parsed.indices
+    if zero_based == "auto":
+        zero_based = indices.size == 0 or indices.min() == 0
+    if not zero_based:
+        zeros = np.flatnonzero(indices == 0)
+        if zeros.size:
+            raise DataFormatError(name, "feature index 0 in a file read as one-based "
+                                  "(pass zero_based=True)", line=line_of_entry(parsed, zeros[0]))
+        indices = indices - 1
+    width = int(indices.max()) + 1 if indices.size else 0
+    if n_features is None:
+        n_features = width
+    elif width > n_features:
+        entry = np.flatnonzero(indices >= n_features)[0]
+        raise DataFormatError(
+            name, f"feature index {parsed.indices[entry]} is out of range for "
+            f"n_features={n_features}", line=line_of_entry(parsed, entry))
+    return indices, n_features
+
+
+def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
+    """The CSR matrix of parsed rows with entries at ``columns``, rows sorted by column.
+
+    A column repeated within a row is an error unless ``sum_duplicates``.
+    """
+    with np.errstate(over="ignore"):
+        values = parsed.values.astype(dtype)
+    if not np.isfinite(values).all():
+        entry = np.flatnonzero(~np.isfinite(values))[0]
+        raise DataFormatError(name, f"the value {float(parsed.values[entry])!r} is out of the "
+                              f"range of {np.dtype(dtype).name}", line=line_of_entry(parsed, entry))
+    order = sp.csr_matrix((np.arange(columns.size, dtype=np.int64), columns, parsed.indptr),
+                          shape=(parsed.labels.size, n_features))
+    order.sort_indices()
+    permutation = order.data
+    same = np.flatnonzero(order.indices[1:] == order.indices[:-1]) + 1
+    same = same[~np.isin(same, parsed.indptr)]
+    if same.size and not sum_duplicates:
+        entry = permutation[same[0]]
+        raise DataFormatError(name, f"feature index {parsed.indices[entry]} occurs twice in "
+                              "one row", line=line_of_entry(parsed, entry))
+    X = sp.csr_matrix((values[permutation], order.indices, order.indptr),
+                      shape=order.shape, copy=False)
+    if same.size:
+        X.sum_duplicates()
+    return X
+
+
+def read_bytes(source):
+    """All bytes of a path or binary file object as a uint8 array."""
+    if isinstance(source, (str, os.PathLike)):
+        return np.fromfile(source, dtype=np.uint8)
+    return np.frombuffer(source.read(), dtype=np.uint8)
+
+
+def iter_blocks(source, block_bytes):
+    """Yield ``(first_line, buf)`` for runs of complete lines of about ``block_bytes`` bytes."""
+    own = isinstance(source, (str, os.PathLike))
+    handle = open(source, "rb") if own else source
+    try:
+        tail = b""
+        line = 1
+        while True:
+            data = handle.read(block_bytes)
+            if not data:
+                break
+            data = tail + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                tail = data
+                continue
+            block, tail = data[:cut], data[cut:]
+            yield line, np.frombuffer(block, dtype=np.uint8)
+            line += block.count(b"\n")
+        if tail:
+            yield line, np.frombuffer(tail, dtype=np.uint8)
+    finally:
+        if own:
+            handle.close()
+
+
+def format_rows(X, y, *, fields=None, qid=None, zero_based=True):
+    """The text of the rows of CSR ``X`` with labels ``y``, as one string."""
+    if y is None:
+        raise ValueError("the text formats need a label on every row; pass y")
+    X = sp.csr_matrix(X)
+    X.sort_indices()
+    indices = X.indices.astype(np.int64) + (0 if zero_based else 1)
+    tokens = np.char.add(np.char.add(indices.astype(str), ":"), X.data.astype(str))
+    if fields is not None:
+        tokens = np.char.add(np.char.add(np.asarray(fields)[X.indices].astype(str), ":"), tokens)
+    heads = np.asarray(y).astype(str)
+    if qid is not None:
+        heads = np.char.add(np.char.add(heads, " qid:"), np.asarray(qid, dtype=np.int64).astype(str))
+    pieces = np.insert(tokens.astype(object), X.indptr[:-1], heads.astype(object))
+    separators = np.full(pieces.size, " ", dtype=object)
+    separators[X.indptr[1:] + np.arange(1, X.shape[0] + 1) - 1] = "\n"
+    return "".join((pieces + separators).tolist())
+
+
+def write_atomically(path, write):
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    A failure leaves no temporary file and whatever was at ``path`` untouched.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
