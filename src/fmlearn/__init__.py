@@ -2,6 +2,7 @@
 from ._classification import FMClassifier
 from ._regression import FMRegressor
 from .model import FMModel
+from .persistence import ModelFileError, load, read_header, save
 
-__all__ = ["FMClassifier", "FMModel", "FMRegressor"]
+__all__ = ["FMClassifier", "FMModel", "FMRegressor", "ModelFileError", "load", "read_header", "save"]
 __version__ = "0.1.0"

@@ -1,0 +1,647 @@
+"""Save fitted estimators to one versioned file and load them back without pickle.
+
+File layout
+-----------
+A model file is a zip archive in NumPy's ``.npz`` layout, so
+``np.load(path, allow_pickle=False)`` opens it. Its members:
+
+``header.json``
+    The first member: the header, UTF-8 JSON (see :func:`read_header`). A zip member of its
+    own rather than a ``uint8`` array, so that any zip tool shows it
+    (``unzip -p model.fm header.json``), programs without a ``.npy`` parser read it, and
+    :func:`read_header` parses no array; ``np.load`` returns it as bytes.
+``<name>.npy``
+    One member per array, in the ``.npy`` format, named by its place in the header:
+    ``model.coef``, ``model.factors``, ``solver_state.acc_factors``, ...
+
+The header holds ``format`` (``"fmlearn-model"``), ``format_version``, ``fmlearn_version``,
+``estimator`` (the class name), ``model_kind``, ``dtype``, ``params`` (``get_params()``),
+``n_features_in_``, ``feature_names_in_``, ``classes_`` with ``classes_dtype``, ``n_iter_``,
+``model`` and ``attributes`` (the other fitted attributes, the solver state and the random
+generator included) and ``arrays`` (the dtype and shape of each array member; an array that
+is byte for byte another one, as MCMC's kept samples are ``model_``'s, is written once and
+listed as ``{"same_as": name}``).
+
+Objects are written as a tree of JSON nodes: a JSON scalar or list is itself; an array is
+``{"array": name}``; a tuple ``{"tuple": [...]}``; a dict ``{"dict": {...}}``; and an object of
+a registered kind ``{"kind": kind, "fields": {...}}``. The registry ``_KINDS`` maps each
+kind to its class and to how it is split into fields and rebuilt from them; a dataclass
+whose fields are arrays, scalars, registered objects or lists of them needs no more than
+``_register("name", TheClass)``, so a new model (field-aware factors of shape
+``(n_features, n_fields, k)``, one factor array per order, ...) is one line. Only
+registered kinds and the estimator classes in ``_ESTIMATORS`` are ever built from a file,
+and only the fitted attributes named in ``_ATTRIBUTES`` are ever set.
+
+Files are written atomically: into a temporary file next to ``path``, flushed to disk,
+then renamed over ``path``. A reader sees the old file or the new one, never a part.
+The bytes depend only on the estimator (fixed zip timestamps), so equal models give
+equal files.
+"""
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import warnings
+import zipfile
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._classification import FMClassifier
+from ._regression import FMRegressor
+from .model import FMModel, FMSamples
+from .solvers.als import Hyperparameters
+from .solvers.mcmc import MCMCState
+from .solvers.sgd import SGDState
+
+__all__ = ["ModelFileError", "load", "read_header", "save"]
+
+FORMAT = "fmlearn-model"
+FORMAT_VERSION = 1
+HEADER_MEMBER = "header.json"
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+class ModelFileError(ValueError):
+    """A file cannot be read as, or an estimator cannot be written to, an fmlearn model file.
+
+    Raised for files that are not model files (a text file, a pickle, a plain ``.npz``),
+    truncated or corrupt files, files of a newer format version, missing or unreadable
+    arrays, and estimators with a parameter that cannot be stored without pickle. The
+    message names the file and what is wrong.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    problem : str
+        What is wrong and, where it helps, what to do.
+
+    Examples
+    --------
+    >>> err = ModelFileError("model.fm", "the file is empty")
+    >>> str(err)
+    'model.fm: the file is empty'
+    >>> isinstance(err, ValueError)
+    True
+    """
+
+    def __init__(self, path, problem):
+        self.path = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+# --- what a file may hold -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Kind:
+    """How objects of one class are written: as a dict of fields, and rebuilt from it."""
+
+    name: str
+    cls: type
+    encode: Callable[[object], dict]
+    decode: Callable[[dict], object]
+
+
+_KINDS: dict = {}
+_KIND_OF_CLASS: dict = {}
+
+
+def _register(name, cls, encode=None, decode=None):
+    """Add a kind; by default a dataclass is written as its ``__init__`` fields."""
+    if encode is None:
+        def encode(obj):
+            return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    if decode is None:
+        def decode(fields):
+            return cls(**fields)
+    _KINDS[name] = _KIND_OF_CLASS[cls] = _Kind(name, cls, encode, decode)
+
+
+def _encode_mcmc_state(state):
+    # The kept samples as three stacked arrays: byte for byte model_'s, so written once.
+    samples = None
+    if state.samples:
+        samples = {"intercepts": np.array([m.intercept for m in state.samples], dtype=np.float64),
+                   "coefs": np.stack([m.coef for m in state.samples]),
+                   "factors": np.stack([m.factors for m in state.samples])}
+    return {"hyper": state.hyper, "groups": state.groups, "current": state.current,
+            "n_iter": state.n_iter, "samples": samples,
+            "trace": {name: np.array(values) for name, values in state.trace.items()}}
+
+
+def _decode_mcmc_state(fields):
+    kept = fields["samples"]
+    samples = [] if kept is None else [
+        FMModel(float(w0), w, v) for w0, w, v in zip(kept["intercepts"], kept["coefs"],
+                                                        kept["factors"])]
+    trace = {name: list(values) for name, values in fields["trace"].items()}
+    return MCMCState(fields["hyper"], fields["groups"], fields["current"], int(fields["n_iter"]),
+                     samples, trace)
+
+
+_BIT_GENERATORS = {cls.__name__: cls for cls in (np.random.PCG64, np.random.PCG64DXSM,
+                                                 np.random.MT19937, np.random.Philox,
+                                                 np.random.SFC64)}
+
+
+def _decode_generator(fields):
+    state = fields["bit_generator"]
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unknown bit generator {name!r}")
+    bit_generator = _BIT_GENERATORS[name]()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+_register("fm", FMModel)
+_register("fm_samples", FMSamples)
+_register("sgd_state", SGDState)
+_register("hyperparameters", Hyperparameters)
+_register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
+_register("generator", np.random.Generator,
+          lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
+
+_ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier)}
+# Fitted attributes besides model_ and those the header names at the top level. A test checks
+# that a loaded estimator has every attribute the original had: add new ones here.
+_ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
+               "best_validation_score_", "_solver_state", "_rng", "_burn_in")
+
+
+# --- objects to nodes and arrays -----------------------------------------------------------------
+class _Encoder:
+    """Turns objects into JSON nodes, collecting their arrays by name."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def node(self, value, name):
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                raise TypeError(f"{name}: arrays of Python objects cannot be saved without pickle")
+            if name in self.arrays or not _NAME.match(name):
+                raise ValueError(f"cannot use {name!r} as an array name")
+            self.arrays[name] = value
+            return {"array": name}
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, list):
+            return [self.node(v, f"{name}.{i}") for i, v in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"tuple": [self.node(v, f"{name}.{i}") for i, v in enumerate(value)]}
+        if isinstance(value, dict):
+            return {"dict": {self._key(k, name): self.node(v, f"{name}.{k}")
+                             for k, v in value.items()}}
+        kind = _KIND_OF_CLASS.get(type(value))
+        if kind is None:
+            raise TypeError(f"{name}: no way to save a {type(value).__name__} is registered in "
+                            "fmlearn.persistence")
+        return {"kind": kind.name, "fields": {self._key(k, name): self.node(v, f"{name}.{k}")
+                                              for k, v in kind.encode(value).items()}}
+
+    @staticmethod
+    def _key(key, name):
+        if not isinstance(key, str) or not _NAME.match(key):
+            raise TypeError(f"{name}: key {key!r} cannot be saved")
+        return key
+
+
+def _same_bytes(a, b):
+    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+    return a.size == 0 or np.array_equal(a.reshape(-1).view(np.uint8),
+                                          b.reshape(-1).view(np.uint8))
+
+
+def _array_table(arrays):
+    """The header's ``arrays`` entry and the arrays to write, each distinct array once."""
+    table, unique, by_layout = {}, {}, {}
+    for name, array in arrays.items():
+        layout = (array.dtype.str, array.shape, bool(np.isfortran(array)))
+        same = next((other for other in by_layout.get(layout, ())
+                     if _same_bytes(array, unique[other])), None)
+        if same is not None:
+            table[name] = {"same_as": same}
+            continue
+        by_layout.setdefault(layout, []).append(name)
+        unique[name] = array
+        table[name] = {"dtype": array.dtype.str, "shape": list(array.shape)}
+    return table, unique
+
+
+class _Decoder:
+    """Rebuilds objects from JSON nodes, reading each array from the archive when first needed."""
+
+    def __init__(self, path, npz, table):
+        self.path, self.npz, self.table = path, npz, table
+
+    def value(self, node):
+        if isinstance(node, list):
+            return [self.value(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if node.keys() == {"array"}:
+            return self.array(node["array"])
+        if node.keys() == {"tuple"}:
+            return tuple(self.value(v) for v in node["tuple"])
+        if node.keys() == {"dict"}:
+            return {k: self.value(v) for k, v in node["dict"].items()}
+        if node.keys() == {"kind", "fields"}:
+            kind = _KINDS.get(node["kind"])
+            if kind is None:
+                raise ModelFileError(self.path, f"unknown model kind {node['kind']!r}; the file "
+                                     "was written by a newer fmlearn, upgrade fmlearn to load it")
+            return kind.decode({k: self.value(v) for k, v in node["fields"].items()})
+        raise ValueError(f"unrecognised node with keys {sorted(node)}")
+
+    def array(self, name):
+        spec = self.table.get(name)
+        if spec is None:
+            raise ValueError(f"array {name!r} is not listed in the header")
+        if "same_as" in spec:
+            other = spec["same_as"]
+            if "same_as" in self.table.get(other, {"same_as": None}):
+                raise ValueError(f"array {name!r} refers to {other!r}, which is not written")
+            return self.array(other).copy()
+        try:
+            array = self.npz[name]
+        except KeyError:
+            raise ModelFileError(self.path, f"missing array {name!r}: the file is incomplete or "
+                                 "was altered") from None
+        except ValueError as exc:
+            if "allow_pickle" in str(exc):
+                raise ModelFileError(self.path, f"array {name!r} holds Python objects, which "
+                                     "fmlearn never unpickles: not a file fmlearn wrote") from exc
+            raise ModelFileError(self.path, f"array {name!r} is corrupt: {exc}") from exc
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise ModelFileError(self.path, f"array {name!r} is truncated or corrupt: "
+                                 f"{exc}") from exc
+        except Exception as exc:  # zlib.error and other failures of a damaged member
+            raise ModelFileError(self.path, f"array {name!r} is corrupt: {exc}") from exc
+        if not isinstance(array, np.ndarray):
+            raise ModelFileError(self.path, f"member {name!r} is not a .npy array")
+        if array.dtype.str != spec["dtype"] or list(array.shape) != spec["shape"]:
+            raise ModelFileError(self.path, f"array {name!r} has dtype {array.dtype.str} and shape "
+                                 f"{list(array.shape)}; the header says {spec['dtype']} and "
+                                 f"{spec['shape']}")
+        return array
+
+
+# --- the estimator and its header ---------------------------------------------------------------
+def _fmlearn_version():
+    from . import __version__  # at call time: fmlearn/__init__ may import this module
+    return __version__
+
+
+def _json_params(estimator, path):
+    params = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if name == "random_state" and isinstance(value, np.random.RandomState):
+            warnings.warn("random_state is a RandomState instance, which is saved as None; the "
+                          "generator state a warm start continues from is saved in full.",
+                          UserWarning, stacklevel=3)
+            value = None
+        elif callable(value):
+            raise ModelFileError(path, f"cannot save {name}={value!r}: a callable cannot be "
+                                 "stored without pickle. Set it to a scorer name (for example "
+                                 f"set_params({name}='r2')) or None before saving.")
+        elif not (value is None or isinstance(value, (bool, int, float, str))):
+            raise ModelFileError(path, f"cannot save {name}={value!r}: only None, bools, "
+                                 "numbers and strings can be stored")
+        params[name] = value
+    return params
+
+
+def _json_classes(classes, path):
+    values = classes.tolist()
+    if not all(isinstance(v, (bool, int, float, str)) for v in values):
+        raise ModelFileError(path, f"cannot save classes_ {values!r}: labels must be numbers, "
+                             "strings or booleans")
+    return values
+
+
+def _build_header(estimator, path):
+    """The header of ``estimator``'s file and the arrays it lists."""
+    name = type(estimator).__name__
+    if _ESTIMATORS.get(name) is not type(estimator):
+        raise TypeError(f"save writes the estimators {sorted(_ESTIMATORS)}; got {name}.")
+    check_is_fitted(estimator, "model_")
+    encoder = _Encoder()
+    fitted = vars(estimator)
+    classes = fitted.get("classes_")
+    names = fitted.get("feature_names_in_")
+    model = encoder.node(estimator.model_, "model")
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "fmlearn_version": _fmlearn_version(),
+        "estimator": name,
+        "model_kind": model["kind"],
+        "dtype": np.dtype(estimator.model_.dtype).name,
+        "params": _json_params(estimator, path),
+        "n_features_in_": int(estimator.n_features_in_),
+        "feature_names_in_": None if names is None else [str(n) for n in names],
+        "classes_": None if classes is None else _json_classes(classes, path),
+        "classes_dtype": None if classes is None else classes.dtype.str,
+        "n_iter_": int(estimator.n_iter_),
+        "model": model,
+        "attributes": {attr: encoder.node(fitted[attr], attr.strip("_"))
+                       for attr in _ATTRIBUTES if attr in fitted},
+    }
+    header["arrays"], arrays = _array_table(encoder.arrays)
+    return header, arrays
+
+
+def _write_zip(fh, header, arrays, compress):
+    compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+
+    def member(name):
+        info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+        info.compress_type = compression
+        info.external_attr = 0o644 << 16
+        return info
+
+    with zipfile.ZipFile(fh, "w", allowZip64=True) as archive:
+        archive.writestr(member(HEADER_MEMBER), json.dumps(header, indent=1).encode("utf-8"))
+        for name, array in arrays.items():
+            with archive.open(member(f"{name}.npy"), "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+
+
+def _write_atomically(path, write):
+    """Call ``write(file)`` on a new file next to ``path``, sync it, then rename it to ``path``.
+
+    On any failure the temporary file is removed and ``path`` is untouched.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: never follow or reuse an existing name; 0o666 lets the umask set the permissions.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def save(estimator, path, *, compress=False):
+    """Write a fitted estimator to one model file that :func:`load` reads without pickle.
+
+    Saved: the parameters (``get_params()``), the learned model (for MCMC every kept
+    sample), the fitted attributes (``classes_``, ``n_features_in_``,
+    ``feature_names_in_``, ``n_iter_``, ``t_``, ``target_range_``, ``loss_curve_``,
+    ``validation_scores_``, ``best_validation_score_``), and what a warm start continues
+    from: the solver state (SGD's AdaGrad accumulators and step count; ALS's priors;
+    MCMC's current draw, hyperparameters, feature groups, kept samples and
+    ``hyperparameter_trace_``) and the state of the random generator. A loaded
+    estimator therefore predicts exactly as the saved one, and ``fit`` with
+    ``warm_start=True`` continues as the saved one would.
+
+    The file is written to a temporary file in the same directory, synced to disk and
+    renamed to ``path``: an interrupted or failed save leaves any earlier file at
+    ``path`` as it was and no partial file behind. No extension is added or required
+    (``.fm`` is a good one).
+
+    Parameters
+    ----------
+    estimator : FMRegressor or FMClassifier
+        A fitted estimator.
+    path : str or path-like
+        Where to write; an existing file is replaced.
+    compress : bool, default=False
+        Deflate the arrays; smaller files for sparse-ish or repetitive parameters,
+        slower to write and read.
+
+    Returns
+    -------
+    path : str
+        ``path`` as a string.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    ModelFileError
+        If a parameter cannot be stored without pickle: a callable ``scoring`` (use a
+        scorer name). A ``random_state`` that is a ``RandomState`` instance is stored
+        as None, with a warning; the generator state a warm start needs is saved in full.
+    TypeError
+        If ``estimator`` is not an fmlearn estimator.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fmlearn import FMRegressor
+    >>> from fmlearn.persistence import load, save
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((100, 4)); y = X[:, 0] * X[:, 1]
+    >>> reg = FMRegressor(n_factors=2, max_iter=5, random_state=0).fit(X, y)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = save(reg, os.path.join(tmp.name, "model.fm"))
+    >>> bool(np.array_equal(load(path).predict(X), reg.predict(X)))
+    True
+    >>> tmp.cleanup()
+    """
+    header, arrays = _build_header(estimator, path)
+    _write_atomically(path, lambda fh: _write_zip(fh, header, arrays, compress))
+    return os.fspath(path)
+
+
+# --- reading ------------------------------------------------------------------------------------
+def _sniff(start):
+    """Why a file that is not a zip archive is no model file."""
+    if not start:
+        return "the file is empty (a save that never completed?)"
+    if start.startswith(np.lib.format.MAGIC_PREFIX):
+        return "not an fmlearn model file: it holds a single NumPy array (.npy)"
+    if start[:1] == b"\x80":
+        return ("not an fmlearn model file: it looks like a pickle, which fmlearn never loads "
+                "(unpickling can run arbitrary code); save the model with fmlearn.persistence.save")
+    return "not an fmlearn model file: it is not a zip archive"
+
+
+@contextlib.contextmanager
+def _open(path):
+    """Open a model file: yield the archive (arrays not yet read) and the checked header."""
+    with open(path, "rb") as fh:
+        start = fh.read(8)
+        fh.seek(0)
+        if start[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise ModelFileError(path, _sniff(start))
+        try:
+            npz = np.load(fh, allow_pickle=False)
+        except Exception as exc:  # BadZipFile for a cut-off central directory, and the like
+            raise ModelFileError(path, f"the file is truncated or corrupt ({exc})") from exc
+        with npz:
+            yield npz, _read_header_member(path, npz)
+
+
+def _read_header_member(path, npz):
+    if HEADER_MEMBER not in npz.files:
+        raise ModelFileError(path, f"not an fmlearn model file: the archive has no "
+                             f"{HEADER_MEMBER} (a plain .npz?)")
+    try:
+        raw = npz[HEADER_MEMBER]
+        header = json.loads(raw.decode("utf-8")) if isinstance(raw, bytes) else None
+    except Exception as exc:
+        raise ModelFileError(path, f"the header is truncated or corrupt ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(path, f"not an fmlearn model file: {HEADER_MEMBER} does not declare "
+                             f"format {FORMAT!r}")
+    version = header.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ModelFileError(path, f"invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(path, f"written by fmlearn {header.get('fmlearn_version', '?')} with "
+                             f"format version {version}; this fmlearn ({_fmlearn_version()}) "
+                             f"reads up to {FORMAT_VERSION}; upgrade fmlearn")
+    return header
+
+
+def read_header(path):
+    """The header of a model file, without reading its arrays.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    header : dict
+        The JSON header: ``format``, ``format_version``, ``fmlearn_version``,
+        ``estimator``, ``model_kind``, ``dtype``, ``params``, ``n_features_in_``,
+        ``feature_names_in_``, ``classes_``, ``classes_dtype``, ``n_iter_``, ``model``
+        and ``attributes`` (nodes naming the arrays; small values such as
+        ``loss_curve_`` inline) and ``arrays`` (each array's ``dtype`` and ``shape``, or
+        ``same_as`` another array).
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a model file, is truncated or corrupt, or has a newer
+        format version than this fmlearn reads.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fmlearn import FMClassifier
+    >>> from fmlearn.persistence import read_header, save
+    >>> X = np.eye(4); y = ["a", "b", "a", "b"]
+    >>> clf = FMClassifier(n_factors=2, max_iter=3, random_state=0).fit(X, y)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> header = read_header(save(clf, os.path.join(tmp.name, "model.fm")))
+    >>> header["estimator"], header["classes_"], header["arrays"]["model.factors"]["shape"]
+    ('FMClassifier', ['a', 'b'], [4, 2])
+    >>> tmp.cleanup()
+    """
+    with _open(path) as (_, header):
+        return header
+
+
+def load(path):
+    """Read a fitted estimator from a file written by :func:`save`, without pickle.
+
+    The arrays are read with ``np.load(..., allow_pickle=False)`` and only the
+    estimator classes and model kinds fmlearn registers are built, so a file can hold
+    data only, never code. The loaded estimator predicts exactly (bit for bit) as the
+    saved one, and ``set_params(warm_start=True).fit(...)`` continues training as the
+    saved estimator would (same solver state, same random stream).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : FMRegressor or FMClassifier
+        The fitted estimator.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is not a model file (a text file, a pickle, a plain ``.npz``), is
+        truncated or corrupt, was written with a newer format version, or misses an array.
+    FileNotFoundError
+        If there is no file at ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from fmlearn import FMClassifier
+    >>> from fmlearn.persistence import load, save
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((100, 3)); y = X[:, 0] > 0.5
+    >>> clf = FMClassifier(n_factors=2, solver="mcmc", max_iter=10, random_state=0).fit(X, y)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> loaded = load(save(clf, os.path.join(tmp.name, "model.fm")))
+    >>> loaded.model_.n_samples, loaded.classes_
+    (9, array([False,  True]))
+    >>> bool(np.array_equal(loaded.predict_proba(X), clf.predict_proba(X)))
+    True
+    >>> tmp.cleanup()
+    """
+    with _open(path) as (npz, header):
+        try:
+            estimator = _build_estimator(path, npz, header)
+        except ModelFileError:
+            raise
+        except Exception as exc:
+            raise ModelFileError(path, f"malformed header ({type(exc).__name__}: {exc})") from exc
+    return estimator
+
+
+def _build_estimator(path, npz, header):
+    cls = _ESTIMATORS.get(header["estimator"])
+    if cls is None:
+        raise ModelFileError(path, f"unknown estimator {header['estimator']!r}; this fmlearn "
+                             f"loads {sorted(_ESTIMATORS)}, upgrade fmlearn")
+    decoder = _Decoder(path, npz, header["arrays"])
+    estimator = cls(**header["params"])
+    estimator.n_features_in_ = int(header["n_features_in_"])
+    if header.get("feature_names_in_") is not None:
+        estimator.feature_names_in_ = np.asarray(header["feature_names_in_"], dtype=object)
+    if header.get("classes_") is not None:
+        dtype = np.dtype(header["classes_dtype"])
+        if dtype.kind not in "biufUO":
+            raise ValueError(f"classes_dtype {dtype.str} is not a label type")
+        estimator.classes_ = np.array(header["classes_"], dtype=dtype)
+    estimator.n_iter_ = int(header["n_iter_"])
+    estimator.model_ = decoder.value(header["model"])
+    for attr, node in header["attributes"].items():
+        if attr not in _ATTRIBUTES:
+            raise ValueError(f"unknown fitted attribute {attr!r}")
+        setattr(estimator, attr, decoder.value(node))
+    model = estimator.model_
+    if model.n_features != estimator.n_features_in_ or model.dtype.name != header["dtype"]:
+        raise ModelFileError(path, f"the model has {model.n_features} features of "
+                             f"{model.dtype.name} but the header says {estimator.n_features_in_} "
+                             f"of {header['dtype']}")
+    return estimator

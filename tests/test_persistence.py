@@ -1,0 +1,437 @@
+"""Model files: round trips, exact predictions, warm starts, atomic writes, every way to fail."""
+import json
+import os
+import pickle
+import re
+import struct
+import warnings
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import planted_fm_data
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression
+
+from fmlearn import FMClassifier, FMRegressor
+from fmlearn import persistence
+from fmlearn.persistence import ModelFileError, load, read_header, save
+
+COMBOS = [(cls, solver) for cls in (FMRegressor, FMClassifier) for solver in ("sgd", "als", "mcmc")]
+IDS = [f"{cls.__name__}-{solver}" for cls, solver in COMBOS]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = planted_fm_data(300, n_users=20, n_items=30, seed=3)
+    labels = np.where(y > np.median(y), "yes", "no")
+    return X, y, labels
+
+
+def fit(cls, solver, data, max_iter=10, labels=None, **params):
+    X, y, str_labels = data
+    target = y if cls is FMRegressor else (str_labels if labels is None else labels)
+    est = cls(n_factors=3, solver=solver, max_iter=max_iter, tol=None, init_std=0.1,
+              random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X[:250], target[:250], eval_set=(X[250:], target[250:]))
+
+
+def assert_bitwise(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes()
+
+
+def outputs(est, X):
+    out = {"predict": est.predict(X)}
+    if isinstance(est, FMClassifier):
+        out["predict_proba"] = est.predict_proba(X)
+        out["decision_function"] = est.decision_function(X)
+    return out
+
+
+def assert_same_outputs(a, b, X):
+    out_a, out_b = outputs(a, X), outputs(b, X)
+    for name in out_a:
+        assert_bitwise(out_a[name], out_b[name])
+
+
+def rewrite(src, dst, header=None, drop=(), replace=None):
+    """Copy a model file, changing its header, dropping or replacing members."""
+    replace = replace or {}
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            if info.filename in drop:
+                continue
+            data = zin.read(info.filename)
+            if info.filename == "header.json" and header is not None:
+                data = json.dumps(header(json.loads(data))).encode()
+            zout.writestr(info.filename, replace.get(info.filename, data))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("models") / "reg.fm"
+    save(fit(FMRegressor, "sgd", data, max_iter=3), path)
+    return path
+
+
+# --- round trips ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls, solver", COMBOS, ids=IDS)
+def test_round_trip_is_exact(cls, solver, data, tmp_path):
+    est = fit(cls, solver, data)
+    loaded = load(save(est, tmp_path / "model.fm"))
+    assert type(loaded) is cls
+    assert_same_outputs(est, loaded, data[0])
+    assert loaded.get_params() == est.get_params()
+    assert sorted(vars(loaded)) == sorted(vars(est)), \
+        "a fitted attribute is not saved: add it to persistence._ATTRIBUTES"
+    for name in ("n_iter_", "t_", "loss_curve_", "validation_scores_", "best_validation_score_",
+                 "n_features_in_", "_burn_in"):
+        assert getattr(loaded, name) == getattr(est, name), name
+    assert loaded.validation_scores_ is not None and len(loaded.loss_curve_) == 10
+    for name in ("intercept_", "coef_", "factors_"):
+        assert_bitwise(getattr(loaded, name), getattr(est, name))
+    if cls is FMRegressor:
+        assert loaded.target_range_ == est.target_range_
+        assert isinstance(loaded.target_range_, tuple)
+    else:
+        assert_bitwise(loaded.classes_, est.classes_)
+    if solver == "mcmc":
+        assert loaded.model_.n_samples == est.model_.n_samples == 9
+        assert loaded.model_.link == est.model_.link
+        for name, trace in est.hyperparameter_trace_.items():
+            assert_bitwise(loaded.hyperparameter_trace_[name], trace)
+
+
+@pytest.mark.parametrize("labels", [np.array([3, 7]), np.array(["no", "yes"]),
+                                    np.array([False, True]), np.array([-1.0, 1.0]),
+                                    np.array(["a", "bb"], dtype=object)],
+                         ids=["int", "str", "bool", "float", "object"])
+def test_classes_keep_their_dtype(labels, data, tmp_path):
+    y = labels[(data[1] > np.median(data[1])).astype(int)]
+    clf = fit(FMClassifier, "sgd", data, max_iter=2, labels=y)
+    loaded = load(save(clf, tmp_path / "clf.fm"))
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    assert loaded.classes_.tolist() == clf.classes_.tolist()
+    assert [type(v) for v in loaded.classes_.tolist()] == [type(v) for v in labels.tolist()]
+    predicted = loaded.predict(data[0])
+    assert predicted.dtype == clf.predict(data[0]).dtype
+    assert predicted.tolist() == clf.predict(data[0]).tolist()
+
+
+def test_feature_names_are_restored(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((100, 3)), columns=["age", "price", "score"])
+    y = X["age"] * X["price"]
+    reg = FMRegressor(n_factors=2, max_iter=3, random_state=0).fit(X, y)
+    loaded = load(save(reg, tmp_path / "named.fm"))
+    assert loaded.feature_names_in_.tolist() == ["age", "price", "score"]
+    assert loaded.feature_names_in_.dtype == reg.feature_names_in_.dtype
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_bitwise(loaded.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict(X[["price", "age", "score"]])
+
+
+def test_mcmc_samples_are_written_once_and_not_shared(data, tmp_path):
+    reg = fit(FMRegressor, "mcmc", data)
+    path = save(reg, tmp_path / "mcmc.fm")
+    arrays = read_header(path)["arrays"]
+    assert arrays["solver_state.samples.coefs"] == {"same_as": "model.coefs"}
+    assert arrays["solver_state.samples.factors"] == {"same_as": "model.factors_samples"}
+    loaded = load(path)
+    assert not np.shares_memory(loaded._solver_state.samples[0].coef, loaded.model_.coefs)
+
+
+def test_random_state_instance_is_saved_as_none(data, tmp_path):
+    reg = fit(FMRegressor, "sgd", data, max_iter=2).set_params(
+        random_state=np.random.RandomState(0))
+    with pytest.warns(UserWarning, match="RandomState"):
+        loaded = load(save(reg, tmp_path / "rs.fm"))
+    assert loaded.random_state is None
+    assert_same_outputs(reg, loaded, data[0])
+
+
+def test_compressed_files_round_trip(data, tmp_path):
+    clf = fit(FMClassifier, "mcmc", data)
+    plain, packed = save(clf, tmp_path / "a.fm"), save(clf, tmp_path / "b.fm", compress=True)
+    assert os.path.getsize(packed) < os.path.getsize(plain)
+    assert_same_outputs(clf, load(packed), data[0])
+
+
+def test_files_are_deterministic_and_plain_npz(data, tmp_path):
+    reg = fit(FMRegressor, "als", data, max_iter=2)
+    a, b = save(reg, tmp_path / "a.fm"), save(reg, tmp_path / "b.fm")
+    assert open(a, "rb").read() == open(b, "rb").read()
+    with np.load(a, allow_pickle=False) as npz:
+        assert npz.files[0] == "header.json"
+        assert json.loads(npz["header.json"])["format"] == "fmlearn-model"
+        assert_bitwise(npz["model.factors"], reg.factors_)
+
+
+# --- warm start ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls, solver", COMBOS, ids=IDS)
+def test_warm_start_after_load_continues_like_the_original(cls, solver, data, tmp_path):
+    X, y, labels = data
+    target = y if cls is FMRegressor else labels
+    est = fit(cls, solver, data)
+    loaded = load(save(est, tmp_path / "model.fm"))
+    for model in (est, loaded):
+        model.set_params(warm_start=True, max_iter=10).fit(X, target)
+    assert_same_outputs(est, loaded, X)
+    assert loaded.loss_curve_ == est.loss_curve_
+    assert loaded.t_ == est.t_
+    if solver == "mcmc":
+        assert loaded.model_.n_samples == est.model_.n_samples == 19
+        assert_bitwise(loaded.hyperparameter_trace_["lam_v"], est.hyperparameter_trace_["lam_v"])
+    # The continuation really did continue: a fresh fit of 10 epochs differs.
+    fresh = fit(cls, solver, data)
+    assert not np.array_equal(outputs(fresh, X)["predict" if cls is FMRegressor
+                                                else "decision_function"],
+                              outputs(loaded, X)["predict" if cls is FMRegressor
+                                                 else "decision_function"])
+
+
+# --- safety --------------------------------------------------------------------------------------
+def test_load_and_read_header_never_allow_pickle(model_file, monkeypatch):
+    calls = []
+    real_load = np.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("allow_pickle"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(np, "load", spy)
+    load(model_file)
+    read_header(model_file)
+    assert calls == [False, False]
+
+
+def test_object_array_member_is_rejected(model_file, tmp_path):
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"evil": 1}] * 4, dtype=object), allow_pickle=True)
+    bad = rewrite(model_file, tmp_path / "obj.fm", replace={"model.coef.npy": buffer.getvalue()})
+    with pytest.raises(ModelFileError, match="'model.coef' holds Python objects"):
+        load(bad)
+
+
+def test_read_header_reads_no_array(model_file, monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("read_header read an array")
+
+    monkeypatch.setattr(np.lib.format, "read_array", fail)
+    with pytest.raises(ModelFileError):  # the patch does stop array reads
+        load(model_file)
+    header = read_header(model_file)
+    assert header["format"] == "fmlearn-model" and header["format_version"] == 1
+    assert header["estimator"] == "FMRegressor" and header["model_kind"] == "fm"
+    assert header["dtype"] == "float32" and header["n_iter_"] == 3
+    assert header["n_features_in_"] == 51 and header["classes_"] is None
+    assert header["params"]["solver"] == "sgd" and header["params"]["random_state"] == 0
+    assert header["arrays"]["model.factors"] == {"dtype": "<f4", "shape": [51, 3]}
+    from fmlearn import __version__
+    assert header["fmlearn_version"] == __version__
+
+
+def test_header_holds_classes_as_json(data, tmp_path):
+    labels = (data[1] > np.median(data[1])).astype(np.int64) * 5
+    clf = fit(FMClassifier, "als", data, max_iter=2, labels=labels)
+    header = read_header(save(clf, tmp_path / "c.fm"))
+    assert header["classes_"] == [0, 5] and header["classes_dtype"] == "<i8"
+
+
+# --- atomic writes -------------------------------------------------------------------------------
+def fail_after(n_calls, real):
+    count = [0]
+
+    def write_array(*args, **kwargs):
+        count[0] += 1
+        if count[0] > n_calls:
+            raise OSError("disk full (simulated)")
+        return real(*args, **kwargs)
+
+    return write_array
+
+
+def test_failed_save_keeps_the_old_file_and_leaves_no_temporary(data, tmp_path, monkeypatch):
+    path = tmp_path / "model.fm"
+    save(fit(FMRegressor, "sgd", data, max_iter=2), path)
+    before = path.read_bytes()
+    other = fit(FMClassifier, "mcmc", data)
+    monkeypatch.setattr(np.lib.format, "write_array", fail_after(2, np.lib.format.write_array))
+    with pytest.raises(OSError, match="disk full"):
+        save(other, path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.fm"]
+    assert load(path).n_iter_ == 2
+
+
+def test_failed_rename_leaves_no_temporary(data, tmp_path, monkeypatch):
+    def no_replace(src, dst):
+        raise PermissionError("simulated")
+
+    monkeypatch.setattr(os, "replace", no_replace)
+    with pytest.raises(PermissionError):
+        save(fit(FMRegressor, "sgd", data, max_iter=2), tmp_path / "model.fm")
+    assert os.listdir(tmp_path) == []
+
+
+def test_unfitted_or_foreign_estimators_are_not_saved(tmp_path):
+    with pytest.raises(NotFittedError):
+        save(FMRegressor(), tmp_path / "a.fm")
+    with pytest.raises(TypeError, match="LinearRegression"):
+        save(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "b.fm")
+    assert os.listdir(tmp_path) == []
+
+
+def test_callable_scoring_is_refused(data, tmp_path):
+    reg = fit(FMRegressor, "sgd", data, max_iter=2).set_params(scoring=lambda est, X, y: 0.0)
+    with pytest.raises(ModelFileError, match="cannot save scoring=.*callable.*scorer name"):
+        save(reg, tmp_path / "s.fm")
+    assert os.listdir(tmp_path) == []
+
+
+# --- files that are no (good) model ---------------------------------------------------------------
+def in_message(path, problem):
+    return f"^{re.escape(str(path))}: .*{problem}"
+
+
+@pytest.mark.parametrize("keep", [0.05, 0.5, 0.99])
+def test_truncated_file(model_file, tmp_path, keep):
+    raw = model_file.read_bytes()
+    cut = tmp_path / "cut.fm"
+    cut.write_bytes(raw[:int(len(raw) * keep)])
+    for reader in (load, read_header):
+        with pytest.raises(ModelFileError, match=in_message(cut, "truncated or corrupt")):
+            reader(cut)
+
+
+def test_empty_file(tmp_path):
+    empty = tmp_path / "empty.fm"
+    empty.write_bytes(b"")
+    with pytest.raises(ModelFileError, match=in_message(empty, "empty")):
+        load(empty)
+
+
+def test_corrupt_array_bytes(model_file, tmp_path):
+    raw = bytearray(model_file.read_bytes())
+    with zipfile.ZipFile(model_file) as archive:
+        info = archive.getinfo("model.factors.npy")
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    last = info.header_offset + 30 + name_len + extra_len + info.compress_size - 1
+    raw[last] ^= 0xFF
+    bad = tmp_path / "flipped.fm"
+    bad.write_bytes(bytes(raw))
+    read_header(bad)  # the header is intact
+    with pytest.raises(ModelFileError, match=in_message(bad, "'model.factors' is truncated or "
+                                                              "corrupt.*CRC")):
+        load(bad)
+
+
+def test_not_model_files(data, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(pickle.dumps(fit(FMRegressor, "sgd", data, max_iter=1)))
+    npz = tmp_path / "arrays.npz"
+    np.savez(npz, coef=np.ones(3))
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.ones(3))
+    cases = {text: "not a zip archive", pickled: "looks like a pickle", npz: "no header.json",
+             npy: "single NumPy array"}
+    for path, problem in cases.items():
+        for reader in (load, read_header):
+            with pytest.raises(ModelFileError, match=in_message(path, problem)):
+                reader(path)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nothing.fm")
+
+
+def test_missing_array(model_file, tmp_path):
+    bad = rewrite(model_file, tmp_path / "partial.fm", drop={"model.coef.npy"})
+    with pytest.raises(ModelFileError, match=in_message(bad, "missing array 'model.coef'")):
+        load(bad)
+
+
+def test_array_that_differs_from_its_header(model_file, tmp_path):
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones(7, dtype=np.float32))
+    bad = rewrite(model_file, tmp_path / "shape.fm", replace={"model.coef.npy": buffer.getvalue()})
+    with pytest.raises(ModelFileError, match=in_message(bad, "'model.coef' has dtype <f4 and "
+                                                              r"shape \[7\]")):
+        load(bad)
+
+
+def test_newer_format_version_is_refused(model_file, tmp_path):
+    def bump(header):
+        return {**header, "format_version": 2, "fmlearn_version": "9.0.0"}
+
+    newer = rewrite(model_file, tmp_path / "newer.fm", header=bump)
+    message = in_message(newer, "written by fmlearn 9.0.0 with format version 2; this fmlearn "
+                                r"\(.*\) reads up to 1; upgrade fmlearn")
+    for reader in (load, read_header):
+        with pytest.raises(ModelFileError, match=message):
+            reader(newer)
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda h: {**h, "format": "other"}, "does not declare format 'fmlearn-model'"),
+    (lambda h: {**h, "format_version": "1"}, "invalid format_version '1'"),
+    (lambda h: {**h, "estimator": "FMRanker"}, "unknown estimator 'FMRanker'.*upgrade"),
+    (lambda h: {**h, "model": {**h["model"], "kind": "ffm"}}, "unknown model kind 'ffm'"),
+    (lambda h: {**h, "attributes": {"predict": 1}}, "malformed header.*'predict'"),
+    (lambda h: {k: v for k, v in h.items() if k != "params"}, "malformed header"),
+    (lambda h: {**h, "n_features_in_": 7}, "51 features of float32 but the header says 7"),
+])
+def test_malformed_headers(model_file, tmp_path, change, problem):
+    bad = rewrite(model_file, tmp_path / "bad.fm", header=change)
+    with pytest.raises(ModelFileError, match=in_message(bad, problem)):
+        load(bad)
+
+
+def test_header_that_is_not_json(model_file, tmp_path):
+    bad = rewrite(model_file, tmp_path / "garbled.fm", replace={"header.json": b"{not json"})
+    with pytest.raises(ModelFileError, match=in_message(bad, "header is truncated or corrupt")):
+        read_header(bad)
+
+
+# --- the registry --------------------------------------------------------------------------------
+@dataclass
+class HigherOrderToy:
+    """A model of a kind still to come: one factor array per order, 3-D field-aware factors."""
+
+    intercept: float
+    factors: list
+    field_factors: np.ndarray
+    fields: np.ndarray
+
+
+def test_a_new_kind_is_one_registry_entry(monkeypatch):
+    monkeypatch.setattr(persistence, "_KINDS", dict(persistence._KINDS))
+    monkeypatch.setattr(persistence, "_KIND_OF_CLASS", dict(persistence._KIND_OF_CLASS))
+    persistence._register("higher_order_toy", HigherOrderToy)
+    rng = np.random.default_rng(0)
+    toy = HigherOrderToy(0.5, [rng.random((4, 2)), rng.random((4, 3))], rng.random((4, 2, 3)),
+                         np.array([0, 0, 1, 1]))
+    encoder = persistence._Encoder()
+    node = json.loads(json.dumps(encoder.node(toy, "model")))
+    assert sorted(encoder.arrays) == ["model.factors.0", "model.factors.1",
+                                      "model.field_factors", "model.fields"]
+    table, arrays = persistence._array_table(encoder.arrays)
+    back = persistence._Decoder("toy.fm", arrays, table).value(node)
+    assert back.intercept == 0.5 and len(back.factors) == 2
+    assert_bitwise(back.factors[1], toy.factors[1])
+    assert_bitwise(back.field_factors, toy.field_factors)
+    assert_bitwise(back.fields, toy.fields)
