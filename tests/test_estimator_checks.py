@@ -2,6 +2,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fmlearn import FMClassifier, FMRegressor
+from fmlearn.preprocessing import MultiValueEncoder
 
 # A weight of 2 scales a row's gradient; repeating the row gives two smaller steps at other
 # points of the epoch. Stochastic solvers therefore differ (scikit-learn's own SGD estimators
@@ -11,12 +12,12 @@ STOCHASTIC = "per-sample SGD: a weighted row and a repeated row give different u
 SAMPLED = ("probit Gibbs sampling: a repeated row draws its own latent target, so the chain "
            "differs from the weighted one (regression MCMC passes this check exactly)")
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
-              for solver in ("sgd", "als", "mcmc")]
+              for solver in ("sgd", "als", "mcmc")] + [MultiValueEncoder()]
 
 
 def expected_failures(estimator):
-    reason = {"sgd": STOCHASTIC,
-              "mcmc": SAMPLED if isinstance(estimator, FMClassifier) else None}.get(estimator.solver)
+    reason = {"sgd": STOCHASTIC, "mcmc": SAMPLED if isinstance(estimator, FMClassifier) else None
+              }.get(getattr(estimator, "solver", None))
     if reason is None:
         return {}
     return {"check_sample_weight_equivalence_on_dense_data": reason,
