@@ -209,22 +209,34 @@ def iter_blocks(source, block_bytes):
 
 
 def format_rows(X, y, *, fields=None, qid=None, zero_based=True):
-    """The text of the rows of CSR ``X`` with labels ``y``, as one string."""
+    """The text of the rows of CSR ``X`` with labels ``y``, as bytes.
+
+    Each distinct value is formatted once, with the fewest digits that read
+    back to the same number of its dtype; the lines are assembled by a kernel.
+    """
     if y is None:
         raise ValueError("the text formats need a label on every row; pass y")
     X = sp.csr_matrix(X)
     X.sort_indices()
-    indices = X.indices.astype(np.int64) + (0 if zero_based else 1)
-    tokens = np.char.add(np.char.add(indices.astype(str), ":"), X.data.astype(str))
-    if fields is not None:
-        tokens = np.char.add(np.char.add(np.asarray(fields)[X.indices].astype(str), ":"), tokens)
-    heads = np.asarray(y).astype(str)
-    if qid is not None:
-        heads = np.char.add(np.char.add(heads, " qid:"), np.asarray(qid, dtype=np.int64).astype(str))
-    pieces = np.insert(tokens.astype(object), X.indptr[:-1], heads.astype(object))
-    separators = np.full(pieces.size, " ", dtype=object)
-    separators[X.indptr[1:] + np.arange(1, X.shape[0] + 1) - 1] = "\n"
-    return "".join((pieces + separators).tolist())
+    y = np.asarray(y)
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must hold one label per row: X has {X.shape[0]} rows, y has shape "
+                         f"{y.shape}")
+    labels, label_codes = np.unique(y, return_inverse=True)
+    values, value_codes = np.unique(X.data, return_inverse=True)
+    strings = [s.encode() for s in np.concatenate([labels.astype(str), values.astype(str)])]
+    offsets = np.cumsum([0] + [len(s) for s in strings])
+    text = np.frombuffer(b"".join(strings), dtype=np.uint8)
+    fields = np.empty(0, np.int64) if fields is None else np.asarray(fields, np.int64)[X.indices]
+    qids = np.empty(0, np.int64) if qid is None else np.asarray(qid, dtype=np.int64)
+    widest = max(len(s) for s in strings)
+    size = X.shape[0] * (widest + 22 * (qid is not None) + 1) + X.nnz * (widest + 2 * 11 + 3)
+    out = np.empty(size, dtype=np.uint8)
+    length = kt.format_sparse_text(
+        out, X.indptr.astype(np.int64), X.indices.astype(np.int64), 0 if zero_based else 1,
+        fields, (value_codes + labels.size).astype(np.int64), label_codes.astype(np.int64), qids,
+        text, offsets.astype(np.int64))
+    return out[:length].tobytes()
 
 
 def write_atomically(path, write):

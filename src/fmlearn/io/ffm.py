@@ -117,7 +117,7 @@ def dump_ffm(X, y, fields, path, *, zero_based=True):
         raise ValueError(f"fields must hold a non-negative integer field id for each of the "
                          f"{n_features} features; got shape {fields.shape}, dtype {fields.dtype}")
     text = format_rows(X, y, fields=fields, zero_based=zero_based)
-    write_atomically(path, lambda handle: handle.write(text.encode()))
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def _rows(parsed, name, zero_based, n_features, field_conflicts, dtype):

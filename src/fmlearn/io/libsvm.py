@@ -113,7 +113,7 @@ def dump_libsvm(X, y, path, *, zero_based=True, query_id=None):
     -1 1:2.0
     """
     text = format_rows(X, y, qid=query_id, zero_based=zero_based)
-    write_atomically(path, lambda handle: handle.write(text.encode()))
+    write_atomically(path, lambda handle: handle.write(text))
 
 
 def _rows(parsed, name, zero_based, n_features, dtype, query_id):

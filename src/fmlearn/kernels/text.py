@@ -232,3 +232,63 @@ def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, 
         pos = line_end + 1
         line += 1
     return n_rows, nnz, n_slow, OK, line, 0, 0, 0
+
+
+@njit(cache=True)
+def _write_int(out, pos, value):
+    if value == 0:
+        out[pos] = 48
+        return pos + 1
+    digits = 0
+    v = value
+    while v > 0:
+        v //= 10
+        digits += 1
+    for k in range(digits - 1, -1, -1):
+        out[pos + k] = 48 + value % 10
+        value //= 10
+    return pos + digits
+
+
+@njit(cache=True)
+def _write_text(out, pos, text, offsets, code):
+    for k in range(offsets[code], offsets[code + 1]):
+        out[pos] = text[k]
+        pos += 1
+    return pos
+
+
+@njit(cache=True)
+def format_sparse_text(out, indptr, indices, index_base, fields, value_codes, label_codes, qids,
+                       text, offsets):
+    """Write rows as ``label [qid:q] [field:]index:value ...`` lines into ``out``; return the length.
+
+    Labels and values are given as codes into a table of preformatted strings
+    (``text[offsets[c]:offsets[c + 1]]``); ``fields`` and ``qids`` may be empty
+    arrays for none. ``out`` must be large enough.
+    """
+    pos = 0
+    with_fields = fields.shape[0] > 0
+    with_qids = qids.shape[0] > 0
+    for r in range(indptr.shape[0] - 1):
+        pos = _write_text(out, pos, text, offsets, label_codes[r])
+        if with_qids:
+            out[pos] = _SPACE
+            out[pos + 1] = 113
+            out[pos + 2] = 105
+            out[pos + 3] = 100
+            out[pos + 4] = _COLON
+            pos = _write_int(out, pos + 5, qids[r])
+        for e in range(indptr[r], indptr[r + 1]):
+            out[pos] = _SPACE
+            pos += 1
+            if with_fields:
+                pos = _write_int(out, pos, fields[e])
+                out[pos] = _COLON
+                pos += 1
+            pos = _write_int(out, pos, indices[e] + index_base)
+            out[pos] = _COLON
+            pos = _write_text(out, pos + 1, text, offsets, value_codes[e])
+        out[pos] = _NL
+        pos += 1
+    return pos
