@@ -39,7 +39,7 @@ def score_row(start, end, indices, data, intercept, coef, factors, q):
     return finish_score(linear, squares, q)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     """Write the raw FM score of every CSR row into ``out``, rows split into ``n_chunks`` parallel chunks."""
     n_rows = indptr.shape[0] - 1

@@ -115,7 +115,7 @@ def parse_index(buf, start, end):
     return OK, value
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, indptr, indices,
                          fields, values, slow):
     """Fill the output arrays from the lines in ``buf``; return a status tuple.
@@ -258,7 +258,7 @@ def _write_text(out, pos, text, offsets, code):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def format_sparse_text(out, indptr, indices, index_base, fields, value_codes, label_codes, qids,
                        text, offsets):
     """Write rows as ``label [qid:q] [field:]index:value ...`` lines into ``out``; return the length.

@@ -1,0 +1,39 @@
+"""Synthetic recommender-style data for scaling runs: one-hot fields with power-law
+feature frequencies and labels from a planted FM; written in chunks, never held whole."""
+import numpy as np
+import scipy.sparse as sp
+
+from fmlearn.io._text import format_rows
+
+
+def planted_rows(n_rows, *, n_fields=10, n_features=1_000_000, n_factors=8, seed=0):
+    """``(X, y)``: each row one feature per field, drawn with Zipf-like frequencies (a = 1.2);
+    y = a planted FM's score plus noise, rounded to two decimals (as ratings files are)."""
+    rng = np.random.default_rng(seed)
+    width = n_features // n_fields
+    planted = np.random.default_rng(12345)
+    coef = planted.normal(0, 0.1, n_features)
+    factors = planted.normal(0, 0.3, (n_features, n_factors))
+    ranks = np.minimum(rng.zipf(1.2, size=(n_rows, n_fields)), width) - 1
+    scatter = planted.permutation(width)  # frequent features spread over the field's range
+    columns = scatter[ranks] + np.arange(n_fields) * width
+    X = sp.csr_matrix((np.ones(columns.size, np.float32), columns.ravel(),
+                       np.arange(0, columns.size + 1, n_fields)), shape=(n_rows, n_features))
+    q = factors[columns].sum(axis=1)
+    pairs = 0.5 * ((q ** 2).sum(axis=1) - (factors[columns] ** 2).sum(axis=(1, 2)))
+    y = coef[columns].sum(axis=1) + pairs + rng.normal(0, 0.1, n_rows)
+    return X, np.round(y, 2)
+
+
+def write_planted_file(path, n_bytes, *, rows_per_chunk=500_000, seed=0, **kwargs):
+    """Append chunks of :func:`planted_rows` as libFM text to ``path`` until it holds
+    ``n_bytes``; return the number of rows written."""
+    n_rows = 0
+    with open(path, "wb") as handle:
+        chunk = 0
+        while handle.tell() < n_bytes:
+            X, y = planted_rows(rows_per_chunk, seed=seed + chunk, **kwargs)
+            handle.write(format_rows(X, y))
+            n_rows += rows_per_chunk
+            chunk += 1
+    return n_rows
