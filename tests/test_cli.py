@@ -1,0 +1,269 @@
+"""The ``fmlearn`` command, run as a subprocess: libFM's command line, SageMaker's
+hyperparameters, predict / evaluate / info, and the exit statuses of errors."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmlearn import FMClassifier, FMRegressor, load
+from fmlearn.io import load_libsvm
+
+ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
+
+
+def fmlearn(*args, env=None, cwd=None):
+    """Run ``python -m fmlearn.cli ARGS``; return the completed process (text output)."""
+    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "fmlearn.cli", *map(str, args)],
+                          capture_output=True, text=True, env=environment, cwd=cwd, timeout=600)
+
+
+def write_libfm(path, ratings, n_users, binary=False):
+    """One line per rating: ``label user:1 item:1`` with 0-based one-hot indices (libFM)."""
+    labels = (ratings[:, 2] >= 4).astype(int) if binary else ratings[:, 2]
+    lines = [f"{r} {u - 1}:1 {n_users + i - 1}:1\n"
+             for r, u, i in zip(labels, ratings[:, 0], ratings[:, 1])]
+    path.write_text("".join(lines))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ml(tmp_path_factory):
+    """MovieLens 100K's u1 split as libFM files: ratings, liked (rating >= 4) and groups."""
+    if not (ML_100K / "u1.base").is_file():
+        pytest.skip(f"MovieLens 100K not found at {ML_100K} (it lives in ../shared/data beside "
+                    "the repo)")
+    folder = tmp_path_factory.mktemp("ml100k")
+    train = np.loadtxt(ML_100K / "u1.base", dtype=np.int64)
+    test = np.loadtxt(ML_100K / "u1.test", dtype=np.int64)
+    n_users = int(max(train[:, 0].max(), test[:, 0].max()))
+    n_items = int(max(train[:, 1].max(), test[:, 1].max()))
+    (folder / "groups.txt").write_text("0\n" * n_users + "1\n" * n_items)
+    return {"dir": folder, "n_features": n_users + n_items,
+            "train": write_libfm(folder / "train.libfm", train, n_users),
+            "test": write_libfm(folder / "test.libfm", test, n_users),
+            "btrain": write_libfm(folder / "btrain.libfm", train, n_users, binary=True),
+            "btest": write_libfm(folder / "btest.libfm", test, n_users, binary=True),
+            "groups": folder / "groups.txt"}
+
+
+def read_lines(path):
+    return Path(path).read_text().split()
+
+
+def as_text(values):
+    """Predictions as ``-out`` writes them: numpy's shortest repr, which is one-to-one."""
+    return [str(v) for v in values]
+
+
+def python_fit(ml, estimator, **fit):
+    """Fit on the ratings with the Python API; return it with the test rows and targets."""
+    X, y = load_libsvm(ml["train"], n_features=ml["n_features"])
+    X_test, y_test = load_libsvm(ml["test"], n_features=ml["n_features"])
+    return estimator.fit(X, y, **fit), X_test, y_test
+
+
+def metric(stdout, name):
+    line = next(line for line in stdout.splitlines() if line.startswith(f"{name} = "))
+    return float(line.split(" = ")[1])
+
+
+# --- libFM's command line -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mcmc_run(ml):
+    """The brief's libFM command line (fewer iterations), run once for several tests."""
+    d = ml["dir"]
+    result = fmlearn(
+        "train", "-task", "r", "-train", ml["train"], "-test", ml["test"], "-dim", "1,1,8",
+        "-iter", 20, "-method", "mcmc", "-learn_rate", 0.01, "-regular", "0,0,0.01",
+        "-init_stdev", 0.1, "-out", d / "pred.txt", "-meta", ml["groups"],
+        "-validation", ml["test"], "-seed", 1, "-verbosity", 1, "-rlog", d / "rlog.tsv",
+        "-save_model", d / "mcmc.fm")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_libfm_mcmc_command_line_equals_python_api(ml, mcmc_run):
+    reg, X_test, y_test = python_fit(
+        ml, FMRegressor(n_factors=8, solver="mcmc", max_iter=20, tol=None, burn_in=0,
+                        init_std=0.1, reg_intercept=0.0, reg_linear=0.0, reg_factors=0.01,
+                        random_state=1),
+        feature_groups=np.loadtxt(ml["groups"], dtype=np.int64))
+    pred = reg.predict(X_test)
+    assert read_lines(ml["dir"] / "pred.txt") == as_text(pred)
+    rmse = float(np.sqrt(np.mean((pred.astype(np.float64) - y_test) ** 2)))
+    assert metric(mcmc_run.stdout, "test:rmse") == pytest.approx(rmse, abs=1e-6)
+    assert 0.85 < rmse < 1.05
+    # stderr: the note on -regular, the data sizes (-verbosity 1), one table row per iteration
+    assert "r1, r2 are ignored" in mcmc_run.stderr
+    assert "train: " in mcmc_run.stderr and "80000 rows" in mcmc_run.stderr
+    assert "validation_rmse" in mcmc_run.stderr
+    # -rlog: a header and one line per iteration, its last rmse the final test RMSE
+    header, *rows = (ml["dir"] / "rlog.tsv").read_text().splitlines()
+    columns = header.split("\t")
+    assert columns[:4] == ["iter", "loss_train", "rmse", "alpha"] and "wlambda[1]" in columns
+    assert len(rows) == 20
+    assert float(rows[-1].split("\t")[2]) == pytest.approx(rmse, abs=1e-6)
+    # -save_model: fmlearn's model file, also for MCMC
+    assert np.array_equal(load(ml["dir"] / "mcmc.fm").predict(X_test), pred)
+
+
+@pytest.mark.parametrize("method, flags, params", [
+    ("sgd", ["-learn_rate", "0.01", "-regular", "0,0,0.01"],
+     {"learning_rate": "constant", "eta0": 0.01, "reg_factors": 0.01}),
+    ("als", ["-regular", "0,1,10"], {"reg_linear": 1.0, "reg_factors": 10.0}),
+])
+def test_libfm_sgd_and_als_equal_python_api(ml, tmp_path, method, flags, params):
+    result = fmlearn("train", "-task", "r", "-train", ml["train"], "-test", ml["test"],
+                     "-method", method, "-iter", 3, "-dim", "1,1,4", "-init_stdev", 0.1,
+                     "-seed", 7, "-out", tmp_path / "pred.txt", *flags)
+    assert result.returncode == 0, result.stderr
+    defaults = {"reg_intercept": 0.0, "reg_linear": 0.0, "reg_factors": 0.0}
+    reg, X_test, _ = python_fit(ml, FMRegressor(
+        n_factors=4, solver=method, max_iter=3, tol=None, init_std=0.1, random_state=7,
+        **{**defaults, **params}))
+    assert read_lines(tmp_path / "pred.txt") == as_text(reg.predict(X_test))
+
+
+def test_libfm_classification_sgda_then_predict_proba(ml, tmp_path):
+    result = fmlearn("train", "-task", "c", "-train", ml["btrain"], "-test", ml["btest"],
+                     "-validation", ml["btest"], "-method", "sgda", "-iter", 4,
+                     "-learn_rate", 0.05, "-dim", "1,1,4", "-seed", 3,
+                     "-out", tmp_path / "proba.txt", "-save_model", tmp_path / "clf.fm")
+    assert result.returncode == 0, result.stderr
+    assert "sgda (SGD with adaptive regularisation) is not implemented" in result.stderr
+    # sgda: SGD with early stopping on -validation (here the test file), labels <= 0 are -1
+    X, y = load_libsvm(ml["btrain"], n_features=ml["n_features"])
+    X_test, y_test = load_libsvm(ml["btest"], n_features=ml["n_features"])
+    y, y_test = np.where(y > 0, 1.0, -1.0), np.where(y_test > 0, 1.0, -1.0)
+    clf = FMClassifier(n_factors=4, solver="sgd", max_iter=4, tol=None, learning_rate="constant",
+                       eta0=0.05, reg_intercept=0.0, reg_linear=0.0, reg_factors=0.0,
+                       init_std=0.1, random_state=3, early_stopping=True)
+    clf.fit(X, y, eval_set=(X_test, y_test))
+    proba = clf.predict_proba(X_test)[:, 1]
+    assert read_lines(tmp_path / "proba.txt") == as_text(proba)  # libFM writes probabilities
+    assert metric(result.stdout, "test:accuracy") == pytest.approx(
+        np.mean(np.where(proba > 0.5, 1.0, -1.0) == y_test), abs=1e-6)
+    assert 0.6 < metric(result.stdout, "test:auc") < 1.0
+    assert metric(result.stdout, "test:logloss") < 0.7
+
+    again = fmlearn("predict", tmp_path / "clf.fm", ml["btest"], "--proba",
+                    "-o", tmp_path / "again.txt")
+    assert again.returncode == 0, again.stderr
+    assert read_lines(tmp_path / "again.txt") == read_lines(tmp_path / "proba.txt")
+
+
+def test_predict_evaluate_info_round_trip(ml, mcmc_run, tmp_path):
+    model = ml["dir"] / "mcmc.fm"
+    result = fmlearn("predict", model, ml["test"], "-o", tmp_path / "pred.txt")
+    assert result.returncode == 0, result.stderr
+    assert read_lines(tmp_path / "pred.txt") == read_lines(ml["dir"] / "pred.txt")
+
+    result = fmlearn("evaluate", model, ml["test"], "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    assert scores["n_rows"] == 20000
+    assert scores["rmse"] == pytest.approx(metric(mcmc_run.stdout, "test:rmse"), abs=1e-6)
+
+    result = fmlearn("info", model)
+    assert result.returncode == 0, result.stderr
+    header = json.loads(result.stdout)
+    assert header["estimator"] == "FMRegressor"
+    assert header["n_features_in_"] == ml["n_features"]
+    assert header["params"]["solver"] == "mcmc" and header["params"]["n_factors"] == 8
+
+
+# --- SageMaker ----------------------------------------------------------------------------------
+def test_sagemaker_hyperparameters_and_default_paths(ml, tmp_path):
+    """SageMaker's layout (through the SM_* variables), all values strings, no --train."""
+    channels, config, model_dir = tmp_path / "data", tmp_path / "config", tmp_path / "model"
+    for name in ("train", "test"):
+        (channels / name).mkdir(parents=True)
+        (channels / name / "part-0.libfm").write_text(ml[name].read_text())
+    config.mkdir()
+    model_dir.mkdir()
+    hyper = {"feature_dim": str(ml["n_features"]), "num_factors": "4",
+             "predictor_type": "regressor", "epochs": "2", "mini_batch_size": "1000",
+             "bias_lr": "0.02", "linear_lr": "0.02", "factors_lr": "0.02",
+             "bias_wd": "0.01", "linear_wd": "0.001", "factors_wd": "0.0001",
+             "factors_init_method": "normal", "factors_init_sigma": "0.05",
+             "_tuning_objective_metric": "test:rmse"}
+    (config / "hyperparameters.json").write_text(json.dumps(hyper))
+    env = {"SM_CHANNEL_TRAIN": str(channels / "train"), "SM_CHANNEL_TEST": str(channels / "test"),
+           "SM_INPUT_CONFIG_DIR": str(config), "SM_MODEL_DIR": str(model_dir)}
+    result = fmlearn("train", "-seed", 5, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "mini_batch_size=1000 is ignored" in result.stderr
+    assert "_tuning_objective_metric" not in result.stderr
+
+    reg, X_test, _ = python_fit(ml, FMRegressor(
+        n_factors=4, solver="sgd", max_iter=2, tol=None, learning_rate="adagrad", eta0=0.02,
+        reg_intercept=0.01, reg_linear=0.001, reg_factors=0.0001, init_std=0.05,
+        random_state=5))
+    saved = load(model_dir / "model.fm")
+    assert np.array_equal(saved.predict(X_test), reg.predict(X_test))
+    assert 0.85 < metric(result.stdout, "test:rmse") < 1.1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("fmlearn.io.recordio") is None,
+                    reason="fmlearn.io.recordio is not available")
+def test_recordio_is_detected_and_read(tmp_path):
+    pytest.importorskip("sagemaker")
+    import scipy.sparse as sp
+    from sagemaker.amazon.common import write_spmatrix_to_sparse_tensor
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 20, density=0.2, format="csr", dtype=np.float32, random_state=1)
+    y = (X @ rng.normal(size=20) > 0).astype(np.float32)
+    with open(tmp_path / "train.data", "wb") as fh:
+        write_spmatrix_to_sparse_tensor(fh, X, y)
+    (tmp_path / "hp.json").write_text(json.dumps(
+        {"feature_dim": "20", "num_factors": "2", "predictor_type": "binary_classifier",
+         "epochs": "3"}))
+    result = fmlearn("train", "--hyperparameters", tmp_path / "hp.json",
+                     "--train", tmp_path / "train.data", "--test", tmp_path / "train.data",
+                     "--model-out", tmp_path / "model.fm", "-seed", 0)
+    assert result.returncode == 0, result.stderr
+    assert 0.5 <= metric(result.stdout, "test:accuracy") <= 1.0
+    assert load(tmp_path / "model.fm").n_features_in_ == 20
+
+
+# --- errors -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bad_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "good.libfm").write_text("1 0:1 3:1\n0 1:1 2:1\n")
+    (folder / "bad.libfm").write_text("1 0:1 3:1\n0 1:1 2:abc\n")
+    return folder
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["train", "-task", "r", "-train", "missing.svm"], 2,
+     "fmlearn: error: cannot read 'missing.svm': No such file or directory"),
+    (["train", "-task", "r", "-train", "bad.libfm"], 65,
+     "fmlearn: error: bad.libfm, line 2, column 7: the value in '2:abc' is not a number"),
+    (["train", "-task", "x", "-train", "good.libfm"], 2,
+     "Error: Invalid value for '-task': 'x' is not one of 'r', 'c'."),
+    (["train", "-task", "r", "-train", "good.libfm", "-dim", "1,0,8"], 2,
+     "k1=0 (no linear terms) is not supported"),
+    (["train", "-tsk", "r"], 2, "No such option '-tsk'. Did you mean '-task'?"),
+    (["predict", "good.libfm", "good.libfm"], 65,
+     "fmlearn: error: good.libfm: not an fmlearn model file: it is not a zip archive"),
+])
+def test_errors_give_exit_status_and_one_line(bad_data, args, status, message):
+    result = fmlearn(*args, cwd=bad_data)
+    assert result.returncode == status, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_debug_shows_the_traceback(bad_data):
+    result = fmlearn("train", "-task", "r", "-train", "bad.libfm", "--debug", cwd=bad_data)
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "DataFormatError" in result.stderr
