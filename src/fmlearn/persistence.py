@@ -42,7 +42,6 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._classification import FMClassifier
+from ._files import write_atomically
 from ._regression import FMRegressor
 from .model import FMModel, FMSamples
 from .solvers.als import Hyperparameters
@@ -378,35 +378,6 @@ def _write_zip(fh, header, arrays, compress):
                 np.lib.format.write_array(out, array, allow_pickle=False)
 
 
-def _write_atomically(path, write):
-    """Call ``write(file)`` on a new file next to ``path``, sync it, then rename it to ``path``.
-
-    On any failure the temporary file is removed and ``path`` is untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    # O_EXCL: never follow or reuse an existing name; 0o666 lets the umask set the permissions.
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def save(estimator, path, *, compress=False):
     """Write a fitted estimator to one model file that :func:`load` reads without pickle.
 
@@ -467,7 +438,7 @@ def save(estimator, path, *, compress=False):
     >>> tmp.cleanup()
     """
     header, arrays = _build_header(estimator, path)
-    _write_atomically(path, lambda fh: _write_zip(fh, header, arrays, compress))
+    write_atomically(path, lambda fh: _write_zip(fh, header, arrays, compress))
     return os.fspath(path)
 
 

@@ -1,6 +1,5 @@
 """Reading and writing sparse text rows: the machinery shared by the libSVM and FFM formats."""
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,21 +236,3 @@ def format_rows(X, y, *, fields=None, qid=None, zero_based=True):
         fields, (value_codes + labels.size).astype(np.int64), label_codes.astype(np.int64), qids,
         text, offsets.astype(np.int64))
     return out[:length].tobytes()
-
-
-def write_atomically(path, write):
-    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    A failure leaves no temporary file and whatever was at ``path`` untouched.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

@@ -1,8 +1,9 @@
 """FFM text files (libffm, xLearn): ``label field:index:value ...`` per line."""
 import numpy as np
 
+from .._files import write_atomically
 from ._text import (DEFAULT_BLOCK_BYTES, describe, feature_columns, format_rows, iter_blocks,
-                    line_of_entry, parse_buffer, read_bytes, to_csr, write_atomically)
+                    line_of_entry, parse_buffer, read_bytes, to_csr)
 from .errors import DataFormatError
 from .libsvm import _check_streaming
 

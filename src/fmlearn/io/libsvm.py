@@ -1,8 +1,9 @@
 """libSVM / libFM text files: ``label [qid:q] index:value ...`` per line."""
 import numpy as np
 
+from .._files import write_atomically
 from ._text import (DEFAULT_BLOCK_BYTES, describe, feature_columns, format_rows, iter_blocks,
-                    parse_buffer, read_bytes, to_csr, write_atomically)
+                    parse_buffer, read_bytes, to_csr)
 from .errors import DataFormatError
 
 
