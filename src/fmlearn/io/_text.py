@@ -1,7 +1,6 @@
 """Reading and writing sparse text rows: the machinery shared by the libSVM and FFM formats."""
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp

@@ -27,6 +27,14 @@ be well-formed wire format, as protobuf would, but only ``features["values"]`` a
 """
 import numpy as np
 from numba import njit
+from numba.core import types
+from numba.extending import intrinsic
+
+try:  # the decoding helpers allocate nothing, so they can do without reference counting
+    from numba.core.options import DefaultOptions
+    _NO_REFCOUNT = {"_nrt": False} if hasattr(DefaultOptions, "_nrt") else {}
+except ImportError:  # pragma: no cover - a numba without the option: slower, same results
+    _NO_REFCOUNT = {}
 
 MAGIC = 0xCED7230A
 LENGTH_MASK = (1 << 29) - 1
@@ -47,7 +55,7 @@ KEY_RANGE = 10  # a key outside [0, shape)
 DENSE_SHAPE = 11  # a dense tensor whose shape is not its length
 LABEL_SIZE = 12  # label["values"] holds other than one value
 LABEL_NOT_NUMERIC = 13
-WIDTH_LIMIT = 14  # a shape beyond INDEX_LIMIT + 1 columns
+WIDTH_LIMIT = 14  # a shape beyond INDEX_LIMIT columns
 
 # Members of Value's oneof (their field numbers); 0 when none is set.
 FLOAT32 = 2
@@ -63,7 +71,9 @@ _SHAPE0 = 3  # the first shape entry, clipped to 2**62
 _KIND = 4  # the oneof member set
 _BIGKEY = 5  # a key beyond INDEX_LIMIT was read (its value, clipped), else -1
 _ERRPOS = 6  # where the wire format broke
-_STATE_SIZE = 8
+_STACK = 8  # st[_STACK:] holds the field numbers of the unknown groups being skipped
+_MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit
+_STATE_SIZE = _STACK + _MAX_GROUP_DEPTH
 
 # Slots of ``info``, the error details returned to Python.
 INFO_POS = 0  # byte offset of the record (its first header) in the buffer
@@ -102,7 +112,27 @@ def _clip(value):
     return np.int64(value) if value < _CLIP else np.int64(_CLIP)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _tag(buf, pos, end):
+    """``(field, wire_type, next_pos)`` of the tag at ``pos``; ``next_pos`` -1 when malformed.
+
+    As protobuf: at most 5 bytes, at most 32 bits, field number not 0.
+    """
+    if pos < end and buf[pos] < 128:
+        tag = np.int64(buf[pos])
+        pos += 1
+    else:
+        start = pos
+        value, pos = _varint(buf, pos, end)
+        if pos < 0 or pos - start > 5 or value > np.uint64(0xFFFFFFFF):
+            return np.int64(0), np.int64(0), np.int64(-1)
+        tag = np.int64(value)
+    if tag >> 3 == 0:
+        return np.int64(0), np.int64(0), np.int64(-1)
+    return tag >> 3, tag & 7, pos
+
+
+@njit(cache=True, **_NO_REFCOUNT)
 def _skip_scalar(buf, pos, end, wire):
     """The position after a non-group field body of wire type ``wire`` at ``pos``, or -1."""
     if wire == 0:
@@ -120,42 +150,51 @@ def _skip_scalar(buf, pos, end, wire):
     return np.int64(-1)
 
 
-@njit(cache=True)
-def _skip(buf, pos, end, wire):
-    """The position after the body of an unknown field of wire type ``wire``, or -1."""
+@njit(cache=True, **_NO_REFCOUNT)
+def _skip(buf, pos, end, field, wire, st):
+    """The position after the body of an unknown field, or -1 (an END_GROUP here is malformed).
+
+    A group is skipped through nested groups to the END_GROUP of the same field number, the
+    open groups' numbers kept in ``st[_STACK:]`` (numba's cache does not take recursion).
+    """
     if wire != 3:
         return _skip_scalar(buf, pos, end, wire)
-    depth = 1  # a group: skip to its END_GROUP, through nested groups
+    st[_STACK] = field
+    depth = 1
     while depth > 0:
-        tag, pos = _varint(buf, pos, end)
-        if pos < 0 or tag >> np.uint64(3) == 0:
-            return np.int64(-1)
-        inner = np.int64(tag & np.uint64(7))
-        if inner == 3:
-            depth += 1
-        elif inner == 4:
+        inner, wire, pos = _tag(buf, pos, end)
+        if pos < 0:
+            return pos
+        if wire == 4:
+            if inner != st[_STACK + depth - 1]:
+                return np.int64(-1)
             depth -= 1
+        elif wire == 3:
+            if depth >= _MAX_GROUP_DEPTH:
+                return np.int64(-1)
+            st[_STACK + depth] = inner
+            depth += 1
         else:
-            pos = _skip_scalar(buf, pos, end, inner)
+            pos = _skip_scalar(buf, pos, end, wire)
             if pos < 0:
                 return pos
     return pos
 
 
-@njit(cache=True)
-def _check_message(buf, pos, end):
+@njit(cache=True, **_NO_REFCOUNT)
+def _check_message(buf, pos, end, st):
     """Whether ``buf[pos:end]`` is a sequence of well-formed fields (for messages read no further)."""
     while pos < end:
-        tag, pos = _varint(buf, pos, end)
-        if pos < 0 or tag >> np.uint64(3) == 0:
+        field, wire, pos = _tag(buf, pos, end)
+        if pos < 0:
             return False
-        pos = _skip(buf, pos, end, np.int64(tag & np.uint64(7)))
+        pos = _skip(buf, pos, end, field, wire, st)
         if pos < 0:
             return False
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, **_NO_REFCOUNT)
 def _length_delimited(buf, pos, end):
     """The body ``(start, stop)`` of a length-delimited field whose length varint is at ``pos``."""
     n, pos = _varint(buf, pos, end)
@@ -164,20 +203,35 @@ def _length_delimited(buf, pos, end):
     return pos, pos + np.int64(n)
 
 
-@njit(cache=True, inline="always")
-def _float32_at(buf, pos, bits32, float32):
-    bits32[0] = (np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
-                 | (np.uint32(buf[pos + 2]) << np.uint32(16)) | (np.uint32(buf[pos + 3]) << np.uint32(24)))
-    return float32[0]
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """Reinterpret a uint32 as the float32 with those bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+    return types.float32(types.uint32), codegen
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """Reinterpret a uint64 as the float64 with those bits."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.uint64), codegen
 
 
 @njit(cache=True, inline="always")
-def _float64_at(buf, pos, bits64, float64):
+def _float32_at(buf, pos):
+    return _float32_from_bits(np.uint32(
+        np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
+        | (np.uint32(buf[pos + 2]) << np.uint32(16)) | (np.uint32(buf[pos + 3]) << np.uint32(24))))
+
+
+@njit(cache=True, inline="always")
+def _float64_at(buf, pos):
     bits = np.uint64(0)
     for b in range(8):
         bits |= np.uint64(buf[pos + b]) << np.uint64(8 * b)
-    bits64[0] = bits
-    return float64[0]
+    return _float64_from_bits(bits)
 
 
 @njit(cache=True, inline="always")
@@ -209,23 +263,20 @@ def _put_key(key, mode, indices, base, st):
     st[_NK] += 1
 
 
-@njit(cache=True)
-def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first, scratch):
+@njit(cache=True, **_NO_REFCOUNT)
+def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
     """Read one occurrence of a tensor message ``buf[pos:end]``, appending to what ``st`` holds.
 
     ``mode`` 1 stores values and keys at ``data[base:]`` and ``indices[base:]``, 2 keeps the
     first value in ``first``, 0 only checks the wire format. Returns False on malformed input,
     with ``st[_ERRPOS]`` where it is.
     """
-    bits32, float32, bits64, float64 = scratch
     while pos < end:
         at = pos
-        tag, pos = _varint(buf, pos, end)
-        if pos < 0 or tag >> np.uint64(3) == 0:
+        field, wire, pos = _tag(buf, pos, end)
+        if pos < 0:
             st[_ERRPOS] = at
             return False
-        field = np.int64(tag >> np.uint64(3))
-        wire = np.int64(tag & np.uint64(7))
         if field == 1 and wire == 2:  # packed values
             start, stop = _length_delimited(buf, pos, end)
             if start < 0:
@@ -238,18 +289,18 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first, scra
                 if mode == 1:
                     k = base + st[_NV]
                     for p in range(start, stop, 4):
-                        data[k] = _float32_at(buf, p, bits32, float32)
+                        data[k] = _float32_at(buf, p)
                         k += 1
                     st[_NV] = k - base
                 else:
                     for p in range(start, stop, 4):
-                        _put_value(_float32_at(buf, p, bits32, float32), mode, data, base, st, first)
+                        _put_value(_float32_at(buf, p), mode, data, base, st, first)
             elif kind == FLOAT64:
                 if (stop - start) % 8:
                     st[_ERRPOS] = at
                     return False
                 for p in range(start, stop, 8):
-                    _put_value(_float64_at(buf, p, bits64, float64), mode, data, base, st, first)
+                    _put_value(_float64_at(buf, p), mode, data, base, st, first)
             else:
                 p = start
                 while p < stop:
@@ -265,13 +316,13 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first, scra
                 if end - pos < 4:
                     st[_ERRPOS] = at
                     return False
-                _put_value(_float32_at(buf, pos, bits32, float32), mode, data, base, st, first)
+                _put_value(_float32_at(buf, pos), mode, data, base, st, first)
                 pos += 4
             elif wire == 1:
                 if end - pos < 8:
                     st[_ERRPOS] = at
                     return False
-                _put_value(_float64_at(buf, pos, bits64, float64), mode, data, base, st, first)
+                _put_value(_float64_at(buf, pos), mode, data, base, st, first)
                 pos += 8
             else:
                 value, pos = _varint(buf, pos, end)
@@ -303,14 +354,14 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first, scra
                     break
             pos = p if wire == 0 else stop
         else:
-            pos = _skip(buf, pos, end, wire)
+            pos = _skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 st[_ERRPOS] = at
                 return False
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, **_NO_REFCOUNT)
 def _reset(st):
     st[_NV] = 0
     st[_NK] = 0
@@ -319,17 +370,15 @@ def _reset(st):
     st[_BIGKEY] = -1
 
 
-@njit(cache=True)
-def _read_value(buf, pos, end, mode, data, indices, base, st, first, scratch):
+@njit(cache=True, **_NO_REFCOUNT)
+def _read_value(buf, pos, end, mode, data, indices, base, st, first):
     """Merge one occurrence of a ``Value`` message into the state ``st``."""
     while pos < end:
         at = pos
-        tag, pos = _varint(buf, pos, end)
-        if pos < 0 or tag >> np.uint64(3) == 0:
+        field, wire, pos = _tag(buf, pos, end)
+        if pos < 0:
             st[_ERRPOS] = at
             return False
-        field = np.int64(tag >> np.uint64(3))
-        wire = np.int64(tag & np.uint64(7))
         if wire == 2 and (field == FLOAT32 or field == FLOAT64 or field == INT32 or field == BYTES):
             start, stop = _length_delimited(buf, pos, end)
             if start < 0:
@@ -339,66 +388,62 @@ def _read_value(buf, pos, end, mode, data, indices, base, st, first, scratch):
                 st[_KIND] = field
                 _reset(st)
             if field == BYTES:
-                if not _check_message(buf, start, stop):
+                if not _check_message(buf, start, stop, st):
                     st[_ERRPOS] = at
                     return False
             else:
                 if not _read_tensor(buf, start, stop, field, mode, data, indices, base, st,
-                                    first, scratch):
+                                    first):
                     return False
             pos = stop
         else:
-            pos = _skip(buf, pos, end, wire)
+            pos = _skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 st[_ERRPOS] = at
                 return False
     return True
 
 
-@njit(cache=True)
-def _entry_key(buf, pos, end):
+@njit(cache=True, **_NO_REFCOUNT)
+def _entry_key(buf, pos, end, st):
     """Check a map entry ``buf[pos:end]``; return ``(ok, key_start, key_stop)`` of its last key."""
     key_start = np.int64(0)
     key_stop = np.int64(0)
     while pos < end:
         at = pos
-        tag, pos = _varint(buf, pos, end)
-        if pos < 0 or tag >> np.uint64(3) == 0:
+        field, wire, pos = _tag(buf, pos, end)
+        if pos < 0:
             return False, at, at
-        field = np.int64(tag >> np.uint64(3))
-        wire = np.int64(tag & np.uint64(7))
         if field == 1 and wire == 2:
             key_start, key_stop = _length_delimited(buf, pos, end)
             if key_start < 0:
                 return False, at, at
             pos = key_stop
         else:
-            pos = _skip(buf, pos, end, wire)
+            pos = _skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 return False, at, at
     return True, key_start, key_stop
 
 
-@njit(cache=True)
-def _read_entry(buf, pos, end, mode, data, indices, base, st, first, scratch):
+@njit(cache=True, **_NO_REFCOUNT)
+def _read_entry(buf, pos, end, mode, data, indices, base, st, first):
     """Read the value of a map entry (all its occurrences, merged) into a fresh state ``st``."""
     _reset(st)
     st[_KIND] = 0
     while pos < end:
-        tag, pos = _varint(buf, pos, end)  # the entry was checked by _entry_key
-        field = np.int64(tag >> np.uint64(3))
-        wire = np.int64(tag & np.uint64(7))
+        field, wire, pos = _tag(buf, pos, end)  # the entry was checked by _entry_key
         if field == 2 and wire == 2:
             start, stop = _length_delimited(buf, pos, end)
-            if not _read_value(buf, start, stop, mode, data, indices, base, st, first, scratch):
+            if not _read_value(buf, start, stop, mode, data, indices, base, st, first):
                 return False
             pos = stop
         else:
-            pos = _skip(buf, pos, end, wire)
+            pos = _skip(buf, pos, end, field, wire, st)
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, **_NO_REFCOUNT)
 def _same(buf, start, stop, name):
     if stop - start != name.shape[0]:
         return False
@@ -408,8 +453,8 @@ def _same(buf, start, stop, name):
     return True
 
 
-@njit(cache=True)
-def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
+@njit(cache=True, **_NO_REFCOUNT)
+def _read_record(buf, pos, end, data, indices, base, st, first, info):
     """Decode one ``Record`` payload ``buf[pos:end]``, its features appended at ``data[base:]``.
 
     ``data`` and ``indices`` must have room for ``base + end - pos`` entries. Returns
@@ -420,16 +465,14 @@ def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
     label = (np.int64(-1), np.int64(-1))
     while pos < end:
         at = pos
-        tag, pos = _varint(buf, pos, end)
-        bad = pos < 0 or tag >> np.uint64(3) == 0
+        field, wire, pos = _tag(buf, pos, end)
+        bad = pos < 0
         if not bad:
-            field = np.int64(tag >> np.uint64(3))
-            wire = np.int64(tag & np.uint64(7))
             if wire == 2 and (field == 1 or field == 2):
                 start, stop = _length_delimited(buf, pos, end)
                 bad = start < 0
                 if not bad:
-                    ok, key_start, key_stop = _entry_key(buf, start, stop)
+                    ok, key_start, key_stop = _entry_key(buf, start, stop, st)
                     if not ok:
                         bad = True
                         at = key_start
@@ -444,19 +487,19 @@ def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
                             earlier = (start, stop)
                         if earlier[0] >= 0:  # read no further than protobuf checks
                             if not _read_entry(buf, earlier[0], earlier[1], 0, data, indices,
-                                               base, st, first, scratch):
+                                               base, st, first):
                                 bad = True
                                 at = st[_ERRPOS]
                     pos = stop
             else:
-                pos = _skip(buf, pos, end, wire)
+                pos = _skip(buf, pos, end, field, wire, st)
                 bad = pos < 0
         if bad:
             info[INFO_PAYLOAD_POS] = at - start0
             return BAD_WIRE, 0, 0, False, 0.0
     if features[0] < 0:
         return NO_FEATURES, 0, 0, False, 0.0
-    if not _read_entry(buf, features[0], features[1], 1, data, indices, base, st, first, scratch):
+    if not _read_entry(buf, features[0], features[1], 1, data, indices, base, st, first):
         info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
         return BAD_WIRE, 0, 0, False, 0.0
     kind = st[_KIND]
@@ -477,7 +520,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
             return KEYS_VALUES, 0, 0, False, 0.0
         if n_shape == 0:
             return NO_SHAPE, 0, 0, False, 0.0
-        if shape0 > INDEX_LIMIT + 1:
+        if shape0 > INDEX_LIMIT:
             info[INFO_VALUE] = shape0
             return WIDTH_LIMIT, 0, 0, False, 0.0
         if st[_BIGKEY] >= 0:
@@ -496,7 +539,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
             info[INFO_VALUE] = shape0
             info[INFO_OTHER] = n_values
             return DENSE_SHAPE, 0, 0, False, 0.0
-        if n_values > INDEX_LIMIT + 1:
+        if n_values > INDEX_LIMIT:
             info[INFO_VALUE] = n_values
             return WIDTH_LIMIT, 0, 0, False, 0.0
         w = base
@@ -510,13 +553,13 @@ def _read_record(buf, pos, end, data, indices, base, st, first, scratch, info):
         width = n_values
     else:
         width = shape0 if n_shape == 1 else 0
-        if width > INDEX_LIMIT + 1:
+        if width > INDEX_LIMIT:
             info[INFO_VALUE] = width
             return WIDTH_LIMIT, 0, 0, False, 0.0
         nnz = 0
     if label[0] < 0:
         return OK, nnz, width, False, 0.0
-    if not _read_entry(buf, label[0], label[1], 2, data, indices, base, st, first, scratch):
+    if not _read_entry(buf, label[0], label[1], 2, data, indices, base, st, first):
         info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
         return BAD_WIRE, 0, 0, False, 0.0
     kind = st[_KIND]
@@ -535,7 +578,7 @@ def _u32(buf, pos):
             | (np.uint32(buf[pos + 2]) << np.uint32(16)) | (np.uint32(buf[pos + 3]) << np.uint32(24)))
 
 
-@njit(cache=True)
+@njit(cache=True, **_NO_REFCOUNT)
 def _frame(buf, pos, end, info):
     """Check the framing of the record at ``pos``: ``(status, payload_size, next_pos, parts)``."""
     size = np.int64(0)
@@ -587,9 +630,6 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
     number ``n_records``, 0-based); ``info`` holds the details.
     """
     end = buf.shape[0]
-    bits32 = np.empty(1, np.uint32)
-    bits64 = np.empty(1, np.uint64)
-    scratch = (bits32, bits32.view(np.float32), bits64, bits64.view(np.float64))
     st = np.zeros(_STATE_SIZE, np.int64)
     first = np.zeros(1, np.float64)
     joined = np.empty(0, np.uint8)
@@ -606,7 +646,7 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
         base = indptr[row]
         if parts == 1:
             status, nnz, width, labelled, label = _read_record(
-                buf, pos + 8, pos + 8 + size, data, indices, base, st, first, scratch, info)
+                buf, pos + 8, pos + 8 + size, data, indices, base, st, first, info)
         else:  # put the record back together, magic words between the parts
             if joined.shape[0] < size:
                 joined = np.empty(max(size, 2 * joined.shape[0]), np.uint8)
@@ -622,7 +662,7 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
                     k += 4
                 p += 8 + ((length + 3) & ~np.int64(3))
             status, nnz, width, labelled, label = _read_record(
-                joined, 0, size, data, indices, base, st, first, scratch, info)
+                joined, 0, size, data, indices, base, st, first, info)
         if status != OK:
             info[INFO_POS] = pos
             info[INFO_OTHER] = size if status == BAD_WIRE else info[INFO_OTHER]
