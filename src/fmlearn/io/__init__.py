@@ -2,7 +2,11 @@
 from .errors import DataFormatError
 from .ffm import dump_ffm, iter_ffm, load_ffm
 from .libsvm import dump_libsvm, iter_libsvm, load_libsvm
+from .recordio import (dump_predictions_recordio, dump_recordio, iter_recordio, load_recordio,
+                       load_recordio_bytes, recordio_bytes)
 from .stream import detect_format, iter_chunks, partial_fit_file, read_ahead
 
-__all__ = ["DataFormatError", "detect_format", "dump_ffm", "dump_libsvm", "iter_chunks", "iter_ffm",
-           "iter_libsvm", "load_ffm", "load_libsvm", "partial_fit_file", "read_ahead"]
+__all__ = ["DataFormatError", "detect_format", "dump_ffm", "dump_libsvm", "dump_predictions_recordio",
+           "dump_recordio", "iter_chunks", "iter_ffm", "iter_libsvm", "iter_recordio", "load_ffm",
+           "load_libsvm", "load_recordio", "load_recordio_bytes", "partial_fit_file", "read_ahead",
+           "recordio_bytes"]

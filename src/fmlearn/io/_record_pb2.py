@@ -1,4 +1,4 @@
-"""The ``aialgs.data`` protobuf messages of SageMaker's RecordIO-protobuf format, shipped with fmlearn.
+"""The ``aialgs.data`` protobuf messages of SageMaker's RecordIO-protobuf format, for fmlearn.
 
 The definitions copy ``sagemaker/amazon/record.proto`` (package ``aialgs.data``, proto2) field for
 field: same package, message names, field numbers, types and ``packed`` options, so the bytes
@@ -10,8 +10,8 @@ The file descriptor is built at import time with ``descriptor_pb2`` into a *priv
 - generated ``_pb2`` modules are tied to the protobuf runtime they were generated for (code from
   protoc 5.x/6.x calls ``runtime_version.ValidateProtobufRuntimeVersion`` and refuses older
   runtimes; older generated code uses APIs that newer runtimes deprecate), while
-  ``descriptor_pb2``, ``DescriptorPool.Add`` and the message factory exist in every runtime from
-  4.21 to 6.x and in all three implementations (upb, cpp, python);
+  ``descriptor_pb2``, ``DescriptorPool.AddSerializedFile`` and the message factory exist in every
+  runtime from 4.21 to 6.x and in all three implementations (upb, cpp, python);
 - the private pool keeps these names out of the default pool, where the SDK registers the very
   same ``aialgs.data`` names from its own ``record.proto``: both can be imported in one process
   (a second registration of ``aialgs.data.Record`` under another file name is an error there).
@@ -89,7 +89,12 @@ def _message_class(descriptor):
     return message_factory.MessageFactory(descriptor.file.pool).GetPrototype(descriptor)  # 4.21
 
 
-FILE_DESCRIPTOR = descriptor_pool.DescriptorPool().Add(_build_file())
+def _add_file(pool, file):
+    added = pool.AddSerializedFile(file.SerializeToString())
+    return added if added is not None else pool.FindFileByName(file.name)
+
+
+FILE_DESCRIPTOR = _add_file(descriptor_pool.DescriptorPool(), _build_file())
 Float32Tensor = _message_class(FILE_DESCRIPTOR.message_types_by_name["Float32Tensor"])
 Float64Tensor = _message_class(FILE_DESCRIPTOR.message_types_by_name["Float64Tensor"])
 Int32Tensor = _message_class(FILE_DESCRIPTOR.message_types_by_name["Int32Tensor"])

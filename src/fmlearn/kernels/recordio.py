@@ -1,4 +1,4 @@
-"""SageMaker RecordIO-protobuf over uint8 buffers: the framing and the ``aialgs.data.Record`` wire format.
+"""SageMaker RecordIO-protobuf over uint8 buffers: MXNet RecordIO framing, ``aialgs.data.Record``.
 
 Framing (MXNet/dmlc RecordIO): each part is the little-endian word ``MAGIC``, a word whose upper
 3 bits are the continuation flag ``cflag`` and lower 29 bits the part length, the part's bytes
@@ -13,8 +13,8 @@ Payload: a protobuf ``Record`` (``sagemaker/amazon/record.proto``, proto2)::
                     string uid = 3; string metadata = 4; string configuration = 5; }
     Value         { oneof { Float32Tensor float32_tensor = 2; Float64Tensor float64_tensor = 3;
                             Int32Tensor int32_tensor = 7; Bytes bytes = 9; } }
-    *Tensor       { repeated <float|double|int32> values = 1 [packed]; repeated uint64 keys = 2 [packed];
-                    repeated uint64 shape = 3 [packed]; }
+    *Tensor       { repeated <float|double|int32> values = 1 [packed];
+                    repeated uint64 keys = 2 [packed]; repeated uint64 shape = 3 [packed]; }
 
 The decoder follows the protobuf parsing rules for this schema: repeated scalars are accepted
 packed (wire type 2) and unpacked, in any number of runs and interleaved with other fields; a
@@ -48,7 +48,7 @@ BAD_CONTINUATION = 3  # a continuation flag out of the 0 | 1 (2)* 3 sequence
 BAD_WIRE = 4  # the payload is not a well-formed Record
 NO_FEATURES = 5  # no features["values"]
 NOT_NUMERIC = 6  # features["values"] holds Bytes or nothing
-KEYS_VALUES = 7  # a sparse tensor with as many keys as values
+KEYS_VALUES = 7  # a sparse tensor whose key and value counts differ
 NO_SHAPE = 8  # keys without shape
 SHAPE_NDIM = 9  # a shape of more than one dimension
 KEY_RANGE = 10  # a key outside [0, shape)
@@ -90,7 +90,7 @@ _PREDICTED_LABEL = np.frombuffer(b"predicted_label", dtype=np.uint8)
 
 @njit(cache=True, inline="always")
 def _varint(buf, pos, end):
-    """The unsigned varint at ``buf[pos:end]`` and the position after it; ``pos`` -1 when malformed."""
+    """The unsigned varint at ``buf[pos:end]`` and the position after it (-1 when malformed)."""
     if pos < end and buf[pos] < 128:
         return np.uint64(buf[pos]), pos + 1
     result = np.uint64(0)
@@ -183,7 +183,7 @@ def _skip(buf, pos, end, field, wire, st):
 
 @njit(cache=True, **_NO_REFCOUNT)
 def _check_message(buf, pos, end, st):
-    """Whether ``buf[pos:end]`` is a sequence of well-formed fields (for messages read no further)."""
+    """Whether ``buf[pos:end]`` is a sequence of well-formed fields (for messages not read)."""
     while pos < end:
         field, wire, pos = _tag(buf, pos, end)
         if pos < 0:
@@ -220,10 +220,16 @@ def _float64_from_bits(typingctx, bits):
 
 
 @njit(cache=True, inline="always")
+def _u32(buf, pos):
+    """The little-endian uint32 at ``buf[pos:pos + 4]``."""
+    return (np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
+            | (np.uint32(buf[pos + 2]) << np.uint32(16))
+            | (np.uint32(buf[pos + 3]) << np.uint32(24)))
+
+
+@njit(cache=True, inline="always")
 def _float32_at(buf, pos):
-    return _float32_from_bits(np.uint32(
-        np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
-        | (np.uint32(buf[pos + 2]) << np.uint32(16)) | (np.uint32(buf[pos + 3]) << np.uint32(24))))
+    return _float32_from_bits(np.uint32(_u32(buf, pos)))
 
 
 @njit(cache=True, inline="always")
@@ -243,7 +249,7 @@ def _int32_of(value):
 
 @njit(cache=True, inline="always")
 def _put_value(value, mode, data, base, st, first):
-    """Store one tensor value: ``mode`` 1 appends to ``data``, 2 keeps the first in ``first``, 0 counts."""
+    """Count a tensor value; ``mode`` 1 also stores it in ``data``, 2 keeps the first one."""
     if mode == 1:
         data[base + st[_NV]] = value
     elif mode == 2 and st[_NV] == 0:
@@ -497,16 +503,29 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
         if bad:
             info[INFO_PAYLOAD_POS] = at - start0
             return BAD_WIRE, 0, 0, False, 0.0
+    # Read both entries before judging either: a malformed payload is reported as such.
+    kind = 0
+    n_values = n_keys = n_shape = shape0 = big_key = 0
+    if features[0] >= 0:
+        if not _read_entry(buf, features[0], features[1], 1, data, indices, base, st, first):
+            info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
+            return BAD_WIRE, 0, 0, False, 0.0
+        kind = st[_KIND]
+        n_values = st[_NV]
+        n_keys = st[_NK]
+        n_shape = st[_NS]
+        shape0 = st[_SHAPE0]
+        big_key = st[_BIGKEY]
+    label_kind = 0
+    n_labels = 0
+    if label[0] >= 0:
+        if not _read_entry(buf, label[0], label[1], 2, data, indices, base, st, first):
+            info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
+            return BAD_WIRE, 0, 0, False, 0.0
+        label_kind = st[_KIND]
+        n_labels = st[_NV]
     if features[0] < 0:
         return NO_FEATURES, 0, 0, False, 0.0
-    if not _read_entry(buf, features[0], features[1], 1, data, indices, base, st, first):
-        info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
-        return BAD_WIRE, 0, 0, False, 0.0
-    kind = st[_KIND]
-    n_values = st[_NV]
-    n_keys = st[_NK]
-    n_shape = st[_NS]
-    shape0 = st[_SHAPE0]
     if kind != FLOAT32 and kind != FLOAT64 and kind != INT32:
         info[INFO_VALUE] = kind
         return NOT_NUMERIC, 0, 0, False, 0.0
@@ -523,8 +542,8 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
         if shape0 > INDEX_LIMIT:
             info[INFO_VALUE] = shape0
             return WIDTH_LIMIT, 0, 0, False, 0.0
-        if st[_BIGKEY] >= 0:
-            info[INFO_VALUE] = st[_BIGKEY]
+        if big_key >= 0:
+            info[INFO_VALUE] = big_key
             info[INFO_OTHER] = shape0
             return KEY_RANGE, 0, 0, False, 0.0
         for p in range(base, base + n_keys):
@@ -559,23 +578,13 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
         nnz = 0
     if label[0] < 0:
         return OK, nnz, width, False, 0.0
-    if not _read_entry(buf, label[0], label[1], 2, data, indices, base, st, first):
-        info[INFO_PAYLOAD_POS] = st[_ERRPOS] - start0
-        return BAD_WIRE, 0, 0, False, 0.0
-    kind = st[_KIND]
-    if kind != FLOAT32 and kind != FLOAT64 and kind != INT32:
-        info[INFO_VALUE] = kind
+    if label_kind != FLOAT32 and label_kind != FLOAT64 and label_kind != INT32:
+        info[INFO_VALUE] = label_kind
         return LABEL_NOT_NUMERIC, 0, 0, False, 0.0
-    if st[_NV] != 1:
-        info[INFO_VALUE] = st[_NV]
+    if n_labels != 1:
+        info[INFO_VALUE] = n_labels
         return LABEL_SIZE, 0, 0, False, 0.0
     return OK, nnz, width, True, first[0]
-
-
-@njit(cache=True, inline="always")
-def _u32(buf, pos):
-    return (np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
-            | (np.uint32(buf[pos + 2]) << np.uint32(16)) | (np.uint32(buf[pos + 3]) << np.uint32(24)))
 
 
 @njit(cache=True, **_NO_REFCOUNT)
@@ -708,7 +717,7 @@ def _put_u32(out, pos, word):
 
 @njit(cache=True)
 def _tensor_sizes(indices, start, stop, n_cols):
-    """Sizes of the Float32Tensor, Value, entry and Record of one CSR row, as protobuf writes them."""
+    """Sizes of the Float32Tensor, Value, entry and Record of one CSR row, as protobuf has them."""
     nnz = stop - start
     tensor = 0
     keys = 0
@@ -752,7 +761,7 @@ def _put_name(out, pos, name):
 
 @njit(cache=True)
 def _put_scalar_entry(out, pos, name, bits):
-    """A map entry ``name -> Value{float32_tensor{values: [value]}}`` with field tag 0x12 before it."""
+    """A ``label`` entry ``name -> Value{float32_tensor{values: [value]}}`` with its field tag."""
     out[pos] = 0x12
     out[pos + 1] = name.shape[0] + 12
     pos = _put_name(out, pos + 2, name)
