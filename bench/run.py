@@ -3,7 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["frappe_sgd.py", "bayes_movielens.py", "bayes_frappe.py"]
+SCRIPTS = ["frappe_sgd.py", "bayes_movielens.py", "bayes_frappe.py", "read_speed.py", "stream_file.py",
+           "serve_load.py"]
 
 
 def main():
