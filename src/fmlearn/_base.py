@@ -1,5 +1,6 @@
 """Shared machinery of the FM estimators: parameters, the epoch loop, early stopping, history."""
 import copy
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -265,8 +266,9 @@ class BaseFM(BaseEstimator):
         watch = (stop_early and self.solver != "mcmc"
                  and (self.early_stopping or self.tol is not None))
         best, best_model, no_improvement = -np.inf, None, 0
+        # verbose=1: a progress bar; verbose>=2: one line per epoch (for logs, not terminals).
         bar = tqdm(range(n_epochs), desc=type(self).__name__, unit="epoch",
-                   disable=not self.verbose or n_epochs == 1)
+                   disable=self.verbose != 1 or n_epochs == 1)
         epoch = 0
         for epoch in bar:
             loss = solver.epoch(model, X, y, sample_weight, state,
@@ -288,6 +290,9 @@ class BaseFM(BaseEstimator):
                 val_scores.append(score)
                 postfix["val_score"] = f"{score:.5f}"
             bar.set_postfix(postfix)
+            if self.verbose >= 2:
+                tqdm.write(f"{type(self).__name__} epoch {epoch + 1}: " + ", ".join(
+                    f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
             if not watch:
                 continue
             criterion = score if self.early_stopping else -loss

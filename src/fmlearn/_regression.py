@@ -73,7 +73,8 @@ class FMRegressor(RegressorMixin, BaseFM):
     random_state : int, RandomState or None, default=None
         Seed for the initial factors, the shuffles and the validation split.
     verbose : int, default=0
-        Show a progress bar with the loss and the validation score per epoch.
+        1: a progress bar with the loss and the validation score per epoch; 2 or more: one
+        line per epoch on stderr instead (for logs).
     dtype : {"float32", "float64"}, default="float32"
         Floating type of the parameters and of the SGD computation (ALS and MCMC
         accumulate in float64 and store parameters in ``dtype``).

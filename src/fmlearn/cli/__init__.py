@@ -301,9 +301,10 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
             has_validation=validation_path is not None)
     if out_path is not None and test_path is None:
         raise click.UsageError("-out writes the predictions for -test; give -test.", ctx)
-    # The bar redraws in place: on a terminal only; logs get the table printed after training.
-    spec.params.update(n_jobs=n_jobs, dtype=dtype,
-                       verbose=int(not quiet and click.get_text_stream("stderr").isatty()))
+    # The bar redraws in place, so on a terminal only; logs get one line per epoch as it ends,
+    # and both the table of all epochs after training.
+    on_terminal = click.get_text_stream("stderr").isatty()
+    spec.params.update(n_jobs=n_jobs, dtype=dtype, verbose=0 if quiet else 1 if on_terminal else 2)
     for message in spec.notes:
         note(message)
 
