@@ -18,7 +18,7 @@ from synthetic import write_planted_file
 N_FEATURES = 1_000_000
 PARAMS = dict(n_factors=8, random_state=0)
 
-STREAM = """
+STREAM = r"""
 import io, json, resource, sys, time
 from fmlearn import FMRegressor
 from fmlearn.io import load_libsvm, partial_fit_file
@@ -36,7 +36,7 @@ print(json.dumps({"seconds": seconds, "rows": rows[-1],
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-IN_MEMORY = """
+IN_MEMORY = r"""
 import json, resource, sys, time
 from fmlearn import FMRegressor
 from fmlearn.io import load_libsvm
@@ -54,8 +54,10 @@ print(json.dumps({"seconds": seconds, "rows": X.shape[0],
 
 def run(script, path, n_jobs):
     out = subprocess.run([sys.executable, "-c", script, str(path), str(N_FEATURES), str(n_jobs),
-                          json.dumps(PARAMS)], check=True, capture_output=True, text=True,
+                          json.dumps(PARAMS)], capture_output=True, text=True,
                          cwd=Path(__file__).parent)
+    if out.returncode != 0:
+        sys.exit(f"benchmark run failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

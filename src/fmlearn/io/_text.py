@@ -156,8 +156,11 @@ def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
         entry = np.flatnonzero(~np.isfinite(values))[0]
         raise DataFormatError(name, f"the value {float(parsed.values[entry])!r} is out of the "
                               f"range of {np.dtype(dtype).name}", line=line_of_entry(parsed, entry))
+    shape = (parsed.labels.size, n_features)
+    if kt.rows_strictly_increasing(parsed.indptr, columns):  # as most writers leave them
+        return _csr(values, columns, parsed.indptr, shape)
     order = sp.csr_matrix((np.arange(columns.size, dtype=np.int64), columns, parsed.indptr),
-                          shape=(parsed.labels.size, n_features))
+                          shape=shape)
     order.sort_indices()
     permutation = order.data
     same = np.flatnonzero(order.indices[1:] == order.indices[:-1]) + 1
@@ -166,10 +169,17 @@ def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
         entry = permutation[same[0]]
         raise DataFormatError(name, f"feature index {parsed.indices[entry]} occurs twice in "
                               "one row", line=line_of_entry(parsed, entry))
-    X = sp.csr_matrix((values[permutation], order.indices, order.indptr),
-                      shape=order.shape, copy=False)
+    X = sp.csr_matrix((values[permutation], order.indices, order.indptr), shape=shape)
     if same.size:
         X.sum_duplicates()
+    return _csr(X.data, X.indices, X.indptr, shape)
+
+
+def _csr(values, columns, indptr, shape):
+    """A CSR matrix over these arrays with int64 row pointers (scipy would narrow them)."""
+    X = sp.csr_matrix((values, columns, indptr), shape=shape, copy=False)
+    X.indptr = np.asarray(indptr, dtype=np.int64)
+    X.indices = np.asarray(columns, dtype=np.int32)
     return X
 
 

@@ -292,3 +292,13 @@ def format_sparse_text(out, indptr, indices, index_base, fields, value_codes, la
         out[pos] = _NL
         pos += 1
     return pos
+
+
+@njit(cache=True, nogil=True)
+def rows_strictly_increasing(indptr, columns):
+    """Whether the columns of every row are strictly increasing (sorted, no repeats)."""
+    for r in range(indptr.shape[0] - 1):
+        for e in range(indptr[r] + 1, indptr[r + 1]):
+            if columns[e] <= columns[e - 1]:
+                return False
+    return True
