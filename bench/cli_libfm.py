@@ -25,6 +25,7 @@ def main():
     from fmlearn.io import load_libsvm
 
     iterations = 20 if args.quick else 100
+    api_dtype = np.float32  # -out prints each float32 prediction with its shortest repr
     train, test = np.loadtxt(base, dtype=np.int64), np.loadtxt(test_file, dtype=np.int64)
     n_users = int(max(train[:, 0].max(), test[:, 0].max()))
     n_features = n_users + int(max(train[:, 1].max(), test[:, 1].max()))
@@ -41,7 +42,7 @@ def main():
         subprocess.run([sys.executable, "-m", "fmlearn.cli", "train", *map(str, command)],
                        check=True)
         cli_seconds = time.perf_counter() - start
-        cli_pred = np.loadtxt(tmp / "pred.txt")
+        cli_pred = np.loadtxt(tmp / "pred.txt", dtype=api_dtype)
         X, y = load_libsvm(tmp / "train.libfm", n_features=n_features)
         X_test, y_test = load_libsvm(tmp / "test.libfm", n_features=n_features)
     groups = np.r_[np.zeros(n_users, int), np.ones(n_features - n_users, int)]
@@ -56,6 +57,7 @@ def main():
     write_results("cli_libfm" + ("_quick" if args.quick else ""), {
         "command": "fmlearn train " + " ".join(str(c) for c in command),
         "iterations": iterations, "rmse": rmse, "cli_seconds": cli_seconds,
+        "identical_predictions": bool(np.array_equal(cli_pred, api_pred)),
         "max_abs_prediction_difference": float(np.max(np.abs(cli_pred - api_pred)))})
 
 
