@@ -141,25 +141,22 @@ def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, 
     indptr[0] = 0
     while pos < n:
         line_start = pos
-        line_end = pos
-        while line_end < n and buf[line_end] != _NL:
-            line_end += 1
-        stop = line_start
-        while stop < line_end and buf[stop] != _HASH:
-            stop += 1
-        k = line_start
+        k = pos
         token = 0
         while True:
-            while k < stop and _is_blank(buf[k]):
+            while k < n and _is_blank(buf[k]):
                 k += 1
-            if k >= stop:
+            if k >= n or buf[k] == _NL or buf[k] == _HASH:
                 break
             t0 = k
             colon1 = -1
             colon2 = -1
             extra_colon = False
-            while k < stop and not _is_blank(buf[k]):
-                if buf[k] == _COLON:
+            while k < n:
+                c = buf[k]
+                if c == _SPACE or c == _NL or c == _TAB or c == _CR or c == _HASH:
+                    break
+                if c == _COLON:
                     if colon1 < 0:
                         colon1 = k
                     elif colon2 < 0:
@@ -225,11 +222,13 @@ def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, 
             indices[nnz] = index
             values[nnz] = value
             nnz += 1
+        while k < n and buf[k] != _NL:  # a comment, to the end of the line
+            k += 1
         if token > 0:
             row_lines[n_rows] = line
             n_rows += 1
             indptr[n_rows] = nnz
-        pos = line_end + 1
+        pos = k + 1
         line += 1
     return n_rows, nnz, n_slow, OK, line, 0, 0, 0
 
