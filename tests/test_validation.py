@@ -99,6 +99,19 @@ def test_divergence_names_the_remedy_and_keeps_the_previous_model():
     assert not hasattr(reg, "n_iter_")
 
 
+def test_partial_fit_updates_in_place_and_a_diverging_pass_resets():
+    reg = FMRegressor(learning_rate="constant", eta0=1e-3, random_state=0)
+    model = reg.partial_fit(X, Y).model_
+    assert reg.partial_fit(X, Y).model_ is model
+    reg.set_params(eta0=1e3)
+    with pytest.raises(ValueError, match="Floating-point overflow at epoch 1: the parameters are no "
+                                         "longer finite. partial_fit updates the parameters in "
+                                         "place, so the estimator was reset to unfitted."):
+        reg.partial_fit(X * 1e3, Y * 1e6)
+    assert not hasattr(reg, "model_")
+    assert np.isfinite(reg.partial_fit(X, Y).predict(X)).all()
+
+
 def test_zero_threads():
     with pytest.raises(ValueError, match="n_jobs == 0 has no meaning"):
         FMRegressor(n_jobs=0).fit(X, Y)

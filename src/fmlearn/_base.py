@@ -218,7 +218,8 @@ class BaseFM(BaseEstimator):
         if first:
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
             self._initialise(X.shape[1], X.dtype, None)
-        self._run_epochs(X, target, sample_weight, None, self._rng, 1, stop_early=False)
+        self._run_epochs(X, target, sample_weight, None, self._rng, 1, stop_early=False,
+                         in_place=True)
         return self
 
     def _solver(self):
@@ -246,19 +247,26 @@ class BaseFM(BaseEstimator):
         snapshot.model_ = solver.result(model, state)
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
-    def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early):
+    def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early,
+                    in_place=False):
         """The epoch loop: one kernel pass per epoch, then checks, history and early stopping.
 
-        The parameters are updated on a copy, committed to ``model_`` only when the
+        ``fit`` updates the parameters on a copy, committed to ``model_`` only when the
         loop ends normally, so a diverging fit leaves the estimator as it was.
+        ``partial_fit`` (``in_place``) updates them where they are, as scikit-learn's
+        SGD does: called once per chunk of a large file, a copy of a large model per
+        call would cost more than the chunk's epoch. If that pass diverges, the
+        parameters are lost and the estimator is reset to unfitted.
         """
         stochastic = self.solver == "sgd"
         if stochastic and self.shuffle:
             order = rng.permutation(X.shape[0])
             X, y, sample_weight = X[order], y[order], sample_weight[order]
-        state = copy.deepcopy(self._solver_state)
+        state = self._solver_state if in_place else copy.deepcopy(self._solver_state)
         solver = self._solver()
-        model = solver.current(self.model_, state).copy()
+        model = solver.current(self.model_, state)
+        if not in_place:
+            model = model.copy()
         weight_sum = float(sample_weight.sum(dtype=np.float64))
         loss_curve, val_scores = [], []
         # What decides stopping (higher is better): the validation score with early stopping,
@@ -281,8 +289,13 @@ class BaseFM(BaseEstimator):
                           "clip_gradient." if stochastic else
                           "Scale the features (for example with StandardScaler or MaxAbsScaler) "
                           "or raise the regularisation.")
+                lost = ""
+                if in_place:
+                    del self.model_, self._solver_state
+                    lost = (" partial_fit updates the parameters in place, so the estimator "
+                            "was reset to unfitted.")
                 raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
-                                 f"are no longer finite. {remedy}")
+                                 f"are no longer finite.{lost} {remedy}")
             loss_curve.append(loss)
             postfix = {"loss": f"{loss:.5f}"}
             if validation is not None:

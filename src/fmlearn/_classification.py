@@ -96,6 +96,8 @@ best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
+        The parameters are updated in place, as in :meth:`FMRegressor.partial_fit`.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)

@@ -191,6 +191,10 @@ class FMRegressor(RegressorMixin, BaseFM):
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
+        The parameters are updated in place, so that training on many chunks (see
+        :func:`fmlearn.io.partial_fit_file`) copies nothing; if the epoch diverges the
+        estimator is reset to unfitted and a ``ValueError`` says why.
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
