@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.utils import Bunch
 from tqdm import tqdm
 
+from ._files import write_atomically
 from .io.errors import DataFormatError
 
 
@@ -352,11 +353,9 @@ def _sha256(path):
 
 def _download(url, path, sha256):
     """Download `url` to a temporary file beside `path`, renamed to `path` if its SHA-256 matches."""
-    fd, part = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
+    def fetch(out):
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, \
-                urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as response, \
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as response, \
                 tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B",
                      unit_scale=True, desc=f"Downloading {path.name}", disable=None) as bar:
             for chunk in iter(lambda: response.read(1 << 16), b""):
@@ -367,14 +366,12 @@ def _download(url, path, sha256):
         if got != sha256:
             raise OSError(f"{url} has the wrong SHA-256: expected {sha256}, got {got}. The "
                           "download was corrupted or the file changed upstream; nothing was kept.")
-        os.replace(part, path)
+
+    try:
+        write_atomically(path, fetch)
     except urllib.error.URLError as exc:
-        os.remove(part)
         raise OSError(f"Could not download {url} ({exc.reason}). Download it by other means and "
                       f"put it in {path.parent}, or unzip it there.") from exc
-    except BaseException:
-        os.remove(part)
-        raise
 
 
 def _unpack(zip_path, name, files):
