@@ -496,13 +496,7 @@ def encode_json(scores, labels):
     >>> encode_json(np.array([0.25, 0.75]), np.array([0, 1]))
     b'{"predictions":[{"score":0.25,"predicted_label":0},{"score":0.75,"predicted_label":1}]}'
     """
-    _check_finite(scores)
-    if labels is None:
-        items = [f'{{"score":{s!r}}}' for s in scores.tolist()]
-    else:
-        items = [f'{{"score":{s!r},"predicted_label":{lab}}}'
-                 for s, lab in zip(scores.tolist(), labels.tolist())]
-    return ('{"predictions":[' + ",".join(items) + "]}").encode()
+    return ('{"predictions":[' + ",".join(_prediction_objects(scores, labels)) + "]}").encode()
 
 
 def encode_jsonlines(scores, labels):
@@ -514,13 +508,16 @@ def encode_jsonlines(scores, labels):
     >>> encode_jsonlines(np.array([1.5, -2.0]), None)
     b'{"score":1.5}\\n{"score":-2.0}\\n'
     """
+    return "".join(item + "\n" for item in _prediction_objects(scores, labels)).encode()
+
+
+def _prediction_objects(scores, labels):
+    """``{"score": s[, "predicted_label": l]}`` as JSON text, one string per row."""
     _check_finite(scores)
     if labels is None:
-        lines = [f'{{"score":{s!r}}}\n' for s in scores.tolist()]
-    else:
-        lines = [f'{{"score":{s!r},"predicted_label":{lab}}}\n'
-                 for s, lab in zip(scores.tolist(), labels.tolist())]
-    return "".join(lines).encode()
+        return [f'{{"score":{s!r}}}' for s in scores.tolist()]
+    return [f'{{"score":{s!r},"predicted_label":{lab}}}'
+            for s, lab in zip(scores.tolist(), labels.tolist())]
 
 
 def encode_recordio(scores, labels):
