@@ -43,6 +43,24 @@ def as_fm_csr(X, dtype):
     if not X.has_canonical_format:
         csr = csr.copy()
         csr.sum_duplicates()
+    return with_fm_indices(csr)
+
+
+def with_fm_indices(csr):
+    """Give a CSR matrix we built ``int64`` row pointers and ``int32`` column indices.
+
+    scipy narrows row pointers to ``int32`` wherever they fit; the kernels are
+    compiled for one layout. Only the attributes of ``csr`` are replaced, never the
+    arrays it was built from.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> with_fm_indices(sp.csr_matrix(np.eye(2))).indptr.dtype
+    dtype('int64')
+    """
+    csr.indptr = csr.indptr.astype(np.int64, copy=False)
+    csr.indices = csr.indices.astype(np.int32, copy=False)
     return csr
 
 

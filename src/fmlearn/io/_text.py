@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
+from .._validation import with_fm_indices
 from ..kernels import text as kt
 from .errors import DataFormatError
 
@@ -158,7 +159,8 @@ def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
                               f"range of {np.dtype(dtype).name}", line=line_of_entry(parsed, entry))
     shape = (parsed.labels.size, n_features)
     if kt.rows_strictly_increasing(parsed.indptr, columns):  # as most writers leave them
-        return _csr(values, columns, parsed.indptr, shape)
+        return with_fm_indices(sp.csr_matrix((values, columns, parsed.indptr), shape=shape,
+                                             copy=False))
     order = sp.csr_matrix((np.arange(columns.size, dtype=np.int64), columns, parsed.indptr),
                           shape=shape)
     order.sort_indices()
@@ -172,15 +174,8 @@ def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
     X = sp.csr_matrix((values[permutation], order.indices, order.indptr), shape=shape)
     if same.size:
         X.sum_duplicates()
-    return _csr(X.data, X.indices, X.indptr, shape)
+    return with_fm_indices(X)
 
-
-def _csr(values, columns, indptr, shape):
-    """A CSR matrix over these arrays with int64 row pointers (scipy would narrow them)."""
-    X = sp.csr_matrix((values, columns, indptr), shape=shape, copy=False)
-    X.indptr = np.asarray(indptr, dtype=np.int64)
-    X.indices = np.asarray(columns, dtype=np.int32)
-    return X
 
 
 def read_bytes(source):

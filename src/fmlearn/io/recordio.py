@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._files import write_atomically
+from .._validation import with_fm_indices
 from ..kernels import recordio as kr
 from .errors import DataFormatError
 
@@ -251,9 +252,7 @@ class _Decoder:
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, self.width), copy=False)
         if not X.has_canonical_format:  # a record with unsorted or repeated keys
             X.sum_duplicates()
-        X.indptr = X.indptr.astype(np.int64, copy=False)  # scipy narrows them where they fit
-        X.indices = X.indices.astype(np.int32, copy=False)
-        return X, labels
+        return with_fm_indices(X), labels
 
 
 def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype):
