@@ -117,6 +117,8 @@ def test_libfm_mcmc_command_line_equals_python_api(ml, mcmc_run):
     ("sgd", ["-learn_rate", "0.01", "-regular", "0,0,0.01"],
      {"learning_rate": "constant", "eta0": 0.01, "reg_factors": 0.01}),
     ("als", ["-regular", "0,1,10"], {"reg_linear": 1.0, "reg_factors": 10.0}),
+    ("als", ["-regular", "0,1,10", "-dim", "0,0,4"],
+     {"reg_linear": 1.0, "reg_factors": 10.0, "fit_intercept": False, "fit_linear": False}),
 ])
 def test_libfm_sgd_and_als_equal_python_api(ml, tmp_path, method, flags, params):
     result = fmlearn("train", "-task", "r", "-train", ml["train"], "-test", ml["test"],
@@ -136,15 +138,15 @@ def test_libfm_classification_sgda_then_predict_proba(ml, tmp_path):
                      "-learn_rate", 0.05, "-dim", "1,1,4", "-seed", 3,
                      "-out", tmp_path / "proba.txt", "-save_model", tmp_path / "clf.fm")
     assert result.returncode == 0, result.stderr
-    assert "sgda (SGD with adaptive regularisation) is not implemented" in result.stderr
-    # sgda: SGD with early stopping on -validation (here the test file), labels <= 0 are -1
+    # sgda learns its penalties on -validation (here the test file); labels <= 0 are -1
     X, y = load_libsvm(ml["btrain"], n_features=ml["n_features"])
     X_test, y_test = load_libsvm(ml["btest"], n_features=ml["n_features"])
     y, y_test = np.where(y > 0, 1.0, -1.0), np.where(y_test > 0, 1.0, -1.0)
-    clf = FMClassifier(n_factors=4, solver="sgd", max_iter=4, tol=None, learning_rate="constant",
-                       eta0=0.05, reg_intercept=0.0, reg_linear=0.0, reg_factors=0.0,
-                       init_std=0.1, random_state=3, early_stopping=True)
+    clf = FMClassifier(n_factors=4, solver="sgda", max_iter=4, tol=None,
+                       learning_rate="constant", eta0=0.05, reg_intercept=0.0, reg_linear=0.0,
+                       reg_factors=0.0, init_std=0.1, random_state=3)
     clf.fit(X, y, eval_set=(X_test, y_test))
+    assert clf.regularization_["reg_factors"].max() > 0
     proba = clf.predict_proba(X_test)[:, 1]
     assert read_lines(tmp_path / "proba.txt") == as_text(proba)  # libFM writes probabilities
     assert metric(result.stdout, "test:accuracy") == pytest.approx(
@@ -249,8 +251,8 @@ def bad_data(tmp_path_factory):
      "fmlearn: error: bad.libfm, line 2, column 7: the value in '2:abc' is not a number"),
     (["train", "-task", "x", "-train", "good.libfm"], 2,
      "Error: Invalid value for '-task': 'x' is not one of 'r', 'c'."),
-    (["train", "-task", "r", "-train", "good.libfm", "-dim", "1,0,8"], 2,
-     "k1=0 (no linear terms) is not supported"),
+    (["train", "-task", "r", "-train", "good.libfm", "-method", "sgda"], 2,
+     "-method sgda needs -validation: it learns the regularisation on those rows."),
     (["train", "-tsk", "r"], 2, "No such option '-tsk'. Did you mean '-task'?"),
     (["predict", "good.libfm", "good.libfm"], 65,
      "fmlearn: error: good.libfm: not an fmlearn model file: it is not a zip archive"),

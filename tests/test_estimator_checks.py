@@ -12,11 +12,11 @@ STOCHASTIC = "per-sample SGD: a weighted row and a repeated row give different u
 SAMPLED = ("probit Gibbs sampling: a repeated row draws its own latent target, so the chain "
            "differs from the weighted one (regression MCMC passes this check exactly)")
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
-              for solver in ("sgd", "als", "mcmc")] + [MultiValueEncoder()]
+              for solver in ("sgd", "sgda", "als", "mcmc")] + [MultiValueEncoder()]
 
 
 def expected_failures(estimator):
-    reason = {"sgd": STOCHASTIC, "mcmc": SAMPLED if isinstance(estimator, FMClassifier) else None
+    reason = {"sgd": STOCHASTIC, "sgda": STOCHASTIC, "mcmc": SAMPLED if isinstance(estimator, FMClassifier) else None
               }.get(getattr(estimator, "solver", None))
     if reason is None:
         return {}

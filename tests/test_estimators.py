@@ -217,3 +217,25 @@ def test_regressor_clips_predictions_to_the_training_range_unless_asked_not_to()
     np.testing.assert_array_equal(clipped.predict(far), [1.0, -1.0])
     free = FMRegressor(max_iter=20, random_state=0, clip_predictions=False).fit(X, y)
     assert np.abs(free.predict(far)).min() > 1.0
+
+
+@pytest.mark.parametrize("solver", ["sgd", "sgda", "als", "mcmc"])
+def test_bias_and_linear_switches_keep_those_terms_at_zero(solver):
+    rng = np.random.default_rng(8)
+    users, items = rng.integers(0, 30, 3000), 30 + rng.integers(0, 30, 3000)
+    X = sp.csr_matrix((np.ones(6000), (np.repeat(np.arange(3000), 2),
+                                       np.column_stack([users, items]).ravel())), shape=(3000, 60))
+    V = rng.normal(0, 0.7, (60, 2))
+    y = np.einsum("nf,nf->n", V[users], V[items])  # interactions only, as libFM's -dim '0,0,k'
+    params = dict(solver=solver, n_factors=2, max_iter=40, init_std=0.1, random_state=0,
+                  reg_linear=0.0, reg_factors=0.0, tol=None)
+    params.update({"sgda": dict(reg_factors=1e-4, eta0=0.02, learning_rate="constant"),
+                   "sgd": dict(eta0=0.2)}.get(solver, {}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = FMRegressor(fit_intercept=False, fit_linear=False, **params).fit(X, y)
+        only_linear_off = FMRegressor(fit_linear=False, **params).fit(X, y + 3.0)
+    assert reg.intercept_ == 0 and np.all(reg.coef_ == 0)
+    assert rmse(reg.predict(X), y) < 0.3 * y.std()
+    assert np.all(only_linear_off.coef_ == 0)
+    assert only_linear_off.intercept_ == pytest.approx(3, abs=0.3)

@@ -19,7 +19,8 @@ from fmlearn import FMClassifier, FMRegressor
 from fmlearn import persistence
 from fmlearn.persistence import ModelFileError, load, read_header, save
 
-COMBOS = [(cls, solver) for cls in (FMRegressor, FMClassifier) for solver in ("sgd", "als", "mcmc")]
+COMBOS = [(cls, solver) for cls in (FMRegressor, FMClassifier)
+          for solver in ("sgd", "sgda", "als", "mcmc")]
 IDS = [f"{cls.__name__}-{solver}" for cls, solver in COMBOS]
 
 
@@ -107,6 +108,9 @@ def test_round_trip_is_exact(cls, solver, data, tmp_path):
         assert loaded.model_.link == est.model_.link
         for name, trace in est.hyperparameter_trace_.items():
             assert_bitwise(loaded.hyperparameter_trace_[name], trace)
+    if solver == "sgda":
+        for name, penalties in est.regularization_.items():
+            assert_bitwise(loaded.regularization_[name], penalties)
 
 
 @pytest.mark.parametrize("labels", [np.array([3, 7]), np.array(["no", "yes"]),

@@ -1,5 +1,6 @@
 """Shared machinery of the FM estimators: parameters, the epoch loop, early stopping, history."""
 import copy
+import math
 import sys
 import warnings
 from numbers import Integral, Real
@@ -20,6 +21,17 @@ from .model import FMModel
 from .solvers.als import ALSSolver
 from .solvers.mcmc import TRACED, MCMCSolver
 from .solvers.sgd import SCHEDULES, SGDSolver
+from .solvers.sgda import SGDASolver
+
+
+def partial_fit_available(estimator):
+    """Whether the estimator's solver can learn chunk by chunk (not SGDA, which needs
+    validation rows); raises AttributeError saying why not."""
+    if estimator.solver == "sgda":
+        raise AttributeError("partial_fit is not available with solver='sgda', which learns its "
+                             "penalties on validation rows: use fit with eval_set, or "
+                             "solver='sgd'.")
+    return True
 
 
 class BaseFM(BaseEstimator):
@@ -27,7 +39,7 @@ class BaseFM(BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
-        "solver": [StrOptions({"sgd", "als", "mcmc"})],
+        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "learning_rate": [StrOptions(set(SCHEDULES))],
@@ -36,6 +48,8 @@ class BaseFM(BaseEstimator):
         "reg_intercept": [Interval(Real, 0, None, closed="left")],
         "reg_linear": [Interval(Real, 0, None, closed="left")],
         "reg_factors": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "fit_linear": ["boolean"],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "clip_gradient": [Interval(Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
@@ -54,11 +68,11 @@ class BaseFM(BaseEstimator):
 
     def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
                  learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32", burn_in="auto",
-                 n_kept_samples=None):
+                 reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
+                 init_std=0.01, clip_gradient=None, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
+                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
+                 burn_in="auto", n_kept_samples=None):
         self.n_factors = n_factors
         self.solver = solver
         self.max_iter = max_iter
@@ -69,6 +83,8 @@ class BaseFM(BaseEstimator):
         self.reg_intercept = reg_intercept
         self.reg_linear = reg_linear
         self.reg_factors = reg_factors
+        self.fit_intercept = fit_intercept
+        self.fit_linear = fit_linear
         self.init_std = init_std
         self.clip_gradient = clip_gradient
         self.early_stopping = early_stopping
@@ -138,6 +154,19 @@ class BaseFM(BaseEstimator):
             raise AttributeError("hyperparameter_trace_ exists for solver='mcmc' only.")
         return {name: np.array(self._solver_state.trace[name]) for name in TRACED}
 
+    @property
+    def regularization_(self):
+        """``solver="sgda"``: the penalties learned so far, per feature group.
+
+        A dict of arrays: ``reg_linear`` of shape (n_groups,) and ``reg_factors`` of
+        shape (n_groups, n_factors), in the units of the ``reg_*`` parameters.
+        """
+        check_is_fitted(self, "model_")
+        if self.solver != "sgda":
+            raise AttributeError("regularization_ exists for solver='sgda' only.")
+        state = self._solver_state
+        return {"reg_linear": state.lam_w.copy(), "reg_factors": state.lam_v.copy()}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -161,9 +190,10 @@ class BaseFM(BaseEstimator):
             Held-out data scored after every epoch (``validation_scores_``); with
             ``early_stopping=True`` it replaces the random ``validation_fraction`` split.
         feature_groups : array-like of int of shape (n_features,), default=None
-            ``solver="mcmc"``: the group of each feature (e.g. 0 for user ids, 1 for
-            item ids); each group has its own prior mean and precision (libFM's
-            ``-meta``). None puts all features in one group.
+            ``solver="mcmc"`` and ``"sgda"``: the group of each feature (e.g. 0 for
+            user ids, 1 for item ids); each group has its own prior mean and precision
+            (MCMC) or its own learned penalties (SGDA), as libFM's ``-meta``. None puts
+            all features in one group.
 
         Returns
         -------
@@ -189,8 +219,12 @@ class BaseFM(BaseEstimator):
                                             y_numeric=self._loss == "squared")
             validation = (X_val, self._encode_y(y_val, classes=getattr(self, "classes_", None)),
                           np.ones(X_val.shape[0], X.dtype))
-        elif self.early_stopping:
-            stratify = target if self._loss == "logistic" else None
+        elif self.early_stopping or self.solver == "sgda":
+            # Stratify the classes when both sides of the split can hold each of them.
+            n_val = math.ceil(self.validation_fraction * X.shape[0])
+            n_classes = np.unique(target).shape[0]
+            stratify = (target if self._loss == "logistic"
+                        and min(n_val, X.shape[0] - n_val) >= n_classes else None)
             X, X_val, target, y_val, sample_weight, w_val = train_test_split(
                 X, target, sample_weight, test_size=self.validation_fraction,
                 random_state=rng.integers(2**31), stratify=stratify)
@@ -222,24 +256,29 @@ class BaseFM(BaseEstimator):
                          in_place=True)
         return self
 
-    def _solver(self):
+    def _solver(self, validation=None):
+        """The learner of ``solver``; ``validation`` is the ``(X, y, weight)`` SGDA tunes on."""
         n_threads = effective_n_jobs(self.n_jobs)
-        if self.solver == "sgd":
-            return SGDSolver(self._loss, self.learning_rate, self.eta0, self.power_t,
-                             self.reg_intercept, self.reg_linear, self.reg_factors,
-                             self.clip_gradient, n_threads=n_threads,
-                             target_range=self._target_range())
+        switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
+        if self.solver in ("sgd", "sgda"):
+            cls, extra = ((SGDSolver, {"n_threads": n_threads}) if self.solver == "sgd"
+                          else (SGDASolver, {"validation": validation}))
+            return cls(self._loss, self.learning_rate, self.eta0, self.power_t,
+                       self.reg_intercept, self.reg_linear, self.reg_factors, self.clip_gradient,
+                       target_range=self._target_range(), **switches, **extra)
         # The coordinate learners fit classes through the probit link, as libFM does.
         loss = "probit" if self._loss == "logistic" else self._loss
         if self.solver == "als":
             return ALSSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
-                             n_threads=n_threads)
+                             n_threads=n_threads, **switches)
         return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
                           n_threads=n_threads, burn_in=self._burn_in,
-                          n_kept_samples=self.n_kept_samples)
+                          n_kept_samples=self.n_kept_samples, **switches)
 
     def _score_validation(self, solver, model, state, validation):
         X_val, y_val, w_val = validation
+        if not w_val.any():  # every validation row weighs 0: there is no score to report
+            return float("nan")
         if self.scoring is None:
             scores = self._finish_scores(solver.decision(model, state, X_val, self.n_jobs))
             return self._validation_loss(scores, y_val, w_val)
@@ -258,12 +297,12 @@ class BaseFM(BaseEstimator):
         call would cost more than the chunk's epoch. If that pass diverges, the
         parameters are lost and the estimator is reset to unfitted.
         """
-        stochastic = self.solver == "sgd"
+        stochastic = self.solver in ("sgd", "sgda")
         if stochastic and self.shuffle:
             order = rng.permutation(X.shape[0])
             X, y, sample_weight = X[order], y[order], sample_weight[order]
         state = self._solver_state if in_place else copy.deepcopy(self._solver_state)
-        solver = self._solver()
+        solver = self._solver(validation)
         model = solver.current(self.model_, state)
         if not in_place:
             model = model.copy()

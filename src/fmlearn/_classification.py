@@ -3,8 +3,9 @@ import numpy as np
 from scipy.special import expit, log_ndtr, ndtr
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseFM
+from ._base import BaseFM, partial_fit_available
 
 
 class FMClassifier(ClassifierMixin, BaseFM):
@@ -20,9 +21,9 @@ class FMClassifier(ClassifierMixin, BaseFM):
     Parameters
     ----------
     n_factors, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
-reg_linear, reg_factors, init_std, clip_gradient, early_stopping, validation_fraction, \
-n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, dtype, burn_in, \
-n_kept_samples
+reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
+validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
+dtype, burn_in, n_kept_samples
         As in :class:`FMRegressor`.
     scoring : str, callable or None, default=None
         Validation score (higher is better): None is the negative log-loss,
@@ -33,7 +34,8 @@ n_kept_samples
     classes_ : ndarray of shape (2,)
         The two labels; ``predict_proba[:, 1]`` is the probability of ``classes_[1]``.
     model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_
+best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
+regularization_
         As in :class:`FMRegressor`.
     loss_curve_ : list of float
         Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).
@@ -92,6 +94,7 @@ best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_
             return -np.logaddexp(0.0, -scores)
         return log_ndtr(scores)
 
+    @available_if(partial_fit_available)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).

@@ -1,8 +1,9 @@
 """Factorization machine regression (squared loss)."""
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils.metaestimators import available_if
 
-from ._base import BaseFM
+from ._base import BaseFM, partial_fit_available
 
 
 class FMRegressor(RegressorMixin, BaseFM):
@@ -17,16 +18,19 @@ class FMRegressor(RegressorMixin, BaseFM):
     ----------
     n_factors : int, default=8
         Length k of each feature's latent vector; 0 gives a linear model.
-    solver : {"sgd", "als", "mcmc"}, default="sgd"
+    solver : {"sgd", "sgda", "als", "mcmc"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
-        ``eta0``, ``reg_*``). ``"als"``: exact coordinate descent, one sweep over all
+        ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
+        factor layer, one per feature group, are learned on validation rows (``eval_set``, else ``validation_fraction`` held
+        out) while it trains (Rendle, WSDM 2012; libFM's ``-method sgda``);
+        ``reg_linear`` and ``reg_factors`` are where they start. ``"als"``: exact coordinate descent, one sweep over all
         parameters per epoch, no learning rate; ``reg_*`` penalise the whole
         objective ``sum (y_hat - y)**2 + reg * theta**2`` (libFM's ALS), so they are
         larger than for SGD (e.g. ``reg_linear=1, reg_factors=10`` on MovieLens).
         ``"mcmc"``: Gibbs sampling with Normal-Gamma hyperpriors per feature group
         (``feature_groups`` in ``fit``); predictions average the kept samples.
-        ALS and MCMC read the data by column and run on one thread, apart from the
-        prediction passes.
+        SGDA runs on one thread; ALS and MCMC read the data by column and run on one
+        thread, apart from the prediction passes.
     max_iter : int, default=100
         Maximum number of epochs (passes over the training rows; for MCMC the
         number of samples drawn).
@@ -45,6 +49,10 @@ class FMRegressor(RegressorMixin, BaseFM):
     reg_intercept, reg_linear, reg_factors : float, default=0, 1e-5, 1e-5
         L2 penalty on the bias, the linear weights and the factors, applied to the
         parameters each sample touches.
+    fit_intercept, fit_linear : bool, default=True
+        Learn the bias w0 and the linear weights w; off, they stay 0 (libFM's
+        ``-dim '0,0,k'``). With both off and ``n_factors > 0`` the model is a pure
+        pairwise-interaction model.
     init_std : float, default=0.01
         Standard deviation of the normal distribution the factors start from
         (libFM uses 0.1 for ALS and MCMC).
@@ -118,6 +126,9 @@ class FMRegressor(RegressorMixin, BaseFM):
     hyperparameter_trace_ : dict of ndarray
         MCMC only: the noise precision and each group's prior means and
         precisions, one row per iteration.
+    regularization_ : dict of ndarray
+        SGDA only: the learned penalties, ``reg_linear`` per feature group and
+        ``reg_factors`` per group and factor layer.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     target_range_ : tuple of float
@@ -147,15 +158,16 @@ class FMRegressor(RegressorMixin, BaseFM):
 
     def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
                  learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, clip_gradient=None,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
-                 scoring=None, shuffle=True, warm_start=False, n_jobs=None,
-                 random_state=None, verbose=0, dtype="float32", burn_in="auto",
-                 n_kept_samples=None, clip_predictions=True):
+                 reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
+                 init_std=0.01, clip_gradient=None, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
+                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
+                 burn_in="auto", n_kept_samples=None, clip_predictions=True):
         super().__init__(
             n_factors=n_factors, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
-            reg_linear=reg_linear, reg_factors=reg_factors, init_std=init_std,
+            reg_linear=reg_linear, reg_factors=reg_factors, fit_intercept=fit_intercept,
+            fit_linear=fit_linear, init_std=init_std,
             clip_gradient=clip_gradient, early_stopping=early_stopping,
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
@@ -187,6 +199,7 @@ class FMRegressor(RegressorMixin, BaseFM):
         err = scores.astype(np.float64) - y
         return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
 
+    @available_if(partial_fit_available)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Run one epoch over ``X``, starting from the current model (or a new one).

@@ -57,6 +57,7 @@ from .model import FMModel, FMSamples
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.sgd import SGDState
+from .solvers.sgda import SGDAState
 
 __all__ = ["ModelFileError", "load", "read_header", "save"]
 
@@ -163,6 +164,7 @@ def _decode_generator(fields):
 _register("fm", FMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
+_register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
 _register("generator", np.random.Generator,

@@ -183,7 +183,8 @@ _MODEL_FLAGS = ("task", "dim", "method", "n_iter", "learn_rate", "regular", "ini
 @_option("--test", "test_path", metavar="FILE",
               help="Test data: scored every iteration and at the end; -out predicts it.")
 @_option("--validation", "validation_path", metavar="FILE",
-              help="Validation data: early stopping for sgda, else scored every iteration.")
+              help="Validation data: sgda learns its regularisation on it; other methods "
+                   "score it every iteration.")
 @_option("--out", "out_path", metavar="FILE",
               help="Write the test predictions, one per line (probabilities for -task c).")
 @_option("--dim", metavar="'k0,k1,k2'",
@@ -198,10 +199,11 @@ _MODEL_FLAGS = ("task", "dim", "method", "n_iter", "learn_rate", "regular", "ini
 @_option("--learn_rate", "--learn-rate", "learn_rate", metavar="LR",
               help="SGD learning rate.  [default: 0.1]")
 @_option("--method", type=click.Choice(["sgd", "sgda", "als", "mcmc"], case_sensitive=False),
-              help="Learning method; sgda runs SGD with early stopping on -validation. "
+              help="Learning method; sgda: SGD with the regularisation learned on -validation. "
                    " [default: mcmc]")
 @_option("--meta", "meta_path", metavar="FILE",
-              help="Feature groups for MCMC's priors: one group id per feature and line.")
+              help="Feature groups of MCMC's priors and sgda's penalties: one group id per "
+                   "feature and line.")
 @_option("--seed", type=int, help="Random seed; the same seed gives the same model.")
 @_option("--verbosity", type=click.IntRange(min=0), default=0,
               help="1: also print the data sizes and the estimator.")
@@ -365,9 +367,10 @@ def _read_training_data(spec, fmt, dtype, **paths):
 
 def _feature_groups(spec, groups, meta_path, train, width):
     solver = spec.params["solver"]
-    if solver != "mcmc":
+    if solver not in ("mcmc", "sgda"):
         if groups is not None:
-            note(f"-meta sets the priors of -method mcmc; -method {solver} does not use it")
+            note(f"-meta sets the priors of -method mcmc and the penalty groups of -method "
+                 f"sgda; -method {solver} does not use it")
         return None
     if groups is not None:
         if groups.size < width:
@@ -376,7 +379,7 @@ def _feature_groups(spec, groups, meta_path, train, width):
                                   "and line)")
         return groups
     if train.fields is not None:
-        note("the FFM fields of -train are the feature groups of MCMC's priors (as -meta)")
+        note(f"the FFM fields of -train are the feature groups of -method {solver} (as -meta)")
         return train.fields
     return None
 

@@ -103,8 +103,6 @@ class TrainSpec:
         SageMaker: 0); the others get 1.
     n_features : int or None
         A width the data must fit in (SageMaker's ``feature_dim``).
-    early_stopping_on_validation : bool
-        Stop on the ``-validation`` file's score (the stand-in for libFM's ``sgda``).
     notes : list of str
         What was mapped loosely or ignored, printed before training.
     """
@@ -113,7 +111,6 @@ class TrainSpec:
     params: dict
     negative_label: float = -1.0
     n_features: int | None = None
-    early_stopping_on_validation: bool = False
     notes: list = field(default_factory=list)
 
     def estimator(self):

@@ -20,14 +20,13 @@ libFM flag         fmlearn
                    probit link (as libFM).
 -train/-test       data files (libFM/libSVM text with 0-based indices, FFM text or RecordIO,
                    see ``--format``); the model is as wide as the widest file (and ``-meta``).
--validation        ``sgda``: the early-stopping set; other methods: scored every iteration
-                   (libFM ignores it there).
--dim 'k0,k1,k2'    ``n_factors=k2``. k0=0 (no bias) and k1=0 (no linear terms) are not
-                   supported: the estimators always learn w0 and w; a usage error says so.
--method            ``sgd``, ``als``, ``mcmc`` → ``solver``. ``sgda`` (SGD with adaptive
-                   regularisation, Rendle WSDM 2012) is not implemented: it maps to SGD with
-                   early stopping on ``-validation`` (the best iteration's model is kept),
-                   regularisation fixed at ``-regular``; a note says so.
+-validation        ``sgda``: the rows its penalties are learned on (``eval_set``, required);
+                   other methods: scored every iteration (libFM ignores it there).
+-dim 'k0,k1,k2'    ``fit_intercept=k0 != 0``, ``fit_linear=k1 != 0``, ``n_factors=k2``.
+-method            ``sgd``, ``sgda``, ``als``, ``mcmc`` → ``solver``. ``sgda`` is SGD whose
+                   penalties, one per ``-meta`` group for w and for each factor layer, are
+                   learned on ``-validation`` (Rendle, WSDM 2012); ``-regular`` r1, r2 are
+                   where they start (libFM starts them at 0, the default here too).
 -iter              ``max_iter`` (``tol=None``: all iterations run, as in libFM).
 -learn_rate        ``eta0`` with ``learning_rate="constant"`` (libFM's plain SGD; ``--schedule``
                    picks ``adagrad`` or ``invscaling``). Three per-layer values are accepted only
@@ -38,7 +37,8 @@ libFM flag         fmlearn
                    MCMC's per-group form (1 + 2 × groups values) is not supported.
 -init_stdev        ``init_std`` (default 0.1, as libFM).
 -meta              the groups file, one group id per feature and line → ``feature_groups``
-                   (MCMC only; ignored with a note otherwise, as libFM's SGD does).
+                   (MCMC's priors and SGDA's penalties; ignored with a note otherwise, as
+                   libFM's SGD and ALS do).
 -seed              ``random_state`` (libFM's default is the clock; here a fresh seed).
 -out               test predictions, one per line; probabilities of the class +1 for ``-task c``.
 -save_model        the model file written by :func:`fmlearn.save` (also MCMC models, which
@@ -184,17 +184,11 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
     >>> spec.estimator()
     FMRegressor(init_std=0.1, n_factors=4, random_state=3, reg_factors=10.0,
                 reg_linear=1.0, solver='als', tol=None)
-    >>> estimator_spec("c", dim="0,1,8")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    click.exceptions.BadParameter: k0=0 (no bias) is not supported: ... use -dim '1,1,8'.
+    >>> estimator_spec("c", method="sgd", dim="0,1,8").estimator()
+    FMClassifier(fit_intercept=False, init_std=0.1, learning_rate='constant',
+                 reg_factors=0.0, reg_linear=0.0, tol=None)
     """
     bias, linear, k = parse_dim(dim)
-    if not bias or not linear:
-        what = "k0=0 (no bias)" if not bias else "k1=0 (no linear terms)"
-        terms = "the bias w0" if not bias else "the linear weights w"
-        raise click.BadParameter(f"{what} is not supported: fmlearn's models always learn "
-                                 f"{terms}; use -dim '1,1,{k}'.", param_hint="'-dim'")
     reg = [0.0, 0.0, 0.0] if regular is None else parse_floats(regular, "-regular")
     reg = reg * 3 if len(reg) == 1 else reg
     rates = parse_floats(learn_rate, "-learn_rate")
@@ -202,11 +196,12 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
         raise click.BadParameter(f"per-layer learning rates {learn_rate!r} are not supported: "
                                  "fmlearn's SGD has one learning rate for all terms; give one "
                                  "value.", param_hint="'-learn_rate'")
-    solver = "sgd" if method == "sgda" else method
+    solver = method
     params = {"n_factors": k, "solver": solver, "max_iter": n_iter, "tol": None,
               "reg_intercept": reg[0], "reg_linear": reg[1], "reg_factors": reg[2],
-              "init_std": init_stdev, "random_state": seed}
-    if solver == "sgd":  # ALS and MCMC have no learning rate (nor does libFM's)
+              "fit_intercept": bias, "fit_linear": linear, "init_std": init_stdev,
+              "random_state": seed}
+    if solver in ("sgd", "sgda"):  # ALS and MCMC have no learning rate (nor does libFM's)
         params.update(learning_rate=schedule, eta0=rates[0])
     notes = []
     if solver == "mcmc":
@@ -214,17 +209,11 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
         if reg[1] or reg[2]:
             notes.append("-method mcmc samples the precisions of w and V: -regular r1, r2 are "
                          "ignored (r0 is the prior precision of w0)")
-    if method == "sgda":
-        if not has_validation:
-            raise click.UsageError("-method sgda needs -validation: libFM tunes the "
-                                   "regularisation on it.")
-        params["early_stopping"] = True
-        notes.append("-method sgda (SGD with adaptive regularisation) is not implemented; "
-                     "training with SGD and early stopping on -validation instead (the best "
-                     "iteration's model is kept; the regularisation stays at -regular)")
+    if method == "sgda" and not has_validation:
+        raise click.UsageError("-method sgda needs -validation: it learns the regularisation "
+                               "on those rows.")
     return TrainSpec(task="regression" if task == "r" else "classification", params=params,
-                     negative_label=-1.0, early_stopping_on_validation=method == "sgda",
-                     notes=notes)
+                     negative_label=-1.0, notes=notes)
 
 
 def read_groups(path):

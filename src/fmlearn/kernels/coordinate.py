@@ -214,7 +214,7 @@ def draw_noise_precision(e, s, weighted):
 
 @njit(cache=True)
 def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
-                     sample_alpha, sample_priors, n_chunks):
+                     sample_alpha, sample_priors, n_chunks, fit_intercept=True, fit_linear=True):
     """One pass over every parameter: ``alpha``, ``w0``, then layer by layer (``w``, then
     ``V[:, f]`` for each f) its group priors and, block by block, its values
     (``update_block``) — libFM's order, which mixes faster than going block by block
@@ -230,16 +230,18 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
     ``alpha`` and each layer's group priors, otherwise they stay fixed (ALS: ``alpha = 1``
     and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the residual and factor sums
     of the current parameters; ``s`` are row weights, read only when ``weighted``. Large
-    blocks are split over ``n_chunks`` threads.
+    blocks are split over ``n_chunks`` threads. ``fit_intercept`` and ``fit_linear`` off
+    leave ``w0`` and ``w`` (and the priors of ``w``) as they are.
     """
     bounds, entry_ptr = layout[0], layout[1]
     alpha_arr, mu_w, lam_w, mu_v, lam_v = hyper
     if sample_alpha:
         alpha_arr[0] = draw_noise_precision(e, s, weighted)
     alpha = alpha_arr[0]
-    update_intercept(w0, e, s, weighted, alpha, reg_intercept, sample)
+    if fit_intercept:
+        update_intercept(w0, e, s, weighted, alpha, reg_intercept, sample)
     sums = np.empty((n_chunks * LANES, 2, w.shape[0]))
-    for layer in range(V.shape[1] + 1):
+    for layer in range(0 if fit_linear else 1, V.shape[1] + 1):
         # Layer 0 is w, layer f + 1 is V[:, f]; its group priors are drawn just before it.
         linear = layer == 0
         values = w if linear else V[:, layer - 1]

@@ -24,7 +24,8 @@ class SGDConfig(NamedTuple):
     """Hyperparameters of one epoch; floats are scalars of the model dtype.
 
     ``lower`` and ``upper`` bound the score inside the loss (libFM's clipping of
-    regression predictions to the target range).
+    regression predictions to the target range). ``fit_intercept`` and ``fit_linear``
+    switch the updates of the bias and of the linear weights (libFM's ``-dim k0,k1,k``).
     """
 
     loss: int
@@ -37,6 +38,8 @@ class SGDConfig(NamedTuple):
     clip: np.floating
     lower: np.floating
     upper: np.floating
+    fit_intercept: bool
+    fit_linear: bool
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -45,19 +48,22 @@ def _clip(g, c):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg):
-    """Step weight ``w[i]`` and the first ``len(q)`` factors of ``V[i]``, for feature value ``x``."""
+def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_w):
+    """Step the first ``len(q)`` factors of ``V[i]`` and, if ``fit_w``, the weight ``w[i]``,
+    for feature value ``x``."""
     gx = g * x
     gw = _clip(gx + reg_w * w[i], cfg.clip)
     if cfg.schedule == ADAGRAD:
-        acc_w[i] += gw * gw
-        w[i] -= eta * gw / np.sqrt(acc_w[i])
+        if fit_w:
+            acc_w[i] += gw * gw
+            w[i] -= eta * gw / np.sqrt(acc_w[i])
         for f in range(q.shape[0]):
             gv = _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
             acc_V[i, f] += gv * gv
             V[i, f] -= eta * gv / np.sqrt(acc_V[i, f])
     else:
-        w[i] -= eta * gw
+        if fit_w:
+            w[i] -= eta * gw
         for f in range(q.shape[0]):
             V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
 
@@ -141,15 +147,16 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 reg_w = sw * cfg.reg_linear
                 reg_v = sw * cfg.reg_factors
                 _update_feature(w, acc_w, v, acc_v, n_hot, tp(1), g, no_factors,
-                                sw * cfg.reg_intercept, reg_v, eta, cfg)
+                                sw * cfg.reg_intercept, reg_v, eta, cfg, cfg.fit_intercept)
                 for p in range(start, end):
                     j = indices[p]
                     s = hot_slot[j]
                     if s >= 0:
-                        _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v, eta, cfg)
+                        _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
+                                        eta, cfg, cfg.fit_linear)
                     else:
                         _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
-                                        reg_w, reg_v, eta, cfg)
+                                        reg_w, reg_v, eta, cfg, cfg.fit_linear)
                 t += n_threads
         losses[c] = total
     scale = tp(1.0 / n_threads)

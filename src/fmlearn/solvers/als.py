@@ -89,6 +89,8 @@ class ALSSolver(PointSolver):
     reg_linear: float
     reg_factors: float
     n_threads: int = 1
+    fit_intercept: bool = True
+    fit_linear: bool = True
     sample = False
     _layout: tuple = field(default=None, init=False, repr=False)
 
@@ -133,7 +135,8 @@ class ALSSolver(PointSolver):
             coordinate_sweep(self.layout(X), sample_weight.astype(np.float64), weighted, e, q, w0,
                              model.coef, model.factors, groups, hyper.arrays(),
                              float(self.reg_intercept), self.sample,
-                             self.sample and self.loss == "squared", self.sample, self.n_threads)
+                             self.sample and self.loss == "squared", self.sample, self.n_threads,
+                             self.fit_intercept, self.fit_linear)
         model.intercept = float(w0[0])
         return e + z
 

@@ -64,6 +64,8 @@ class SGDSolver(PointSolver):
     n_threads: int = 1
     block_size: int = 256
     target_range: tuple | None = None
+    fit_intercept: bool = True
+    fit_linear: bool = True
     hot_share: float = 1 / 64
     max_hot: int = 1024
     _hot: tuple = field(default=None, init=False, repr=False)
@@ -80,7 +82,8 @@ class SGDSolver(PointSolver):
         lower, upper = (-big, big) if self.target_range is None else self.target_range
         return SGDConfig(LOSSES[self.loss], SCHEDULES[self.learning_rate], tp(self.eta0),
                          tp(self.power_t), tp(self.reg_intercept), tp(self.reg_linear),
-                         tp(self.reg_factors), tp(clip), tp(lower), tp(upper))
+                         tp(self.reg_factors), tp(clip), tp(lower), tp(upper),
+                         self.fit_intercept, self.fit_linear)
 
     def hot_features(self, X):
         """Features in at least ``hot_share`` of the rows (the ``max_hot`` most frequent),
