@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.special import expit
 from conftest import planted_fm_data
 
-from fmlearn import FMRegressor
+from fmlearn import FMClassifier, FMRegressor
 from fmlearn.kernels.losses import loss_and_derivative
 from fmlearn.kernels.sgda import lookahead_score, penalty_gradient
 from fmlearn.model import FMModel
@@ -109,3 +110,13 @@ def test_sgda_refuses_partial_fit_and_says_why():
         reg.partial_fit(np.eye(2), [1.0, 2.0])
     # The traceback shows why, as the cause.
     assert "learns its penalties on validation rows" in str(excinfo.value.__cause__)
+
+
+def test_sgda_classifier_uses_the_logistic_link_it_was_trained_with():
+    X, y = planted_fm_data(600, seed=4)
+    labels = (y > np.median(y)).astype(int)
+    clf = FMClassifier(solver="sgda", n_factors=2, max_iter=3, tol=None, random_state=0)
+    clf.fit(X, labels)
+    scores = clf.decision_function(X).astype(np.float64)
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], expit(scores))
+    np.testing.assert_allclose(clf.predict_log_proba(X)[:, 1], np.log(expit(scores)), rtol=1e-6)

@@ -88,11 +88,16 @@ regularization_
         return float(np.average(self._log_proba_of(y * scores.astype(np.float64)),
                                 weights=sample_weight))
 
+    def _link_cdf(self):
+        """The function from scores to probabilities of ``classes_[1]``: the logistic for the
+        SGD learners, the normal CDF for the probit learners (ALS and MCMC)."""
+        return ndtr if self.solver in ("als", "mcmc") else expit
+
     def _log_proba_of(self, scores):
         """Log-probability of the second class for each score, by the solver's link."""
-        if self.solver == "sgd":
-            return -np.logaddexp(0.0, -scores)
-        return log_ndtr(scores)
+        if self.solver in ("als", "mcmc"):
+            return log_ndtr(scores)
+        return -np.logaddexp(0.0, -scores)
 
     @available_if(partial_fit_available)
     @_fit_context(prefer_skip_nested_validation=True)
@@ -150,7 +155,7 @@ regularization_
         array([1., 1.])
         """
         s = self._decision(X).astype(np.float64)
-        cdf = expit if self.solver == "sgd" else ndtr
+        cdf = self._link_cdf()
         return np.column_stack([cdf(-s), cdf(s)])  # 1 - cdf(s) would round to 0 for large s
 
     def predict_log_proba(self, X):

@@ -16,7 +16,6 @@ import os
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from scipy.special import expit, ndtr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..model import FMModel, FMSamples
@@ -65,7 +64,7 @@ class Predictor:
             self._finish = getattr(estimator, "_finish_scores", None)
             self._cdf = None
             if hasattr(estimator, "classes_"):  # the link predict_proba uses
-                self._cdf = expit if estimator.solver == "sgd" else ndtr
+                self._cdf = estimator._link_cdf()
         self.n_features = int(self.model.n_features)
         self.dtype = self.model.dtype
         self.is_classifier = self._cdf is not None
