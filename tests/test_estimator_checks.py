@@ -1,7 +1,7 @@
 """scikit-learn's conformance checks for every estimator and learner."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fmlearn import FMClassifier, FMRegressor
+from fmlearn import FFMClassifier, FFMRegressor, FMClassifier, FMRegressor
 from fmlearn.preprocessing import MultiValueEncoder
 
 # A weight of 2 scales a row's gradient; repeating the row gives two smaller steps at other
@@ -12,7 +12,8 @@ STOCHASTIC = "per-sample SGD: a weighted row and a repeated row give different u
 SAMPLED = ("probit Gibbs sampling: a repeated row draws its own latent target, so the chain "
            "differs from the weighted one (regression MCMC passes this check exactly)")
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
-              for solver in ("sgd", "sgda", "als", "mcmc")] + [MultiValueEncoder()]
+              for solver in ("sgd", "sgda", "als", "mcmc")] + [
+    FFMRegressor(random_state=0), FFMClassifier(random_state=0), MultiValueEncoder()]
 
 
 def expected_failures(estimator):

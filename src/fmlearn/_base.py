@@ -102,6 +102,7 @@ class BaseFM(BaseEstimator):
 
     # --- what subclasses define -------------------------------------------------------------
     _loss = None  # "squared" or "logistic"
+    _sgd_solver = SGDSolver  # the learner of solver="sgd"
 
     def _encode_y(self, y, classes=None):
         """Targets as the loss expects them, in the model dtype; sets label attributes."""
@@ -237,11 +238,15 @@ class BaseFM(BaseEstimator):
         return self
 
     def _initialise(self, n_features, dtype, groups):
-        # MCMC's burn-in is fixed for the whole chain, also when warm starts continue it.
-        self._burn_in = self.max_iter // 10 if self.burn_in == "auto" else self.burn_in
-        self.model_ = FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
+        if self.solver == "mcmc":  # the burn-in is fixed for the chain, also when warm starts
+            self._burn_in = self.max_iter // 10 if self.burn_in == "auto" else self.burn_in
+        self.model_ = self._new_model(n_features, dtype)
         self._solver_state = self._solver().initial_state(self.model_, groups)
         self.t_ = 0
+
+    def _new_model(self, n_features, dtype):
+        """The model a fit starts from."""
+        return FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
 
     def _partial_fit(self, X, y, sample_weight, classes):
         first = not hasattr(self, "model_")
@@ -261,7 +266,7 @@ class BaseFM(BaseEstimator):
         n_threads = effective_n_jobs(self.n_jobs)
         switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
         if self.solver in ("sgd", "sgda"):
-            cls, extra = ((SGDSolver, {"n_threads": n_threads}) if self.solver == "sgd"
+            cls, extra = ((self._sgd_solver, {"n_threads": n_threads}) if self.solver == "sgd"
                           else (SGDASolver, {"validation": validation}))
             return cls(self._loss, self.learning_rate, self.eta0, self.power_t,
                        self.reg_intercept, self.reg_linear, self.reg_factors, self.clip_gradient,

@@ -8,50 +8,8 @@ from sklearn.utils.metaestimators import available_if
 from ._base import BaseFM, partial_fit_available
 
 
-class FMClassifier(ClassifierMixin, BaseFM):
-    """Binary factorization machine classifier.
-
-    With ``solver="sgd"`` the FM score is the log-odds of the second class in
-    ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
-    ``"mcmc"`` use the probit link, as libFM does: the probability of the second
-    class is ``Phi(score)``; MCMC averages that probability over its samples and
-    reports ``Phi^-1`` of the average as the score. Any two labels are accepted
-    (numbers, strings, booleans).
-
-    Parameters
-    ----------
-    n_factors, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
-reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
-validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
-dtype, burn_in, n_kept_samples
-        As in :class:`FMRegressor`.
-    scoring : str, callable or None, default=None
-        Validation score (higher is better): None is the negative log-loss,
-        otherwise a scikit-learn scorer name such as ``"roc_auc"``.
-
-    Attributes
-    ----------
-    classes_ : ndarray of shape (2,)
-        The two labels; ``predict_proba[:, 1]`` is the probability of ``classes_[1]``.
-    model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
-regularization_
-        As in :class:`FMRegressor`.
-    loss_curve_ : list of float
-        Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from fmlearn import FMClassifier
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.random((200, 4)); y = np.where(X[:, 0] * X[:, 1] > 0.25, "yes", "no")
-    >>> clf = FMClassifier(n_factors=4, random_state=0).fit(X, y)
-    >>> clf.classes_
-    array(['no', 'yes'], dtype='<U3')
-    >>> clf.predict_proba(X[:2]).shape
-    (2, 2)
-    """
+class FMClassificationMixin(ClassifierMixin):
+    """The labels, the links and the probabilities of the binary FM-family classifiers."""
 
     _loss = "logistic"
 
@@ -65,7 +23,8 @@ regularization_
         if classes is None:
             classes = np.unique(y)
             if classes.shape[0] < 2:
-                raise ValueError(f"FMClassifier needs samples of two classes; y has only one class: "
+                raise ValueError(f"{type(self).__name__} needs samples of two classes; y has only "
+                                 f"one class: "
                                  f"{classes[0].item()!r}.")
             if classes.shape[0] > 2:
                 raise ValueError(f"Only binary classification is supported. The type of the target "
@@ -175,3 +134,49 @@ regularization_
         """
         positive = self._decision(X) > 0
         return self.classes_[positive.astype(int)]
+
+
+class FMClassifier(FMClassificationMixin, BaseFM):
+    """Binary factorization machine classifier.
+
+    With ``solver="sgd"`` the FM score is the log-odds of the second class in
+    ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
+    ``"mcmc"`` use the probit link, as libFM does: the probability of the second
+    class is ``Phi(score)``; MCMC averages that probability over its samples and
+    reports ``Phi^-1`` of the average as the score. Any two labels are accepted
+    (numbers, strings, booleans).
+
+    Parameters
+    ----------
+    n_factors, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
+reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
+validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
+dtype, burn_in, n_kept_samples
+        As in :class:`FMRegressor`.
+    scoring : str, callable or None, default=None
+        Validation score (higher is better): None is the negative log-loss,
+        otherwise a scikit-learn scorer name such as ``"roc_auc"``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (2,)
+        The two labels; ``predict_proba[:, 1]`` is the probability of ``classes_[1]``.
+    model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
+best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
+regularization_
+        As in :class:`FMRegressor`.
+    loss_curve_ : list of float
+        Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn import FMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((200, 4)); y = np.where(X[:, 0] * X[:, 1] > 0.25, "yes", "no")
+    >>> clf = FMClassifier(n_factors=4, random_state=0).fit(X, y)
+    >>> clf.classes_
+    array(['no', 'yes'], dtype='<U3')
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """

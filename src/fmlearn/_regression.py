@@ -6,7 +6,78 @@ from sklearn.utils.metaestimators import available_if
 from ._base import BaseFM, partial_fit_available
 
 
-class FMRegressor(RegressorMixin, BaseFM):
+class FMRegressionMixin(RegressorMixin):
+    """The squared loss, target clipping and ``predict`` of the FM-family regressors."""
+
+    _loss = "squared"
+
+    def _learn_target_range(self, target, reset):
+        low, high = float(target.min()), float(target.max())
+        if not reset:
+            low, high = min(low, self.target_range_[0]), max(high, self.target_range_[1])
+        self.target_range_ = (low, high)
+
+    def _target_range(self):
+        return self.target_range_ if self.clip_predictions else None
+
+    def _finish_scores(self, scores):
+        if self.clip_predictions:
+            return np.clip(scores, *self.target_range_).astype(scores.dtype, copy=False)
+        return scores
+
+    def _encode_y(self, y, classes=None):
+        return np.asarray(y, dtype=self.dtype)
+
+    def _decode_y(self, y):
+        return y
+
+    def _validation_loss(self, scores, y, sample_weight):
+        err = scores.astype(np.float64) - y
+        return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
+
+    @available_if(partial_fit_available)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``X``, starting from the current model (or a new one).
+
+        The parameters are updated in place, so that training on many chunks (see
+        :func:`fmlearn.io.partial_fit_file`) copies nothing; if the epoch diverges the
+        estimator is reset to unfitted and a ``ValueError`` says why.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : object
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn import FMRegressor
+        >>> reg = FMRegressor(random_state=0).partial_fit(np.eye(3), [1.0, 2.0, 3.0])
+        >>> reg.n_iter_
+        1
+        """
+        return self._partial_fit(X, y, sample_weight, None)
+
+    def predict(self, X):
+        """Predicted targets for the rows of ``X``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn import FMRegressor
+        >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
+        (2,)
+        """
+        return self._decision(X)
+
+
+class FMRegressor(FMRegressionMixin, BaseFM):
     """Factorization machine regressor.
 
     Predicts ``w0 + sum_i w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j`` and fits it to
@@ -21,10 +92,11 @@ class FMRegressor(RegressorMixin, BaseFM):
     solver : {"sgd", "sgda", "als", "mcmc"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
         ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
-        factor layer, one per feature group, are learned on validation rows (``eval_set``, else ``validation_fraction`` held
-        out) while it trains (Rendle, WSDM 2012; libFM's ``-method sgda``);
-        ``reg_linear`` and ``reg_factors`` are where they start. ``"als"``: exact coordinate descent, one sweep over all
-        parameters per epoch, no learning rate; ``reg_*`` penalise the whole
+        factor layer, one per feature group, are learned on validation rows
+        (``eval_set``, else ``validation_fraction`` held out) while it trains
+        (Rendle, WSDM 2012; libFM's ``-method sgda``); ``reg_linear`` and
+        ``reg_factors`` are where they start. ``"als"``: exact coordinate descent,
+        one sweep over all parameters per epoch, no learning rate; ``reg_*`` penalise the whole
         objective ``sum (y_hat - y)**2 + reg * theta**2`` (libFM's ALS), so they are
         larger than for SGD (e.g. ``reg_linear=1, reg_factors=10`` on MovieLens).
         ``"mcmc"``: Gibbs sampling with Normal-Gamma hyperpriors per feature group
@@ -152,7 +224,6 @@ class FMRegressor(RegressorMixin, BaseFM):
     45
     """
 
-    _loss = "squared"
     _parameter_constraints: dict = {**BaseFM._parameter_constraints,
                                     "clip_predictions": ["boolean"]}
 
@@ -174,68 +245,3 @@ class FMRegressor(RegressorMixin, BaseFM):
             random_state=random_state, verbose=verbose, dtype=dtype, burn_in=burn_in,
             n_kept_samples=n_kept_samples)
         self.clip_predictions = clip_predictions
-
-    def _learn_target_range(self, target, reset):
-        low, high = float(target.min()), float(target.max())
-        if not reset:
-            low, high = min(low, self.target_range_[0]), max(high, self.target_range_[1])
-        self.target_range_ = (low, high)
-
-    def _target_range(self):
-        return self.target_range_ if self.clip_predictions else None
-
-    def _finish_scores(self, scores):
-        if self.clip_predictions:
-            return np.clip(scores, *self.target_range_).astype(scores.dtype, copy=False)
-        return scores
-
-    def _encode_y(self, y, classes=None):
-        return np.asarray(y, dtype=self.dtype)
-
-    def _decode_y(self, y):
-        return y
-
-    def _validation_loss(self, scores, y, sample_weight):
-        err = scores.astype(np.float64) - y
-        return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
-
-    @available_if(partial_fit_available)
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
-        """Run one epoch over ``X``, starting from the current model (or a new one).
-
-        The parameters are updated in place, so that training on many chunks (see
-        :func:`fmlearn.io.partial_fit_file`) copies nothing; if the epoch diverges the
-        estimator is reset to unfitted and a ``ValueError`` says why.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        self : object
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from fmlearn import FMRegressor
-        >>> reg = FMRegressor(random_state=0).partial_fit(np.eye(3), [1.0, 2.0, 3.0])
-        >>> reg.n_iter_
-        1
-        """
-        return self._partial_fit(X, y, sample_weight, None)
-
-    def predict(self, X):
-        """Predicted targets for the rows of ``X``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from fmlearn import FMRegressor
-        >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
-        (2,)
-        """
-        return self._decision(X)

@@ -140,3 +140,24 @@ def validate_feature_groups(feature_groups, n_features, solver):
     if groups.dtype.kind not in "iub":
         raise ValueError(f"feature_groups must hold integer group ids; got dtype {groups.dtype}.")
     return np.unique(groups, return_inverse=True)[1].astype(np.int64)
+
+
+def validate_fields(fields, n_features):
+    """Return the field of each feature as codes 0..F-1 (int32); None puts all in field 0.
+
+    Examples
+    --------
+    >>> validate_fields([3, 3, 7], 3)
+    array([0, 0, 1], dtype=int32)
+    >>> validate_fields(None, 2)
+    array([0, 0], dtype=int32)
+    """
+    if fields is None:
+        return np.zeros(n_features, dtype=np.int32)
+    codes = np.asarray(fields)
+    if codes.ndim != 1 or codes.shape[0] != n_features:
+        raise ValueError(f"fields must give one field per feature: X has {n_features} features, "
+                         f"fields has shape {codes.shape}.")
+    if codes.dtype.kind not in "iu":
+        raise ValueError(f"fields must hold integer field ids; got dtype {codes.dtype}.")
+    return np.unique(codes, return_inverse=True)[1].astype(np.int32).reshape(-1)

@@ -3,9 +3,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
+from sklearn.preprocessing import normalize
 
 from ._threads import effective_n_jobs, numba_threads
-from ._validation import as_fm_csr
+from ._validation import as_fm_csr, with_fm_indices
+from .kernels.ffm import predict_csr as ffm_predict_csr
 from .kernels.predict import predict_csr
 
 
@@ -80,6 +82,96 @@ class FMModel:
             predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
                         self.coef, self.factors, out, max(1, 4 * n_threads))
         return out
+
+
+@dataclass
+class FFMModel:
+    """A field-aware factorization machine (Juan et al., RecSys 2016).
+
+    ``score(x) = intercept + coef @ x + sum_{i<j} <factors[i, fields[j]],
+    factors[j, fields[i]]> x_i x_j``: each feature has one latent vector per field,
+    and a pair uses the vector of each side meant for the other's field. Costs
+    O(n_factors * nnz(x)**2) per row. With ``normalize`` every row is scaled to unit
+    L2 norm first (LIBFFM's instance-wise normalisation).
+
+    Parameters
+    ----------
+    intercept : float
+    coef : ndarray of shape (n_features,)
+    factors : ndarray of shape (n_features, n_fields, n_factors)
+    fields : ndarray of int32 of shape (n_features,)
+        The field of each feature, 0 .. n_fields - 1.
+    normalize : bool, default=False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> V = np.array([[[0.0], [2.0]], [[3.0], [0.0]]])  # feature 0 in field 0, 1 in field 1
+    >>> m = FFMModel(0.0, np.zeros(2), V, np.array([0, 1], dtype=np.int32))
+    >>> m.predict(np.array([[1.0, 1.0]]))  # <V[0, field 1], V[1, field 0]> = 2 * 3
+    array([6.])
+    """
+
+    intercept: float
+    coef: np.ndarray
+    factors: np.ndarray
+    fields: np.ndarray
+    normalize: bool = False
+
+    @classmethod
+    def initial(cls, fields, n_factors, init_std, dtype, rng, normalize=False):
+        """Zero bias and weights, factors drawn from N(0, init_std**2), for features in ``fields``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> fields = np.array([0, 0, 1], dtype=np.int32)
+        >>> FFMModel.initial(fields, 4, 0.1, np.float32, np.random.default_rng(0)).factors.shape
+        (3, 2, 4)
+        """
+        n_fields = int(fields.max()) + 1 if fields.size else 1
+        factors = rng.normal(0.0, init_std, size=(fields.shape[0], n_fields, n_factors))
+        return cls(0.0, np.zeros(fields.shape[0], dtype=dtype), factors.astype(dtype), fields,
+                   normalize)
+
+    dtype = FMModel.dtype
+    n_features = FMModel.n_features
+
+    @property
+    def n_fields(self):
+        """The number of fields."""
+        return self.factors.shape[1]
+
+    def copy(self):
+        """A deep copy of the parameters."""
+        return FFMModel(self.intercept, self.coef.copy(), self.factors.copy(), self.fields,
+                        self.normalize)
+
+    predict = FMModel.predict
+
+    def predict_csr(self, X, n_jobs=None):
+        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
+        if self.normalize:
+            X = normalize_rows(X)
+        out = np.empty(X.shape[0], dtype=self.dtype)
+        n_threads = effective_n_jobs(n_jobs)
+        with numba_threads(n_threads):
+            ffm_predict_csr(X.indptr, X.indices, X.data, self.fields,
+                            self.dtype.type(self.intercept), self.coef, self.factors, out,
+                            max(1, 4 * n_threads))
+        return out
+
+
+def normalize_rows(X):
+    """``X`` with every row scaled to unit L2 norm (empty rows stay empty), same dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> normalize_rows(sp.csr_matrix(np.array([[3.0, 4.0]]))).toarray()
+    array([[0.6, 0.8]])
+    """
+    return with_fm_indices(normalize(X, norm="l2", copy=True))
 
 
 @dataclass

@@ -51,9 +51,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._classification import FMClassifier
+from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
 from ._regression import FMRegressor
-from .model import FMModel, FMSamples
+from .model import FFMModel, FMModel, FMSamples
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.sgd import SGDState
@@ -162,6 +163,7 @@ def _decode_generator(fields):
 
 
 _register("fm", FMModel)
+_register("ffm", FFMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
 _register("sgda_state", SGDAState)
@@ -170,7 +172,8 @@ _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
 _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
-_ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier)}
+_ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FFMRegressor,
+                                             FFMClassifier)}
 # Fitted attributes besides model_ and those the header names at the top level. A test checks
 # that a loaded estimator has every attribute the original had: add new ones here.
 _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
@@ -317,11 +320,18 @@ def _json_params(estimator, path):
             raise ModelFileError(path, f"cannot save {name}={value!r}: a callable cannot be "
                                  "stored without pickle. Set it to a scorer name (for example "
                                  f"set_params({name}='r2')) or None before saving.")
+        elif isinstance(value, (list, tuple, np.ndarray)) and _is_int_vector(value):
+            value = np.asarray(value).tolist()  # e.g. FFM's fields; loaded back as a list
         elif not (value is None or isinstance(value, (bool, int, float, str))):
             raise ModelFileError(path, f"cannot save {name}={value!r}: only None, bools, "
-                                 "numbers and strings can be stored")
+                                 "numbers, strings and vectors of integers can be stored")
         params[name] = value
     return params
+
+
+def _is_int_vector(value):
+    array = np.asarray(value)
+    return array.ndim == 1 and array.dtype.kind in "iu"
 
 
 def _json_classes(classes, path):

@@ -1,0 +1,136 @@
+"""Field-aware FM scores and SGD epochs (Juan, Zhuang, Chin, Lin, RecSys 2016).
+
+Each feature ``i`` belongs to a field ``fields[i]`` and has one latent vector per
+field, ``factors[i, g]`` (shape (n_features, n_fields, k)). A row scores
+
+    w0 + sum_a w_{i_a} x_a + sum_{a<b} <V[i_a, field(i_b)], V[i_b, field(i_a)]> x_a x_b
+
+over its non-zeros ``a, b``: O(k * nnz^2), since the vector a pair uses depends on
+both sides. With one field this is the FM. The SGD step of a pair is
+``V[i_a, field(i_b)] -= eta * (g x_a x_b V[i_b, field(i_a)] + reg * V[i_a, field(i_b)])``
+and its mirror, both from the values before the step, as in LIBFFM; the bias and the
+linear weights step as in :mod:`fmlearn.kernels.sgd`.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .losses import loss_and_derivative
+from .sgd import ADAGRAD, INVSCALING, _clip, _update_feature
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def score_row(start, end, indices, data, fields, intercept, coef, factors):
+    """The FFM score of one CSR row ``data[start:end]`` at columns ``indices[start:end]``."""
+    k = factors.shape[2]
+    linear = intercept
+    pairs = factors.dtype.type(0)
+    for a in range(start, end):
+        i = indices[a]
+        xa = data[a]
+        fa = fields[i]
+        linear += coef[i] * xa
+        for b in range(a + 1, end):
+            j = indices[b]
+            fb = fields[j]
+            dot = factors.dtype.type(0)
+            for f in range(k):
+                dot += factors[i, fb, f] * factors[j, fa, f]
+            pairs += dot * xa * data[b]
+    return linear + pairs
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def predict_csr(indptr, indices, data, fields, intercept, coef, factors, out, n_chunks):
+    """Write the FFM score of every CSR row into ``out``, rows split into ``n_chunks``
+    parallel chunks."""
+    n_rows = indptr.shape[0] - 1
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, fields, intercept, coef,
+                               factors)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
+    """Step ``V[i, fb]`` and ``V[j, fa]`` for a pair whose score derivative scale is ``gxx``."""
+    for f in range(V.shape[2]):
+        vi = V[i, fb, f]
+        vj = V[j, fa, f]
+        gi = _clip(gxx * vj + reg * vi, cfg.clip)
+        gj = _clip(gxx * vi + reg * vj, cfg.clip)
+        if cfg.schedule == ADAGRAD:
+            acc[i, fb, f] += gi * gi
+            acc[j, fa, f] += gj * gj
+            V[i, fb, f] = vi - eta * gi / np.sqrt(acc[i, fb, f])
+            V[j, fa, f] = vj - eta * gj / np.sqrt(acc[j, fa, f])
+        else:
+            V[i, fb, f] = vi - eta * gi
+            V[j, fa, f] = vj - eta * gj
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, fields,
+              intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg,
+              n_threads):
+    """One pass over the rows, updating the parameters in place; returns the summed
+    weighted loss, each row's taken before its update.
+
+    Blocks of ``block_size`` rows are visited in the order of ``block_starts``, thread
+    ``c`` of ``n_threads`` taking the ``c``-th contiguous share and updating the shared
+    ``coef`` and ``factors`` without locks (Hogwild). The bias, which every row
+    updates, is stepped in a copy per thread, averaged at the end. ``acc_*`` and
+    ``step`` are AdaGrad's sums and the sample count, as in
+    :func:`fmlearn.kernels.sgd.sgd_epoch`.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_starts.shape[0]
+    tp = factors.dtype.type
+    losses = np.zeros(n_threads, dtype=np.float64)
+    # Thread c's bias and its AdaGrad sum sit at [c, 0] and [c, 16], a cache line apart.
+    local = np.empty((n_threads, 32), dtype=factors.dtype)
+    for c in prange(n_threads):
+        bias = local[c, 0:1]
+        acc_bias = local[c, 16:17]
+        bias[0] = intercept[0]
+        acc_bias[0] = acc_intercept[0]
+        no_factors = np.zeros((1, 0), dtype=factors.dtype)
+        no_q = np.zeros(0, dtype=factors.dtype)
+        t = step[0] + c
+        total = 0.0
+        for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+            for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+                sw = sample_weight[r]
+                if sw == 0:
+                    continue
+                start = indptr[r]
+                end = indptr[r + 1]
+                score = score_row(start, end, indices, data, fields, bias[0], coef, factors)
+                score = min(max(score, cfg.lower), cfg.upper)
+                l, d = loss_and_derivative(cfg.loss, score, y[r])
+                total += sw * l
+                g = tp(sw * d)
+                if cfg.schedule == INVSCALING:
+                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
+                else:
+                    eta = cfg.eta0
+                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
+                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+                reg_v = sw * cfg.reg_factors
+                for a in range(start, end):
+                    i = indices[a]
+                    xa = data[a]
+                    fa = fields[i]
+                    _update_feature(coef, acc_coef, no_factors, no_factors, i, xa, g, no_q,
+                                    sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
+                    for b in range(a + 1, end):
+                        j = indices[b]
+                        _step_pair(factors, acc_factors, i, fields[j], j, fa, g * xa * data[b],
+                                   reg_v, eta, cfg)
+                t += n_threads
+        losses[c] = total
+    scale = tp(1.0 / n_threads)
+    intercept[0] = local[:, 0].sum() * scale
+    acc_intercept[0] = local[:, 16].sum() * scale
+    step[0] += n_rows
+    return losses.sum()
