@@ -145,10 +145,15 @@ def validate_feature_groups(feature_groups, n_features, solver):
 def validate_fields(fields, n_features):
     """Return the field of each feature as codes 0..F-1 (int32); None puts all in field 0.
 
+    A field of -1 (what :func:`fmlearn.io.load_ffm` gives a feature that never occurs
+    in its file) means none: such features get the first field.
+
     Examples
     --------
     >>> validate_fields([3, 3, 7], 3)
     array([0, 0, 1], dtype=int32)
+    >>> validate_fields([-1, 5, 2], 3)
+    array([0, 1, 0], dtype=int32)
     >>> validate_fields(None, 2)
     array([0, 0], dtype=int32)
     """
@@ -160,4 +165,9 @@ def validate_fields(fields, n_features):
                          f"fields has shape {codes.shape}.")
     if codes.dtype.kind not in "iu":
         raise ValueError(f"fields must hold integer field ids; got dtype {codes.dtype}.")
-    return np.unique(codes, return_inverse=True)[1].astype(np.int32).reshape(-1)
+    if (codes < -1).any():
+        raise ValueError(f"fields must be ids >= 0 (or -1 for none); got {codes.min()}.")
+    known = codes >= 0
+    out = np.zeros(n_features, dtype=np.int32)
+    out[known] = np.unique(codes[known], return_inverse=True)[1].reshape(-1)
+    return out
