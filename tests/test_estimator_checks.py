@@ -13,6 +13,7 @@ SAMPLED = ("probit Gibbs sampling: a repeated row draws its own latent target, s
            "differs from the weighted one (regression MCMC passes this check exactly)")
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
               for solver in ("sgd", "sgda", "als", "mcmc")] + [
+    FMRegressor(order=3, random_state=0), FMClassifier(order=3, random_state=0),
     FFMRegressor(random_state=0), FFMClassifier(random_state=0), MultiValueEncoder()]
 
 

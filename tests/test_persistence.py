@@ -394,7 +394,7 @@ def test_newer_format_version_is_refused(model_file, tmp_path):
     (lambda h: {**h, "format": "other"}, "does not declare format 'fmlearn-model'"),
     (lambda h: {**h, "format_version": "1"}, "invalid format_version '1'"),
     (lambda h: {**h, "estimator": "FMRanker"}, "unknown estimator 'FMRanker'.*upgrade"),
-    (lambda h: {**h, "model": {**h["model"], "kind": "hofm"}}, "unknown model kind 'hofm'"),
+    (lambda h: {**h, "model": {**h["model"], "kind": "fm2049"}}, "unknown model kind 'fm2049'"),
     (lambda h: {**h, "attributes": {"predict": 1}}, "malformed header.*'predict'"),
     (lambda h: {k: v for k, v in h.items() if k != "params"}, "malformed header"),
     (lambda h: {**h, "n_features_in_": 7}, "51 features of float32 but the header says 7"),

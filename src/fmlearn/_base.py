@@ -17,8 +17,9 @@ from tqdm.auto import tqdm
 
 from ._threads import effective_n_jobs
 from ._validation import validate_feature_groups, validate_fm_data, validate_sample_weight
-from .model import FMModel
+from .model import FMModel, HOFMModel
 from .solvers.als import ALSSolver
+from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
 from .solvers.sgd import SCHEDULES, SGDSolver
 from .solvers.sgda import SGDASolver
@@ -39,6 +40,7 @@ class BaseFM(BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
+        "order": [Interval(Integral, 2, None, closed="left")],
         "solver": [StrOptions({"sgd", "sgda", "als", "mcmc"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
@@ -66,7 +68,7 @@ class BaseFM(BaseEstimator):
         "n_kept_samples": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
+    def __init__(self, *, n_factors=8, order=2, solver="sgd", max_iter=100, tol=1e-4,
                  learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
                  reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
                  init_std=0.01, clip_gradient=None, early_stopping=False,
@@ -74,6 +76,7 @@ class BaseFM(BaseEstimator):
                  warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
                  burn_in="auto", n_kept_samples=None):
         self.n_factors = n_factors
+        self.order = order
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
@@ -102,7 +105,6 @@ class BaseFM(BaseEstimator):
 
     # --- what subclasses define -------------------------------------------------------------
     _loss = None  # "squared" or "logistic"
-    _sgd_solver = SGDSolver  # the learner of solver="sgd"
 
     def _encode_y(self, y, classes=None):
         """Targets as the loss expects them, in the model dtype; sets label attributes."""
@@ -138,7 +140,8 @@ class BaseFM(BaseEstimator):
 
     @property
     def factors_(self):
-        """The learned latent factors, shape (n_features, n_factors)."""
+        """The learned latent factors, shape (n_features, n_factors); for ``order`` >= 3
+        (order - 1, n_features, n_factors), one matrix per order."""
         check_is_fitted(self, "model_")
         return self.model_.factors
 
@@ -246,7 +249,17 @@ class BaseFM(BaseEstimator):
 
     def _new_model(self, n_features, dtype):
         """The model a fit starts from."""
-        return FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
+        if self.order == 2:
+            return FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
+        if self.solver != "sgd":
+            raise ValueError(f"order={self.order} is learned by solver='sgd' only; "
+                             f"solver={self.solver!r} fits second-order models.")
+        return HOFMModel.initial(n_features, self.order, self.n_factors, self.init_std, dtype,
+                                 self._rng)
+
+    def _sgd_learner(self):
+        """The learner class of ``solver="sgd"`` for this model."""
+        return SGDSolver if self.order == 2 else HOFMSolver
 
     def _partial_fit(self, X, y, sample_weight, classes):
         first = not hasattr(self, "model_")
@@ -266,7 +279,7 @@ class BaseFM(BaseEstimator):
         n_threads = effective_n_jobs(self.n_jobs)
         switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
         if self.solver in ("sgd", "sgda"):
-            cls, extra = ((self._sgd_solver, {"n_threads": n_threads}) if self.solver == "sgd"
+            cls, extra = ((self._sgd_learner(), {"n_threads": n_threads}) if self.solver == "sgd"
                           else (SGDASolver, {"validation": validation}))
             return cls(self._loss, self.learning_rate, self.eta0, self.power_t,
                        self.reg_intercept, self.reg_linear, self.reg_factors, self.clip_gradient,

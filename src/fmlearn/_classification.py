@@ -148,7 +148,7 @@ class FMClassifier(FMClassificationMixin, BaseFM):
 
     Parameters
     ----------
-    n_factors, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
+    n_factors, order, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
 reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
 validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
 dtype, burn_in, n_kept_samples

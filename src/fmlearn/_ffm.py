@@ -17,10 +17,9 @@ class BaseFFM(BaseFM):
     """
 
     solver = "sgd"
-    _sgd_solver = FFMSolver
     _parameter_constraints: dict = {
         **{name: rule for name, rule in BaseFM._parameter_constraints.items()
-           if name not in ("solver", "burn_in", "n_kept_samples")},
+           if name not in ("order", "solver", "burn_in", "n_kept_samples")},
         "fields": ["array-like", None],
         "normalize": ["boolean"],
     }
@@ -61,6 +60,9 @@ class BaseFFM(BaseFM):
         fields = validate_fields(self.fields, n_features)
         return FFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
                                 self.normalize)
+
+    def _sgd_learner(self):
+        return FFMSolver
 
     @property
     def fields_(self):

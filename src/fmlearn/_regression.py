@@ -89,6 +89,12 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     ----------
     n_factors : int, default=8
         Length k of each feature's latent vector; 0 gives a linear model.
+    order : int, default=2
+        The highest order of interactions. 3 and above make a higher-order FM (Blondel
+        et al., NIPS 2016): the ANOVA kernel of each order t <= ``order`` with factors of
+        its own, evaluated by a dynamic programme in O(order**2 * k * nnz) per row and
+        learned by ``solver="sgd"`` only; ``factors_`` then has shape
+        (order - 1, n_features, n_factors).
     solver : {"sgd", "sgda", "als", "mcmc"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
         ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
@@ -227,7 +233,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     _parameter_constraints: dict = {**BaseFM._parameter_constraints,
                                     "clip_predictions": ["boolean"]}
 
-    def __init__(self, *, n_factors=8, solver="sgd", max_iter=100, tol=1e-4,
+    def __init__(self, *, n_factors=8, order=2, solver="sgd", max_iter=100, tol=1e-4,
                  learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
                  reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
                  init_std=0.01, clip_gradient=None, early_stopping=False,
@@ -235,7 +241,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
                  warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
                  burn_in="auto", n_kept_samples=None, clip_predictions=True):
         super().__init__(
-            n_factors=n_factors, solver=solver, max_iter=max_iter, tol=tol,
+            n_factors=n_factors, order=order, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
             reg_linear=reg_linear, reg_factors=reg_factors, fit_intercept=fit_intercept,
             fit_linear=fit_linear, init_std=init_std,

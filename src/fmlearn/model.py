@@ -7,6 +7,7 @@ from sklearn.preprocessing import normalize
 
 from ._threads import effective_n_jobs, numba_threads
 from ._validation import as_fm_csr, with_fm_indices
+from .kernels.anova import predict_csr as anova_predict_csr
 from .kernels.ffm import predict_csr as ffm_predict_csr
 from .kernels.predict import predict_csr
 
@@ -159,6 +160,69 @@ class FFMModel:
             ffm_predict_csr(X.indptr, X.indices, X.data, self.fields,
                             self.dtype.type(self.intercept), self.coef, self.factors, out,
                             max(1, 4 * n_threads))
+        return out
+
+
+@dataclass
+class HOFMModel:
+    """A higher-order factorization machine (Blondel et al., NIPS 2016).
+
+    ``score(x) = intercept + coef @ x + sum_{t=2..order} sum_f A^t(factors[t - 2][:, f], x)``
+    with the ANOVA kernel ``A^t(p, x) = sum_{i_1<...<i_t} prod_s p_{i_s} x_{i_s}``: every
+    order has factors of its own. Costs O(order**2 * n_factors * nnz(x)) per row; order 2 is
+    the FM.
+
+    Parameters
+    ----------
+    intercept : float
+    coef : ndarray of shape (n_features,)
+    factors : ndarray of shape (order - 1, n_features, n_factors)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> P = np.ones((2, 3, 1))  # orders 2 and 3, all ones: A^2 = 3 pairs, A^3 = 1 triple
+    >>> HOFMModel(0.0, np.zeros(3), P).predict(np.ones((1, 3)))
+    array([4.])
+    """
+
+    intercept: float
+    coef: np.ndarray
+    factors: np.ndarray
+
+    @classmethod
+    def initial(cls, n_features, order, n_factors, init_std, dtype, rng):
+        """Zero bias and weights, factors of every order drawn from N(0, init_std**2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> HOFMModel.initial(5, 3, 4, 0.1, np.float32, np.random.default_rng(0)).factors.shape
+        (2, 5, 4)
+        """
+        factors = rng.normal(0.0, init_std, size=(order - 1, n_features, n_factors))
+        return cls(0.0, np.zeros(n_features, dtype=dtype), factors.astype(dtype))
+
+    dtype = FMModel.dtype
+    n_features = FMModel.n_features
+    predict = FMModel.predict
+
+    @property
+    def order(self):
+        """The highest order of interactions."""
+        return self.factors.shape[0] + 1
+
+    def copy(self):
+        """A deep copy of the parameters."""
+        return HOFMModel(self.intercept, self.coef.copy(), self.factors.copy())
+
+    def predict_csr(self, X, n_jobs=None):
+        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
+        out = np.empty(X.shape[0], dtype=self.dtype)
+        n_threads = effective_n_jobs(n_jobs)
+        with numba_threads(n_threads):
+            anova_predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
+                              self.coef, self.factors, out, max(1, 4 * n_threads))
         return out
 
 

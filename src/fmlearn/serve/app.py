@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..model import FFMModel, FMModel, FMSamples
+from ..model import FFMModel, FMModel, FMSamples, HOFMModel
 from . import codecs
 from .codecs import RequestError
 
@@ -53,11 +53,11 @@ class Predictor:
 
     def __init__(self, estimator):
         self.estimator = estimator
-        if isinstance(estimator, (FMModel, FFMModel, FMSamples)):
+        if isinstance(estimator, (FMModel, FFMModel, HOFMModel, FMSamples)):
             self.model, self._finish, self._cdf, self.n_jobs = estimator, None, None, None
         else:
             model = getattr(estimator, "model_", None)
-            if not isinstance(model, (FMModel, FFMModel, FMSamples)):
+            if not isinstance(model, (FMModel, FFMModel, HOFMModel, FMSamples)):
                 raise TypeError(f"expected a fitted FMRegressor or FMClassifier (or a model file); "
                                 f"got {type(estimator).__name__}")
             self.model, self.n_jobs = model, estimator.n_jobs

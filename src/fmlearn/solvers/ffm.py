@@ -48,14 +48,11 @@ class FFMSolver(SGDSolver):
         order when ``rng`` is None.
         """
         X = self.rows(X, model)
-        n_blocks = -(-X.shape[0] // self.block_size)
-        order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
+        block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
-        n_threads = max(1, min(self.n_threads, n_blocks))
         with numba_threads(n_threads):
-            total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight,
-                              order.astype(np.int64) * self.block_size, self.block_size,
-                              model.fields, intercept, model.coef, model.factors,
+            total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                              self.block_size, model.fields, intercept, model.coef, model.factors,
                               state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
                               self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])

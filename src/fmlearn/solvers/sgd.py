@@ -104,17 +104,21 @@ class SGDSolver(PointSolver):
         self._hot = (X, (slot, hot))
         return slot, hot
 
+    def blocks(self, X, rng):
+        """The first row of each block of ``block_size`` rows, in a random order drawn from
+        ``rng`` (storage order when None), and the threads to share them."""
+        n_blocks = -(-X.shape[0] // self.block_size)
+        order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
+        return order.astype(np.int64) * self.block_size, max(1, min(self.n_threads, n_blocks))
+
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """Update ``model`` and ``state`` in place by one pass over ``X``; return the summed loss.
 
         Blocks of rows are visited in a random order drawn from ``rng``, or in storage
         order when ``rng`` is None.
         """
-        n_blocks = -(-X.shape[0] // self.block_size)
-        order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
-        block_starts = order.astype(np.int64) * self.block_size
+        block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
-        n_threads = max(1, min(self.n_threads, n_blocks))
         hot_slot, hot = self.hot_features(X)
         with numba_threads(n_threads):
             total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
