@@ -339,7 +339,7 @@ class BaseFM(BaseEstimator):
             loss = solver.epoch(model, X, y, sample_weight, state,
                                 rng if self.shuffle or not stochastic else None)
             loss /= weight_sum
-            if not (np.isfinite(loss) and np.isfinite(model.intercept)
+            if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
                     and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
                 remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
                           "StandardScaler or MaxAbsScaler), raise the regularisation, or set "

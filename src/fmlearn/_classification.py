@@ -1,51 +1,70 @@
-"""Factorization machine classification (logistic loss)."""
+"""Factorization machine classification: logistic (or probit) for two classes, softmax for more."""
 import numpy as np
-from scipy.special import expit, log_ndtr, ndtr
+from scipy.special import expit, log_ndtr, log_softmax, ndtr, softmax
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseFM, partial_fit_available
+from .model import MulticlassFMModel
+from .solvers.softmax import SoftmaxSolver
 
 
 class FMClassificationMixin(ClassifierMixin):
-    """The labels, the links and the probabilities of the binary FM-family classifiers."""
+    """The labels, the links and the probabilities of the FM-family classifiers.
+
+    Two classes: one score, the log-odds (or probit) of ``classes_[1]``, targets -1/+1.
+    More classes (where ``_multiclass`` allows): one score per class and a softmax,
+    targets the class codes 0..C-1.
+    """
 
     _loss = "logistic"
 
+    def _multiclass(self):
+        """Whether this estimator, as configured, can learn more than two classes."""
+        return False
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_class = self._multiclass()
         return tags
 
     def _encode_y(self, y, classes=None):
         check_classification_targets(y)
-        if classes is None:
-            classes = np.unique(y)
-            if classes.shape[0] < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of two classes; y has only "
-                                 f"one class: "
-                                 f"{classes[0].item()!r}.")
-            if classes.shape[0] > 2:
-                raise ValueError(f"Only binary classification is supported. The type of the target "
-                                 f"is {type_of_target(y)}: y has {classes.shape[0]} classes.")
-            self.classes_ = classes
-        else:
-            classes = np.asarray(classes)
-            unseen = np.setdiff1d(np.unique(y), classes)
-            if unseen.size or classes.shape[0] != 2:
-                raise ValueError(f"y holds labels {unseen.tolist()} that are not among the two classes "
-                                 f"{classes.tolist()}." if unseen.size else
-                                 f"classes must name exactly two labels; got {classes.tolist()}.")
-            self.classes_ = classes
+        name = type(self).__name__
+        given = classes is not None
+        classes = np.asarray(classes) if given else np.unique(y)
+        unseen = np.setdiff1d(np.unique(y), classes) if given else ()
+        if len(unseen):
+            raise ValueError(f"y holds labels {unseen.tolist()} that are not among the classes "
+                             f"{classes.tolist()}.")
+        if classes.shape[0] < 2:
+            raise ValueError(f"{name} needs samples of two classes; y has only one class: "
+                             f"{classes[0].item()!r}." if not given else
+                             f"classes must name at least two labels; got {classes.tolist()}.")
+        if classes.shape[0] > 2 and not self._multiclass():
+            raise ValueError(f"Only binary classification is supported. The type of the target is "
+                             f"{type_of_target(y)}, with {classes.shape[0]} classes; {name} with "
+                             "these parameters is binary. More than two classes are learned by "
+                             "FMClassifier with solver='sgd' and order=2.")
+        self.classes_ = classes
+        if classes.shape[0] > 2:
+            sorter = np.argsort(classes, kind="stable")
+            return sorter[np.searchsorted(classes, y, sorter=sorter)].astype(self.dtype)
         return np.where(y == classes[1], 1, -1).astype(self.dtype)
 
     def _decode_y(self, y):
+        if self.classes_.shape[0] > 2:
+            return self.classes_[y.astype(int)]
         return self.classes_[(y > 0).astype(int)]
 
     def _validation_loss(self, scores, y, sample_weight):
-        return float(np.average(self._log_proba_of(y * scores.astype(np.float64)),
-                                weights=sample_weight))
+        scores = scores.astype(np.float64)
+        if scores.ndim == 2:
+            log_proba = np.take_along_axis(log_softmax(scores, axis=1),
+                                           y.astype(int)[:, None], axis=1)[:, 0]
+            return float(np.average(log_proba, weights=sample_weight))
+        return float(np.average(self._log_proba_of(y * scores), weights=sample_weight))
 
     def _link_cdf(self):
         """The function from scores to probabilities of ``classes_[1]``: the logistic for the
@@ -70,8 +89,8 @@ class FMClassificationMixin(ClassifierMixin):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), default=None
-        classes : array-like of shape (2,), default=None
-            Both labels; required on the first call, since one batch may hold one class.
+        classes : array-like of shape (n_classes,), default=None
+            All the labels; required on the first call, since one batch may lack some.
 
         Returns
         -------
@@ -90,7 +109,8 @@ class FMClassificationMixin(ClassifierMixin):
         return self._partial_fit(X, y, sample_weight, classes)
 
     def decision_function(self, X):
-        """The FM score, the log-odds of ``classes_[1]``, for each row of ``X``.
+        """The FM score, the log-odds of ``classes_[1]``, for each row of ``X``; with more
+        than two classes one score per class, shape (n_samples, n_classes).
 
         Examples
         --------
@@ -103,7 +123,7 @@ class FMClassificationMixin(ClassifierMixin):
         return self._decision(X)
 
     def predict_proba(self, X):
-        """Probabilities of ``classes_[0]`` and ``classes_[1]``, shape (n_samples, 2).
+        """Probabilities of each class in ``classes_``, shape (n_samples, n_classes).
 
         Examples
         --------
@@ -114,12 +134,16 @@ class FMClassificationMixin(ClassifierMixin):
         array([1., 1.])
         """
         s = self._decision(X).astype(np.float64)
+        if s.ndim == 2:
+            return softmax(s, axis=1)
         cdf = self._link_cdf()
         return np.column_stack([cdf(-s), cdf(s)])  # 1 - cdf(s) would round to 0 for large s
 
     def predict_log_proba(self, X):
         """Logarithms of ``predict_proba``, computed without underflow."""
         s = self._decision(X).astype(np.float64)
+        if s.ndim == 2:
+            return log_softmax(s, axis=1)
         return np.column_stack([self._log_proba_of(-s), self._log_proba_of(s)])
 
     def predict(self, X):
@@ -132,19 +156,27 @@ class FMClassificationMixin(ClassifierMixin):
         >>> FMClassifier(random_state=0).fit(np.eye(2), ["a", "b"]).predict(np.eye(2)).shape
         (2,)
         """
-        positive = self._decision(X) > 0
-        return self.classes_[positive.astype(int)]
+        s = self._decision(X)
+        if s.ndim == 2:
+            return self.classes_[s.argmax(axis=1)]
+        return self.classes_[(s > 0).astype(int)]
 
 
 class FMClassifier(FMClassificationMixin, BaseFM):
-    """Binary factorization machine classifier.
+    """Factorization machine classifier, binary or multiclass.
 
     With ``solver="sgd"`` the FM score is the log-odds of the second class in
     ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
     ``"mcmc"`` use the probit link, as libFM does: the probability of the second
     class is ``Phi(score)``; MCMC averages that probability over its samples and
-    reports ``Phi^-1`` of the average as the score. Any two labels are accepted
+    reports ``Phi^-1`` of the average as the score. Any labels are accepted
     (numbers, strings, booleans).
+
+    With more than two classes (``solver="sgd"``, ``order=2``) every class has an FM
+    of its own, bias, weights and factors, and a softmax over their scores gives the
+    probabilities; training minimises the cross-entropy. Each class needs its own
+    factors: shared ones would add the same pairwise term to every class's score,
+    which the softmax cancels. The model is then ``n_classes`` times as large.
 
     Parameters
     ----------
@@ -159,8 +191,10 @@ dtype, burn_in, n_kept_samples
 
     Attributes
     ----------
-    classes_ : ndarray of shape (2,)
-        The two labels; ``predict_proba[:, 1]`` is the probability of ``classes_[1]``.
+    classes_ : ndarray of shape (n_classes,)
+        The labels; ``predict_proba[:, c]`` is the probability of ``classes_[c]``. With
+        more than two, ``intercept_``, ``coef_`` and ``factors_`` gain a leading axis of
+        one entry per class, and ``model_`` is a ``MulticlassFMModel``.
     model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
 regularization_
@@ -180,3 +214,15 @@ regularization_
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
+
+    def _multiclass(self):
+        return self.solver == "sgd" and self.order == 2
+
+    def _new_model(self, n_features, dtype):
+        if self.classes_.shape[0] == 2:
+            return super()._new_model(n_features, dtype)
+        return MulticlassFMModel.initial(self.classes_.shape[0], n_features, self.n_factors,
+                                         self.init_std, dtype, self._rng)
+
+    def _sgd_learner(self):
+        return SoftmaxSolver if self.classes_.shape[0] > 2 else super()._sgd_learner()

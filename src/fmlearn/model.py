@@ -10,6 +10,7 @@ from ._validation import as_fm_csr, with_fm_indices
 from .kernels.anova import predict_csr as anova_predict_csr
 from .kernels.ffm import predict_csr as ffm_predict_csr
 from .kernels.predict import predict_csr
+from .kernels.softmax import predict_csr as softmax_predict_csr
 
 
 @dataclass
@@ -223,6 +224,69 @@ class HOFMModel:
         with numba_threads(n_threads):
             anova_predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
                               self.coef, self.factors, out, max(1, 4 * n_threads))
+        return out
+
+
+@dataclass
+class MulticlassFMModel:
+    """One second-order FM per class, whose scores a softmax turns into probabilities.
+
+    ``scores(x)[c] = intercept[c] + coef[c] @ x + sum_{i<j} <factors[c, i], factors[c, j]>
+    x_i x_j``. Every class has factors of its own: with shared factors the pairwise
+    term would be the same for every class, and the softmax, which only sees differences
+    between scores, would cancel it.
+
+    Parameters
+    ----------
+    intercept : ndarray of shape (n_classes,)
+    coef : ndarray of shape (n_classes, n_features)
+    factors : ndarray of shape (n_classes, n_features, n_factors)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = MulticlassFMModel(np.zeros(3), np.eye(3), np.zeros((3, 3, 1)))
+    >>> m.predict(np.array([[0.0, 2.0, 0.0]]))
+    array([[0., 2., 0.]])
+    """
+
+    intercept: np.ndarray
+    coef: np.ndarray
+    factors: np.ndarray
+
+    @classmethod
+    def initial(cls, n_classes, n_features, n_factors, init_std, dtype, rng):
+        """Zero biases and weights, factors drawn from N(0, init_std**2).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> MulticlassFMModel.initial(3, 5, 2, 0.1, np.float32, np.random.default_rng(0)).coef.shape
+        (3, 5)
+        """
+        factors = rng.normal(0.0, init_std, size=(n_classes, n_features, n_factors))
+        return cls(np.zeros(n_classes, dtype=dtype), np.zeros((n_classes, n_features), dtype=dtype),
+                   factors.astype(dtype))
+
+    dtype = FMModel.dtype
+    predict = FMModel.predict
+
+    @property
+    def n_features(self):
+        """The number of input features."""
+        return self.coef.shape[1]
+
+    def copy(self):
+        """A deep copy of the parameters."""
+        return MulticlassFMModel(self.intercept.copy(), self.coef.copy(), self.factors.copy())
+
+    def predict_csr(self, X, n_jobs=None):
+        """The class scores, shape (n_rows, n_classes), of a CSR matrix in ``as_fm_csr``'s form."""
+        out = np.empty((X.shape[0], self.intercept.shape[0]), dtype=self.dtype)
+        n_threads = effective_n_jobs(n_jobs)
+        with numba_threads(n_threads):
+            softmax_predict_csr(X.indptr, X.indices, X.data, self.intercept, self.coef,
+                                self.factors, out, max(1, 4 * n_threads))
         return out
 
 

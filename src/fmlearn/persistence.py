@@ -54,7 +54,7 @@ from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
 from ._regression import FMRegressor
-from .model import FFMModel, FMModel, FMSamples, HOFMModel
+from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.sgd import SGDState
@@ -165,6 +165,7 @@ def _decode_generator(fields):
 _register("fm", FMModel)
 _register("ffm", FFMModel)
 _register("hofm", HOFMModel)
+_register("fm_multiclass", MulticlassFMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
 _register("sgda_state", SGDAState)

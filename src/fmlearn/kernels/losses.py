@@ -1,13 +1,16 @@
 """Pointwise losses and their derivatives with respect to the raw score.
 
 Codes shared by every learner kernel: ``SQUARED`` (regression, targets are
-real numbers) and ``LOGISTIC`` (binary classification, targets are -1 / +1).
+real numbers), ``LOGISTIC`` (binary classification, targets are -1 / +1) and
+``SOFTMAX`` (multiclass, targets are class codes; its cross-entropy is computed by
+:mod:`fmlearn.kernels.softmax`, over all the classes' scores at once).
 """
 import numpy as np
 from numba import njit
 
 SQUARED = 0
 LOGISTIC = 1
+SOFTMAX = 2
 
 
 @njit(cache=True, fastmath=True)

@@ -4,11 +4,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._threads import numba_threads
-from ..kernels.losses import LOGISTIC, SQUARED
+from ..kernels.losses import LOGISTIC, SOFTMAX, SQUARED
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
 from .base import PointSolver
 
-LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
+LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX}
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
 
 
@@ -27,7 +27,7 @@ class SGDState:
     @classmethod
     def initial(cls, model):
         """Fresh state for ``model``."""
-        return cls(np.ones(1, dtype=model.dtype), np.ones_like(model.coef),
+        return cls(np.ones(np.size(model.intercept), dtype=model.dtype), np.ones_like(model.coef),
                    np.ones_like(model.factors), np.zeros(1, dtype=np.int64))
 
 

@@ -1,0 +1,103 @@
+"""Multiclass FM: one second-order FM score per class, a softmax over them, and its SGD epoch.
+
+Class ``c`` has parameters ``intercept[c]``, ``coef[c]`` and ``factors[c]`` (each the
+second-order FM's); ``p = softmax(scores)`` and the loss of a row of class ``y`` is
+``-log p_y``, whose derivative with respect to score ``c`` is ``p_c - [c == y]``. Each
+class's parameters then step as in :mod:`fmlearn.kernels.sgd`.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .predict import score_row
+from .sgd import INVSCALING, _update_feature
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
+    """Write every class's FM score of every CSR row into ``out`` (n_rows, n_classes), rows
+    split into ``n_chunks`` parallel chunks."""
+    n_rows = indptr.shape[0] - 1
+    chunk = (n_rows + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        q = np.empty(factors.shape[2], dtype=factors.dtype)
+        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+            for k in range(intercept.shape[0]):
+                out[r, k] = score_row(indptr[r], indptr[r + 1], indices, data, intercept[k],
+                                      coef[k], factors[k], q)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def softmax_loss(scores, label, proba):
+    """Write ``softmax(scores)`` into ``proba``; return ``-log proba[label]`` (float64)."""
+    top = scores.max()
+    total = 0.0
+    for k in range(scores.shape[0]):
+        proba[k] = np.exp(scores[k] - top)
+        total += proba[k]
+    for k in range(scores.shape[0]):
+        proba[k] /= total
+    return np.log(total) + top - scores[label]
+
+
+@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
+              coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
+    """One pass over the rows (labels ``y`` are class codes 0..C-1), updating the parameters
+    in place; returns the summed weighted cross-entropy, each row's taken before its update.
+
+    Threads, blocks and the schedules are as in :func:`fmlearn.kernels.sgd.sgd_epoch`; the
+    intercepts, which every row updates, are stepped in copies per thread, averaged at the
+    end. Every parameter steps from the scores before the row's step.
+    """
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_starts.shape[0]
+    n_classes, _, k = factors.shape
+    tp = factors.dtype.type
+    losses = np.zeros(n_threads, dtype=np.float64)
+    width = n_classes + 64  # a thread's intercepts and sums, a cache line from the next one's
+    local = np.empty((n_threads, 2, width), dtype=factors.dtype)
+    for c in prange(n_threads):
+        bias, acc_bias = local[c, 0], local[c, 1]
+        bias[:n_classes] = intercept
+        acc_bias[:n_classes] = acc_intercept
+        no_factors = np.zeros((1, 0), dtype=factors.dtype)
+        no_q = np.zeros(0, dtype=factors.dtype)
+        q = np.empty((n_classes, k), dtype=factors.dtype)
+        scores = np.empty(n_classes, dtype=factors.dtype)
+        proba = np.empty(n_classes, dtype=factors.dtype)
+        t = step[0] + c
+        total = 0.0
+        for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+            for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+                sw = sample_weight[r]
+                if sw == 0:
+                    continue
+                start = indptr[r]
+                end = indptr[r + 1]
+                label = int(y[r])
+                for m in range(n_classes):
+                    scores[m] = score_row(start, end, indices, data, bias[m], coef[m], factors[m],
+                                          q[m])
+                total += sw * softmax_loss(scores, label, proba)
+                if cfg.schedule == INVSCALING:
+                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
+                else:
+                    eta = cfg.eta0
+                reg_w = sw * cfg.reg_linear
+                reg_v = sw * cfg.reg_factors
+                for m in range(n_classes):
+                    g = tp(sw * (proba[m] - (1.0 if m == label else 0.0)))
+                    _update_feature(bias, acc_bias, no_factors, no_factors, m, tp(1), g, no_q,
+                                    sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+                    for p in range(start, end):
+                        _update_feature(coef[m], acc_coef[m], factors[m], acc_factors[m],
+                                        indices[p], data[p], g, q[m], reg_w, reg_v, eta, cfg,
+                                        cfg.fit_linear)
+                t += n_threads
+        losses[c] = total
+    scale = tp(1.0 / n_threads)
+    for m in range(n_classes):
+        intercept[m] = local[:, 0, m].sum() * scale
+        acc_intercept[m] = local[:, 1, m].sum() * scale
+    step[0] += n_rows
+    return losses.sum()
