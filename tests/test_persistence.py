@@ -393,7 +393,7 @@ def test_newer_format_version_is_refused(model_file, tmp_path):
 @pytest.mark.parametrize("change, problem", [
     (lambda h: {**h, "format": "other"}, "does not declare format 'fmlearn-model'"),
     (lambda h: {**h, "format_version": "1"}, "invalid format_version '1'"),
-    (lambda h: {**h, "estimator": "FMRanker"}, "unknown estimator 'FMRanker'.*upgrade"),
+    (lambda h: {**h, "estimator": "FMForest"}, "unknown estimator 'FMForest'.*upgrade"),
     (lambda h: {**h, "model": {**h["model"], "kind": "fm2049"}}, "unknown model kind 'fm2049'"),
     (lambda h: {**h, "attributes": {"predict": 1}}, "malformed header.*'predict'"),
     (lambda h: {k: v for k, v in h.items() if k != "params"}, "malformed header"),

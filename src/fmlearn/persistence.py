@@ -53,6 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
+from ._ranking import FMRanker
 from ._regression import FMRegressor
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
@@ -174,7 +175,7 @@ _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
 _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
-_ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FFMRegressor,
+_ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker, FFMRegressor,
                                              FFMClassifier)}
 # Fitted attributes besides model_ and those the header names at the top level. A test checks
 # that a loaded estimator has every attribute the original had: add new ones here.

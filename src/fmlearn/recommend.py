@@ -46,7 +46,8 @@ def _resolve(estimator_or_model):
         return estimator_or_model, None
     model = getattr(estimator_or_model, "model_", None)
     if not isinstance(model, (FMModel, FMSamples)):
-        raise TypeError("expected a fitted FMRegressor or FMClassifier, an FMModel or FMSamples; got "
+        raise TypeError("expected a fitted FMRegressor, FMClassifier or FMRanker, an FMModel or "
+                        "FMSamples; got "
                         f"{type(estimator_or_model).__name__}" +
                         (" that is not fitted (call fit first)" if hasattr(estimator_or_model, "fit")
                          else ""))

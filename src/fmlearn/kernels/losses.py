@@ -3,7 +3,8 @@
 Codes shared by every learner kernel: ``SQUARED`` (regression, targets are
 real numbers), ``LOGISTIC`` (binary classification, targets are -1 / +1) and
 ``SOFTMAX`` (multiclass, targets are class codes; its cross-entropy is computed by
-:mod:`fmlearn.kernels.softmax`, over all the classes' scores at once).
+:mod:`fmlearn.kernels.softmax`, over all the classes' scores at once) and ``BPR``
+(pairwise ranking, computed by :mod:`fmlearn.kernels.bpr` from two rows' scores).
 """
 import numpy as np
 from numba import njit
@@ -11,6 +12,7 @@ from numba import njit
 SQUARED = 0
 LOGISTIC = 1
 SOFTMAX = 2
+BPR = 3
 
 
 @njit(cache=True, fastmath=True)

@@ -4,11 +4,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._threads import numba_threads
-from ..kernels.losses import LOGISTIC, SOFTMAX, SQUARED
+from ..kernels.losses import BPR, LOGISTIC, SOFTMAX, SQUARED
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
 from .base import PointSolver
 
-LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX}
+LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX, "bpr": BPR}
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
 
 
