@@ -162,3 +162,22 @@ def test_model_file_round_trip_and_server_predictor(Estimator, tmp_path):
     scores, labels = Predictor(loaded)(as_fm_csr(X, np.float32))
     expected = est.predict(X) if Estimator is FFMRegressor else est.predict_proba(X)[:, 1]
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
+
+
+def test_fields_from_a_column_transformer():
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    from fmlearn.preprocessing import column_fields
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"user": rng.integers(0, 30, 3000), "ad": rng.integers(0, 20, 3000),
+                          "site": rng.integers(0, 10, 3000)})
+    ct = ColumnTransformer([("ids", OneHotEncoder(), ["user", "ad", "site"])]).fit(frame)
+    fields = column_fields(ct)
+    assert fields.tolist() == [0] * 30 + [1] * 20 + [2] * 10
+    X = ct.transform(frame)
+    y = frame["user"] % 3 == frame["ad"] % 3  # a user-ad interaction
+    clf = FFMClassifier(fields=fields, n_factors=4, max_iter=30, tol=None, random_state=0)
+    assert clf.fit(X[:2500], y[:2500]).score(X[2500:], y[2500:]) > 0.9
