@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from fmlearn import FMClassifier, FMModel, FMRegressor
+from fmlearn import FFMClassifier, FMClassifier, FMModel, FMRanker, FMRegressor
 from fmlearn.model import FMSamples
 from fmlearn.recommend import (Recommender, auc, mean_average_precision_at_k, ndcg_at_k,
                                precision_at_k, recall_at_k, recommend, similar_items)
@@ -54,6 +54,15 @@ ESTIMATORS = {
                                             dtype="float64", random_state=0),
     "sgd-regressor-float32": lambda: FMRegressor(n_factors=3, max_iter=15, init_std=0.1,
                                                  random_state=0, clip_predictions=False),
+    # Without the decomposition: every user + item row is scored.
+    "ffm-classifier": lambda: FFMClassifier(
+        fields=[0] * N_USERS + [1] * N_ITEMS + [2, 3], n_factors=3, max_iter=10, dtype="float64",
+        random_state=0),
+    "order3-regressor": lambda: FMRegressor(order=3, n_factors=3, max_iter=10, init_std=0.1,
+                                            dtype="float64", random_state=0,
+                                            clip_predictions=False),
+    "bpr-ranker": lambda: FMRanker(n_factors=3, max_iter=10, init_std=0.1, dtype="float64",
+                                   random_state=0),
 }
 
 
@@ -61,13 +70,13 @@ ESTIMATORS = {
 def fitted(request, data):
     X, y, _, _ = data
     est = ESTIMATORS[request.param]()
-    est.fit(X, y > 0 if isinstance(est, FMClassifier) else y)
+    est.fit(X, y > 0 if hasattr(est, "predict_proba") else y)
     return est
 
 
 def brute_scores(est, users, items):
     """Score every (user, item) pair by stacking the rows and calling predict / decision_function."""
-    score = est.decision_function if isinstance(est, FMClassifier) else est.predict
+    score = getattr(est, "decision_function", est.predict)
     rows = sp.vstack([(users[[u]][np.zeros(items.shape[0], int)] + items) for u in
                       range(users.shape[0])]).tocsr()
     return score(rows).reshape(users.shape[0], items.shape[0])
@@ -201,6 +210,10 @@ def test_input_errors(fitted, data):
 
 def test_similar_items_is_cosine_of_factor_sums(fitted, data):
     _, _, _, items = data
+    if not isinstance(fitted.model_, (FMModel, FMSamples)):
+        with pytest.raises(TypeError, match="has no such vectors per item"):
+            similar_items(fitted, items, 3)
+        return
     models = ([fitted.model_.sample(s) for s in range(fitted.model_.n_samples)]
               if isinstance(fitted.model_, FMSamples) else [fitted.model_])
     cos = 0

@@ -22,6 +22,10 @@ plus per-row terms, computed in the model dtype, users in batches so that memory
 bounded. For MCMC models (:class:`~fmlearn.model.FMSamples`) the decomposition is applied
 to every kept sample and the scores are averaged through the model's link, exactly as
 ``predict`` averages them.
+
+Field-aware and higher-order models (:class:`~fmlearn.model.FFMModel`,
+:class:`~fmlearn.model.HOFMModel`) have no such decomposition: their recommendations
+score every ``user + item`` row, one user at a time, under the same contract.
 """
 import numbers
 
@@ -29,7 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-from .model import FMModel, FMSamples, apply_link, inverse_link
+from ._validation import with_fm_indices
+from .model import FFMModel, FMModel, FMSamples, HOFMModel, apply_link, inverse_link
 
 __all__ = ["Recommender", "auc", "mean_average_precision_at_k", "ndcg_at_k", "precision_at_k",
            "recall_at_k", "recommend", "similar_items"]
@@ -38,16 +43,18 @@ __all__ = ["Recommender", "auc", "mean_average_precision_at_k", "ndcg_at_k", "pr
 _BLOCK_ELEMENTS = 2**22
 # Cache the item terms of every MCMC sample when they take at most this many bytes.
 _CACHE_BYTES = 2**28
+# Models that give one score per row; the first two rank through the decomposition.
+_RANKABLE = (FMModel, FMSamples, FFMModel, HOFMModel)
 
 
 def _resolve(estimator_or_model):
     """The model, the function turning raw scores into ``predict``'s, and the feature count."""
-    if isinstance(estimator_or_model, (FMModel, FMSamples)):
+    if isinstance(estimator_or_model, _RANKABLE):
         return estimator_or_model, None
     model = getattr(estimator_or_model, "model_", None)
-    if not isinstance(model, (FMModel, FMSamples)):
-        raise TypeError("expected a fitted FMRegressor, FMClassifier or FMRanker, an FMModel or "
-                        "FMSamples; got "
+    if not isinstance(model, _RANKABLE):
+        raise TypeError("expected a fitted estimator with one score per row (FMRegressor, binary "
+                        "FMClassifier, FMRanker, FFMRegressor, FFMClassifier) or its model; got "
                         f"{type(estimator_or_model).__name__}" +
                         (" that is not fitted (call fit first)" if hasattr(estimator_or_model, "fit")
                          else ""))
@@ -81,9 +88,13 @@ def _part_terms(model, X):
 
 
 def _samples(model):
+    """The second-order FMs to decompose and the link that averages them (none for models
+    without the decomposition)."""
     if isinstance(model, FMSamples):
         return [model.sample(s) for s in range(model.n_samples)], model.link
-    return [model], None
+    if isinstance(model, FMModel):
+        return [model], None
+    return [], None
 
 
 class Recommender:
@@ -136,7 +147,7 @@ class Recommender:
         k = self._model.factors.shape[-1]
         size = len(self._models) * self.n_items * (k + 2) * self._model.dtype.itemsize
         self._cache = [_part_terms(m, self._items) for m in self._models] \
-            if size <= _CACHE_BYTES else None
+            if size <= _CACHE_BYTES and self._models else None
 
     def _item_terms(self, s):
         if self._cache is not None:
@@ -150,6 +161,13 @@ class Recommender:
         For one :class:`FMModel` the raw score in the model dtype; for samples the mean of the
         linked sample scores in float64 (``inverse_link`` of it is ``predict``'s score).
         """
+        if not self._models:  # no decomposition: score every user + item row
+            ones = sp.csr_matrix(np.ones((self.n_items, 1), dtype=self._model.dtype))
+            keys = np.empty((users.shape[0], self.n_items), dtype=self._model.dtype)
+            for u in range(users.shape[0]):
+                rows = with_fm_indices(sp.csr_matrix(self._items + ones @ users[u]))
+                keys[u] = self._model.predict_csr(rows)
+            return keys
         shared = np.intersect1d(np.unique(users.indices), self._item_columns, assume_unique=True)
         total = None
         for s, model in enumerate(self._models):
@@ -351,6 +369,9 @@ class Recommender:
         """
         if not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}.")
+        if not self._models:
+            raise TypeError(f"similar_items compares second-order factor sums; a "
+                            f"{type(self._model).__name__} has no such vectors per item.")
         single = isinstance(item, numbers.Integral)
         queries = _as_item_ids([item] if single else item, self.n_items, "item")
         total = np.zeros((queries.shape[0], self.n_items))
