@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .sgd import ADAGRAD, INVSCALING, _clip, _update_feature
+from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thread_copies
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -86,12 +86,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     n_orders, _, k = factors.shape
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    local = np.empty((n_threads, 32), dtype=factors.dtype)
+    local = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias = local[c, 0:1]
-        acc_bias = local[c, 16:17]
-        bias[0] = intercept[0]
-        acc_bias[0] = acc_intercept[0]
+        bias, acc_bias = local[c, 0], local[c, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         a = np.empty((n_orders, n_orders + 2, k), dtype=factors.dtype)
@@ -115,10 +112,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)
-                if cfg.schedule == INVSCALING:
-                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
-                else:
-                    eta = cfg.eta0
+                eta = step_size(cfg, t, tp)
                 _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
                                 sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
                 reg_v = sw * cfg.reg_factors
@@ -141,8 +135,6 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                                 factors[o, j, f] = v - eta * grad
                 t += n_threads
         losses[c] = total
-    scale = tp(1.0 / n_threads)
-    intercept[0] = local[:, 0].sum() * scale
-    acc_intercept[0] = local[:, 16].sum() * scale
+    average_copies(local, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from .predict import score_row
-from .sgd import ADAGRAD, INVSCALING, _clip
+from .sgd import ADAGRAD, _clip, step_size
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -71,9 +71,7 @@ def bpr_epoch(indptr, indices, data, pairs, weights, coef, factors, acc_coef, ac
             else:
                 total += sw * (np.log1p(np.exp(d)) - d)
                 g = tp(-sw * (1.0 - 1.0 / (1.0 + np.exp(-d))))
-            eta = cfg.eta0
-            if cfg.schedule == INVSCALING:
-                eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
+            eta = step_size(cfg, t, tp)
             reg_w = sw * cfg.reg_linear
             reg_v = sw * cfg.reg_factors
             while a < a_end or b < b_end:

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .sgd import ADAGRAD, INVSCALING, _clip, _update_feature
+from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thread_copies
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -87,13 +87,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     n_blocks = block_starts.shape[0]
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    # Thread c's bias and its AdaGrad sum sit at [c, 0] and [c, 16], a cache line apart.
-    local = np.empty((n_threads, 32), dtype=factors.dtype)
+    local = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias = local[c, 0:1]
-        acc_bias = local[c, 16:17]
-        bias[0] = intercept[0]
-        acc_bias[0] = acc_intercept[0]
+        bias, acc_bias = local[c, 0], local[c, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
@@ -110,10 +106,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)
-                if cfg.schedule == INVSCALING:
-                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
-                else:
-                    eta = cfg.eta0
+                eta = step_size(cfg, t, tp)
                 _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
                                 sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
                 reg_v = sw * cfg.reg_factors
@@ -129,8 +122,6 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                                    reg_v, eta, cfg)
                 t += n_threads
         losses[c] = total
-    scale = tp(1.0 / n_threads)
-    intercept[0] = local[:, 0].sum() * scale
-    acc_intercept[0] = local[:, 16].sum() * scale
+    average_copies(local, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()

@@ -48,6 +48,41 @@ def _clip(g, c):
 
 
 @njit(cache=True, fastmath=True, inline="always")
+def step_size(cfg, t, tp):
+    """The learning rate of the ``t``-th sample (from 0), of type ``tp``:
+    ``eta0 / (t + 1)**power_t`` for the inverse-scaling schedule, else ``eta0``."""
+    if cfg.schedule == INVSCALING:
+        return tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
+    return cfg.eta0
+
+
+@njit(cache=True, inline="always")
+def thread_copies(values, acc, n_threads):
+    """Copies of ``values`` and of their AdaGrad sums ``acc`` for each thread, shape
+    (n_threads, 2, width), each thread's rows more than a cache line from the next's.
+
+    For the parameters every row updates (the bias): stepped in a private copy per
+    thread, so no cache line bounces between cores on each row, then averaged by
+    :func:`average_copies`.
+    """
+    n = values.shape[0]
+    local = np.empty((n_threads, 2, n + _PAD_BYTES // values.itemsize), dtype=values.dtype)
+    for c in range(n_threads):
+        local[c, 0, :n] = values
+        local[c, 1, :n] = acc
+    return local
+
+
+@njit(cache=True, inline="always")
+def average_copies(local, values, acc):
+    """Write the threads' mean of the copies in ``local`` back into ``values`` and ``acc``."""
+    scale = values.dtype.type(1.0 / local.shape[0])
+    for m in range(values.shape[0]):
+        values[m] = local[:, 0, m].sum() * scale
+        acc[m] = local[:, 1, m].sum() * scale
+
+
+@njit(cache=True, fastmath=True, inline="always")
 def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_w):
     """Step the first ``len(q)`` factors of ``V[i]`` and, if ``fit_w``, the weight ``w[i]``,
     for feature value ``x``."""
@@ -140,10 +175,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
                 g = tp(sw * d)
-                if cfg.schedule == INVSCALING:
-                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
-                else:
-                    eta = cfg.eta0
+                eta = step_size(cfg, t, tp)
                 reg_w = sw * cfg.reg_linear
                 reg_v = sw * cfg.reg_factors
                 _update_feature(w, acc_w, v, acc_v, n_hot, tp(1), g, no_factors,

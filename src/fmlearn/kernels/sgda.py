@@ -22,7 +22,7 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .predict import finish_score, score_row
-from .sgd import ADAGRAD, INVSCALING, _clip
+from .sgd import ADAGRAD, _clip, step_size
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -122,9 +122,7 @@ def sgda_epoch(indptr, indices, data, y, sample_weight, order, val_indptr, val_i
         l, d = loss_and_derivative(cfg.loss, score, y[r])
         total += sw * l
         g = tp(sw * d)
-        eta = cfg.eta0
-        if cfg.schedule == INVSCALING:
-            eta = tp(cfg.eta0 / (step[0] + 1.0) ** cfg.power_t)
+        eta = step_size(cfg, step[0], tp)
         step[0] += 1
         if cfg.fit_intercept:
             intercept[0] = _step(intercept[0], acc_intercept, g, sw * cfg.reg_intercept, eta, cfg)

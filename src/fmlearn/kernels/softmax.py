@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from .predict import score_row
-from .sgd import INVSCALING, _update_feature
+from .sgd import _update_feature, average_copies, step_size, thread_copies
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
@@ -54,12 +54,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     n_classes, _, k = factors.shape
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    width = n_classes + 64  # a thread's intercepts and sums, a cache line from the next one's
-    local = np.empty((n_threads, 2, width), dtype=factors.dtype)
+    local = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
         bias, acc_bias = local[c, 0], local[c, 1]
-        bias[:n_classes] = intercept
-        acc_bias[:n_classes] = acc_intercept
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         q = np.empty((n_classes, k), dtype=factors.dtype)
@@ -79,10 +76,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     scores[m] = score_row(start, end, indices, data, bias[m], coef[m], factors[m],
                                           q[m])
                 total += sw * softmax_loss(scores, label, proba)
-                if cfg.schedule == INVSCALING:
-                    eta = tp(cfg.eta0 / (t + 1.0) ** cfg.power_t)
-                else:
-                    eta = cfg.eta0
+                eta = step_size(cfg, t, tp)
                 reg_w = sw * cfg.reg_linear
                 reg_v = sw * cfg.reg_factors
                 for m in range(n_classes):
@@ -95,9 +89,6 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                                         cfg.fit_linear)
                 t += n_threads
         losses[c] = total
-    scale = tp(1.0 / n_threads)
-    for m in range(n_classes):
-        intercept[m] = local[:, 0, m].sum() * scale
-        acc_intercept[m] = local[:, 1, m].sum() * scale
+    average_copies(local, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()
