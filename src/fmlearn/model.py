@@ -13,6 +13,27 @@ from .kernels.predict import predict_csr
 from .kernels.softmax import predict_csr as softmax_predict_csr
 
 
+def run_predict(kernel, X, shape, n_jobs, *params):
+    """Run a parallel scoring kernel ``kernel(indptr, indices, data, *params, out, n_chunks)``
+    over the CSR ``X`` on ``n_jobs`` threads; return ``out``, of ``shape`` and the dtype of
+    the last parameter (the factors).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from fmlearn.kernels.predict import predict_csr
+    >>> from fmlearn._validation import as_fm_csr
+    >>> X = as_fm_csr(sp.csr_matrix(np.eye(2)), np.float64)
+    >>> run_predict(predict_csr, X, 2, None, 1.0, np.array([2.0, 3.0]), np.zeros((2, 1)))
+    array([3., 4.])
+    """
+    out = np.empty(shape, dtype=params[-1].dtype)
+    n_threads = effective_n_jobs(n_jobs)
+    with numba_threads(n_threads):
+        kernel(X.indptr, X.indices, X.data, *params, out, max(1, 4 * n_threads))
+    return out
+
+
 @dataclass
 class FMModel:
     """A second-order factorization machine.
@@ -78,12 +99,8 @@ class FMModel:
 
     def predict_csr(self, X, n_jobs=None):
         """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
-        out = np.empty(X.shape[0], dtype=self.dtype)
-        n_threads = effective_n_jobs(n_jobs)
-        with numba_threads(n_threads):
-            predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
-                        self.coef, self.factors, out, max(1, 4 * n_threads))
-        return out
+        return run_predict(predict_csr, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
+                           self.coef, self.factors)
 
 
 @dataclass
@@ -155,13 +172,8 @@ class FFMModel:
         """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
         if self.normalize:
             X = normalize_rows(X)
-        out = np.empty(X.shape[0], dtype=self.dtype)
-        n_threads = effective_n_jobs(n_jobs)
-        with numba_threads(n_threads):
-            ffm_predict_csr(X.indptr, X.indices, X.data, self.fields,
-                            self.dtype.type(self.intercept), self.coef, self.factors, out,
-                            max(1, 4 * n_threads))
-        return out
+        return run_predict(ffm_predict_csr, X, X.shape[0], n_jobs, self.fields,
+                           self.dtype.type(self.intercept), self.coef, self.factors)
 
 
 @dataclass
@@ -219,12 +231,8 @@ class HOFMModel:
 
     def predict_csr(self, X, n_jobs=None):
         """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
-        out = np.empty(X.shape[0], dtype=self.dtype)
-        n_threads = effective_n_jobs(n_jobs)
-        with numba_threads(n_threads):
-            anova_predict_csr(X.indptr, X.indices, X.data, self.dtype.type(self.intercept),
-                              self.coef, self.factors, out, max(1, 4 * n_threads))
-        return out
+        return run_predict(anova_predict_csr, X, X.shape[0], n_jobs,
+                           self.dtype.type(self.intercept), self.coef, self.factors)
 
 
 @dataclass
@@ -282,12 +290,8 @@ class MulticlassFMModel:
 
     def predict_csr(self, X, n_jobs=None):
         """The class scores, shape (n_rows, n_classes), of a CSR matrix in ``as_fm_csr``'s form."""
-        out = np.empty((X.shape[0], self.intercept.shape[0]), dtype=self.dtype)
-        n_threads = effective_n_jobs(n_jobs)
-        with numba_threads(n_threads):
-            softmax_predict_csr(X.indptr, X.indices, X.data, self.intercept, self.coef,
-                                self.factors, out, max(1, 4 * n_threads))
-        return out
+        return run_predict(softmax_predict_csr, X, (X.shape[0], self.intercept.shape[0]),
+                           n_jobs, self.intercept, self.coef, self.factors)
 
 
 def normalize_rows(X):
