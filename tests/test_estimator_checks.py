@@ -2,6 +2,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fmlearn import FFMClassifier, FFMRegressor, FMClassifier, FMRanker, FMRegressor
+from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.preprocessing import MultiValueEncoder
 
 # A weight of 2 scales a row's gradient; repeating the row gives two smaller steps at other
@@ -17,6 +18,8 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
               for solver in ("sgd", "sgda", "als", "mcmc")] + [
     FMRegressor(order=3, random_state=0), FMClassifier(order=3, random_state=0),
     FFMRegressor(random_state=0), FFMClassifier(random_state=0), FMRanker(random_state=0),
+    # In-memory input fits in this process; test_dask.py checks the cluster fits.
+    DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),
     MultiValueEncoder()]
 
 

@@ -305,8 +305,12 @@ class BaseFM(BaseEstimator):
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
     def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early,
-                    in_place=False):
+                    in_place=False, solver=None):
         """The epoch loop: one kernel pass per epoch, then checks, history and early stopping.
+
+        ``solver`` replaces the learner of ``solver=`` (the Dask learners); with ``y`` None
+        the rows are held by it (``X`` has ``shape`` and ``weight_sum``) and it visits them
+        in its own order.
 
         ``fit`` updates the parameters on a copy, committed to ``model_`` only when the
         loop ends normally, so a diverging fit leaves the estimator as it was.
@@ -316,15 +320,16 @@ class BaseFM(BaseEstimator):
         parameters are lost and the estimator is reset to unfitted.
         """
         stochastic = self.solver in ("sgd", "sgda")
-        if stochastic and self.shuffle:
+        if stochastic and self.shuffle and y is not None:
             order = rng.permutation(X.shape[0])
             X, y, sample_weight = X[order], y[order], sample_weight[order]
         state = self._solver_state if in_place else copy.deepcopy(self._solver_state)
-        solver = self._solver(validation)
+        solver = self._solver(validation) if solver is None else solver
         model = solver.current(self.model_, state)
         if not in_place:
             model = model.copy()
-        weight_sum = float(sample_weight.sum(dtype=np.float64))
+        weight_sum = (X.weight_sum if y is None
+                      else float(sample_weight.sum(dtype=np.float64)))
         loss_curve, val_scores = [], []
         # What decides stopping (higher is better): the validation score with early stopping,
         # else the negative training loss when tol is set, else nothing.
@@ -360,6 +365,7 @@ class BaseFM(BaseEstimator):
                 val_scores.append(score)
                 postfix["val_score"] = f"{score:.5f}"
             bar.set_postfix(postfix)
+            self._end_epoch(solver, model, state, loss_curve, val_scores)
             if self.verbose >= 2:
                 tqdm.write(f"{type(self).__name__} epoch {epoch + 1}: " + ", ".join(
                     f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
@@ -385,6 +391,9 @@ class BaseFM(BaseEstimator):
         self.loss_curve_ = loss_curve
         self.validation_scores_ = val_scores if validation is not None else None
         self.best_validation_score_ = max(val_scores) if val_scores else None
+
+    def _end_epoch(self, solver, model, state, loss_curve, val_scores):
+        """Called after each epoch's checks and history (the Dask estimators checkpoint here)."""
 
     # --- prediction --------------------------------------------------------------------------
     def _decision(self, X):

@@ -39,6 +39,7 @@ equal files.
 """
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -177,10 +178,21 @@ _register("generator", np.random.Generator,
 
 _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker, FFMRegressor,
                                              FFMClassifier)}
+# Estimators of optional parts, imported when a file names them.
+_OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
+
+
+def _estimator_class(name):
+    """The estimator class a file may name, or None."""
+    if name in _OPTIONAL_ESTIMATORS:
+        return getattr(importlib.import_module(_OPTIONAL_ESTIMATORS[name]), name)
+    return _ESTIMATORS.get(name)
+
+
 # Fitted attributes besides model_ and those the header names at the top level. A test checks
 # that a loaded estimator has every attribute the original had: add new ones here.
 _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
-               "best_validation_score_", "_solver_state", "_rng", "_burn_in")
+               "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_")
 
 
 # --- objects to nodes and arrays -----------------------------------------------------------------
@@ -348,8 +360,9 @@ def _json_classes(classes, path):
 def _build_header(estimator, path):
     """The header of ``estimator``'s file and the arrays it lists."""
     name = type(estimator).__name__
-    if _ESTIMATORS.get(name) is not type(estimator):
-        raise TypeError(f"save writes the estimators {sorted(_ESTIMATORS)}; got {name}.")
+    if _estimator_class(name) is not type(estimator):
+        raise TypeError(f"save writes the estimators "
+                        f"{sorted(_ESTIMATORS) + sorted(_OPTIONAL_ESTIMATORS)}; got {name}.")
     check_is_fitted(estimator, "model_")
     encoder = _Encoder()
     fitted = vars(estimator)
@@ -605,7 +618,7 @@ def load(path):
 
 
 def _build_estimator(path, npz, header):
-    cls = _ESTIMATORS.get(header["estimator"])
+    cls = _estimator_class(header["estimator"])
     if cls is None:
         raise ModelFileError(path, f"unknown estimator {header['estimator']!r}; this fmlearn "
                              f"loads {sorted(_ESTIMATORS)}, upgrade fmlearn")

@@ -65,7 +65,7 @@ def update_intercept(w0, e, s, weighted, alpha, lam, sample):
 
 
 @njit(cache=True, inline="always")
-def _layer_pass(first, last, rows, features, data, e, q_f, s, weighted, linear, old, delta,
+def layer_pass(first, last, rows, features, data, e, q_f, s, weighted, linear, old, delta,
                 apply, sums):
     """One pass over entries ``first:last`` of a block (``i = features[p]``, counted from the
     block's first column; indices are unsigned, which spares numba's negative-index checks).
@@ -98,17 +98,17 @@ def _layer_pass(first, last, rows, features, data, e, q_f, s, weighted, linear, 
 @njit(cache=True, parallel=True)
 def _layer_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, linear, old,
                          delta, apply, sums):
-    """``_layer_pass`` over ``sums.shape[0] // LANES`` row ranges in parallel."""
+    """``layer_pass`` over ``sums.shape[0] // LANES`` row ranges in parallel."""
     n_chunks = sums.shape[0] // LANES
     chunk = (end - start + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
-        _layer_pass(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
+        layer_pass(start + t * chunk, min(end, start + (t + 1) * chunk), rows, features, data,
                     e, q_f, s, weighted, linear, old, delta, apply,
                     sums[t * LANES:(t + 1) * LANES])
 
 
 @njit(cache=True)
-def _draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample):
+def draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample):
     """Set (or draw) ``values[c0:c1]`` from the summed statistics; record the changes."""
     for i in range(c1 - c0):
         shh = 0.0
@@ -148,10 +148,10 @@ def update_block(values, q_f, linear, c0, c1, start, end, layout, s, weighted, e
             _layer_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, linear,
                                  old, delta, apply, part)
         else:
-            _layer_pass(start, end, rows, features, data, e, q_f, s, weighted, linear, old, delta,
+            layer_pass(start, end, rows, features, data, e, q_f, s, weighted, linear, old, delta,
                         apply, part)
         if not apply:
-            _draw_layer(values, c0, c1, part, old, delta, alpha, mu, lam, groups, sample)
+            draw_layer(values, c0, c1, part, old, delta, alpha, mu, lam, groups, sample)
 
 
 @njit(cache=True)

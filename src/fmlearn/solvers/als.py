@@ -26,6 +26,33 @@ def pointwise_loss(loss, scores, y):
     return 0.5 * d * d
 
 
+def block_layout(X, bounds=None):
+    """The entries of CSR ``X`` ordered by column block, then row, as ``coordinate_sweep``
+    reads them: ``(bounds, entry_ptr, rows, features, data)``.
+
+    ``bounds`` are the blocks' first columns and the column count; by default the runs of
+    columns no row of ``X`` holds two of (``exclusive_blocks``). Given bounds must split
+    the columns at least as finely.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 0, 1]], dtype=np.float32))
+    >>> block_layout(X)[0]
+    array([0, 2, 4])
+    """
+    if bounds is None:
+        csc = X.tocsc()
+        bounds = exclusive_blocks(csc.indptr, csc.indices, X.shape[0])
+    block_of_entry = np.searchsorted(bounds, X.indices, side="right") - 1
+    order = np.argsort(block_of_entry, kind="stable")
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.uint32), np.diff(X.indptr))[order]
+    block_of_entry = block_of_entry[order]
+    local = (X.indices[order] - bounds[block_of_entry]).astype(np.uint32)
+    entry_ptr = np.searchsorted(block_of_entry, np.arange(bounds.shape[0]))
+    return bounds, entry_ptr.astype(np.int64), rows, local, X.data[order]
+
+
 @dataclass
 class Hyperparameters:
     """The priors of a coordinate sweep: noise precision, and mean and precision per group.
@@ -100,19 +127,10 @@ class ALSSolver(PointSolver):
                                        self.reg_factors)
 
     def layout(self, X):
-        """The entries of ``X`` ordered by column block, then row (see ``coordinate_sweep``);
-        computed once per matrix."""
+        """The entries of ``X`` by column block, then row (see ``block_layout``); computed
+        once per matrix."""
         if self._layout is None or self._layout[0] is not X:
-            csc = X.tocsc()
-            bounds = exclusive_blocks(csc.indptr, csc.indices, X.shape[0])
-            block_of_entry = np.searchsorted(bounds, X.indices, side="right") - 1
-            order = np.argsort(block_of_entry, kind="stable")
-            rows = np.repeat(np.arange(X.shape[0], dtype=np.uint32), np.diff(X.indptr))[order]
-            block_of_entry = block_of_entry[order]
-            local = (X.indices[order] - bounds[block_of_entry]).astype(np.uint32)
-            entry_ptr = np.searchsorted(block_of_entry, np.arange(bounds.shape[0]))
-            self._layout = (X, (bounds, entry_ptr.astype(np.int64), rows, local,
-                                X.data[order]))
+            self._layout = (X, block_layout(X))
         return self._layout[1]
 
     def sweep(self, model, X, y, sample_weight, hyper, groups, rng):

@@ -1,0 +1,315 @@
+"""The FM estimators trained on a Dask cluster: ``DaskFMRegressor`` and ``DaskFMClassifier``."""
+import copy
+import inspect
+import os
+from numbers import Integral
+
+import dask.array as da
+import dask.dataframe as dd
+import distributed
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+
+from .._classification import FMClassifier
+from .._regression import FMRegressor
+from .._validation import validate_fm_data
+from ..persistence import load, save
+from ._als import DaskALS
+from ._data import PartitionedData, is_distributed
+from ._sgd import DaskSGD
+
+_CLUSTER_PARAMS = {"local_steps": None, "checkpoint": None, "max_retries": 3}
+# Parameters a resumed fit may change: they do not shape the model or its training.
+_RESUMABLE = {"max_iter", "verbose", "checkpoint", "max_retries", "warm_start", "n_jobs"}
+
+
+def _with_cluster_params(cls):
+    """Give ``cls`` its base's parameters and those of ``_CLUSTER_PARAMS`` (keyword only),
+    so that ``get_params`` and ``clone`` see all of them, without restating the base's."""
+    base_init = cls.__init__
+    base_signature = inspect.signature(base_init)
+
+    def __init__(self, **params):
+        for name, default in _CLUSTER_PARAMS.items():
+            setattr(self, name, params.pop(name, default))
+        base_init(self, **params)
+
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+             for name, default in _CLUSTER_PARAMS.items()]
+    __init__.__signature__ = base_signature.replace(
+        parameters=list(base_signature.parameters.values()) + extra)
+    cls.__init__ = __init__
+    return cls
+
+
+class _ClusterFit:
+    """Training on a Dask cluster when ``fit`` gets a Dask collection or file shards."""
+
+    _cluster_constraints = {
+        "local_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "checkpoint": [str, os.PathLike, None],
+        "max_retries": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def fit(self, X, y=None, sample_weight=None, eval_set=None, feature_groups=None, *,
+            client=None, file_format="auto"):
+        """Fit on the cluster (Dask array or DataFrame, or a list of file paths) or, for
+        in-memory ``X``, in this process as the base estimator does.
+
+        Parameters
+        ----------
+        X : dask.array.Array, dask.dataframe.DataFrame, list of paths, or in-memory data
+            The training rows. A Dask collection is cut into its row chunks (partitions);
+            file shards (libSVM/libFM, FFM or RecordIO, one partition each) are read by
+            the workers, labels included.
+        y : dask or in-memory array-like of shape (n_samples,), default=None
+            Targets; None with file shards.
+        sample_weight : dask or in-memory array-like of shape (n_samples,), default=None
+            Row weights (not with file shards).
+        eval_set : tuple (X_val, y_val) of in-memory data, default=None
+            Validation rows, scored on the driver after each epoch.
+        feature_groups : array-like, default=None
+            For in-memory fits (see the base estimator).
+        client : distributed.Client, default=None
+            The cluster; by default the current client (``distributed.default_client()``).
+        file_format : {"auto", "libsvm", "ffm", "recordio"}, default="auto"
+            The format of file shards.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        if not is_distributed(X):
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
+                               feature_groups=feature_groups)
+        self._validate_params()
+        name = type(self).__name__
+        if self.solver not in ("sgd", "als") or self.order != 2:
+            raise ValueError(f"{name} trains second-order models with solver='sgd' or 'als' on "
+                             f"a cluster; got solver={self.solver!r}, order={self.order}.")
+        if self.early_stopping and eval_set is None:
+            raise ValueError("early_stopping on a cluster needs eval_set: the rows are on the "
+                             "workers, so no validation_fraction can be split off.")
+        if client is None:
+            try:
+                client = distributed.default_client()
+            except ValueError as exc:
+                raise ValueError(f"{name}.fit on Dask input needs a distributed Client: pass "
+                                 "client= or create one, e.g. Client(LocalCluster()).") from exc
+        done, history = self._resume()
+        warm = done > 0 or (self.warm_start and hasattr(self, "model_"))
+        if not warm:
+            self._rng = np.random.default_rng(
+                check_random_state(self.random_state).randint(2**31))
+        dtype = np.dtype(self.dtype)
+        seed = (check_random_state(self.random_state).randint(2**31)
+                if self.shuffle and self.solver == "sgd" else None)
+        data = PartitionedData.build(client, X, y, sample_weight, dtype=dtype,
+                                     file_format=file_format, seed=seed)
+        n_features = data.n_features
+        if warm:
+            if n_features > self.n_features_in_:
+                raise ValueError(f"X has {n_features} features, but {name} is expecting "
+                                 f"{self.n_features_in_} features as input.")
+            n_features = self.n_features_in_
+            data = data.widened(n_features)
+        if is_classifier(self):
+            self._encode_y(data.labels(), classes=self.classes_ if warm else None)
+            if self.classes_.shape[0] > 2:
+                raise ValueError(f"{name} learns two classes on a cluster; y has "
+                                 f"{self.classes_.shape[0]}.")
+            data = data.encoded(self.classes_)
+        else:
+            self._learn_target_range(np.array(data.target_range()), reset=not warm)
+            data = data.encoded(None)
+        self.n_features_in_ = n_features
+        validation = None
+        if eval_set is not None:
+            X_val, y_val = validate_fm_data(self, *eval_set, reset=False,
+                                            y_numeric=not is_classifier(self))
+            validation = (X_val, self._encode_y(y_val, classes=getattr(self, "classes_", None)),
+                          np.ones(X_val.shape[0], dtype))
+        if not warm:
+            self._initialise(n_features, dtype, None)
+        solver = self._cluster_solver()
+        self._history = history
+        try:
+            if self.max_iter > done:
+                self._run_epochs(data, None, None, validation, self._rng, self.max_iter - done,
+                                 stop_early=True, solver=solver)
+        finally:
+            del self._history
+        self.n_retries_ = solver.retries
+        if done:
+            self.n_iter_ = done + (self.n_iter_ if self.max_iter > done else 0)
+            self.loss_curve_ = history["loss_curve_"] + (self.loss_curve_
+                                                         if self.max_iter > done else [])
+        return self
+
+    def _cluster_solver(self):
+        """The distributed learner around the in-memory one (one thread per task)."""
+        n_jobs = self.n_jobs
+        self.n_jobs = 1
+        try:
+            local = self._solver()
+        finally:
+            self.n_jobs = n_jobs
+        if self.solver == "als":
+            return DaskALS(local, max_retries=self.max_retries)
+        return DaskSGD(local, max_retries=self.max_retries, local_steps=self.local_steps)
+
+    def _resume(self):
+        """Adopt the fit saved at ``checkpoint``, if there is one; return the epochs it had
+        run and its history."""
+        if self.checkpoint is None or not os.path.exists(self.checkpoint):
+            return 0, {"done": 0, "loss_curve_": [], "validation_scores_": []}
+        saved = load(self.checkpoint)
+        if type(saved) is not type(self):
+            raise ValueError(f"checkpoint {os.fspath(self.checkpoint)!r} holds a "
+                             f"{type(saved).__name__}, not a {type(self).__name__}.")
+        mine, theirs = self.get_params(), saved.get_params()
+        differ = sorted(k for k in mine if k not in _RESUMABLE and mine[k] != theirs[k])
+        if differ:
+            raise ValueError(f"checkpoint {os.fspath(self.checkpoint)!r} was written with other "
+                             f"parameters: {', '.join(f'{k}={theirs[k]!r}' for k in differ)}; "
+                             "remove the file to start afresh.")
+        for attr, value in vars(saved).items():
+            if attr.endswith("_") or attr in ("_solver_state", "_rng"):
+                setattr(self, attr, value)
+        return saved.n_iter_, {"done": saved.n_iter_, "loss_curve_": list(saved.loss_curve_),
+                               "validation_scores_": list(saved.validation_scores_ or [])}
+
+    def _end_epoch(self, solver, model, state, loss_curve, val_scores):
+        """Checkpoint after each epoch of a cluster fit with ``checkpoint`` set."""
+        if self.checkpoint is None or getattr(self, "_history", None) is None:
+            return
+        history = self._history
+        snapshot = copy.copy(self)
+        del snapshot._history
+        snapshot.model_ = solver.result(model, state)
+        snapshot._solver_state = state
+        snapshot.n_iter_ = history["done"] + len(loss_curve)
+        snapshot.loss_curve_ = history["loss_curve_"] + loss_curve
+        scores = history["validation_scores_"] + val_scores
+        snapshot.validation_scores_ = scores or None
+        snapshot.best_validation_score_ = max(scores) if scores else None
+        save(snapshot, self.checkpoint)
+
+    def _blockwise(self, method, X, dtype, n_columns=None):
+        """``method`` applied to each row chunk of a Dask array or DataFrame, lazily."""
+        if isinstance(X, dd.DataFrame):
+            X = X.to_dask_array(lengths=True)
+        X = X.rechunk({1: -1})
+        if n_columns is None:
+            return X.map_blocks(method, drop_axis=1, dtype=dtype)
+        return X.map_blocks(method, chunks=(X.chunks[0], (n_columns,)), dtype=dtype)
+
+    def predict(self, X):
+        """Predictions; for a Dask array or DataFrame, a lazy Dask array computed by the
+        workers chunk by chunk."""
+        if isinstance(X, (da.Array, dd.DataFrame)):
+            dtype = self.classes_.dtype if is_classifier(self) else np.dtype(self.dtype)
+            return self._blockwise(super().predict, X, dtype)
+        return super().predict(X)
+
+
+@_with_cluster_params
+class DaskFMRegressor(_ClusterFit, FMRegressor):
+    """``FMRegressor`` trained on a Dask cluster, data-parallel.
+
+    ``fit`` takes a ``dask.array`` or ``dask.dataframe`` of features with its targets,
+    or a list of libSVM/libFM, FFM or RecordIO file shards; each row chunk or shard is a
+    partition that stays on the worker that built it, and only model parameters travel.
+    In-memory input is fitted in this process, as by ``FMRegressor``.
+
+    ``solver="sgd"``: every worker runs the SGD kernel over ``local_steps`` rows of each
+    of its partitions from the current model (all its rows per epoch when None), then
+    the driver averages the parameters, each feature's by the number of rows holding it,
+    and sends the result back. More local steps mean fewer exchanges but a model that
+    drifts further between them: with few partitions or ``local_steps`` well below the
+    partition size it tracks single-machine SGD closely; with many partitions and full
+    local epochs each epoch moves the model about as far as one partition's epoch would,
+    so more epochs are needed (see the docs' Dask page for measured curves).
+
+    ``solver="als"``: each coordinate update sums its statistics over the partitions, so
+    a sweep equals the single-machine sweep.
+
+    A worker lost during an epoch makes the epoch run again from the model at its start
+    (``max_retries`` times); with ``checkpoint`` the estimator is saved there after every
+    epoch and a later ``fit`` with the same parameters resumes from the file.
+
+    Parameters
+    ----------
+    **params
+        Those of :class:`fmlearn.FMRegressor`, and:
+    local_steps : int, default=None
+        Rows each partition trains on between two combinations of the model (SGD).
+    checkpoint : str or path-like, default=None
+        Model file written after every epoch of a cluster fit (:func:`fmlearn.save`),
+        and resumed from by ``fit`` when it exists.
+    max_retries : int, default=3
+        Times an epoch is run again after a lost worker before ``fit`` fails.
+
+    Attributes
+    ----------
+    n_retries_ : int
+        Epochs run again after a lost worker in the last cluster fit.
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> from distributed import Client, LocalCluster
+    >>> from fmlearn.dask import DaskFMRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = da.from_array((rng.random((400, 6)) < 0.3).astype(np.float32), chunks=200)
+    >>> y = X[:, 0] + 2 * X[:, 1] * X[:, 2]
+    >>> with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, \\
+    ...         Client(cluster) as client:
+    ...     reg = DaskFMRegressor(n_factors=4, solver="als", max_iter=20, random_state=0)
+    ...     reg = reg.fit(X, y)
+    ...     rmse = float(np.sqrt(((reg.predict(X) - y) ** 2).mean().compute()))
+    >>> rmse < 0.1
+    True
+    """
+
+    _parameter_constraints = {**FMRegressor._parameter_constraints,
+                              **_ClusterFit._cluster_constraints}
+
+
+@_with_cluster_params
+class DaskFMClassifier(_ClusterFit, FMClassifier):
+    """``FMClassifier`` (binary) trained on a Dask cluster; see :class:`DaskFMRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, dask.dataframe as dd
+    >>> from distributed import Client, LocalCluster
+    >>> from fmlearn.dask import DaskFMClassifier
+    >>> frame = pd.DataFrame(np.random.default_rng(0).random((400, 6)) < 0.3, dtype=float)
+    >>> liked = (frame[0] + frame[1] * frame[2]) > 0.5
+    >>> cluster = LocalCluster(n_workers=2, processes=False, dashboard_address=None)
+    >>> client = Client(cluster)
+    >>> clf = DaskFMClassifier(max_iter=30, eta0=0.5, random_state=0)
+    >>> clf = clf.fit(dd.from_pandas(frame, npartitions=2), dd.from_pandas(liked, npartitions=2))
+    >>> clf.predict_proba(dd.from_pandas(frame, npartitions=2)).compute().shape
+    (400, 2)
+    >>> client.close(); cluster.close()
+    """
+
+    _parameter_constraints = {**FMClassifier._parameter_constraints,
+                              **_ClusterFit._cluster_constraints}
+
+    def predict_proba(self, X):
+        """Class probabilities; a lazy Dask array for Dask input."""
+        if isinstance(X, (da.Array, dd.DataFrame)):
+            return self._blockwise(super().predict_proba, X, np.float64, 2)
+        return super().predict_proba(X)
+
+    def decision_function(self, X):
+        """Scores; a lazy Dask array for Dask input."""
+        if isinstance(X, (da.Array, dd.DataFrame)):
+            return self._blockwise(super().decision_function, X, np.float64)
+        return super().decision_function(X)

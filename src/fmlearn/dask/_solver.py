@@ -1,0 +1,71 @@
+"""What the Dask learners share: epochs retried after a lost worker, the rest left to the local
+learner."""
+import copy
+import dataclasses
+import warnings
+from concurrent.futures import CancelledError
+
+import numpy as np
+from distributed import KilledWorker
+
+# Raised on the driver when a worker dies under a task or with the only copy of its input:
+# a dead connection (an OSError), a task that killed workers, a future whose data is gone.
+LOST_WORKER_ERRORS = (KilledWorker, CancelledError, OSError, TimeoutError)
+
+
+def restore(target, saved):
+    """Copy the fields of the dataclass ``saved`` into ``target`` in place (arrays by value)."""
+    for f in dataclasses.fields(saved):
+        value = getattr(saved, f.name)
+        if isinstance(value, np.ndarray):
+            getattr(target, f.name)[...] = value
+        else:
+            setattr(target, f.name, copy.copy(value))
+
+
+@dataclasses.dataclass
+class DistributedSolver:
+    """A learner whose epochs run on the workers holding a ``PartitionedData``.
+
+    ``epoch`` runs ``run_epoch`` of the subclass; if a worker is lost during it, the
+    model, the solver state and the random generator are put back as they were when
+    the epoch began (the last combined model) and the epoch runs again, up to
+    ``max_retries`` times. Validation scores and results come from ``local``, the
+    in-memory learner of the same estimator.
+    """
+
+    local: object
+    max_retries: int = 3
+    retries: int = 0
+
+    def current(self, fitted, state):
+        return self.local.current(fitted, state)
+
+    def decision(self, model, state, X, n_jobs=None):
+        return self.local.decision(model, state, X, n_jobs)
+
+    def result(self, model, state):
+        return self.local.result(model, state)
+
+    def epoch(self, model, data, y, sample_weight, state, rng=None):
+        """One epoch over ``data`` (``y`` and ``sample_weight`` live in its partitions);
+        return the summed weighted training loss."""
+        saved = (model.copy(), copy.deepcopy(state), copy.deepcopy(rng.bit_generator.state)
+                 if rng is not None else None)
+        for attempt in range(self.max_retries + 1):
+            try:
+                return self.run_epoch(model, data, state, rng)
+            except LOST_WORKER_ERRORS as exc:
+                if attempt == self.max_retries:
+                    raise RuntimeError(f"the epoch failed {attempt + 1} times on the cluster; "
+                                       f"last error: {type(exc).__name__}: {exc}") from exc
+                warnings.warn(f"Retrying the epoch from the last combined model after "
+                              f"{type(exc).__name__}: {exc}", RuntimeWarning)
+                self.retries += 1
+                restore(model, saved[0])
+                restore(state, saved[1])
+                if rng is not None:
+                    rng.bit_generator.state = copy.deepcopy(saved[2])
+
+    def run_epoch(self, model, data, state, rng):
+        raise NotImplementedError

@@ -1,0 +1,201 @@
+"""Training on a Dask cluster: a LocalCluster of two worker processes, one thread each."""
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from distributed import Client, LocalCluster
+
+from fmlearn import FMClassifier, FMRegressor, load
+from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
+from fmlearn.io import dump_libsvm
+
+ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as c:
+        yield c
+
+
+def one_hot(n_rows, seed=0, n_users=40, n_items=50):
+    """Rows of a one-hot user and a one-hot item, targets from a planted FM."""
+    rng = np.random.default_rng(seed)
+    cols = np.column_stack([rng.integers(0, n_users, n_rows),
+                            n_users + rng.integers(0, n_items, n_rows)]).ravel()
+    X = sp.csr_matrix((np.ones(2 * n_rows), (np.repeat(np.arange(n_rows), 2), cols)),
+                      shape=(n_rows, n_users + n_items))
+    V = rng.normal(0, 0.7, (n_users + n_items, 3))
+    w = rng.normal(0, 0.5, n_users + n_items)
+    pairs = np.einsum("ij,ij->i", V[cols[0::2]], V[cols[1::2]])
+    return X, 1.0 + X @ w + pairs + rng.normal(0, 0.1, n_rows)
+
+
+def shards(tmp_path, X, y, n):
+    """``X, y`` written as ``n`` libFM files."""
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(X.shape[0]), n)):
+        paths.append(tmp_path / f"part{i}.libfm")
+        dump_libsvm(X[rows], y[rows], paths[-1])
+    return paths
+
+
+def test_als_sweeps_equal_the_single_machine_sweeps(client):
+    X, y = one_hot(3000)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
+    params = dict(n_factors=3, solver="als", max_iter=4, reg_linear=2.0, reg_factors=3.0,
+                  init_std=0.1, random_state=0, dtype="float64", tol=None)
+    chunks = da.from_array(X.toarray(), chunks=(700, -1))  # 5 partitions of uneven size
+    dist = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=700),
+                                         sample_weight=weights, client=client)
+    ref = FMRegressor(**params).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(dist.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    assert dist.intercept_ == pytest.approx(ref.intercept_, rel=1e-12)
+    np.testing.assert_allclose(dist.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dist.factors_, ref.factors_, rtol=1e-9, atol=1e-12)
+
+
+def test_als_classification_equals_the_single_machine_probit_als(client):
+    X, y = one_hot(2000, seed=2)
+    labels = np.where(y > np.median(y), "yes", "no")
+    params = dict(n_factors=2, solver="als", max_iter=3, reg_linear=1.0, reg_factors=1.0,
+                  init_std=0.1, random_state=0, dtype="float64", tol=None)
+    frame = dd.from_pandas(pd.DataFrame(X.toarray()), npartitions=3)
+    dist = DaskFMClassifier(**params).fit(frame, dd.from_pandas(pd.Series(labels),
+                                                                npartitions=3), client=client)
+    ref = FMClassifier(**params).fit(X, labels)
+    assert list(dist.classes_) == ["no", "yes"]
+    np.testing.assert_allclose(dist.factors_, ref.factors_, rtol=1e-9, atol=1e-12)
+    proba = dist.predict_proba(frame)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), ref.predict_proba(X), rtol=1e-9)
+
+
+@pytest.mark.skipif(not (ML_100K / "u1.base").is_file(),
+                    reason=f"MovieLens 100K not found at {ML_100K} (../shared/data beside "
+                    "the repo)")
+@pytest.mark.parametrize("local_steps", [None, 10_000])
+def test_sgd_on_movielens_reaches_the_single_machine_rmse(client, tmp_path, local_steps):
+    def read(name):
+        a = np.loadtxt(ML_100K / name, dtype=np.int64)
+        cols = np.column_stack([a[:, 0] - 1, 943 + a[:, 1] - 1]).ravel()
+        X = sp.csr_matrix((np.ones(cols.shape[0], np.float32),
+                           (np.repeat(np.arange(a.shape[0]), 2), cols)), shape=(a.shape[0], 2625))
+        return X, a[:, 2].astype(np.float64)
+
+    (X, y), (X_test, y_test) = read("u1.base"), read("u1.test")
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    paths = shards(tmp_path, X[order], y[order], 2)
+    params = dict(n_factors=8, max_iter=20, eta0=0.05, reg_linear=0.01, reg_factors=0.01,
+                  init_std=0.1, random_state=0, tol=None)
+    single = FMRegressor(**params).fit(X, y)
+    dist = DaskFMRegressor(local_steps=local_steps, **params).fit(paths, client=client)
+
+    def rmse(est):
+        return np.sqrt(np.mean((est.predict(X_test) - y_test) ** 2))
+
+    assert rmse(single) < 0.97  # a model that learned: the global mean scores 1.154
+    assert rmse(dist) <= 1.02 * rmse(single)
+
+
+def test_sgd_combines_parameters_by_rows_per_feature(client):
+    # Features 0-9 live only in the first partition, 10-19 only in the second: each keeps
+    # what its own partition learned, unaveraged, so one round equals two separate fits.
+    X = sp.block_diag([sp.identity(10), sp.identity(10)], format="csr")
+    X = sp.vstack([X[:10]] * 3 + [X[10:]] * 3).tocsr()
+    y = np.arange(60, dtype=np.float64) % 7
+    params = dict(n_factors=2, max_iter=1, learning_rate="constant", eta0=0.1,
+                  fit_intercept=False, shuffle=False, random_state=0, tol=None)
+    dist = DaskFMRegressor(**params).fit(da.from_array(X.toarray(), chunks=(30, -1)),
+                                         da.from_array(y, chunks=30), client=client)
+    first = FMRegressor(**params).fit(X[:30], y[:30])
+    second = FMRegressor(**params).fit(X[30:], y[30:])
+    for part, rows in ((first, slice(0, 10)), (second, slice(10, 20))):
+        np.testing.assert_allclose(dist.coef_[rows], part.coef_[rows], rtol=1e-6)
+        np.testing.assert_allclose(dist.factors_[rows], part.factors_[rows], rtol=1e-6)
+
+
+def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):
+    X, y = one_hot(2000)
+    paths = shards(tmp_path, X, y, 2)
+    path = tmp_path / "model.fm"
+    params = dict(n_factors=3, eta0=0.05, random_state=3, tol=None)
+    DaskFMRegressor(max_iter=3, checkpoint=str(path), **params).fit(paths, client=client)
+    assert load(path).n_iter_ == 3
+    resumed = DaskFMRegressor(max_iter=6, checkpoint=str(path), **params).fit(paths,
+                                                                             client=client)
+    whole = DaskFMRegressor(max_iter=6, **params).fit(paths, client=client)
+    assert resumed.n_iter_ == 6 and load(path).n_iter_ == 6
+    assert len(resumed.loss_curve_) == 6
+    np.testing.assert_allclose(resumed.loss_curve_, whole.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose(resumed.factors_, whole.factors_, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"other parameters: n_factors=3"):
+        DaskFMRegressor(max_iter=6, checkpoint=str(path), **{**params, "n_factors": 4}
+                        ).fit(paths, client=client)
+
+
+def test_a_killed_worker_costs_a_retry_not_the_fit(tmp_path):
+    X, y = one_hot(20_000)
+    paths = shards(tmp_path, X, y, 4)
+    path = tmp_path / "model.fm"
+    params = dict(n_factors=4, max_iter=12, local_steps=1000, eta0=0.05, random_state=0,
+                  tol=None)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as c:
+        clean = DaskFMRegressor(**params).fit(paths, client=c)
+        pids = c.run(os.getpid)
+        victim = sorted(pids.values())[0]
+
+        def kill_after_first_epoch():
+            while not path.exists():
+                time.sleep(0.005)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_after_first_epoch)
+        killer.start()
+        killed = DaskFMRegressor(checkpoint=str(path), **params).fit(paths, client=c)
+        killer.join()
+        c.wait_for_workers(2)
+        assert victim not in c.run(os.getpid).values()  # the worker did die
+    assert killed.n_iter_ == 12 and load(path).n_iter_ == 12
+    # Every retried task and epoch starts from the same combined model: nothing changes.
+    np.testing.assert_allclose(killed.factors_, clean.factors_, rtol=1e-6)
+    np.testing.assert_allclose(killed.loss_curve_, clean.loss_curve_, rtol=1e-6)
+
+
+def test_errors_name_the_problem(client, tmp_path):
+    X, y = one_hot(200)
+    dense = X.toarray()
+    dense[150, 3] = np.nan
+    with pytest.raises(ValueError, match=r"partition 1: X: Input (X )?contains NaN"):
+        DaskFMRegressor().fit(da.from_array(dense, chunks=(100, -1)),
+                              da.from_array(y, chunks=100), client=client)
+    with pytest.raises(ValueError, match="solver='sgd' or 'als' on a cluster; got "
+                                         "solver='mcmc'"):
+        DaskFMRegressor(solver="mcmc").fit(da.from_array(X.toarray(), chunks=(100, -1)), y,
+                                           client=client)
+    with pytest.raises(ValueError, match="X has 200 rows but y has 150"):
+        DaskFMRegressor().fit(da.from_array(X.toarray(), chunks=(100, -1)), y[:150],
+                              client=client)
+    paths = shards(tmp_path, X, y, 2)
+    with pytest.raises(ValueError, match="the labels come from the files"):
+        DaskFMRegressor().fit(paths, y, client=client)
+    with pytest.raises(ValueError, match="early_stopping on a cluster needs eval_set"):
+        DaskFMRegressor(early_stopping=True).fit(paths, client=client)
+
+
+def test_without_a_client_fit_says_how_to_get_one():
+    X, y = one_hot(100)
+    with pytest.raises(ValueError, match=r"needs a distributed Client: pass client="):
+        DaskFMRegressor().fit(da.from_array(X.toarray(), chunks=50), da.from_array(y, chunks=50))
