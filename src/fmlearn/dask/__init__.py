@@ -6,6 +6,7 @@ Examples
 >>> DaskFMRegressor(solver="als").solver
 'als'
 """
+from . import _sizes  # noqa: F401  (registers the size estimates Dask uses)
 from ._estimators import DaskFMClassifier, DaskFMRegressor
 
 __all__ = ["DaskFMClassifier", "DaskFMRegressor"]

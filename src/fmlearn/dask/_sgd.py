@@ -36,11 +36,14 @@ def make_slices(part, local_steps):
     slices = []
     for start in range(0, n, max(size, 1)):
         X = part.X[start:start + size]
-        features, local = np.unique(X.indices, return_inverse=True)
-        X = sp.csr_matrix((X.data, local.astype(np.int32), X.indptr),
+        counts = np.bincount(X.indices, minlength=X.shape[1])
+        features = np.flatnonzero(counts)
+        local = np.zeros(X.shape[1], dtype=np.int32)
+        local[features] = np.arange(features.shape[0], dtype=np.int32)
+        X = sp.csr_matrix((X.data, local[X.indices], X.indptr),
                           shape=(X.shape[0], features.shape[0]))
-        slices.append(Slice(features, np.bincount(local, minlength=features.shape[0]), X,
-                            part.y[start:start + size], part.sample_weight[start:start + size]))
+        slices.append(Slice(features, counts[features], X, part.y[start:start + size],
+                            part.sample_weight[start:start + size]))
     return slices
 
 

@@ -1,0 +1,195 @@
+"""One process against a Dask LocalCluster (2 workers x 1 thread), same data, same epochs.
+
+For each case: wall time, test RMSE, the bytes Dask moved (its workers' own
+``transfer_outgoing_bytes_total``, which counts the results the driver gathers, plus the
+broadcasts of the model, sized by ``dask.sizeof``), and the compute seconds of each partition's
+tasks from Dask's task stream. From those measurements, a projection of the SGD epoch time for
+8, 32 and 128 workers (see docs/dask.md for the model and its assumptions).
+
+Cases: MovieLens 100K u1 (../shared/data/ml-100k) by SGD and by ALS, and a synthetic
+recommender set (power-law one-hot fields, planted FM) of 2 million rows by SGD; the test RMSE
+is also recorded after every epoch, to compare how fast the two converge.
+
+    python bench/dask_cluster.py [--quick]
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from dask.sizeof import sizeof
+from distributed import Client, LocalCluster, get_task_stream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import require, write_results  # noqa: E402
+from synthetic import planted_rows  # noqa: E402
+
+from fmlearn import FMRegressor  # noqa: E402
+from fmlearn.dask import DaskFMRegressor  # noqa: E402
+from fmlearn.dask._sgd import SliceUpdate, combine  # noqa: E402
+from fmlearn.io import dump_libsvm  # noqa: E402
+from fmlearn.model import FMModel  # noqa: E402
+from fmlearn.solvers.sgd import SGDState  # noqa: E402
+
+WORKERS = 2
+NETWORK_BYTES_PER_S = 1.25e9  # the projection's assumed driver link: 10 Gbit/s Ethernet
+PROJECTED_WORKERS = (2, 8, 32, 128)
+
+
+def movielens(name):
+    (path,) = require(f"ml-100k/{name}")
+    a = np.loadtxt(path, dtype=np.int64)
+    cols = np.column_stack([a[:, 0] - 1, 943 + a[:, 1] - 1]).ravel()
+    X = sp.csr_matrix((np.ones(cols.shape[0], np.float32),
+                       (np.repeat(np.arange(a.shape[0]), 2), cols)), shape=(a.shape[0], 2625))
+    return X, a[:, 2].astype(np.float64)
+
+
+def write_shards(folder, X, y, n):
+    paths = []
+    for i, rows in enumerate(np.array_split(np.arange(X.shape[0]), n)):
+        paths.append(str(Path(folder) / f"part{i}.libfm"))
+        dump_libsvm(X[rows], y[rows], paths[-1])
+    return paths
+
+
+def rmse(est, X, y):
+    return float(np.sqrt(np.mean((est.predict(X) - y) ** 2)))
+
+
+def outgoing_bytes(client):
+    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+
+
+def run_case(client, name, params, train, test, paths):
+    """Fit in this process and on the cluster with the same parameters; measure both."""
+    X, y = train
+    FMRegressor(**{**params, "max_iter": 1}).fit(X, y)  # compile outside the timing
+    DaskFMRegressor(**{**params, "max_iter": 1}).fit(paths, client=client)
+    start = time.perf_counter()
+    single = FMRegressor(**params).fit(X, y, eval_set=test)
+    single_seconds = time.perf_counter() - start
+    before = outgoing_bytes(client)
+    with get_task_stream(client) as stream:
+        start = time.perf_counter()
+        dist = DaskFMRegressor(**params).fit(paths, eval_set=test, client=client)
+        cluster_seconds = time.perf_counter() - start
+    gathered = outgoing_bytes(client) - before
+    compute = {}
+    for task in stream.data:
+        prefix = task["key"].split("-")[0]
+        seconds = sum(s["stop"] - s["start"] for s in task["startstops"]
+                      if s["action"] == "compute")
+        compute[prefix] = compute.get(prefix, 0.0) + seconds
+    epochs = params["max_iter"]
+    # One broadcast per epoch: SGD's parameters and accumulators, ALS's parameters.
+    broadcast = WORKERS * (sizeof(single.model_) + (sizeof(single._solver_state)
+                                                    if params.get("solver", "sgd") == "sgd"
+                                                    else 0))
+    result = {
+        "n_rows": X.shape[0], "n_features": X.shape[1], "params": params,
+        "single_process": {"seconds": single_seconds, "test_rmse": rmse(single, *test),
+                           "test_rmse_per_epoch": [-s for s in single.validation_scores_]},
+        "cluster": {"workers": WORKERS, "threads_per_worker": 1, "partitions": len(paths),
+                    "seconds": cluster_seconds, "test_rmse": rmse(dist, *test),
+                    "test_rmse_per_epoch": [-s for s in dist.validation_scores_],
+                    "bytes_gathered_per_epoch": gathered / epochs,
+                    "bytes_broadcast_per_epoch": broadcast,
+                    "task_compute_seconds_per_epoch": {k: v / epochs for k, v in compute.items()}},
+        "seconds_ratio_cluster_over_single": cluster_seconds / single_seconds,
+    }
+    print(f"{name}: single {single_seconds:.2f} s RMSE {result['single_process']['test_rmse']:.4f}"
+          f" | cluster {cluster_seconds:.2f} s RMSE {result['cluster']['test_rmse']:.4f}, "
+          f"{gathered / epochs / 1e6:.2f} MB gathered per epoch")
+    return result
+
+
+def combine_rate(n_features, k, touched):
+    """Driver-side combination throughput: touched parameter rows per second."""
+    rng = np.random.default_rng(0)
+    model = FMModel.initial(n_features, k, 0.1, np.float32, rng)
+    state = SGDState.initial(model)
+    updates = []
+    for _ in range(4):
+        f = np.sort(rng.choice(n_features, touched, replace=False))
+        updates.append(SliceUpdate(f, np.ones(touched, np.int64), touched, 0.0,
+                                   np.zeros(touched, np.float32),
+                                   np.zeros((touched, k), np.float32), np.zeros(1, np.float32),
+                                   np.zeros(touched, np.float32),
+                                   np.zeros((touched, k), np.float32), 0.0))
+    start = time.perf_counter()
+    combine(model, state, updates)
+    return 4 * touched / (time.perf_counter() - start)
+
+
+def projection(X, k, row_seconds, rate):
+    """Projected SGD epoch seconds (one combination per epoch) for W workers, one partition
+    each: compute of n/W rows, the model broadcast to W workers and W updates of the features
+    each partition touches over the driver's link, and the driver's combination."""
+    n, n_features = X.shape
+    model_bytes = n_features * (k + 1) * 4 * 2  # parameters and AdaGrad accumulators, float32
+    per_touched = 2 * 8 + 4 * (k + 1) * 2  # id and count, parameters and accumulator steps
+    out = {}
+    order = np.random.default_rng(0).permutation(n)
+    for w in PROJECTED_WORKERS:
+        part = X[order[: n // w]]
+        touched = int(np.unique(part.indices).shape[0])
+        compute = row_seconds * n / w
+        transfer = (w * model_bytes + w * touched * per_touched) / NETWORK_BYTES_PER_S
+        combining = w * touched / rate
+        out[str(w)] = {"compute_seconds": compute, "transfer_seconds": transfer,
+                       "combine_seconds": combining,
+                       "epoch_seconds": compute + transfer + combining,
+                       "touched_features_per_partition": touched}
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    train, test = movielens("u1.base"), movielens("u1.test")
+    n_synthetic = 400_000 if args.quick else 2_000_000
+    Xs, ys = planted_rows(n_synthetic + 100_000, n_features=100_000, seed=1)
+    synthetic_train, synthetic_test = (Xs[:n_synthetic], ys[:n_synthetic]), \
+        (Xs[n_synthetic:], ys[n_synthetic:])
+    sgd = dict(n_factors=8, max_iter=20, eta0=0.05, reg_linear=0.01, reg_factors=0.01,
+               init_std=0.1, random_state=0, tol=None, n_jobs=1)
+    als = dict(n_factors=10, solver="als", max_iter=10 if args.quick else 20, reg_linear=10.0,
+               reg_factors=15.0, init_std=0.1, random_state=0, tol=None, n_jobs=1)
+    big = dict(n_factors=16, max_iter=3 if args.quick else 10, eta0=0.05, reg_linear=1e-4,
+               reg_factors=1e-4, init_std=0.05, random_state=0, tol=None, n_jobs=1)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, \
+            LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster) as client:
+        order = np.random.default_rng(0).permutation(train[0].shape[0])
+        ml_paths = write_shards(Path(tmp), train[0][order], train[1][order], WORKERS)
+        (Path(tmp) / "synthetic").mkdir()
+        big_paths = write_shards(Path(tmp) / "synthetic", *synthetic_train, 2 * WORKERS)
+        results["movielens_u1_sgd"] = run_case(client, "MovieLens u1, SGD", sgd, train, test,
+                                               ml_paths)
+        results["movielens_u1_als"] = run_case(client, "MovieLens u1, ALS", als, train, test,
+                                               ml_paths)
+        results["synthetic_sgd"] = run_case(client, "synthetic, SGD", big, synthetic_train,
+                                            synthetic_test, big_paths)
+    case = results["synthetic_sgd"]
+    row_seconds = case["cluster"]["task_compute_seconds_per_epoch"]["train_slice"] / case["n_rows"]
+    rate = combine_rate(synthetic_train[0].shape[1], big["n_factors"], 50_000)
+    results["projection_synthetic_sgd"] = {
+        "assumptions": {"driver_link_bytes_per_s": NETWORK_BYTES_PER_S,
+                        "measured_compute_seconds_per_row": row_seconds,
+                        "measured_combine_rows_per_s": rate},
+        "workers": projection(synthetic_train[0], big["n_factors"], row_seconds, rate)}
+    for w, p in results["projection_synthetic_sgd"]["workers"].items():
+        print(f"projection, {w} workers: epoch {p['epoch_seconds']:.3f} s = compute "
+              f"{p['compute_seconds']:.3f} + transfer {p['transfer_seconds']:.3f} + combine "
+              f"{p['combine_seconds']:.3f}")
+    write_results("dask_cluster" + ("_quick" if args.quick else ""), {"results": results})
+
+
+if __name__ == "__main__":
+    main()
