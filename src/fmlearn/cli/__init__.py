@@ -228,11 +228,14 @@ _MODEL_FLAGS = ("task", "dim", "method", "n_iter", "learn_rate", "regular", "ini
               show_default=True, help="Floating type of the model.")
 @_option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal), no per-iteration table.")
+@_option("--plot", "plot_path", metavar="FILE",
+         help="Save the learning curve (training loss, and the -validation or -test metric, "
+              "per iteration) as an image, e.g. curve.png; needs matplotlib.")
 @_debug_option
 def train(task, train_path, test_path, validation_path, out_path, dim, regular, init_stdev,
           n_iter, learn_rate, method, meta_path, seed, verbosity, rlog_path, model_out,
           load_model, relation, cache_size, hyperparameters_path, fmt, schedule, burn_in,
-          n_jobs, dtype, quiet):
+          n_jobs, dtype, quiet, plot_path):
     """Train a factorization machine; libFM's command line works unchanged.
 
     libFM's one-dash flags (-task, -train, -dim, ...) and their --name spelling are
@@ -340,6 +343,8 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
 
     if rlog_path is not None:
         libfm.write_rlog(rlog_path, estimator, eval_name)
+    if plot_path is not None:
+        _plot(estimator, plot_path)
     if model_out is not None:
         _save(estimator, model_out, quiet)
     if "test" in data:
@@ -408,6 +413,21 @@ def _save(estimator, path, quiet):
         raise file_error(path, exc, "write") from exc
     if not quiet:
         click.echo(f"fmlearn: wrote the model to {path}", err=True)
+
+
+def _plot(estimator, path):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise click.UsageError("--plot needs matplotlib: pip install 'fmlearn[plot]'") from exc
+    from ..plot import learning_curve
+
+    figure = Figure(figsize=(7, 4), layout="tight")
+    learning_curve(estimator, ax=figure.subplots())
+    try:
+        figure.savefig(path)
+    except OSError as exc:
+        raise file_error(path, exc, "write") from exc
 
 
 def _predictions(estimator, X, proba):
