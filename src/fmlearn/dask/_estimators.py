@@ -1,5 +1,6 @@
 """The FM estimators trained on a Dask cluster: ``DaskFMRegressor`` and ``DaskFMClassifier``."""
 import copy
+import dataclasses
 import inspect
 import os
 from numbers import Integral
@@ -143,20 +144,17 @@ class _ClusterFit:
         finally:
             del self._history
         self.n_retries_ = solver.retries
-        if done:
-            self.n_iter_ = done + (self.n_iter_ if self.max_iter > done else 0)
-            self.loss_curve_ = history["loss_curve_"] + (self.loss_curve_
-                                                         if self.max_iter > done else [])
+        if done and self.max_iter > done:  # the history continues the checkpoint's
+            self.n_iter_ += done
+            self.loss_curve_ = history["loss_curve_"] + self.loss_curve_
+            if self.validation_scores_ is not None:
+                self.validation_scores_ = history["validation_scores_"] + self.validation_scores_
+                self.best_validation_score_ = max(self.validation_scores_)
         return self
 
     def _cluster_solver(self):
         """The distributed learner around the in-memory one (one thread per task)."""
-        n_jobs = self.n_jobs
-        self.n_jobs = 1
-        try:
-            local = self._solver()
-        finally:
-            self.n_jobs = n_jobs
+        local = dataclasses.replace(self._solver(), n_threads=1)
         if self.solver == "als":
             return DaskALS(local, max_retries=self.max_retries)
         return DaskSGD(local, max_retries=self.max_retries, local_steps=self.local_steps)

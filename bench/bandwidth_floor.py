@@ -1,0 +1,102 @@
+"""The physical floor of an SGD epoch: this machine's memory bandwidth and the bytes an epoch
+must move, against the measured epoch time (n_factors=64, float32, AdaGrad).
+
+Bandwidth is measured with a STREAM-style triad ``a = b + s c`` over 512 MiB arrays of float32
+(counted as 3 arrays moved, STREAM's convention), compiled by numba, with 1 and 2 threads; the
+best of 5 runs. The bytes of an epoch are those of the rows (``indptr``, ``indices``, ``data``,
+target and weight) plus, for the parameters, a read and a write of ``[w_j, v_j]`` and of their
+AdaGrad accumulators, 16 (k + 1) bytes, counted two ways:
+
+- ``unique``: once per feature present in the data: the least any implementation must move
+  from memory, so the floor;
+- ``per_touch``: once per non-zero, as if no parameter row stayed in cache between two rows
+  holding it.
+
+Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic file of 2e7 rows
+(10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 2e6 rows with
+``--quick``), each in memory.
+
+    python bench/bandwidth_floor.py [--quick]
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_frappe, write_results  # noqa: E402
+from frappe_sgd import epoch_seconds  # noqa: E402
+from synthetic import planted_rows  # noqa: E402
+
+from fmlearn._threads import numba_threads  # noqa: E402
+
+K = 64
+STREAM_ELEMENTS = 2**27  # 512 MiB of float32 per array
+
+
+@njit(parallel=True, cache=True)
+def triad(a, b, c, s):
+    for i in prange(a.shape[0]):
+        a[i] = b[i] + s * c[i]
+
+
+def bandwidth(n_threads, repeats=5):
+    """Bytes per second of the triad with ``n_threads`` threads (best of ``repeats``)."""
+    a, b, c = (np.full(STREAM_ELEMENTS, v, dtype=np.float32) for v in (0.0, 1.0, 2.0))
+    best = np.inf
+    with numba_threads(n_threads):
+        triad(a, b, c, np.float32(3.0))
+        for _ in range(repeats):
+            start = time.perf_counter()
+            triad(a, b, c, np.float32(3.0))
+            best = min(best, time.perf_counter() - start)
+    return 3 * a.nbytes / best
+
+
+def epoch_bytes(X, k):
+    """Bytes an SGD epoch over ``X`` moves: rows plus parameters, ``unique`` and ``per_touch``."""
+    rows = X.indptr.nbytes + X.indices.nbytes + X.data.nbytes + 2 * 4 * X.shape[0]
+    per_parameter_row = 16 * (k + 1)
+    unique = int(np.count_nonzero(np.bincount(X.indices, minlength=X.shape[1])))
+    return {"rows": rows, "unique_features": unique,
+            "unique": rows + unique * per_parameter_row,
+            "per_touch": rows + X.nnz * per_parameter_row}
+
+
+def case(name, X, y, bandwidths, repeats):
+    result = {"n_rows": X.shape[0], "nnz": int(X.nnz), "n_features": X.shape[1],
+              "bytes": epoch_bytes(X, K), "threads": {}}
+    for n_threads, bw in bandwidths.items():
+        seconds = epoch_seconds(X, y, K, n_threads, "adagrad", repeats)["median"]
+        floors = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
+        result["threads"][str(n_threads)] = {
+            "epoch_seconds": seconds, "floor_seconds": floors,
+            "multiple_of_floor": {kind: seconds / f for kind, f in floors.items()}}
+        print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; floor {floors['unique']:.4f} s "
+              f"(x{seconds / floors['unique']:.1f}), per-touch {floors['per_touch']:.3f} s "
+              f"(x{seconds / floors['per_touch']:.2f})")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    bandwidths = {n: bandwidth(n) for n in (1, 2)}
+    print("triad bandwidth:", {n: f"{bw / 1e9:.1f} GB/s" for n, bw in bandwidths.items()})
+    (X, y), _, _ = load_frappe()
+    results = {"bandwidth_bytes_per_s": {str(n): bw for n, bw in bandwidths.items()},
+               "n_factors": K, "dtype": "float32", "learning_rate": "adagrad",
+               "frappe_train": case("frappe", X, y, bandwidths, 5)}
+    n_rows = 2_000_000 if args.quick else 20_000_000
+    X, y = planted_rows(n_rows, n_features=1_000_000, seed=0)
+    results["synthetic"] = case(f"synthetic {n_rows:.0e} rows", X, y.astype(np.float32),
+                                bandwidths, 2)
+    write_results("bandwidth_floor" + ("_quick" if args.quick else ""), results)
+
+
+if __name__ == "__main__":
+    main()
