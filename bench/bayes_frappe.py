@@ -49,8 +49,9 @@ ALS_GRID = [dict(reg_linear=10.0, reg_factors=fac) for fac in (1.0, 2.0, 5.0)]
 # --- learners ------------------------------------------------------------------------------------
 def fmlearn_mcmc(task, n_iter):
     Estimator = FMRegressor if task == "regression" else FMClassifier
+    # burn_in=0: every sample is kept, as myFM's n_kept_samples=n_iter (and libFM) here
     return Estimator(solver="mcmc", n_factors=RANK, max_iter=n_iter, init_std=0.1,
-                     random_state=SEED, n_jobs=THREADS)
+                     burn_in=0, random_state=SEED, n_jobs=THREADS)
 
 
 def fit_mcmc(library, task, X, y, n_iter):

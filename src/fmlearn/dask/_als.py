@@ -158,7 +158,7 @@ class DaskALS(DistributedSolver):
         bounds, shards, present = self.shards(data)
         alpha, mu_w, lam_w, mu_v, lam_v = state.arrays()
         groups = np.zeros(model.n_features, dtype=np.int64)
-        shared = client.scatter(model, broadcast=True)
+        shared = client.scatter(model, broadcast=True, hash=False)
         states = [client.submit(begin_sweep, s, shared, local.loss) for s in shards]
         if local.fit_intercept:
             sums = np.sum(client.gather([client.submit(intercept_sums, s, st)

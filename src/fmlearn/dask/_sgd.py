@@ -137,7 +137,8 @@ class DaskSGD(DistributedSolver):
         n_rounds = -(-max(n_rows) // max(steps, 1))
         total = 0.0
         for r in range(n_rounds):
-            shared = client.scatter([model, state], broadcast=True)
+            # Fresh keys: a retried epoch scatters the same values again.
+            shared = client.scatter([model, state], broadcast=True, hash=False)
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
             futures = [client.submit(train_slice, slices[p], r, shared[0], shared[1], self.local,
