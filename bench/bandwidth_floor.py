@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,7 +93,10 @@ def main():
                "n_factors": K, "dtype": "float32", "learning_rate": "adagrad",
                "frappe_train": case("frappe", X, y, bandwidths, 5)}
     n_rows = 2_000_000 if args.quick else 20_000_000
-    X, y = planted_rows(n_rows, n_features=1_000_000, seed=0)
+    chunks = [planted_rows(2_000_000, n_features=1_000_000, seed=seed)
+              for seed in range(n_rows // 2_000_000)]
+    X, y = sp.vstack([c[0] for c in chunks], format="csr"), np.concatenate([c[1] for c in chunks])
+    del chunks
     results["synthetic"] = case(f"synthetic {n_rows:.0e} rows", X, y.astype(np.float32),
                                 bandwidths, 2)
     write_results("bandwidth_floor" + ("_quick" if args.quick else ""), results)
