@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 
 from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
-from fmlearn.io import dump_libsvm
+from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
 
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
 
@@ -106,6 +106,22 @@ def test_sgd_on_movielens_reaches_the_single_machine_rmse(client, tmp_path, loca
 
     assert rmse(single) < 0.97  # a model that learned: the global mean scores 1.154
     assert rmse(dist) <= 1.02 * rmse(single)
+
+
+def test_ffm_and_recordio_shards_give_the_model_of_libfm_shards(client, tmp_path):
+    X, y = one_hot(600)
+    params = dict(n_factors=2, solver="als", max_iter=2, random_state=0, tol=None)
+    fields = np.r_[np.zeros(40, int), np.ones(50, int)]
+    paths = {"libsvm": [], "ffm": [], "recordio": []}
+    for i, rows in enumerate(np.array_split(np.arange(600), 2)):
+        for fmt, write in (("libsvm", lambda p: dump_libsvm(X[rows], y[rows], p)),
+                           ("ffm", lambda p: dump_ffm(X[rows], y[rows], fields, p)),
+                           ("recordio", lambda p: dump_recordio(X[rows], y[rows], p))):
+            paths[fmt].append(tmp_path / f"{fmt}{i}")
+            write(paths[fmt][-1])
+    models = {fmt: DaskFMRegressor(**params).fit(p, client=client) for fmt, p in paths.items()}
+    for fmt in ("ffm", "recordio"):
+        np.testing.assert_allclose(models[fmt].factors_, models["libsvm"].factors_, rtol=1e-5)
 
 
 def test_sgd_combines_parameters_by_rows_per_feature(client):
