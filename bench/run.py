@@ -4,7 +4,8 @@ import sys
 from pathlib import Path
 
 SCRIPTS = ["frappe_sgd.py", "bayes_movielens.py", "bayes_frappe.py", "read_speed.py", "stream_file.py",
-           "serve_load.py", "ffm.py", "hofm.py", "ranking_movielens.py", "dask_cluster.py"]
+           "serve_load.py", "ffm.py", "hofm.py", "ranking_movielens.py", "dask_cluster.py",
+           "bandwidth_floor.py"]
 
 
 def main():
