@@ -55,7 +55,8 @@ def test_als_sweeps_equal_the_single_machine_sweeps(client):
     weights = np.random.default_rng(1).uniform(0.5, 2.0, X.shape[0])
     params = dict(n_factors=3, solver="als", max_iter=4, reg_linear=2.0, reg_factors=3.0,
                   init_std=0.1, random_state=0, dtype="float64", tol=None)
-    chunks = da.from_array(X.toarray(), chunks=(700, -1))  # 5 partitions of uneven size
+    # 5 partitions of uneven size, each a scipy.sparse matrix
+    chunks = da.from_array(X.astype(np.float64), chunks=(700, -1), asarray=False)
     dist = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=700),
                                          sample_weight=weights, client=client)
     ref = FMRegressor(**params).fit(X, y, sample_weight=weights)
