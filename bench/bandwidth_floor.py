@@ -76,7 +76,8 @@ def case(name, X, y, bandwidths, repeats):
         result["threads"][str(n_threads)] = {
             "epoch_seconds": seconds, "floor_seconds": floors,
             "multiple_of_floor": {kind: seconds / f for kind, f in floors.items()}}
-        print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; floor {floors['unique']:.4f} s "
+        print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; "
+              f"floor {floors['unique']:.4f} s "
               f"(x{seconds / floors['unique']:.1f}), per-touch {floors['per_touch']:.3f} s "
               f"(x{seconds / floors['per_touch']:.2f})")
     return result

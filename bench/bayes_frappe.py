@@ -27,7 +27,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # myFM draws a progress bar in every
 
 import myfm  # noqa: E402
 import numpy as np  # noqa: E402
-from common import load_frappe, write_results  # noqa: E402
+from common import choose_burn_in, dropping_first, load_frappe, write_results  # noqa: E402
 from sklearn.metrics import log_loss, roc_auc_score  # noqa: E402
 
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
@@ -98,22 +98,29 @@ def warm_up(X, y):
     fit_als(X, y, 2, ALS_GRID[0])
 
 
-def mcmc(task, train, test, iterations):
+def mcmc(task, train, valid, test, iterations):
     """Fit both libraries alternately, one repetition per entry of ``iterations``; the first
-    repetition's fits are scored on ``test``."""
-    (X, y), (X_test, y_test) = train, test
+    repetition's fits are scored on ``test``. Both keep every sample; fmlearn's figures are
+    also given with the burn-in chosen on ``valid`` (``choose_burn_in``)."""
+    (X, y), (X_valid, y_valid), (X_test, y_test) = train, valid, test
     if task == "classification":
-        y, y_test = (y > 0).astype(int), (y_test > 0).astype(int)
+        y, y_valid, y_test = ((v > 0).astype(int) for v in (y, y_valid, y_test))
     metrics = regression_metrics if task == "regression" else classification_metrics
+    error = "test_rmse" if task == "regression" else "test_logloss"
     result = {lib: {"iterations": iterations, "fit_seconds": []} for lib in LIBRARIES}
     for rep, n_iter in enumerate(iterations):
         for lib in LIBRARIES:
             est, seconds = fit_mcmc(lib, task, X, y, n_iter)
             result[lib]["fit_seconds"].append(seconds)
             scores = metrics(est, X_test, y_test) if rep == 0 else {}
+            if rep == 0 and lib == "fmlearn":
+                burn_in, on_valid = choose_burn_in(
+                    est, lambda e: metrics(e, X_valid, y_valid)[error])
+                scores["burn_in_chosen_on_validation"] = {
+                    "burn_in": burn_in, "validation_error": on_valid,
+                    **metrics(dropping_first(est, burn_in), X_test, y_test)}
             result[lib].update(scores)
-            print(f"{task} {lib} {n_iter} iterations: {seconds:.1f} s",
-                  {k: round(v, 4) for k, v in scores.items()})
+            print(f"{task} {lib} {n_iter} iterations: {seconds:.1f} s", scores)
     for lib in LIBRARIES:
         per_iter = [s / n for s, n in zip(result[lib]["fit_seconds"], iterations)]
         result[lib]["seconds_per_iteration"] = spread(per_iter)
@@ -152,7 +159,7 @@ def main():
                                   else ([100, 25], 40, ALS_GRID))
     train, valid, test = load_frappe(np.float64)
     warm_up(*train)
-    results = {} if args.als_only else {f"mcmc_{task}": mcmc(task, train, test, iterations)
+    results = {} if args.als_only else {f"mcmc_{task}": mcmc(task, train, valid, test, iterations)
                                         for task in ("regression", "classification")}
     results["als_regression"] = als(train, valid, test, als_iter, grid)
     write_results("bayes_frappe" + ("_quick" if args.quick else "")

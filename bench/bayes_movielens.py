@@ -33,7 +33,7 @@ import myfm  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from common import require, write_results  # noqa: E402
+from common import choose_burn_in, dropping_first, require, write_results  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder  # noqa: E402
 
@@ -112,8 +112,10 @@ def rmse(pred, y):
     return float(np.sqrt(np.mean((pred - y) ** 2)))
 
 
-def fit_mcmc(library, X, y, X_test, y_test, n_iter, groups=None):
-    """One MCMC fit of ``library`` ("fmlearn" or "myFM"); test RMSE and seconds."""
+def fit_mcmc(library, X, y, X_test, y_test, n_iter, groups=None, burn_in=0):
+    """One MCMC fit of ``library`` ("fmlearn" or "myFM"); test RMSE and seconds. Both keep
+    every sample; for fmlearn ``test_rmse`` drops the first ``burn_in`` of them, and
+    ``test_rmse_all_samples`` keeps them all."""
     start = time.perf_counter()
     if library == "fmlearn":
         est = FMRegressor(solver="mcmc", n_factors=RANK, max_iter=n_iter, init_std=0.1,
@@ -124,9 +126,12 @@ def fit_mcmc(library, X, y, X_test, y_test, n_iter, groups=None):
         est.fit(X, y, n_iter=n_iter, n_kept_samples=n_iter,
                 grouping=None if groups is None else [int(g) for g in groups])
     seconds = time.perf_counter() - start
+    out = {"seconds": seconds, "seconds_per_iteration": seconds / n_iter}
+    if library == "fmlearn":
+        out["test_rmse_all_samples"] = rmse(np.clip(est.predict(X_test), 1, 5), y_test)
+        est = dropping_first(est, burn_in)
     pred = est.predict(X_test)
-    out = {"test_rmse": rmse(np.clip(pred, y.min(), y.max()), y_test), "seconds": seconds,
-           "seconds_per_iteration": seconds / n_iter}
+    out["test_rmse"] = rmse(np.clip(pred, y.min(), y.max()), y_test)
     if library == "myFM":
         out["test_rmse_unclipped"] = rmse(pred, y_test)
     return out
@@ -146,35 +151,53 @@ def summary(per_split):
                   for key in ("test_rmse", "seconds")} for lib in ("fmlearn", "myFM")}
 
 
-def mcmc_splits(splits, n_iter):
+def choose_mcmc_burn_in(n_iter):
+    """fmlearn's burn-in, chosen once on a 10 % validation split of u1.base (ids only)."""
+    base, _ = read_split(1)
+    inner, valid = train_test_split(base, test_size=0.1, random_state=SEED)
+    X, X_valid, _ = id_features(inner, valid)
+    est = FMRegressor(solver="mcmc", n_factors=RANK, max_iter=n_iter, init_std=0.1, burn_in=0,
+                      random_state=SEED, n_jobs=1).fit(X, inner.rating.to_numpy(float))
+    y_valid = valid.rating.to_numpy(float)
+    burn_in, scores = choose_burn_in(
+        est, lambda e: rmse(np.clip(e.predict(X_valid), 1, 5), y_valid))
+    print("burn-in chosen on u1 validation", burn_in, {b: round(v, 4) for b, v in scores.items()})
+    return burn_in, scores
+
+
+def mcmc_splits(splits, n_iter, burn_in):
     """(a): ids-only MCMC on each split, the two libraries alternating."""
     per_split = {}
     for k in splits:
         train, test = read_split(k)
         X, X_test, _ = id_features(train, test)
         y, y_test = train.rating.to_numpy(float), test.rating.to_numpy(float)
-        per_split[f"u{k}"] = {lib: fit_mcmc(lib, X, y, X_test, y_test, n_iter)
+        per_split[f"u{k}"] = {lib: fit_mcmc(lib, X, y, X_test, y_test, n_iter, burn_in=burn_in)
                               for lib in ("fmlearn", "myFM")}
         print(f"u{k}", {lib: round(r["test_rmse"], 4) for lib, r in per_split[f"u{k}"].items()},
               {lib: round(r["seconds"], 1) for lib, r in per_split[f"u{k}"].items()})
-    return {"n_iter": n_iter, "splits": per_split, "mean": summary(per_split)}
+    mean = summary(per_split)
+    mean["fmlearn"]["mean_test_rmse_all_samples"] = float(np.mean(
+        [r["fmlearn"]["test_rmse_all_samples"] for r in per_split.values()]))
+    return {"n_iter": n_iter, "fmlearn_burn_in": burn_in, "splits": per_split, "mean": mean}
 
 
-def mcmc_side_information(n_iter, with_grouped_ids):
+def mcmc_side_information(n_iter, with_grouped_ids, burn_in):
     """(b): u3 with myFM's tutorial side information and per-block groups (and ids grouped)."""
     train, test = read_split(3)
     y, y_test = train.rating.to_numpy(float), test.rating.to_numpy(float)
     X, X_test, groups = side_features(train, test, side_tables())
     result = {"n_iter": n_iter, "n_features": X.shape[1], "n_groups": int(groups.max() + 1),
               "nnz_per_row": X.nnz / X.shape[0]}
-    result["side_information"] = {lib: fit_mcmc(lib, X, y, X_test, y_test, n_iter, groups)
-                                  for lib in ("fmlearn", "myFM")}
+    result["side_information"] = {lib: fit_mcmc(lib, X, y, X_test, y_test, n_iter, groups,
+                                                burn_in) for lib in ("fmlearn", "myFM")}
     print("u3 side information", {lib: round(r["test_rmse"], 4)
                                   for lib, r in result["side_information"].items()})
     if with_grouped_ids:
         X, X_test, sizes = id_features(train, test)
         result["ids_grouped"] = {lib: fit_mcmc(lib, X, y, X_test, y_test, n_iter,
-                                               groups_of(*sizes)) for lib in ("fmlearn", "myFM")}
+                                               groups_of(*sizes), burn_in)
+                                 for lib in ("fmlearn", "myFM")}
         print("u3 ids grouped", {lib: round(r["test_rmse"], 4)
                                  for lib, r in result["ids_grouped"].items()})
     return result
@@ -215,8 +238,11 @@ def main():
     train, test = read_split(1)
     X, _, sizes = id_features(train, test)
     warm_up(X, train.rating.to_numpy(float), groups_of(*sizes))
-    results = {"mcmc_ids": mcmc_splits(splits, mcmc_iter)}
-    results["mcmc_u3_side_information"] = mcmc_side_information(mcmc_iter, not args.quick)
+    burn_in, on_valid = choose_mcmc_burn_in(mcmc_iter)
+    results = {"mcmc_burn_in_on_u1_validation": {"chosen": burn_in, "validation_rmse": on_valid},
+               "mcmc_ids": mcmc_splits(splits, mcmc_iter, burn_in)}
+    results["mcmc_u3_side_information"] = mcmc_side_information(mcmc_iter, not args.quick,
+                                                                burn_in)
     results["als_u1"] = als_u1(als_iter, ALS_GRID[::3] if args.quick else ALS_GRID)
     write_results("bayes_movielens" + ("_quick" if args.quick else ""),
                   {"data": "MovieLens 100K, GroupLens splits u1..u5", "n_factors": RANK,

@@ -63,3 +63,27 @@ def write_results(name, payload):
     tmp.replace(out)
     print(f"wrote {out}")
     return out
+
+
+BURN_IN_SHARES = (0.0, 0.1, 0.2)  # the burn-ins tried on validation data: shares of the samples
+
+
+def dropping_first(est, n):
+    """A copy of the fitted MCMC estimator ``est`` averaging its samples after the first ``n``."""
+    import copy
+
+    from fmlearn.model import FMSamples
+
+    m = est.model_
+    out = copy.copy(est)
+    out.model_ = FMSamples(m.intercepts[n:], m.coefs[n:], m.factors_samples[n:], m.link)
+    return out
+
+
+def choose_burn_in(est, score):
+    """The burn-in among ``BURN_IN_SHARES`` of ``est``'s samples with the lowest ``score(copy)``
+    (a validation error), and every candidate's score."""
+    n = est.model_.n_samples
+    scores = {int(share * n): score(dropping_first(est, int(share * n)))
+              for share in BURN_IN_SHARES}
+    return min(scores, key=scores.get), scores
