@@ -1,26 +1,45 @@
-"""The ``fmlearn`` command, run as a subprocess: libFM's command line, SageMaker's
-hyperparameters, predict / evaluate / info, and the exit statuses of errors."""
+"""The ``fmlearn`` command: libFM's command line, SageMaker's hyperparameters, predict /
+evaluate / info, and the exit statuses of errors. The commands run in this process, as the
+console script runs them (a new interpreter per command would cost seconds of imports each);
+one test runs the real executable."""
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 
 from fmlearn import FMClassifier, FMRegressor, load
+from fmlearn.cli import main
 from fmlearn.io import load_libsvm
 
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
 
 
 def fmlearn(*args, env=None, cwd=None):
-    """Run ``python -m fmlearn.cli ARGS``; return the completed process (text output)."""
-    environment = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "fmlearn.cli", *map(str, args)],
-                          capture_output=True, text=True, env=environment, cwd=cwd, timeout=600)
+    """Run ``fmlearn ARGS`` as the console script does (``fmlearn.cli.main``), in this process,
+    with ``env`` added to the environment and ``cwd`` as working directory; return what a
+    subprocess would: exit status, stdout and stderr (an uncaught exception prints its
+    traceback and exits 1, as the interpreter does)."""
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with mock.patch.dict(os.environ, env or {}), contextlib.chdir(cwd or os.getcwd()), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        except Exception:  # noqa: BLE001 - what the interpreter does with it
+            traceback.print_exc()
+            status = 1
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
 
 
 def write_libfm(path, ratings, n_users, binary=False):
@@ -263,6 +282,15 @@ def test_errors_give_exit_status_and_one_line(bad_data, args, status, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_the_console_command_exits_with_the_status(bad_data):
+    result = subprocess.run([sys.executable, "-m", "fmlearn.cli", "train", "-task", "r", "-train",
+                             "bad.libfm"], capture_output=True, text=True, cwd=bad_data,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=600)
+    assert result.returncode == 65
+    assert result.stderr.strip().splitlines()[-1] == (
+        "fmlearn: error: bad.libfm, line 2, column 7: the value in '2:abc' is not a number")
 
 
 def test_debug_shows_the_traceback(bad_data):

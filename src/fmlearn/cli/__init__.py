@@ -42,6 +42,7 @@ Commands:
 """
 import json
 import os
+import sys
 import warnings
 
 import click
@@ -308,7 +309,7 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
         raise click.UsageError("-out writes the predictions for -test; give -test.", ctx)
     # The bar redraws in place, so on a terminal only; logs get one line per epoch as it ends,
     # and both the table of all epochs after training.
-    on_terminal = click.get_text_stream("stderr").isatty()
+    on_terminal = sys.stderr.isatty()
     spec.params.update(n_jobs=n_jobs, dtype=dtype, verbose=0 if quiet else 1 if on_terminal else 2)
     for message in spec.notes:
         note(message)

@@ -45,8 +45,7 @@ class CommandError(click.ClickException):
 
     def show(self, file=None):
         """Write ``fmlearn: error: <message>`` to ``file`` (default: stderr)."""
-        click.echo(f"fmlearn: error: {self.format_message()}",
-                   file=file if file is not None else click.get_text_stream("stderr"))
+        click.echo(f"fmlearn: error: {self.format_message()}", file=file, err=file is None)
 
 
 def file_error(path, exc, verb="read"):
