@@ -17,7 +17,7 @@ from .._threads import numba_threads
 from ..kernels.coordinate import (LANES, draw_layer, exclusive_blocks, layer_pass,
                                   posterior_value, probit_targets, scores_and_sums)
 from ..solvers.als import block_layout, pointwise_loss
-from ._solver import DistributedSolver
+from ._solver import DistributedSolver, share
 
 
 def partition_bounds(part):
@@ -61,8 +61,10 @@ class SweepState:
     q: tuple
 
 
-def begin_sweep(shard, model, loss):
-    """Residuals and factor sums of ``model`` on the partition (probit: expected targets)."""
+def begin_sweep(shard, shared, loss):
+    """Residuals and factor sums of ``shared = (model,)`` on the partition (probit: expected
+    targets)."""
+    (model,) = shared
     X = shard.X
     n, k = X.shape[0], model.factors.shape[1]
     scores, q = np.empty(n), np.empty((k, n), dtype=model.dtype)
@@ -158,7 +160,7 @@ class DaskALS(DistributedSolver):
         bounds, shards, present = self.shards(data)
         alpha, mu_w, lam_w, mu_v, lam_v = state.arrays()
         groups = np.zeros(model.n_features, dtype=np.int64)
-        shared = client.scatter(model, broadcast=True, hash=False)
+        shared = share(client, model)
         states = [client.submit(begin_sweep, s, shared, local.loss) for s in shards]
         if local.fit_intercept:
             sums = np.sum(client.gather([client.submit(intercept_sums, s, st)

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from .._threads import numba_threads
 from ..model import FMModel
 from ..solvers.sgd import SGDState
-from ._solver import DistributedSolver
+from ._solver import DistributedSolver, share
 
 
 @dataclass
@@ -63,8 +63,10 @@ class SliceUpdate:
     loss: float
 
 
-def train_slice(slices, r, model, state, solver, seed):
-    """One local epoch of ``solver`` over slice ``r`` from ``model`` (not changed)."""
+def train_slice(slices, r, shared, solver, seed):
+    """One local epoch of ``solver`` over slice ``r`` from ``shared = (model, state)`` (not
+    changed)."""
+    model, state = shared
     s = slices[r]
     f = s.features
     local = FMModel(model.intercept, model.coef[f], model.factors[f])
@@ -114,7 +116,7 @@ class DaskSGD(DistributedSolver):
 
     ``local`` is the in-memory ``SGDSolver`` (one thread) each worker runs. An epoch is
     ``ceil(max partition rows / local_steps)`` rounds (one when ``local_steps`` is None);
-    per round the model and accumulators travel to every worker once (a broadcast), and
+    per round the model and accumulators travel to the workers once (see ``share``), and
     each partition's touched parameter rows come back.
     """
 
@@ -137,11 +139,10 @@ class DaskSGD(DistributedSolver):
         n_rounds = -(-max(n_rows) // max(steps, 1))
         total = 0.0
         for r in range(n_rounds):
-            # Fresh keys: a retried epoch scatters the same values again.
-            shared = client.scatter([model, state], broadcast=True, hash=False)
+            shared = share(client, model, state)
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
-            futures = [client.submit(train_slice, slices[p], r, shared[0], shared[1], self.local,
+            futures = [client.submit(train_slice, slices[p], r, shared, self.local,
                                      int(seeds[p]), pure=False)
                        for p in range(len(slices)) if r * steps < n_rows[p]]
             updates = client.gather(futures)

@@ -13,6 +13,21 @@ from distributed import KilledWorker
 LOST_WORKER_ERRORS = (KilledWorker, CancelledError, OSError, TimeoutError)
 
 
+def share(client, *values):
+    """A future of ``values`` for the tasks of one round.
+
+    Not ``client.scatter``: after a worker died, a broadcast scatter could wait forever.
+    A task that returns its arguments keeps them in the scheduler's task spec, so if the
+    worker holding the result dies, Dask recomputes it; dependent tasks fetch it from
+    whichever worker holds it.
+    """
+    return client.submit(_pass, *values, pure=False)
+
+
+def _pass(*values):
+    return values
+
+
 def restore(target, saved):
     """Copy the fields of the dataclass ``saved`` into ``target`` in place (arrays by value)."""
     for f in dataclasses.fields(saved):
