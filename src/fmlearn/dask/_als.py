@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._threads import numba_threads
-from ..kernels.coordinate import (LANES, draw_layer, exclusive_blocks, layer_pass,
+from ..kernels.coordinate import (LANES, block_pass, draw_layer, exclusive_blocks,
                                   posterior_value, probit_targets, scores_and_sums)
 from ..solvers.als import block_layout, pointwise_loss
 from ._solver import DistributedSolver, share
@@ -89,39 +89,33 @@ def shift(state, delta):
     return replace(state, e=state.e + delta)
 
 
-def _layer_arrays(state, layer):
-    linear = layer == 0
-    return linear, state.e, state.e if linear else state.q[layer - 1]
-
-
 def block_sums(shard, state, layer, b, old):
-    """``sum s h^2`` and ``sum s h e`` (shape (2, m)) of the m features of block ``b`` the
+    """``sum s h^2`` and ``sum s h e`` (shape (m, 2)) of the m features of block ``b`` the
     partition holds, for layer ``layer`` (0: w, f + 1: V[:, f]) at values ``old``."""
     bounds, entry_ptr, rows, features, data = shard.layout
     nb = bounds[b + 1] - bounds[b]
-    linear, e, q_f = _layer_arrays(state, layer)
     full_old = np.zeros(nb)
     full_old[shard.present[b]] = old
-    sums = np.empty((LANES, 2, nb))
-    layer_pass(entry_ptr[b], entry_ptr[b + 1], rows, features, data, e, q_f,
-               shard.sample_weight, shard.weighted, linear, full_old, full_old, False, sums)
-    return sums.sum(axis=0)[:, shard.present[b]]
+    sums = np.zeros((LANES, nb, 2))
+    block_pass(entry_ptr[b], entry_ptr[b + 1], rows, features, data, state.e,
+               None if layer == 0 else state.q[layer - 1], shard.sample_weight, shard.weighted,
+               full_old, full_old, False, sums)
+    return sums.sum(axis=0)[shard.present[b]]
 
 
 def block_apply(shard, state, layer, b, old, delta):
     """The state after the features of block ``b`` moved from ``old`` by ``delta``."""
     bounds, entry_ptr, rows, features, data = shard.layout
     nb = bounds[b + 1] - bounds[b]
-    linear, e, q_f = _layer_arrays(state, layer)
     full_old, full_delta = np.zeros(nb), np.zeros(nb)
     full_old[shard.present[b]] = old
     full_delta[shard.present[b]] = delta
-    e = e.copy()
-    q_f = e if linear else q_f.copy()
-    layer_pass(entry_ptr[b], entry_ptr[b + 1], rows, features, data, e, q_f,
-               shard.sample_weight, shard.weighted, linear, full_old, full_delta, True,
-               np.empty((LANES, 2, 0)))
-    q = state.q if linear else state.q[:layer - 1] + (q_f,) + state.q[layer:]
+    e = state.e.copy()
+    q_f = None if layer == 0 else state.q[layer - 1].copy()
+    block_pass(entry_ptr[b], entry_ptr[b + 1], rows, features, data, e, q_f,
+               shard.sample_weight, shard.weighted, full_old, full_delta, True,
+               np.empty((LANES, 0, 2)))
+    q = state.q if q_f is None else state.q[:layer - 1] + (q_f,) + state.q[layer:]
     return SweepState(e, state.z, q)
 
 
@@ -180,9 +174,9 @@ class DaskALS(DistributedSolver):
                 ids = [p[b] for p in present]
                 parts = client.gather([client.submit(block_sums, s, st, layer, b, old[i])
                                        for s, st, i in zip(shards, states, ids)])
-                total = np.zeros((1, 2, c1 - c0))
+                total = np.zeros((1, c1 - c0, 2))
                 for i, part_sums in zip(ids, parts):
-                    total[0][:, i] += part_sums
+                    total[0][i] += part_sums
                 delta = np.empty(c1 - c0)
                 draw_layer(values, c0, c1, total, old, delta, alpha[0], mu, lam, groups, False)
                 states = [client.submit(block_apply, s, st, layer, b, old[i], delta[i])

@@ -28,7 +28,8 @@ def pointwise_loss(loss, scores, y):
 
 def block_layout(X, bounds=None):
     """The entries of CSR ``X`` ordered by column block, then row, as ``coordinate_sweep``
-    reads them: ``(bounds, entry_ptr, rows, features, data)``.
+    reads them: ``(bounds, entry_ptr, rows, features, data)``, ``data`` None when every
+    value is 1 (one-hot data: the sweep then reads no values).
 
     ``bounds`` are the blocks' first columns and the column count; by default the runs of
     columns no row of ``X`` holds two of (``exclusive_blocks``). Given bounds must split
@@ -50,7 +51,8 @@ def block_layout(X, bounds=None):
     block_of_entry = block_of_entry[order]
     local = (X.indices[order] - bounds[block_of_entry]).astype(np.uint32)
     entry_ptr = np.searchsorted(block_of_entry, np.arange(bounds.shape[0]))
-    return bounds, entry_ptr.astype(np.int64), rows, local, X.data[order]
+    data = None if np.all(X.data == 1) else X.data[order]
+    return bounds, entry_ptr.astype(np.int64), rows, local, data
 
 
 @dataclass
