@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import load_frappe, write_results  # noqa: E402
-from frappe_sgd import epoch_seconds  # noqa: E402
+from common import epoch_seconds, load_frappe, write_results  # noqa: E402
+
 from synthetic import planted_rows  # noqa: E402
 
 from fmlearn._threads import numba_threads  # noqa: E402

@@ -27,7 +27,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # myFM draws a progress bar in every
 
 import myfm  # noqa: E402
 import numpy as np  # noqa: E402
-from common import choose_burn_in, dropping_first, load_frappe, write_results  # noqa: E402
+from common import (choose_burn_in, dropping_first, load_frappe, peer, speedups,  # noqa: E402
+                    spread, summary_row, write_results)
 from sklearn.metrics import log_loss, roc_auc_score  # noqa: E402
 
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
@@ -84,10 +85,6 @@ def classification_metrics(est, X, y):
     return {"test_auc": float(roc_auc_score(y, p)), "test_logloss": float(log_loss(y, p))}
 
 
-def spread(values):
-    return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
-
-
 # --- benchmarks ----------------------------------------------------------------------------------
 def warm_up(X, y):
     """Compile fmlearn's kernels (and load myFM's) on a slice before anything is timed."""
@@ -121,12 +118,11 @@ def mcmc(task, train, valid, test, iterations):
                     **metrics(dropping_first(est, burn_in), X_test, y_test)}
             result[lib].update(scores)
             print(f"{task} {lib} {n_iter} iterations: {seconds:.1f} s", scores)
+    per_iter = {lib: [s / n for s, n in zip(result[lib]["fit_seconds"], iterations)]
+                for lib in LIBRARIES}
     for lib in LIBRARIES:
-        per_iter = [s / n for s, n in zip(result[lib]["fit_seconds"], iterations)]
-        result[lib]["seconds_per_iteration"] = spread(per_iter)
-    result["ratio_myfm_over_fmlearn_median_seconds_per_iteration"] = (
-        result["myFM"]["seconds_per_iteration"]["median"]
-        / result["fmlearn"]["seconds_per_iteration"]["median"])
+        result[lib]["seconds_per_iteration"] = spread(per_iter[lib])
+    result["speedup_over_myFM"] = speedups(per_iter["fmlearn"], per_iter["myFM"])
     return result
 
 
@@ -147,6 +143,36 @@ def als(train, valid, test, n_iter, grid):
             "trials": trials}
 
 
+def summary(results, n_samples):
+    """The rows of the run's summary table: fmlearn's chosen-burn-in figures beside myFM's of
+    this run and the peers' quoted ones."""
+    rows = []
+    for task, metrics in (("regression", [("test RMSE", "test_rmse", "rmse")]),
+                          ("classification", [("test AUC", "test_auc", "auc"),
+                                              ("test log-loss", "test_logloss", "logloss")])):
+        res = results.get(f"mcmc_{task}")
+        if res is None:
+            continue
+        ours, theirs = res["fmlearn"], res["myFM"]
+        quoted = QUOTED[f"mcmc_{task}"]
+        for metric, key, quoted_key in metrics:
+            peers = [peer(f"myFM {myfm.__version__}", theirs[key],
+                          theirs["seconds_per_iteration"]["median"],
+                          speedup=res["speedup_over_myFM"])]
+            peers += [peer(name, q[quoted_key], q["seconds"] / 100, source="quoted")
+                      for name, q in quoted.items()]
+            rows.append(summary_row("frappe", task, f"MCMC k={RANK}, {n_samples} samples",
+                                    metric, ours["burn_in_chosen_on_validation"][key],
+                                    ours["seconds_per_iteration"]["median"], "iteration", peers))
+    als_res, libfm = results["als_regression"], QUOTED["als_regression"]["libFM"]
+    rows.append(summary_row("frappe", "regression", f"ALS k={RANK}, {als_res['n_iter']} sweeps",
+                            "test RMSE", als_res["test_rmse"],
+                            als_res["seconds_per_iteration"]["median"], "iteration",
+                            [peer("libFM", libfm["rmse"], libfm["seconds_per_iteration"],
+                                  source="quoted")]))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -165,7 +191,8 @@ def main():
     write_results("bayes_frappe" + ("_quick" if args.quick else "")
                   + ("_als" if args.als_only else ""),
                   {"data": "frappe (train reconstructed, NFM validation/test)", "n_factors": RANK,
-                   "quoted": QUOTED, "results": results})
+                   "quoted": QUOTED, "results": results},
+                  summary(results, iterations[0]))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ import myfm  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from common import choose_burn_in, dropping_first, require, write_results  # noqa: E402
+from common import (choose_burn_in, dropping_first, peer, require, speedups,  # noqa: E402
+                    summary_row, write_results)
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder  # noqa: E402
 
@@ -145,10 +146,14 @@ def warm_up(X, y, groups):
         X[:2000], y[:2000]).predict(X[:10])
 
 
-def summary(per_split):
-    """Mean test RMSE and mean fit seconds of each library over the splits."""
-    return {lib: {f"mean_{key}": float(np.mean([r[lib][key] for r in per_split.values()]))
-                  for key in ("test_rmse", "seconds")} for lib in ("fmlearn", "myFM")}
+def split_means(per_split):
+    """Mean test RMSE and mean fit seconds of each library over the splits, and fmlearn's
+    speed-up over myFM per split (the two were fitted one after the other)."""
+    means = {lib: {f"mean_{key}": float(np.mean([r[lib][key] for r in per_split.values()]))
+                   for key in ("test_rmse", "seconds")} for lib in ("fmlearn", "myFM")}
+    means["speedup_over_myFM"] = speedups(*([r[lib]["seconds"] for r in per_split.values()]
+                                            for lib in ("fmlearn", "myFM")))
+    return means
 
 
 def choose_mcmc_burn_in(n_iter):
@@ -176,7 +181,7 @@ def mcmc_splits(splits, n_iter, burn_in):
                               for lib in ("fmlearn", "myFM")}
         print(f"u{k}", {lib: round(r["test_rmse"], 4) for lib, r in per_split[f"u{k}"].items()},
               {lib: round(r["seconds"], 1) for lib, r in per_split[f"u{k}"].items()})
-    mean = summary(per_split)
+    mean = split_means(per_split)
     mean["fmlearn"]["mean_test_rmse_all_samples"] = float(np.mean(
         [r["fmlearn"]["test_rmse_all_samples"] for r in per_split.values()]))
     return {"n_iter": n_iter, "fmlearn_burn_in": burn_in, "splits": per_split, "mean": mean}
@@ -229,6 +234,36 @@ def als_u1(n_iter, grid):
             "seconds_per_iteration": final["seconds_per_iteration"], "trials": trials}
 
 
+def summary(results):
+    """The rows of the run's summary table."""
+    myfm_name = f"myFM {myfm.__version__}"
+    ids = results["mcmc_ids"]
+    per_iter = {lib: ids["mean"][lib]["mean_seconds"] / ids["n_iter"]
+                for lib in ("fmlearn", "myFM")}
+    rows = [summary_row(
+        "MovieLens 100K", "regression",
+        f"MCMC k={RANK}, {ids['n_iter']} samples, mean of {len(ids['splits'])} splits",
+        "test RMSE", ids["mean"]["fmlearn"]["mean_test_rmse"], per_iter["fmlearn"], "iteration",
+        [peer(myfm_name, ids["mean"]["myFM"]["mean_test_rmse"], per_iter["myFM"],
+              speedup=ids["mean"]["speedup_over_myFM"])])]
+    side = results["mcmc_u3_side_information"]
+    fits = side["side_information"]
+    rows.append(summary_row(
+        "MovieLens 100K u3, side information", "regression",
+        f"MCMC k={RANK}, {side['n_iter']} samples", "test RMSE", fits["fmlearn"]["test_rmse"],
+        fits["fmlearn"]["seconds_per_iteration"], "iteration",
+        [peer(myfm_name, fits["myFM"]["test_rmse"], fits["myFM"]["seconds_per_iteration"],
+              speedup=speedups([fits["fmlearn"]["seconds"]], [fits["myFM"]["seconds"]])),
+         peer("myFM, published", QUOTED["targets"]["mcmc_side_information_u3_rmse"], None,
+              source="myFM's documentation")]))
+    als = results["als_u1"]
+    rows.append(summary_row(
+        "MovieLens 100K u1", "regression", f"ALS k={RANK}, {als['n_iter']} sweeps", "test RMSE",
+        als["test_rmse"], als["seconds_per_iteration"], "iteration",
+        [peer("libFM ALS, tuned", QUOTED["targets"]["als_u1_rmse"], None, source="quoted")]))
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -246,7 +281,8 @@ def main():
     results["als_u1"] = als_u1(als_iter, ALS_GRID[::3] if args.quick else ALS_GRID)
     write_results("bayes_movielens" + ("_quick" if args.quick else ""),
                   {"data": "MovieLens 100K, GroupLens splits u1..u5", "n_factors": RANK,
-                   "seed": SEED, "quoted": QUOTED, "results": results})
+                   "seed": SEED, "quoted": QUOTED, "results": results},
+                  summary(results))
 
 
 if __name__ == "__main__":

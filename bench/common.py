@@ -53,16 +53,93 @@ def machine():
     }
 
 
-def write_results(name, payload):
-    """Write ``bench/results/<name>.json`` atomically and print where."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                               "machine": machine(), **payload}, indent=2))
+def write_json(out, payload):
+    """Write ``payload`` as JSON to ``out`` atomically (a reader never sees half a file)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
     tmp.replace(out)
     print(f"wrote {out}")
     return out
+
+
+def write_results(name, payload, summary=()):
+    """Write ``bench/results/<name>.json``: the machine, ``payload`` and the rows this benchmark
+    adds to the run's summary table (``summary_row``)."""
+    return write_json(RESULTS / f"{name}.json",
+                      {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                       "machine": machine(), **payload, "summary": list(summary)})
+
+
+def spread(values):
+    """``{"min", "median", "max"}`` of a list of numbers (timings on a noisy machine)."""
+    return {"min": float(min(values)), "median": float(np.median(values)),
+            "max": float(max(values))}
+
+
+def speedups(ours, theirs):
+    """The peer's time over ours for each pair of alternating runs (A B A B ...), as a
+    ``spread``: above 1 fmlearn is faster. Pairing runs that were measured next to each
+    other cancels most of a shared machine's drift."""
+    return spread([t / o for o, t in zip(ours, theirs, strict=True)])
+
+
+def alternate(fits, repeats):
+    """Time each callable of ``fits`` (name -> fit) ``repeats`` times, in turn (A B A B ...);
+    return the first result of each and the list of seconds of each."""
+    first, seconds = {}, {name: [] for name in fits}
+    for _ in range(repeats):
+        for name, fit in fits.items():
+            start = time.perf_counter()
+            result = fit()
+            seconds[name].append(time.perf_counter() - start)
+            first.setdefault(name, result)
+    return first, seconds
+
+
+def summary_row(dataset, task, learner, metric, value, seconds, per, peers=()):
+    """One row of the run's summary table.
+
+    ``value`` is fmlearn's ``metric`` on real data, ``seconds`` its time ``per`` unit of work
+    (iteration, epoch, fit). Each peer is a dict with ``name``, ``value``, ``seconds`` and
+    ``source`` ("same run" or where a quoted figure comes from) and, for peers timed in the
+    same run, ``speedup`` (``speedups``).
+    """
+    return {"dataset": dataset, "task": task, "learner": learner, "metric": metric,
+            "value": float(value), "seconds": None if seconds is None else float(seconds),
+            "per": per, "peers": list(peers)}
+
+
+def peer(name, value, seconds, source="same run", speedup=None):
+    """A peer's entry of ``summary_row``."""
+    entry = {"name": name, "value": None if value is None else float(value),
+             "seconds": None if seconds is None else float(seconds), "source": source}
+    if speedup is not None:
+        entry["speedup"] = speedup
+    return entry
+
+
+def epoch_seconds(X, y, k, n_threads, schedule, repeats):
+    """Seconds per SGD epoch over ``X`` (float32, squared loss), after one warm-up epoch:
+    ``spread`` of ``repeats`` epochs."""
+    from fmlearn._validation import as_fm_csr
+    from fmlearn.model import FMModel
+    from fmlearn.solvers.sgd import SGDSolver, SGDState
+
+    X = as_fm_csr(X, np.float32)
+    y = y.astype(np.float32)
+    model = FMModel.initial(X.shape[1], k, 0.1, np.float32, np.random.default_rng(0))
+    state = SGDState.initial(model)
+    solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
+    rng = np.random.default_rng(0)
+    weights = np.ones_like(y)
+    solver.epoch(model, X, y, weights, state, rng)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        solver.epoch(model, X, y, weights, state, rng)
+        times.append(time.perf_counter() - start)
+    return spread(times)
 
 
 BURN_IN_SHARES = (0.0, 0.1, 0.2)  # the burn-ins tried on validation data: shares of the samples

@@ -14,13 +14,10 @@ import sys
 import time
 
 import numpy as np
-from common import load_frappe, write_results
+from common import epoch_seconds, load_frappe, peer, summary_row, write_results
 from sklearn.metrics import log_loss, roc_auc_score
 
 from fmlearn import FMClassifier, FMRegressor
-from fmlearn._validation import as_fm_csr
-from fmlearn.model import FMModel
-from fmlearn.solvers.sgd import SGDSolver, SGDState
 
 PEERS = {
     "regression_k64": {"libFM SGD": {"rmse": 0.3592, "epochs": 294, "seconds": 378},
@@ -65,24 +62,6 @@ def classification_metrics(est, X, y):
     return {"test_auc": float(roc_auc_score(y, p)), "test_logloss": float(log_loss(y, p))}
 
 
-def epoch_seconds(X, y, k, n_threads, schedule, repeats):
-    """Seconds per SGD epoch over the training file (float32), after one warm-up epoch."""
-    X = as_fm_csr(X, np.float32)
-    y = y.astype(np.float32)
-    model = FMModel.initial(X.shape[1], k, 0.1, np.float32, np.random.default_rng(0))
-    state = SGDState.initial(model)
-    solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
-    rng = np.random.default_rng(0)
-    weights = np.ones_like(y)
-    solver.epoch(model, X, y, weights, state, rng)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        solver.epoch(model, X, y, weights, state, rng)
-        times.append(time.perf_counter() - start)
-    return {"min": min(times), "median": float(np.median(times)), "max": max(times)}
-
-
 COMPILE_PROBE = """
 import time, numpy as np
 t0 = time.perf_counter()
@@ -103,6 +82,28 @@ def first_fit_overhead():
     out = subprocess.run([sys.executable, "-c", COMPILE_PROBE], check=True, capture_output=True,
                          text=True).stdout.split()
     return {"import_seconds": float(out[0]), "first_fit_extra_seconds": float(out[1])}
+
+
+def summary(results):
+    """The rows of the run's summary table (the peers' figures are quoted: see bench/README)."""
+    per_epoch = results["seconds_per_epoch_k64_float32"]["adagrad_1_threads"]["median"]
+    reg, clf = PEERS["regression_k64"], PEERS["classification_k64"]
+    rows = [summary_row("frappe", "regression", "SGD AdaGrad k=64, 1 thread", "test RMSE",
+                        results["regression_k64"]["test_rmse"], per_epoch, "epoch",
+                        [peer(name, p["rmse"], p["seconds"] / p["epochs"], source="quoted")
+                         for name, p in reg.items()])]
+    for metric, key, quoted in (("test AUC", "test_auc", "auc"),
+                                ("test log-loss", "test_logloss", "logloss")):
+        rows.append(summary_row("frappe", "classification", "SGD AdaGrad k=64, 1 thread", metric,
+                                results["classification_k64"][key], per_epoch, "epoch",
+                                [peer(name, p[quoted], None, source="quoted")
+                                 for name, p in clf.items()]))
+    if "regression_k256" in results:
+        rows.append(summary_row("frappe", "regression", "SGD AdaGrad k=256", "test RMSE",
+                                results["regression_k256"]["test_rmse"], None, "epoch",
+                                [peer(name, p["rmse"], None, source="quoted")
+                                 for name, p in PEERS["regression_k256"].items()]))
+    return rows
 
 
 def main():
@@ -141,7 +142,8 @@ def main():
     print("first fit", results["first_fit"])
     write_results("frappe_sgd" + ("_quick" if args.quick else ""),
                   {"data": "frappe (train reconstructed, NFM validation/test)", "peers": PEERS,
-                   "results": results})
+                   "results": results},
+                  summary(results))
 
 
 if __name__ == "__main__":

@@ -25,15 +25,19 @@ def planted_rows(n_rows, *, n_fields=10, n_features=1_000_000, n_factors=8, seed
     return X, np.round(y, 2)
 
 
-def write_planted_file(path, n_bytes, *, rows_per_chunk=500_000, seed=0, **kwargs):
+def write_planted_file(path, n_bytes=None, *, n_rows=None, rows_per_chunk=500_000, seed=0,
+                       **kwargs):
     """Append chunks of :func:`planted_rows` as libFM text to ``path`` until it holds
-    ``n_bytes``; return the number of rows written."""
-    n_rows = 0
+    ``n_bytes`` or ``n_rows`` rows; return the number of rows written."""
+    if (n_bytes is None) == (n_rows is None):
+        raise ValueError("give one of n_bytes and n_rows")
+    written = 0
     with open(path, "wb") as handle:
         chunk = 0
-        while handle.tell() < n_bytes:
-            X, y = planted_rows(rows_per_chunk, seed=seed + chunk, **kwargs)
+        while handle.tell() < n_bytes if n_rows is None else written < n_rows:
+            size = rows_per_chunk if n_rows is None else min(rows_per_chunk, n_rows - written)
+            X, y = planted_rows(size, seed=seed + chunk, **kwargs)
             handle.write(format_rows(X, y))
-            n_rows += rows_per_chunk
+            written += size
             chunk += 1
-    return n_rows
+    return written

@@ -297,3 +297,21 @@ def test_debug_shows_the_traceback(bad_data):
     result = fmlearn("train", "-task", "r", "-train", "bad.libfm", "--debug", cwd=bad_data)
     assert result.returncode == 1
     assert "Traceback" in result.stderr and "DataFormatError" in result.stderr
+
+
+def test_bench_runs_the_checkouts_runner_with_the_flags_and_passes_its_status(tmp_path):
+    suite = tmp_path / "bench"
+    suite.mkdir()
+    (suite / "run.py").write_text("import json, pathlib, sys\n"
+                                  "pathlib.Path(sys.argv[0]).with_name('argv.json')"
+                                  ".write_text(json.dumps(sys.argv[1:]))\nsys.exit(3)\n")
+    result = fmlearn("bench", "--quick", "--only", "scaling.py", cwd=tmp_path)
+    assert result.returncode == 3
+    assert json.loads((suite / "argv.json").read_text()) == ["--quick", "--only", "scaling.py"]
+
+
+def test_bench_outside_a_checkout_says_where_it_looked(tmp_path):
+    result = fmlearn("bench", cwd=tmp_path)
+    assert result.returncode == 2
+    assert ("no benchmark suite at bench/run.py: fmlearn bench runs the bench/ folder of a "
+            "source checkout of fmlearn") in " ".join(result.stderr.split())

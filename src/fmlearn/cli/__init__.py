@@ -1,4 +1,5 @@
-"""The ``fmlearn`` command: ``train``, ``predict``, ``evaluate``, ``info``, ``serve``, ``demo``.
+"""The ``fmlearn`` command: ``train``, ``predict``, ``evaluate``, ``info``, ``serve``, ``demo``,
+``bench``.
 
 The commands parse, read files and call the library; they hold no model logic.
 ``fmlearn train`` takes libFM's command line unchanged (:mod:`fmlearn.cli.libfm`) and
@@ -33,6 +34,7 @@ Examples
 Usage: fmlearn [OPTIONS] COMMAND [ARGS]...
 ...
 Commands:
+  bench     Run the benchmark suite of a source checkout (its bench/run.py).
   demo      Run the MovieLens demo (fmlearn.demo).
   evaluate  Print the metrics of MODEL on the labelled rows of DATA.
   info      Print the header of a model file as JSON.
@@ -42,8 +44,10 @@ Commands:
 """
 import json
 import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import click
 import numpy as np
@@ -608,6 +612,39 @@ def demo():
     from ..demo import main as run_demo
 
     run_demo()
+
+
+@cli.command(context_settings=_CONTEXT)
+@click.option("--quick", is_flag=True, help="The short suite (under 5 minutes).")
+@click.option("--bench-dir", "bench_dir", default="bench", show_default=True,
+              type=click.Path(file_okay=False), help="The bench/ folder of a source checkout.")
+@click.option("--only", multiple=True, metavar="SCRIPT",
+              help="Run this script of the suite only (repeatable), e.g. scaling.py.")
+@_debug_option
+def bench(quick, bench_dir, only):
+    """Run the benchmark suite of a source checkout (its bench/run.py).
+
+    Writes one JSON file per benchmark, results/run.json for the whole run and
+    results/summary.md, fmlearn beside its peers; see bench/README.md. The suite needs the
+    bench extra (pip install -e '.[bench]') and reads the real data sets from
+    ../shared/data, skipping those that are absent.
+    \f
+
+    Examples
+    --------
+    >>> from click.testing import CliRunner
+    >>> result = CliRunner().invoke(cli, ["bench", "--bench-dir", "no/such/folder"])
+    >>> result.exit_code
+    2
+    """
+    runner = Path(bench_dir) / "run.py"
+    if not runner.is_file():
+        raise click.UsageError(f"no benchmark suite at {runner}: fmlearn bench runs the bench/ "
+                               "folder of a source checkout of fmlearn (run it from the "
+                               "checkout, or pass --bench-dir)")
+    args = [sys.executable, str(runner), *(["--quick"] if quick else [])]
+    args += ["--only", *only] if only else []
+    raise SystemExit(subprocess.run(args).returncode)
 
 
 def main(args=None):
