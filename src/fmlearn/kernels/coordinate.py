@@ -64,6 +64,21 @@ def update_intercept(w0, e, s, weighted, alpha, lam, sample):
         e[r] += delta
 
 
+@njit(cache=True, inline="always")
+def _entry(p, base, rows, data):
+    """Row and value of entry ``p`` of a block starting at entry ``base``: row ``p - base``
+    when ``rows`` is None, value 1 when ``data`` is None."""
+    if rows is None:
+        r = np.uint64(p - base)
+    else:
+        r = rows[p]
+    if data is None:
+        x = 1.0
+    else:
+        x = np.float64(data[p])
+    return r, x
+
+
 @njit(cache=True)
 def gather_sums(first, last, base, rows, features, data, e, q_f, s, weighted, old, sums, lane0):
     """Add ``s h^2`` and ``s h e`` of entries ``first:last`` of a block to
@@ -78,15 +93,8 @@ def gather_sums(first, last, base, rows, features, data, e, q_f, s, weighted, ol
     negative-index checks.
     """
     for p in range(first, last):
-        if rows is None:
-            r = np.uint64(p - base)
-        else:
-            r = rows[p]
+        r, x = _entry(p, base, rows, data)
         i = features[p]
-        if data is None:
-            x = 1.0
-        else:
-            x = np.float64(data[p])
         if q_f is None:
             h = x
         else:
@@ -103,15 +111,8 @@ def apply_changes(first, last, base, rows, features, data, e, q_f, old, delta):
     ``first:last`` of a block; arguments as in ``gather_sums``. Rows are distinct within a
     block."""
     for p in range(first, last):
-        if rows is None:
-            r = np.uint64(p - base)
-        else:
-            r = rows[p]
+        r, x = _entry(p, base, rows, data)
         i = features[p]
-        if data is None:
-            x = 1.0
-        else:
-            x = np.float64(data[p])
         d = delta[i]
         if q_f is None:
             e[r] += d * x
