@@ -31,8 +31,8 @@ N_FEATURES = 1_000_000
 CHUNK = 1_000_000  # rows generated at a time
 FULL = {"rows": [10**5, 10**6, 10**7, 3 * 10**7], "streamed": [10**6, 10**7, 10**8],
         "factors": [4, 8, 16, 32, 64, 128, 256], "factor_rows": 10**6, "thread_rows": 10**7}
-QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "streamed": [10**5, 10**6],
-         "factors": [4, 16, 64], "factor_rows": 3 * 10**5, "thread_rows": 10**6}
+QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "streamed": [10**5, 5 * 10**5],
+         "factors": [4, 16, 64], "factor_rows": 10**5, "thread_rows": 3 * 10**5}
 K = 16
 
 
@@ -180,7 +180,7 @@ def plot(results, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (under a minute)")
     parser.add_argument("--point", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:

@@ -1,7 +1,7 @@
 """Streaming training on a file larger than memory: peak RSS and throughput against
 in-memory training on a slice of the same data (same machine, same run).
 
-Writes bench/results/stream_file.json. --quick uses 500 MB / 50 MB instead of 5 GB / 500 MB and
+Writes bench/results/stream_file.json. --quick uses 250 MB / 25 MB instead of 5 GB / 500 MB and
 also runs both with n_jobs=2; the full run uses n_jobs=1, leaving the second core to the reader.
 """
 import argparse
@@ -65,7 +65,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    big, small = (500e6, 50e6) if args.quick else (5e9, 500e6)
+    big, small = (250e6, 25e6) if args.quick else (5e9, 500e6)
     with tempfile.TemporaryDirectory(prefix="fmlearn-stream-") as tmp:
         big_path, small_path = Path(tmp) / "big.libfm", Path(tmp) / "slice.libfm"
         start = time.perf_counter()
