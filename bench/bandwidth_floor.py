@@ -13,7 +13,7 @@ AdaGrad accumulators, 16 (k + 1) bytes, counted two ways:
   holding it.
 
 Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic file of 2e7 rows
-(10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 2e6 rows with
+(10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 1e6 rows with
 ``--quick``), each in memory.
 
     python bench/bandwidth_floor.py [--quick]
@@ -93,9 +93,10 @@ def main():
     results = {"bandwidth_bytes_per_s": {str(n): bw for n, bw in bandwidths.items()},
                "n_factors": K, "dtype": "float32", "learning_rate": "adagrad",
                "frappe_train": case("frappe", X, y, bandwidths, 5)}
-    n_rows = 2_000_000 if args.quick else 20_000_000
-    chunks = [planted_rows(2_000_000, n_features=1_000_000, seed=seed)
-              for seed in range(n_rows // 2_000_000)]
+    n_rows = 1_000_000 if args.quick else 20_000_000
+    chunk = min(n_rows, 2_000_000)
+    chunks = [planted_rows(chunk, n_features=1_000_000, seed=seed)
+              for seed in range(n_rows // chunk)]
     X, y = sp.vstack([c[0] for c in chunks], format="csr"), np.concatenate([c[1] for c in chunks])
     del chunks
     results["synthetic"] = case(f"synthetic {n_rows:.0e} rows", X, y.astype(np.float32),

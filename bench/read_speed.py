@@ -1,7 +1,7 @@
 """Read speed of the file formats on one generated file (same rows in every format), in MB/s,
 beside scikit-learn's load_svmlight_file (libSVM) and the sagemaker SDK's RecordIO reader.
 
-Writes bench/results/read_speed.json. --quick uses 100 MB instead of 1 GB.
+Writes bench/results/read_speed.json. --quick uses 50 MB instead of 1 GB.
 """
 import argparse
 import os
@@ -52,7 +52,7 @@ def main():
     from fmlearn.io import dump_ffm, dump_libsvm, load_ffm, load_libsvm
     from fmlearn.io.recordio import dump_recordio, load_recordio
 
-    X, y = make_rows(100e6 if args.quick else 1e9)
+    X, y = make_rows(50e6 if args.quick else 1e9)
     fields = np.arange(N_FEATURES) // (N_FEATURES // N_FIELDS)
     repeats = 3
     with tempfile.TemporaryDirectory(prefix="fmlearn-read-") as tmp:
