@@ -227,8 +227,8 @@ def main():
     parser.add_argument("--batch-connections", type=int, default=4)
     parser.add_argument("--rate", type=float, default=None,
                         help="requests/s of the fixed-rate phase (default 2000)")
-    parser.add_argument("--name", default="serve_load",
-                        help="results file name under bench/results (without .json)")
+    parser.add_argument("--name", help="results file name under bench/results (without .json; "
+                                        "default serve_load, serve_load_quick with --quick)")
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--requests", help=argparse.SUPPRESS)
@@ -299,7 +299,7 @@ def main():
         "load_average_before_after": [load_before, os.getloadavg()],
         "targets": {"errors": 0, "p99_ms": 10.0, "requests_per_second": 2000},
     }
-    write_results(args.name, payload)
+    write_results(args.name or "serve_load" + ("_quick" if args.quick else ""), payload)
     keys = ("requests_per_second", "rows_per_second", "latency_ms", "errors", "server_cpu_share",
             "generator_cpu_share")
     print(json.dumps({name: {k: phase[k] for k in keys} for name, phase in
