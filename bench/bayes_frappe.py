@@ -159,8 +159,9 @@ def summary(results, n_samples):
             peers = [peer(f"myFM {myfm.__version__}", theirs[key],
                           theirs["seconds_per_iteration"]["median"],
                           speedup=res["speedup_over_myFM"])]
-            peers += [peer(name, q[quoted_key], q["seconds"] / 100, source="quoted")
-                      for name, q in quoted.items()]
+            if n_samples == 100:  # the quoted runs' length
+                peers += [peer(name, q[quoted_key], q["seconds"] / 100, source="quoted")
+                          for name, q in quoted.items()]
             rows.append(summary_row("frappe", task, f"MCMC k={RANK}, {n_samples} samples",
                                     metric, ours["burn_in_chosen_on_validation"][key],
                                     ours["seconds_per_iteration"]["median"], "iteration", peers))
@@ -169,7 +170,8 @@ def summary(results, n_samples):
                             "test RMSE", als_res["test_rmse"],
                             als_res["seconds_per_iteration"]["median"], "iteration",
                             [peer("libFM", libfm["rmse"], libfm["seconds_per_iteration"],
-                                  source="quoted")]))
+                                  source="quoted")] if als_res["n_iter"] == libfm["iterations"]
+                            else []))
     return rows
 
 
