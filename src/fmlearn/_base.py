@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
@@ -16,7 +17,9 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from ._threads import effective_n_jobs
-from ._validation import validate_feature_groups, validate_fm_data, validate_sample_weight
+from ._validation import (validate_feature_groups, validate_fm_data, validate_sample_weight,
+                          with_fm_indices)
+from .kernels.rows import take_rows
 from .model import FMModel, HOFMModel
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
@@ -237,7 +240,7 @@ class BaseFM(BaseEstimator):
         if not warm:
             self._initialise(X.shape[1], X.dtype, groups)
         self._run_epochs(X, target, sample_weight, validation, rng, self.max_iter,
-                         stop_early=True)
+                         stop_early=True, fresh=not warm)
         return self
 
     def _initialise(self, n_features, dtype, groups):
@@ -305,28 +308,32 @@ class BaseFM(BaseEstimator):
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
     def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early,
-                    in_place=False, solver=None):
+                    in_place=False, solver=None, fresh=False):
         """The epoch loop: one kernel pass per epoch, then checks, history and early stopping.
 
         ``solver`` replaces the learner of ``solver=`` (the Dask learners); with ``y`` None
         the rows are held by it (``X`` has ``shape`` and ``weight_sum``) and it visits them
         in its own order.
 
-        ``fit`` updates the parameters on a copy, committed to ``model_`` only when the
-        loop ends normally, so a diverging fit leaves the estimator as it was.
-        ``partial_fit`` (``in_place``) updates them where they are, as scikit-learn's
-        SGD does: called once per chunk of a large file, a copy of a large model per
-        call would cost more than the chunk's epoch. If that pass diverges, the
-        parameters are lost and the estimator is reset to unfitted.
+        A warm-started ``fit`` updates the parameters on a copy, committed to ``model_``
+        only when the loop ends normally, so a diverging fit leaves the estimator as it
+        was. A ``fresh`` fit (its model just initialised) and ``partial_fit``
+        (``in_place``) update them where they are, as scikit-learn's SGD does: a copy of
+        a large model would cost memory, and for ``partial_fit``, called once per chunk
+        of a large file, more time than the chunk's epoch. If such a pass diverges, the
+        estimator is reset to unfitted.
         """
         stochastic = self.solver in ("sgd", "sgda")
         if stochastic and self.shuffle and y is not None:
             order = rng.permutation(X.shape[0])
-            X, y, sample_weight = X[order], y[order], sample_weight[order]
-        state = self._solver_state if in_place else copy.deepcopy(self._solver_state)
+            X = with_fm_indices(sp.csr_matrix(take_rows(X.indptr, X.indices, X.data, order),
+                                              shape=X.shape))
+            y, sample_weight = y[order], sample_weight[order]
+        own = in_place or fresh
+        state = self._solver_state if own else copy.deepcopy(self._solver_state)
         solver = self._solver(validation) if solver is None else solver
         model = solver.current(self.model_, state)
-        if not in_place:
+        if not own:
             model = model.copy()
         weight_sum = (X.weight_sum if y is None
                       else float(sample_weight.sum(dtype=np.float64)))
@@ -352,8 +359,9 @@ class BaseFM(BaseEstimator):
                           "Scale the features (for example with StandardScaler or MaxAbsScaler) "
                           "or raise the regularisation.")
                 lost = ""
-                if in_place:
+                if own:
                     del self.model_, self._solver_state
+                if in_place:
                     lost = (" partial_fit updates the parameters in place, so the estimator "
                             "was reset to unfitted.")
                 raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
