@@ -97,6 +97,7 @@ def test_divergence_names_the_remedy_and_keeps_the_previous_model():
     with pytest.raises(ValueError, match="Floating-point overflow at epoch .*Lower eta0"):
         reg.fit(X * 1e3, Y * 1e6)
     assert not hasattr(reg, "n_iter_")
+    assert not hasattr(reg, "model_")  # a fresh fit trains its new model in place
 
 
 def test_partial_fit_updates_in_place_and_a_diverging_pass_resets():
