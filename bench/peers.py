@@ -176,7 +176,8 @@ def compare(load, k, n_iter, repeats, folder):
             result[learner] = {**scores(task, first[learner], X_test, y_test, y),
                                "fit_seconds": spread(seconds[learner])}
             print(dataset, learner, result[learner], flush=True)
-        for metric, value in scores(task, first[name], X_test, y_test, y).items():
+        metrics = {m: v for m, v in result[name].items() if m != "fit_seconds"}
+        for metric, value in metrics.items():
             rows.append(summary_row(
                 dataset, task, f"{kind} k={k}", metric, value,
                 np.median(seconds[name]), "fit",

@@ -107,14 +107,13 @@ def point(**spec):
     if out.returncode != 0:
         sys.exit(f"scaling point {spec} failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    seconds = result["seconds_per_epoch"]
-    print(spec, f"{seconds['median'] if isinstance(seconds, dict) else seconds:.3f} s/epoch,",
-          f"peak {result['peak_rss_mb']:.0f} MB", flush=True)
+    print(spec, f"{median(result):.3f} s/epoch, peak {result['peak_rss_mb']:.0f} MB", flush=True)
     return result
 
 
 # --- fits and plots ------------------------------------------------------------------------------
 def median(result):
+    """A point's seconds per epoch: the median of the in-memory epochs, the one streamed epoch."""
     s = result["seconds_per_epoch"]
     return s["median"] if isinstance(s, dict) else s
 

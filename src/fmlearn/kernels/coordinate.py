@@ -166,7 +166,7 @@ def draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample)
 
 
 @njit(cache=True)
-def update_block(values, q_f, c0, c1, start, end, rows, data, layout, s, weighted, e, groups,
+def update_block(values, q_f, c0, c1, start, end, rows, features, data, s, weighted, e, groups,
                  alpha, mu, lam, sample, n_chunks):
     """Update one layer of the features ``c0 <= i < c1`` of a column block: ``values`` is
     ``w`` (``q_f`` None, ``h = x_i``) or a factor column ``V[:, f]`` whose row sums are
@@ -179,7 +179,6 @@ def update_block(values, q_f, c0, c1, start, end, rows, data, layout, s, weighte
     added in a fixed order, so results depend on ``n_chunks`` only. ``rows`` and ``data``
     are the layout's, or None (see ``gather_sums``).
     """
-    features = layout[3]
     nb = c1 - c0
     sums = np.zeros((n_chunks * LANES, nb, 2))
     old, delta = np.empty(nb), np.empty(nb)
@@ -194,14 +193,14 @@ def update_block(values, q_f, c0, c1, start, end, rows, data, layout, s, weighte
 def update_layer(values, q_f, layout, s, weighted, e, groups, alpha, mu, lam, sample, n_chunks):
     """``update_block`` over every block of the layout, the blocks that hold every row
     once without their row indices."""
-    bounds, entry_ptr, rows, data = layout[0], layout[1], layout[2], layout[4]
+    bounds, entry_ptr, rows, features, data = layout
     for b in range(bounds.shape[0] - 1):
         start, end = entry_ptr[b], entry_ptr[b + 1]
         if end - start == e.shape[0]:
-            update_block(values, q_f, bounds[b], bounds[b + 1], start, end, None, data, layout,
+            update_block(values, q_f, bounds[b], bounds[b + 1], start, end, None, features, data,
                          s, weighted, e, groups, alpha, mu, lam, sample, n_chunks)
         else:
-            update_block(values, q_f, bounds[b], bounds[b + 1], start, end, rows, data, layout,
+            update_block(values, q_f, bounds[b], bounds[b + 1], start, end, rows, features, data,
                          s, weighted, e, groups, alpha, mu, lam, sample, n_chunks)
 
 
