@@ -1,9 +1,10 @@
-"""The SGD solver's thread-local copies of hot features."""
+"""The SGD solver's thread-local copies of hot features and its prefetching."""
 import numpy as np
 from conftest import planted_fm_data
 
 from fmlearn._validation import as_fm_csr
 from fmlearn.model import FMModel
+from fmlearn.solvers import sgd
 from fmlearn.solvers.sgd import SGDSolver, SGDState
 
 
@@ -41,3 +42,15 @@ def test_thread_local_copies_with_one_thread_change_nothing():
     np.testing.assert_array_equal(plain.coef, local.coef)
     np.testing.assert_array_equal(plain_state.acc_factors, local_state.acc_factors)
     assert plain.intercept == local.intercept
+
+
+def test_prefetching_the_adagrad_sums_changes_no_value(monkeypatch):
+    X, y = planted_fm_data(3000, seed=2)
+    X = as_fm_csr(X, np.float64)
+    args = ("squared", "adagrad", 0.1, 0.25, 1e-3, 1e-3, 1e-3, None)
+    plain, plain_state = run(SGDSolver(*args), X, y)
+    monkeypatch.setattr(sgd, "PREFETCH_ABOVE_BYTES", 0)  # every model counts as large
+    fetched, fetched_state = run(SGDSolver(*args), X, y)
+    np.testing.assert_array_equal(plain.factors, fetched.factors)
+    np.testing.assert_array_equal(plain.coef, fetched.coef)
+    np.testing.assert_array_equal(plain_state.acc_factors, fetched_state.acc_factors)

@@ -2,5 +2,5 @@
 
 The Python layer validates shapes, dtypes and finiteness before calling a
 kernel, so kernels never check their input. Modules here import only numpy
-and numba.
+and numba (``prefetch`` also numba's code generator, llvmlite).
 """

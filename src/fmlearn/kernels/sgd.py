@@ -13,6 +13,7 @@ from numba import njit, prange
 
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
+from .prefetch import prefetch_row
 
 CONSTANT = 0
 INVSCALING = 1
@@ -26,6 +27,8 @@ class SGDConfig(NamedTuple):
     ``lower`` and ``upper`` bound the score inside the loss (libFM's clipping of
     regression predictions to the target range). ``fit_intercept`` and ``fit_linear``
     switch the updates of the bias and of the linear weights (libFM's ``-dim k0,k1,k``).
+    ``prefetch`` asks for each feature's AdaGrad sums while its row is scored, for
+    parameters that do not fit in cache.
     """
 
     loss: int
@@ -40,6 +43,7 @@ class SGDConfig(NamedTuple):
     upper: np.floating
     fit_intercept: bool
     fit_linear: bool
+    prefetch: bool = False
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -169,6 +173,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         score += w[s] * x
                         squares += accumulate_factors(v, s, x, q)
                     else:
+                        if cfg.prefetch:
+                            prefetch_row(acc_factors, j)  # read by the update below
                         score += coef[j] * x
                         squares += accumulate_factors(factors, j, x, q)
                 score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)

@@ -10,6 +10,10 @@ from .base import PointSolver
 
 LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX, "bpr": BPR}
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
+# Factors and AdaGrad sums above this size miss the caches: the kernel then prefetches the
+# sums (bench/bandwidth_floor.py: an epoch over 2e7 synthetic rows 1.05x faster with one
+# thread, 1.11x with two; over frappe's 2.8 MB 0.94x, hence not below it).
+PREFETCH_ABOVE_BYTES = 32 * 2**20
 
 
 @dataclass
@@ -74,7 +78,7 @@ class SGDSolver(PointSolver):
         """Fresh AdaGrad accumulators (``groups`` has no meaning here)."""
         return SGDState.initial(model)
 
-    def config(self, dtype):
+    def config(self, dtype, prefetch=False):
         """The kernel's hyperparameters as scalars of ``dtype``."""
         tp = np.dtype(dtype).type
         clip = np.finfo(dtype).max if self.clip_gradient is None else self.clip_gradient
@@ -83,7 +87,7 @@ class SGDSolver(PointSolver):
         return SGDConfig(LOSSES[self.loss], SCHEDULES[self.learning_rate], tp(self.eta0),
                          tp(self.power_t), tp(self.reg_intercept), tp(self.reg_linear),
                          tp(self.reg_factors), tp(clip), tp(lower), tp(upper),
-                         self.fit_intercept, self.fit_linear)
+                         self.fit_intercept, self.fit_linear, prefetch)
 
     def hot_features(self, X):
         """Features in at least ``hot_share`` of the rows (the ``max_hot`` most frequent),
@@ -120,10 +124,13 @@ class SGDSolver(PointSolver):
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
         hot_slot, hot = self.hot_features(X)
+        prefetch = (self.learning_rate == "adagrad"
+                    and 2 * model.factors.nbytes > PREFETCH_ABOVE_BYTES)
         with numba_threads(n_threads):
             total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
                               self.block_size, intercept, model.coef, model.factors,
                               state.acc_intercept, state.acc_coef, state.acc_factors,
-                              hot_slot, hot, state.step, self.config(model.dtype), n_threads)
+                              hot_slot, hot, state.step, self.config(model.dtype, prefetch),
+                              n_threads)
         model.intercept = float(intercept[0])
         return total

@@ -1,0 +1,58 @@
+"""Software prefetch: ask the memory system for a parameter row before the code needs it.
+
+An SGD step reads a feature's factors to score the row, then, after the whole row is
+scored, its AdaGrad sums to update it. On data whose parameters do not fit in cache the
+second read misses again; prefetching the sums while scoring lets both misses overlap
+(measured in ``bench/bandwidth_floor.py``).
+"""
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+CACHE_LINE_BYTES = 64
+
+
+@intrinsic
+def _prefetch_item(typingctx, array, i, j):
+    """``llvm.prefetch`` of the address of ``array[i, j]``, for writing, into all cache levels."""
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        index = [context.cast(builder, value, kind, types.intp)
+                 for value, kind in zip(args[1:], signature.args[1:])]
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, index)
+        byte_pointer = ir.PointerType(ir.IntType(8))
+        int32 = ir.IntType(32)
+        # The typed-pointer name: LLVM with opaque pointers (15 on) reads it as llvm.prefetch.p0.
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, int32, int32, int32]),
+            "llvm.prefetch.p0i8")
+        # (address, 1 = for a write, 3 = keep in every cache level, 1 = data)
+        builder.call(function, [builder.bitcast(pointer, byte_pointer), int32(1), int32(3),
+                                int32(1)])
+        return context.get_dummy_value()
+
+    return types.void(array, i, j), codegen
+
+
+@njit(cache=True, inline="always")
+def prefetch_row(array, i):
+    """Prefetch every cache line of row ``i`` of the C-contiguous 2-D ``array``.
+
+    A hint only: it changes no value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import njit
+    >>> @njit
+    ... def first_of(a, i):
+    ...     prefetch_row(a, i)
+    ...     return a[i, 0]
+    >>> float(first_of(np.ones((4, 32), dtype=np.float32), 2))
+    1.0
+    """
+    step = max(1, CACHE_LINE_BYTES // array.itemsize)
+    for f in range(0, array.shape[1], step):
+        _prefetch_item(array, i, f)
