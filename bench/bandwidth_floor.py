@@ -12,6 +12,12 @@ AdaGrad accumulators, 16 (k + 1) bytes, counted two ways:
 - ``per_touch``: once per non-zero, as if no parameter row stayed in cache between two rows
   holding it.
 
+Beside the floor, the epoch's own arithmetic: one thread running the same kernel over as many
+non-zeros in rows of ten features drawn from 1,000, whose parameters stay in the second-level
+cache, divided by the threads (``in_l2``: the epoch without misses beyond L2 and with perfect
+scaling over threads). An epoch close to it and far above the bandwidth floor is bound by
+arithmetic, not by memory.
+
 Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic file of 2e7 rows
 (10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 1e6 rows with
 ``--quick``), each in memory.
@@ -28,11 +34,13 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import epoch_seconds, load_frappe, write_results  # noqa: E402
+from common import (epoch_seconds, epoch_timer, load_frappe, speedups, spread,  # noqa: E402
+                    write_results)
 
 from synthetic import planted_rows  # noqa: E402
 
 from fmlearn._threads import numba_threads  # noqa: E402
+from fmlearn.solvers import sgd  # noqa: E402
 
 K = 64
 STREAM_ELEMENTS = 2**27  # 512 MiB of float32 per array
@@ -67,19 +75,63 @@ def epoch_bytes(X, k):
             "per_touch": rows + X.nnz * per_parameter_row}
 
 
+def in_cache_rows(nnz, n_fields=10, per_field=100, seed=0):
+    """``(X, y)``: ``nnz // n_fields`` rows, each one feature drawn uniformly from each of
+    ``n_fields`` fields of ``per_field`` features (values uniform in [0.5, 1.5]), random
+    targets: an epoch's arithmetic with its parameters (0.5 MB at k=64) in the
+    second-level cache and few features shared by consecutive rows."""
+    rng = np.random.default_rng(seed)
+    n_rows = nnz // n_fields
+    columns = rng.integers(0, per_field, (n_rows, n_fields)) + np.arange(n_fields) * per_field
+    X = sp.csr_matrix((rng.uniform(0.5, 1.5, columns.size).astype(np.float32),
+                       columns.ravel().astype(np.int32),
+                       np.arange(0, columns.size + 1, n_fields)),
+                      shape=(n_rows, n_fields * per_field))
+    return X, rng.normal(size=n_rows).astype(np.float32)
+
+
+def prefetch_epochs(X, y, n_threads, repeats):
+    """Epochs of one model alternately with and without the prefetch of the AdaGrad sums
+    (A B A B ...): ``spread`` of each, the speed-up the prefetch gives (``speedups``), and the
+    median of the variant the solver picks for ``X``'s model (prefetch above
+    ``PREFETCH_ABOVE_BYTES`` of factors and sums)."""
+    epoch = epoch_timer(X, y, K, n_threads, "adagrad")
+    default = sgd.PREFETCH_ABOVE_BYTES
+    seconds = {"prefetch": [], "no_prefetch": []}
+    try:
+        for _ in range(repeats):
+            for variant, threshold in (("prefetch", 0), ("no_prefetch", np.inf)):
+                sgd.PREFETCH_ABOVE_BYTES = threshold
+                seconds[variant].append(epoch())
+    finally:
+        sgd.PREFETCH_ABOVE_BYTES = default
+    picked = "prefetch" if 2 * 4 * K * X.shape[1] > default else "no_prefetch"  # as the solver
+    return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
+            **{variant: spread(times) for variant, times in seconds.items()},
+            "prefetch_speedup": speedups(seconds["prefetch"], seconds["no_prefetch"])}
+
+
 def case(name, X, y, bandwidths, repeats):
     result = {"n_rows": X.shape[0], "nnz": int(X.nnz), "n_features": X.shape[1],
               "bytes": epoch_bytes(X, K), "threads": {}}
+    result["in_l2_one_thread_seconds"] = in_l2 = epoch_seconds(
+        *in_cache_rows(X.nnz), K, 1, "adagrad", repeats)["median"]
     for n_threads, bw in bandwidths.items():
-        seconds = epoch_seconds(X, y, K, n_threads, "adagrad", repeats)["median"]
-        floors = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
+        prefetch = prefetch_epochs(X, y, n_threads, repeats)
+        seconds = prefetch.pop("epoch_seconds")
+        references = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
+        references["in_l2"] = in_l2 / n_threads
         result["threads"][str(n_threads)] = {
-            "epoch_seconds": seconds, "floor_seconds": floors,
-            "multiple_of_floor": {kind: seconds / f for kind, f in floors.items()}}
-        print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; "
-              f"floor {floors['unique']:.4f} s "
-              f"(x{seconds / floors['unique']:.1f}), per-touch {floors['per_touch']:.3f} s "
-              f"(x{seconds / floors['per_touch']:.2f})")
+            "epoch_seconds": seconds,
+            "floor_seconds": {kind: references[kind] for kind in ("unique", "per_touch")},
+            "multiple_of_floor": {kind: seconds / references[kind]
+                                  for kind in ("unique", "per_touch")},
+            "in_l2_seconds": references["in_l2"],
+            "multiple_of_in_l2": seconds / references["in_l2"], **prefetch}
+        print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; " + "; ".join(
+            f"{kind} {f:.4f} s (x{seconds / f:.2f})" for kind, f in references.items())
+            + f"; prefetch speed-up {prefetch['prefetch_speedup']['median']:.3f} "
+            f"(picked: {prefetch['picked']})")
     return result
 
 

@@ -119,9 +119,9 @@ def peer(name, value, seconds, source="same run", speedup=None):
     return entry
 
 
-def epoch_seconds(X, y, k, n_threads, schedule, repeats):
-    """Seconds per SGD epoch over ``X`` (float32, squared loss), after one warm-up epoch:
-    ``spread`` of ``repeats`` epochs."""
+def epoch_timer(X, y, k, n_threads, schedule):
+    """A callable running one SGD epoch over ``X`` (float32, squared loss) on one model and
+    returning its seconds; the first epoch, run here, warms the kernel up."""
     from fmlearn._validation import as_fm_csr
     from fmlearn.model import FMModel
     from fmlearn.solvers.sgd import SGDSolver, SGDState
@@ -133,13 +133,21 @@ def epoch_seconds(X, y, k, n_threads, schedule, repeats):
     solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
     rng = np.random.default_rng(0)
     weights = np.ones_like(y)
-    solver.epoch(model, X, y, weights, state, rng)
-    times = []
-    for _ in range(repeats):
+
+    def epoch():
         start = time.perf_counter()
         solver.epoch(model, X, y, weights, state, rng)
-        times.append(time.perf_counter() - start)
-    return spread(times)
+        return time.perf_counter() - start
+
+    epoch()
+    return epoch
+
+
+def epoch_seconds(X, y, k, n_threads, schedule, repeats):
+    """Seconds per SGD epoch over ``X`` (float32, squared loss), after one warm-up epoch:
+    ``spread`` of ``repeats`` epochs."""
+    epoch = epoch_timer(X, y, k, n_threads, schedule)
+    return spread([epoch() for _ in range(repeats)])
 
 
 BURN_IN_SHARES = (0.0, 0.1, 0.2)  # the burn-ins tried on validation data: shares of the samples
