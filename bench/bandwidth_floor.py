@@ -105,7 +105,7 @@ def prefetch_epochs(X, y, n_threads, repeats):
                 seconds[variant].append(epoch())
     finally:
         sgd.PREFETCH_ABOVE_BYTES = default
-    picked = "prefetch" if 2 * 4 * K * X.shape[1] > default else "no_prefetch"  # as the solver
+    picked = "prefetch" if sgd.prefetches(4 * K * X.shape[1]) else "no_prefetch"
     return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
             **{variant: spread(times) for variant, times in seconds.items()},
             "prefetch_speedup": speedups(seconds["prefetch"], seconds["no_prefetch"])}

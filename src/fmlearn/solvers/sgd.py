@@ -16,6 +16,11 @@ SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
 PREFETCH_ABOVE_BYTES = 32 * 2**20
 
 
+def prefetches(factor_bytes):
+    """Whether AdaGrad epochs over factors of ``factor_bytes`` prefetch their sums."""
+    return 2 * factor_bytes > PREFETCH_ABOVE_BYTES
+
+
 @dataclass
 class SGDState:
     """What SGD carries between epochs and calls: AdaGrad's accumulators and the sample count.
@@ -124,8 +129,7 @@ class SGDSolver(PointSolver):
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
         hot_slot, hot = self.hot_features(X)
-        prefetch = (self.learning_rate == "adagrad"
-                    and 2 * model.factors.nbytes > PREFETCH_ABOVE_BYTES)
+        prefetch = self.learning_rate == "adagrad" and prefetches(model.factors.nbytes)
         with numba_threads(n_threads):
             total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
                               self.block_size, intercept, model.coef, model.factors,
