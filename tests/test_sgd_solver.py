@@ -1,10 +1,14 @@
-"""The SGD solver's thread-local copies of hot features and its prefetching."""
+"""The SGD solver's thread-local copies of hot features, its prefetching and its
+renumbering of the features."""
 import numpy as np
+import pytest
 from conftest import planted_fm_data
 
+from fmlearn import FMRegressor
 from fmlearn._validation import as_fm_csr
 from fmlearn.model import FMModel
 from fmlearn.solvers import sgd
+from fmlearn.solvers.feature_order import FeatureOrder
 from fmlearn.solvers.sgd import SGDSolver, SGDState
 
 
@@ -44,13 +48,77 @@ def test_thread_local_copies_with_one_thread_change_nothing():
     assert plain.intercept == local.intercept
 
 
-def test_prefetching_the_adagrad_sums_changes_no_value(monkeypatch):
+def test_prefetching_the_rows_ahead_changes_no_value(monkeypatch):
     X, y = planted_fm_data(3000, seed=2)
     X = as_fm_csr(X, np.float64)
     args = ("squared", "adagrad", 0.1, 0.25, 1e-3, 1e-3, 1e-3, None)
     plain, plain_state = run(SGDSolver(*args), X, y)
-    monkeypatch.setattr(sgd, "PREFETCH_ABOVE_BYTES", 0)  # every model counts as large
+    monkeypatch.setattr(sgd, "OUT_OF_CACHE_BYTES", 0)  # every model counts as large
     fetched, fetched_state = run(SGDSolver(*args), X, y)
     np.testing.assert_array_equal(plain.factors, fetched.factors)
     np.testing.assert_array_equal(plain.coef, fetched.coef)
     np.testing.assert_array_equal(plain_state.acc_factors, fetched_state.acc_factors)
+
+
+def test_feature_order_puts_frequent_features_first_and_undoes_itself():
+    X, _ = planted_fm_data(500, n_users=5, n_items=30, seed=3)
+    X = as_fm_csr(X, np.float64)
+    order = FeatureOrder.by_frequency(X)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    assert (np.diff(counts[order.old]) <= 0).all()  # falling frequency
+    np.testing.assert_array_equal(order.new[order.old], np.arange(X.shape[1]))
+    relabelled = order.relabel(X)
+    # Column j of X is column new[j] of the relabelled rows, each row in its own order.
+    np.testing.assert_array_equal(relabelled.toarray()[:, order.new], X.toarray())
+    np.testing.assert_array_equal(np.diff(relabelled.indptr), np.diff(X.indptr))
+    factors = np.random.default_rng(0).normal(size=(X.shape[1], 3))
+    moved = factors.copy()
+    order.forward([moved])
+    np.testing.assert_array_equal(moved, factors[order.old])
+    order.backward([moved])
+    np.testing.assert_array_equal(moved, factors)
+
+
+def renumbering_everything(monkeypatch):
+    monkeypatch.setattr(sgd, "OUT_OF_CACHE_BYTES", 0)
+    monkeypatch.setattr(sgd, "RENUMBER_FROM_VISITS_PER_FEATURE", 0)
+
+
+@pytest.mark.parametrize("scoring", [None, "r2"])
+def test_a_fit_with_the_features_renumbered_gives_the_same_model(monkeypatch, scoring):
+    X, y = planted_fm_data(3000, seed=4)
+    params = dict(n_factors=4, max_iter=6, random_state=0, early_stopping=True,
+                  n_iter_no_change=2, scoring=scoring, eta0=0.05)
+    plain = FMRegressor(**params).fit(X, y)
+    renumbering_everything(monkeypatch)
+    spy = []
+    by_frequency = FeatureOrder.by_frequency
+    monkeypatch.setattr(FeatureOrder, "by_frequency",
+                        classmethod(lambda cls, X: spy.append(1) or by_frequency(X)))
+    renumbered = FMRegressor(**params).fit(X, y)
+    assert spy, "the fit did not renumber the features"
+    np.testing.assert_array_equal(plain.model_.factors, renumbered.model_.factors)
+    np.testing.assert_array_equal(plain.model_.coef, renumbered.model_.coef)
+    assert plain.model_.intercept == renumbered.model_.intercept
+    # A scorer predicts through the estimator, which sorts each renumbered validation row:
+    # the same terms, summed in another order.
+    np.testing.assert_allclose(plain.validation_scores_, renumbered.validation_scores_,
+                               rtol=0 if scoring is None else 1e-6)
+    np.testing.assert_array_equal(plain._solver_state.acc_factors,
+                                  renumbered._solver_state.acc_factors)
+
+
+def test_parameters_return_to_their_numbering_when_an_epoch_fails(monkeypatch):
+    X, y = planted_fm_data(2000, seed=5)
+    est = FMRegressor(n_factors=4, max_iter=2, random_state=0).fit(X, y)
+    before = est.model_.copy()
+    renumbering_everything(monkeypatch)
+
+    def interrupted(self, model, X, y, sample_weight, state, rng=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(SGDSolver, "epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        est.partial_fit(X, y)  # updates model_ in place
+    np.testing.assert_array_equal(est.model_.factors, before.factors)
+    np.testing.assert_array_equal(est.model_.coef, before.coef)

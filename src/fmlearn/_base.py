@@ -322,9 +322,14 @@ class BaseFM(BaseEstimator):
         a large model would cost memory, and for ``partial_fit``, called once per chunk
         of a large file, more time than the chunk's epoch. If such a pass diverges, the
         estimator is reset to unfitted.
+
+        A learner may train with the features renumbered (``feature_order``): the rows, the
+        validation rows and its per-feature parameters are renumbered before the first
+        epoch and the parameters back after the last, however the loop ends.
         """
         stochastic = self.solver in ("sgd", "sgda")
-        if stochastic and self.shuffle and y is not None:
+        shuffled = stochastic and self.shuffle and y is not None
+        if shuffled:
             order = rng.permutation(X.shape[0])
             X = with_fm_indices(sp.csr_matrix(take_rows(X.indptr, X.indices, X.data, order),
                                               shape=X.shape))
@@ -335,6 +340,12 @@ class BaseFM(BaseEstimator):
         model = solver.current(self.model_, state)
         if not own:
             model = model.copy()
+        features = None if y is None else solver.feature_order(X, model, n_epochs)
+        if features is not None:
+            X = features.relabel(X, in_place=shuffled)  # the shuffled copy is ours
+            if validation is not None:
+                validation = (features.relabel(validation[0]), *validation[1:])
+            features.forward(solver.feature_arrays(model, state))
         weight_sum = (X.weight_sum if y is None
                       else float(sample_weight.sum(dtype=np.float64)))
         loss_curve, val_scores = [], []
@@ -347,46 +358,52 @@ class BaseFM(BaseEstimator):
         bar = tqdm(range(n_epochs), desc=type(self).__name__, unit="epoch",
                    disable=self.verbose != 1 or n_epochs == 1)
         epoch = 0
-        for epoch in bar:
-            loss = solver.epoch(model, X, y, sample_weight, state,
-                                rng if self.shuffle or not stochastic else None)
-            loss /= weight_sum
-            if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
-                    and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
-                remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
-                          "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
-                          "clip_gradient." if stochastic else
-                          "Scale the features (for example with StandardScaler or MaxAbsScaler) "
-                          "or raise the regularisation.")
-                lost = ""
-                if own:
-                    del self.model_, self._solver_state
-                if in_place:
-                    lost = (" partial_fit updates the parameters in place, so the estimator "
-                            "was reset to unfitted.")
-                raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
-                                 f"are no longer finite.{lost} {remedy}")
-            loss_curve.append(loss)
-            postfix = {"loss": f"{loss:.5f}"}
-            if validation is not None:
-                score = self._score_validation(solver, model, state, validation)
-                val_scores.append(score)
-                postfix["val_score"] = f"{score:.5f}"
-            bar.set_postfix(postfix)
-            self._end_epoch(solver, model, state, loss_curve, val_scores)
-            if self.verbose >= 2:
-                tqdm.write(f"{type(self).__name__} epoch {epoch + 1}: " + ", ".join(
-                    f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
-            if not watch:
-                continue
-            criterion = score if self.early_stopping else -loss
-            no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
-            if criterion > best:
-                best = criterion
-                if self.early_stopping:
-                    best_model = model.copy()
-            if no_improvement >= self.n_iter_no_change:
-                break
+        try:
+            for epoch in bar:
+                loss = solver.epoch(model, X, y, sample_weight, state,
+                                    rng if self.shuffle or not stochastic else None)
+                loss /= weight_sum
+                if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
+                        and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
+                    remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
+                              "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
+                              "clip_gradient." if stochastic else
+                              "Scale the features (for example with StandardScaler or MaxAbsScaler) "
+                              "or raise the regularisation.")
+                    lost = ""
+                    if own:
+                        del self.model_, self._solver_state
+                    if in_place:
+                        lost = (" partial_fit updates the parameters in place, so the estimator "
+                                "was reset to unfitted.")
+                    raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
+                                     f"are no longer finite.{lost} {remedy}")
+                loss_curve.append(loss)
+                postfix = {"loss": f"{loss:.5f}"}
+                if validation is not None:
+                    score = self._score_validation(solver, model, state, validation)
+                    val_scores.append(score)
+                    postfix["val_score"] = f"{score:.5f}"
+                bar.set_postfix(postfix)
+                self._end_epoch(solver, model, state, loss_curve, val_scores)
+                if self.verbose >= 2:
+                    tqdm.write(f"{type(self).__name__} epoch {epoch + 1}: " + ", ".join(
+                        f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
+                if not watch:
+                    continue
+                criterion = score if self.early_stopping else -loss
+                no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
+                if criterion > best:
+                    best = criterion
+                    if self.early_stopping:
+                        best_model = model.copy()
+                if no_improvement >= self.n_iter_no_change:
+                    break
+        finally:
+            if features is not None:  # back to the caller's numbering, whatever happened
+                features.backward(solver.feature_arrays(model, state))
+                if best_model is not None:
+                    features.backward(solver.feature_arrays(best_model))
         bar.close()
         n_run = epoch + 1
         if watch and n_run == n_epochs and no_improvement < self.n_iter_no_change:

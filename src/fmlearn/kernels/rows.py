@@ -1,4 +1,4 @@
-"""Row gathers of CSR matrices."""
+"""Row gathers and column renumberings of CSR matrices."""
 import numpy as np
 from numba import njit
 
@@ -30,3 +30,19 @@ def take_rows(indptr, indices, data, order):
             out_indices[first + p] = indices[start + p]
             out_data[first + p] = data[start + p]
     return out_data, out_indices, out_indptr
+
+
+@njit(cache=True)
+def relabel_columns(indices, new, out):
+    """Write ``new[indices]`` into ``out`` (which may be ``indices``), without a temporary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> indices = np.array([0, 2, 1], np.int32)
+    >>> relabel_columns(indices, np.array([2, 0, 1], np.int32), indices)
+    >>> indices.tolist()
+    [2, 1, 0]
+    """
+    for p in range(indices.shape[0]):
+        out[p] = new[indices[p]]

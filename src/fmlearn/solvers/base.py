@@ -8,8 +8,16 @@ class PointSolver:
     epoch ``epoch(model, X, y, sample_weight, state, rng)`` (returning the summed
     weighted training loss), ``decision(model, state, X_val)`` for validation scores,
     and finally ``result(model, state)`` for the fitted ``model_``. ``current`` gives
-    the parameters a further fit continues from.
+    the parameters a further fit continues from. A learner whose epochs run faster with
+    the features renumbered returns the renumbering from ``feature_order`` and names its
+    per-feature arrays in ``feature_arrays``; the loop renumbers the rows and those arrays
+    for the epochs and back afterwards.
     """
+
+    def feature_order(self, X, model, n_epochs):
+        """The :class:`~fmlearn.solvers.feature_order.FeatureOrder` to train ``n_epochs``
+        epochs over ``X`` in, or None: the features as they are."""
+        return None
 
     def current(self, fitted, state):
         """The parameters to continue from: the fitted model itself."""

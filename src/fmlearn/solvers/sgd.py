@@ -7,18 +7,23 @@ from .._threads import numba_threads
 from ..kernels.losses import BPR, LOGISTIC, SOFTMAX, SQUARED
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
 from .base import PointSolver
+from .feature_order import FeatureOrder
 
 LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX, "bpr": BPR}
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
-# Factors and AdaGrad sums above this size miss the caches: the kernel then prefetches the
-# sums (bench/bandwidth_floor.py: an epoch over 2e7 synthetic rows 1.05x faster with one
-# thread, 1.11x with two; over frappe's 2.8 MB 0.94x, hence not below it).
-PREFETCH_ABOVE_BYTES = 32 * 2**20
+# Factors and AdaGrad sums above this size miss the caches. Epochs over them then run with
+# the features renumbered by frequency and prefetch the rows ahead (bench/bandwidth_floor.py);
+# below it both cost time and save no miss (frappe's 2.8 MB: prefetching 0.94x).
+OUT_OF_CACHE_BYTES = 32 * 2**20
+# Renumbering costs a count, a sort and two copies of the parameters (about 0.6 s for a
+# million features at n_factors=64) and saves about 40 ns per non-zero visited: worth it
+# from about 16 visits per feature.
+RENUMBER_FROM_VISITS_PER_FEATURE = 16
 
 
-def prefetches(factor_bytes):
-    """Whether AdaGrad epochs over factors of ``factor_bytes`` prefetch their sums."""
-    return 2 * factor_bytes > PREFETCH_ABOVE_BYTES
+def outgrows_cache(factor_bytes):
+    """Whether factors of ``factor_bytes`` and their AdaGrad sums miss the caches."""
+    return 2 * factor_bytes > OUT_OF_CACHE_BYTES
 
 
 @dataclass
@@ -94,6 +99,24 @@ class SGDSolver(PointSolver):
                          tp(self.reg_factors), tp(clip), tp(lower), tp(upper),
                          self.fit_intercept, self.fit_linear, prefetch)
 
+    def feature_order(self, X, model, n_epochs):
+        """Features by falling frequency when the factors and their sums outgrow the caches
+        and ``n_epochs`` epochs visit ``RENUMBER_FROM_VISITS_PER_FEATURE`` non-zeros per
+        feature; else None. Only for this class's epoch: the subclasses' kernels and models
+        differ."""
+        if type(self).epoch is not SGDSolver.epoch:
+            return None
+        if (n_epochs * X.nnz < RENUMBER_FROM_VISITS_PER_FEATURE * X.shape[1]
+                or not outgrows_cache(model.factors.nbytes)):
+            return None
+        return FeatureOrder.by_frequency(X)
+
+    @staticmethod
+    def feature_arrays(model, state=None):
+        """The arrays of ``model`` and ``state`` with one entry per feature."""
+        arrays = [model.coef, model.factors]
+        return arrays if state is None else arrays + [state.acc_coef, state.acc_factors]
+
     def hot_features(self, X):
         """Features in at least ``hot_share`` of the rows (the ``max_hot`` most frequent),
         which each thread updates in a copy of its own; none with one thread.
@@ -129,7 +152,7 @@ class SGDSolver(PointSolver):
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
         hot_slot, hot = self.hot_features(X)
-        prefetch = self.learning_rate == "adagrad" and prefetches(model.factors.nbytes)
+        prefetch = self.learning_rate == "adagrad" and outgrows_cache(model.factors.nbytes)
         with numba_threads(n_threads):
             total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
                               self.block_size, intercept, model.coef, model.factors,
