@@ -90,25 +90,32 @@ def in_cache_rows(nnz, n_fields=10, per_field=100, seed=0):
     return X, rng.normal(size=n_rows).astype(np.float32)
 
 
-def prefetch_epochs(X, y, n_threads, repeats):
-    """Epochs of one model alternately with and without the prefetch of the AdaGrad sums
-    (A B A B ...): ``spread`` of each, the speed-up the prefetch gives (``speedups``), and the
-    median of the variant the solver picks for ``X``'s model (prefetch above
-    ``PREFETCH_ABOVE_BYTES`` of factors and sums)."""
-    epoch = epoch_timer(X, y, K, n_threads, "adagrad")
-    default = sgd.PREFETCH_ABOVE_BYTES
-    seconds = {"prefetch": [], "no_prefetch": []}
+LAYOUTS = {  # variant: (features renumbered by frequency, rows ahead prefetched)
+    "renumbered_prefetch": (True, True), "renumbered": (True, False),
+    "prefetch": (False, True), "neither": (False, False)}
+
+
+def layout_epochs(X, y, n_threads, repeats):
+    """Epochs with and without each change for out-of-cache parameters (``LAYOUTS``), one
+    model per variant, run in turn (A B C D A B C D ...): ``spread`` of each, each one's
+    speed-up over ``neither`` (``speedups``), and the median of the variant a fit picks for
+    ``X`` (both above ``OUT_OF_CACHE_BYTES`` of factors and sums, neither below)."""
+    default = sgd.OUT_OF_CACHE_BYTES
+    epochs = {variant: epoch_timer(X, y, K, n_threads, "adagrad", renumber=renumber)
+              for variant, (renumber, _) in LAYOUTS.items()}
+    seconds = {variant: [] for variant in LAYOUTS}
     try:
         for _ in range(repeats):
-            for variant, threshold in (("prefetch", 0), ("no_prefetch", np.inf)):
-                sgd.PREFETCH_ABOVE_BYTES = threshold
-                seconds[variant].append(epoch())
+            for variant, (_, prefetch) in LAYOUTS.items():
+                sgd.OUT_OF_CACHE_BYTES = 0 if prefetch else np.inf
+                seconds[variant].append(epochs[variant]())
     finally:
-        sgd.PREFETCH_ABOVE_BYTES = default
-    picked = "prefetch" if sgd.prefetches(4 * K * X.shape[1]) else "no_prefetch"
+        sgd.OUT_OF_CACHE_BYTES = default
+    picked = "renumbered_prefetch" if sgd.outgrows_cache(4 * K * X.shape[1]) else "neither"
     return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
             **{variant: spread(times) for variant, times in seconds.items()},
-            "prefetch_speedup": speedups(seconds["prefetch"], seconds["no_prefetch"])}
+            "speedup_over_neither": {variant: speedups(seconds[variant], seconds["neither"])
+                                     for variant in LAYOUTS if variant != "neither"}}
 
 
 def case(name, X, y, bandwidths, repeats):
@@ -117,8 +124,8 @@ def case(name, X, y, bandwidths, repeats):
     result["in_l2_one_thread_seconds"] = in_l2 = epoch_seconds(
         *in_cache_rows(X.nnz), K, 1, "adagrad", repeats)["median"]
     for n_threads, bw in bandwidths.items():
-        prefetch = prefetch_epochs(X, y, n_threads, repeats)
-        seconds = prefetch.pop("epoch_seconds")
+        layouts = layout_epochs(X, y, n_threads, repeats)
+        seconds = layouts.pop("epoch_seconds")
         references = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
         references["in_l2"] = in_l2 / n_threads
         result["threads"][str(n_threads)] = {
@@ -127,11 +134,13 @@ def case(name, X, y, bandwidths, repeats):
             "multiple_of_floor": {kind: seconds / references[kind]
                                   for kind in ("unique", "per_touch")},
             "in_l2_seconds": references["in_l2"],
-            "multiple_of_in_l2": seconds / references["in_l2"], **prefetch}
+            "multiple_of_in_l2": seconds / references["in_l2"], **layouts}
         print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; " + "; ".join(
             f"{kind} {f:.4f} s (x{seconds / f:.2f})" for kind, f in references.items())
-            + f"; prefetch speed-up {prefetch['prefetch_speedup']['median']:.3f} "
-            f"(picked: {prefetch['picked']})")
+            + "; speed-ups over neither change: " + ", ".join(
+                f"{variant} {up['median']:.2f}x"
+                for variant, up in layouts["speedup_over_neither"].items())
+            + f" (picked: {layouts['picked']})")
     return result
 
 

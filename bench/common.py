@@ -119,11 +119,15 @@ def peer(name, value, seconds, source="same run", speedup=None):
     return entry
 
 
-def epoch_timer(X, y, k, n_threads, schedule):
+def epoch_timer(X, y, k, n_threads, schedule, renumber=None):
     """A callable running one SGD epoch over ``X`` (float32, squared loss) on one model and
-    returning its seconds; the first epoch, run here, warms the kernel up."""
+    returning its seconds; the first epoch, run here, warms the kernel up.
+
+    The features are renumbered by frequency when ``renumber`` is true, or, when it is None,
+    as a fit of the model would renumber them."""
     from fmlearn._validation import as_fm_csr
     from fmlearn.model import FMModel
+    from fmlearn.solvers.feature_order import FeatureOrder
     from fmlearn.solvers.sgd import SGDSolver, SGDState
 
     X = as_fm_csr(X, np.float32)
@@ -131,6 +135,11 @@ def epoch_timer(X, y, k, n_threads, schedule):
     model = FMModel.initial(X.shape[1], k, 0.1, np.float32, np.random.default_rng(0))
     state = SGDState.initial(model)
     solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
+    order = (solver.feature_order(X, model, 1) if renumber is None
+             else FeatureOrder.by_frequency(X) if renumber else None)
+    if order is not None:
+        X = order.relabel(X)
+        order.forward(solver.feature_arrays(model, state))
     rng = np.random.default_rng(0)
     weights = np.ones_like(y)
 
