@@ -18,6 +18,12 @@ cache, divided by the threads (``in_l2``: the epoch without misses beyond L2 and
 scaling over threads). An epoch close to it and far above the bandwidth floor is bound by
 arithmetic, not by memory.
 
+The epoch is timed in four variants, one model each, run in turn (A B C D A B C D ...): with
+the features renumbered by falling frequency (``fmlearn.solvers.feature_order``), with the rows
+of the parameters a few non-zeros ahead prefetched (``fmlearn.kernels.prefetch``), with both
+(what a fit does when factors and sums exceed ``OUT_OF_CACHE_BYTES``) and with neither (what it
+does below). The epoch reported is the variant a fit picks.
+
 Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic file of 2e7 rows
 (10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 1e6 rows with
 ``--quick``), each in memory.

@@ -15,12 +15,13 @@ CACHE_LINE_BYTES = 64
 
 @intrinsic
 def _prefetch_item(typingctx, array, i, j):
-    """``llvm.prefetch`` of the address of ``array[i, j]``, for writing, into all cache levels."""
+    """``llvm.prefetch`` of the address of ``array[i, j]`` (``array[i]`` if 1-D), for writing,
+    into all cache levels."""
     def codegen(context, builder, signature, args):
         array_type = signature.args[0]
         view = context.make_array(array_type)(context, builder, args[0])
         index = [context.cast(builder, value, kind, types.intp)
-                 for value, kind in zip(args[1:], signature.args[1:])]
+                 for value, kind in zip(args[1:], signature.args[1:])][:array_type.ndim]
         pointer = cgutils.get_item_pointer(context, builder, array_type, view, index)
         byte_pointer = ir.PointerType(ir.IntType(8))
         int32 = ir.IntType(32)
@@ -56,3 +57,21 @@ def prefetch_row(array, i):
     step = max(1, CACHE_LINE_BYTES // array.itemsize)
     for f in range(0, array.shape[1], step):
         _prefetch_item(array, i, f)
+
+
+@njit(cache=True, inline="always")
+def prefetch_entry(array, i):
+    """Prefetch the cache line of entry ``i`` of the 1-D ``array``. A hint only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numba import njit
+    >>> @njit
+    ... def entry(a, i):
+    ...     prefetch_entry(a, i)
+    ...     return a[i]
+    >>> float(entry(np.arange(4, dtype=np.float32), 3))
+    3.0
+    """
+    _prefetch_item(array, i, 0)

@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
-from .prefetch import prefetch_row
+from .prefetch import prefetch_entry, prefetch_row
 
 CONSTANT = 0
 INVSCALING = 1
@@ -30,8 +30,9 @@ class SGDConfig(NamedTuple):
     ``lower`` and ``upper`` bound the score inside the loss (libFM's clipping of
     regression predictions to the target range). ``fit_intercept`` and ``fit_linear``
     switch the updates of the bias and of the linear weights (libFM's ``-dim k0,k1,k``).
-    ``prefetch`` asks for the factors and AdaGrad sums of the feature ``PREFETCH_AHEAD``
-    non-zeros ahead while a row is scored, for parameters that do not fit in cache.
+    ``prefetch`` asks for the weight, factors and AdaGrad sums of the feature
+    ``PREFETCH_AHEAD`` non-zeros ahead while a row is scored, for parameters that do not
+    fit in cache.
     """
 
     loss: int
@@ -175,7 +176,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         ahead = indices[p + PREFETCH_AHEAD]
                         prefetch_row(factors, ahead)
                         prefetch_row(acc_factors, ahead)
-                    s = hot_slot[j]
+                        prefetch_entry(coef, ahead)
+                        prefetch_entry(acc_coef, ahead)
+                    s = hot_slot[j] if n_hot > 0 else -1
                     x = data[p]
                     if s >= 0:
                         score += w[s] * x
@@ -194,7 +197,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                                 sw * cfg.reg_intercept, reg_v, eta, cfg, cfg.fit_intercept)
                 for p in range(start, end):
                     j = indices[p]
-                    s = hot_slot[j]
+                    s = hot_slot[j] if n_hot > 0 else -1
                     if s >= 0:
                         _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
                                         eta, cfg, cfg.fit_linear)
