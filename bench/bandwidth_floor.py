@@ -99,21 +99,22 @@ def in_cache_rows(nnz, n_fields=10, per_field=100, seed=0):
 LAYOUTS = {  # variant: (features renumbered by frequency, rows ahead prefetched)
     "renumbered_prefetch": (True, True), "renumbered": (True, False),
     "prefetch": (False, True), "neither": (False, False)}
+QUICK_LAYOUTS = ("renumbered_prefetch", "neither")  # --quick: both changes or none
 
 
-def layout_epochs(X, y, n_threads, repeats):
-    """Epochs with and without each change for out-of-cache parameters (``LAYOUTS``), one
-    model per variant, run in turn (A B C D A B C D ...): ``spread`` of each, each one's
+def layout_epochs(X, y, n_threads, repeats, variants):
+    """Epochs with and without each change for out-of-cache parameters (the ``variants``
+    of ``LAYOUTS``), one model per variant, run in turn (A B C D A B C D ...): ``spread`` of each, each one's
     speed-up over ``neither`` (``speedups``), and the median of the variant a fit picks for
     ``X`` (both above ``OUT_OF_CACHE_BYTES`` of factors and sums, neither below)."""
     default = sgd.OUT_OF_CACHE_BYTES
     epochs = {variant: epoch_timer(X, y, K, n_threads, "adagrad", renumber=renumber)
-              for variant, (renumber, _) in LAYOUTS.items()}
-    seconds = {variant: [] for variant in LAYOUTS}
+              for variant, (renumber, _) in LAYOUTS.items() if variant in variants}
+    seconds = {variant: [] for variant in variants}
     try:
         for _ in range(repeats):
-            for variant, (_, prefetch) in LAYOUTS.items():
-                sgd.OUT_OF_CACHE_BYTES = 0 if prefetch else np.inf
+            for variant in variants:
+                sgd.OUT_OF_CACHE_BYTES = 0 if LAYOUTS[variant][1] else np.inf
                 seconds[variant].append(epochs[variant]())
     finally:
         sgd.OUT_OF_CACHE_BYTES = default
@@ -121,16 +122,16 @@ def layout_epochs(X, y, n_threads, repeats):
     return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
             **{variant: spread(times) for variant, times in seconds.items()},
             "speedup_over_neither": {variant: speedups(seconds[variant], seconds["neither"])
-                                     for variant in LAYOUTS if variant != "neither"}}
+                                     for variant in variants if variant != "neither"}}
 
 
-def case(name, X, y, bandwidths, repeats):
+def case(name, X, y, bandwidths, repeats, variants):
     result = {"n_rows": X.shape[0], "nnz": int(X.nnz), "n_features": X.shape[1],
               "bytes": epoch_bytes(X, K), "threads": {}}
     result["in_l2_one_thread_seconds"] = in_l2 = epoch_seconds(
         *in_cache_rows(X.nnz), K, 1, "adagrad", repeats)["median"]
     for n_threads, bw in bandwidths.items():
-        layouts = layout_epochs(X, y, n_threads, repeats)
+        layouts = layout_epochs(X, y, n_threads, repeats, variants)
         seconds = layouts.pop("epoch_seconds")
         references = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
         references["in_l2"] = in_l2 / n_threads
@@ -154,12 +155,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    variants = QUICK_LAYOUTS if args.quick else tuple(LAYOUTS)
     bandwidths = {n: bandwidth(n) for n in (1, 2)}
     print("triad bandwidth:", {n: f"{bw / 1e9:.1f} GB/s" for n, bw in bandwidths.items()})
     (X, y), _, _ = load_frappe()
     results = {"bandwidth_bytes_per_s": {str(n): bw for n, bw in bandwidths.items()},
                "n_factors": K, "dtype": "float32", "learning_rate": "adagrad",
-               "frappe_train": case("frappe", X, y, bandwidths, 5)}
+               "frappe_train": case("frappe", X, y, bandwidths, 5, variants)}
     n_rows = 1_000_000 if args.quick else 20_000_000
     chunk = min(n_rows, 2_000_000)
     chunks = [planted_rows(chunk, n_features=1_000_000, seed=seed)
@@ -167,7 +169,7 @@ def main():
     X, y = sp.vstack([c[0] for c in chunks], format="csr"), np.concatenate([c[1] for c in chunks])
     del chunks
     results["synthetic"] = case(f"synthetic {n_rows:.0e} rows", X, y.astype(np.float32),
-                                bandwidths, 2)
+                                bandwidths, 2, variants)
     write_results("bandwidth_floor" + ("_quick" if args.quick else ""), results)
 
 

@@ -1,9 +1,10 @@
 """Software prefetch: ask the memory system for a parameter row before the code needs it.
 
-An SGD step reads a feature's factors to score the row, then, after the whole row is
-scored, its AdaGrad sums to update it. On data whose parameters do not fit in cache the
-second read misses again; prefetching the sums while scoring lets both misses overlap
-(measured in ``bench/bandwidth_floor.py``).
+An SGD step reads a feature's weight and factors to score the row, then their AdaGrad sums
+to update it; the long arithmetic of each feature keeps the processor from running ahead to
+the next features' rows. On data whose parameters do not fit in cache the SGD kernel
+prefetches the weights, factors and sums of the feature a few non-zeros ahead, so that their
+misses overlap the arithmetic (measured in ``bench/bandwidth_floor.py``).
 """
 from llvmlite import ir
 from numba import njit, types
