@@ -365,19 +365,7 @@ class BaseFM(BaseEstimator):
                 loss /= weight_sum
                 if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
                         and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
-                    remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
-                              "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
-                              "clip_gradient." if stochastic else
-                              "Scale the features (for example with StandardScaler or MaxAbsScaler) "
-                              "or raise the regularisation.")
-                    lost = ""
-                    if own:
-                        del self.model_, self._solver_state
-                    if in_place:
-                        lost = (" partial_fit updates the parameters in place, so the estimator "
-                                "was reset to unfitted.")
-                    raise ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
-                                     f"are no longer finite.{lost} {remedy}")
+                    raise self._overflow(epoch, stochastic, own, in_place)
                 loss_curve.append(loss)
                 postfix = {"loss": f"{loss:.5f}"}
                 if validation is not None:
@@ -416,6 +404,23 @@ class BaseFM(BaseEstimator):
         self.loss_curve_ = loss_curve
         self.validation_scores_ = val_scores if validation is not None else None
         self.best_validation_score_ = max(val_scores) if val_scores else None
+
+    def _overflow(self, epoch, stochastic, own, in_place):
+        """The error for parameters no longer finite after ``epoch`` (from 0), with a remedy;
+        an estimator whose parameters were updated in place (``own``) is reset to unfitted."""
+        remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
+                  "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
+                  "clip_gradient." if stochastic else
+                  "Scale the features (for example with StandardScaler or MaxAbsScaler) "
+                  "or raise the regularisation.")
+        lost = ""
+        if own:
+            del self.model_, self._solver_state
+        if in_place:
+            lost = (" partial_fit updates the parameters in place, so the estimator "
+                    "was reset to unfitted.")
+        return ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
+                          f"are no longer finite.{lost} {remedy}")
 
     def _end_epoch(self, solver, model, state, loss_curve, val_scores):
         """Called after each epoch's checks and history (the Dask estimators checkpoint here)."""
