@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import with_fm_indices
-from ..kernels.rows import relabel_columns
+from ..kernels.rows import column_counts, relabel_columns
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,23 @@ class FeatureOrder:
     @classmethod
     def by_frequency(cls, X):
         """The most frequent features of the CSR matrix ``X`` first (ties by id)."""
-        counts = np.bincount(X.indices, minlength=X.shape[1])
+        counts = column_counts(X.indices, X.shape[1])
         old = np.argsort(-counts, kind="stable").astype(X.indices.dtype)
         new = np.empty_like(old)
         new[old] = np.arange(old.shape[0], dtype=old.dtype)
         return cls(old, new)
 
     def relabel(self, X, in_place=False):
-        """``X`` with its columns renumbered; ``in_place`` overwrites ``X``'s column indices
-        (for a matrix the caller owns)."""
-        indices = X.indices if in_place else np.empty_like(X.indices)
-        relabel_columns(X.indices, self.new, indices)
-        return with_fm_indices(sp.csr_matrix((X.data, indices, X.indptr), shape=X.shape))
+        """``X`` with its columns renumbered; ``in_place`` renumbers ``X`` itself (for a
+        matrix the caller owns) and returns it."""
+        if not in_place:
+            indices = np.empty_like(X.indices)
+            relabel_columns(X.indices, self.new, indices)
+            return with_fm_indices(sp.csr_matrix((X.data, indices, X.indptr), shape=X.shape))
+        relabel_columns(X.indices, self.new, X.indices)
+        # Each row keeps its order, no longer that of the columns.
+        X.has_canonical_format = X.has_sorted_indices = False
+        return X
 
     def forward(self, arrays):
         """Reorder the per-feature ``arrays`` (features along the first axis) in place into

@@ -5,6 +5,7 @@ import numpy as np
 
 from .._threads import numba_threads
 from ..kernels.losses import BPR, LOGISTIC, SOFTMAX, SQUARED
+from ..kernels.rows import column_counts
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
 from .base import PointSolver
 from .feature_order import FeatureOrder
@@ -129,7 +130,7 @@ class SGDSolver(PointSolver):
         slot = np.full(X.shape[1], -1, dtype=np.int32)
         hot = np.zeros(0, dtype=np.int64)
         if self.n_threads > 1:
-            counts = np.bincount(X.indices, minlength=X.shape[1])
+            counts = column_counts(X.indices, X.shape[1])
             hot = np.argsort(-counts, kind="stable")[:self.max_hot]
             hot = np.sort(hot[counts[hot] >= self.hot_share * X.shape[0]]).astype(np.int64)
             slot[hot] = np.arange(hot.shape[0], dtype=np.int32)
