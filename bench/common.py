@@ -119,12 +119,15 @@ def peer(name, value, seconds, source="same run", speedup=None):
     return entry
 
 
+FIT_EPOCHS = 100  # the estimators' default max_iter
+
+
 def epoch_timer(X, y, k, n_threads, schedule, renumber=None):
     """A callable running one SGD epoch over ``X`` (float32, squared loss) on one model and
     returning its seconds; the first epoch, run here, warms the kernel up.
 
     The features are renumbered by frequency when ``renumber`` is true, or, when it is None,
-    as a fit of the model would renumber them."""
+    as a fit of the model for ``FIT_EPOCHS`` epochs would renumber them."""
     from fmlearn._validation import as_fm_csr
     from fmlearn.model import FMModel
     from fmlearn.solvers.feature_order import FeatureOrder
@@ -135,7 +138,7 @@ def epoch_timer(X, y, k, n_threads, schedule, renumber=None):
     model = FMModel.initial(X.shape[1], k, 0.1, np.float32, np.random.default_rng(0))
     state = SGDState.initial(model)
     solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
-    order = (solver.feature_order(X, model, 1) if renumber is None
+    order = (solver.feature_order(X, model, FIT_EPOCHS) if renumber is None
              else FeatureOrder.by_frequency(X) if renumber else None)
     if order is not None:
         X = order.relabel(X)

@@ -109,7 +109,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         (``feature_groups`` in ``fit``); predictions average the kept samples.
         SGDA runs on one thread; ALS and MCMC read the data by column and run on one
         thread, apart from the prediction passes. When the factors and their AdaGrad
-        sums outgrow the caches (32 MiB), ``"sgd"`` (``order=2``, one score per row)
+        sums outgrow the caches (8 MiB), ``"sgd"`` (``order=2``, one score per row)
         trains with the features renumbered by frequency and numbers them back at the
         end: the same parameters, faster epochs (with ``shuffle=False`` it copies the
         column indices to do so).
