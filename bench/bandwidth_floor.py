@@ -28,7 +28,10 @@ Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic 
 (10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 1e6 rows with
 ``--quick``), each in memory.
 
-    python bench/bandwidth_floor.py [--quick]
+``--rule`` runs only the sweep of model sizes that places ``OUT_OF_CACHE_BYTES``
+(``results/bandwidth_floor_rule.json``).
+
+    python bench/bandwidth_floor.py [--quick | --rule]
 """
 import argparse
 import sys
@@ -125,6 +128,38 @@ def layout_epochs(X, y, n_threads, repeats, variants):
                                      for variant in variants if variant != "neither"}}
 
 
+RULE_SIZES = ((1_000_000, 4), (250_000, 8), (100_000, 16), (50_000, 16), (20_000, 32))
+
+
+def rule_sweep(repeats=3):
+    """Where ``OUT_OF_CACHE_BYTES`` should switch: epochs over 1e6 synthetic rows with both
+    changes and with neither, in turn, for models of 5 to 30 MB of factors and sums
+    (``RULE_SIZES``: features, n_factors), one thread."""
+    points = []
+    default = sgd.OUT_OF_CACHE_BYTES
+    try:
+        for n_features, k in RULE_SIZES:
+            X, y = planted_rows(1_000_000, n_features=n_features, seed=0)
+            y = y.astype(np.float32)
+            epochs = {"renumbered_prefetch": epoch_timer(X, y, k, 1, "adagrad", renumber=True),
+                      "neither": epoch_timer(X, y, k, 1, "adagrad", renumber=False)}
+            seconds = {variant: [] for variant in epochs}
+            for _ in range(repeats):
+                for variant, epoch in epochs.items():
+                    sgd.OUT_OF_CACHE_BYTES = 0 if variant != "neither" else np.inf
+                    seconds[variant].append(epoch())
+            point = {"n_features": n_features, "n_factors": k,
+                     "factor_and_sum_bytes": 2 * 4 * n_features * k,
+                     **{variant: spread(times) for variant, times in seconds.items()},
+                     "speedup": speedups(seconds["renumbered_prefetch"], seconds["neither"])}
+            points.append(point)
+            print(f"{point['factor_and_sum_bytes'] / 2**20:.1f} MiB of factors and sums: both "
+                  f"changes {point['speedup']['median']:.2f}x", flush=True)
+    finally:
+        sgd.OUT_OF_CACHE_BYTES = default
+    return {"out_of_cache_bytes": default, "points": points}
+
+
 def case(name, X, y, bandwidths, repeats, variants):
     result = {"n_rows": X.shape[0], "nnz": int(X.nnz), "n_features": X.shape[1],
               "bytes": epoch_bytes(X, K), "threads": {}}
@@ -154,7 +189,12 @@ def case(name, X, y, bandwidths, repeats, variants):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rule", action="store_true",
+                        help="only the sweep of model sizes around OUT_OF_CACHE_BYTES")
     args = parser.parse_args()
+    if args.rule:
+        write_results("bandwidth_floor_rule", rule_sweep())
+        return
     variants = QUICK_LAYOUTS if args.quick else tuple(LAYOUTS)
     bandwidths = {n: bandwidth(n) for n in (1, 2)}
     print("triad bandwidth:", {n: f"{bw / 1e9:.1f} GB/s" for n, bw in bandwidths.items()})

@@ -14,8 +14,9 @@ LOSSES = {"squared": SQUARED, "logistic": LOGISTIC, "softmax": SOFTMAX, "bpr": B
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adagrad": ADAGRAD}
 # Factors and AdaGrad sums above this size miss the caches. Epochs over them then run with
 # the features renumbered by frequency and prefetch the rows ahead (bench/bandwidth_floor.py).
-# Both together, one thread, 1e6 synthetic rows: 1.68x faster at 30.5 MB, 1.40x at 15.3 MB,
-# 1.17x at 12.2 MB, 0.98x at 6.1 MB, 0.92x at 4.9 MB; frappe's 2.8 MB 0.92x.
+# Both together, one thread, 1e6 synthetic rows (bandwidth_floor.py --rule), two runs: 1.68x
+# and 2.25x faster at 30.5 MiB, 1.17x and 1.41x at 12.2 MiB, 0.98x and 1.12x at 6.1 MiB;
+# frappe's 2.8 MB 0.92x.
 OUT_OF_CACHE_BYTES = 8 * 2**20
 # Renumbering costs a count, a sort and two copies of the parameters (about 0.6 s for a
 # million features at n_factors=64) and saves about 40 ns per non-zero visited: worth it
