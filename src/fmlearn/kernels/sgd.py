@@ -19,8 +19,8 @@ CONSTANT = 0
 INVSCALING = 1
 ADAGRAD = 2
 _PAD_BYTES = 256  # gap between threads' private arrays: more than a cache line, and its neighbour
-# Non-zeros ahead of the one being scored whose factors and sums are prefetched: far enough
-# for the memory's latency, near enough to stay in cache (2 to 16 measured alike).
+# Non-zeros ahead of the one being scored whose weight, factors and sums are prefetched: far
+# enough for the memory's latency, near enough to stay in cache (2 to 16 measured alike).
 PREFETCH_AHEAD = 8
 
 

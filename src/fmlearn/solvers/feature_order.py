@@ -3,7 +3,7 @@
 When the parameters outgrow the caches, an SGD epoch waits on memory for the rare
 features' rows. Renumbering the features so that the frequent ones come first packs the
 rows the epoch reads most into few pages and cache sets, where they stay (an epoch over
-2e7 power-law rows 1.4x faster; ``bench/bandwidth_floor.py``). The rows keep their
+2e7 power-law rows 1.28x faster, 2.0x with the prefetch; ``bench/bandwidth_floor.py``). The rows keep their
 non-zeros in their own order, so the arithmetic, and with one thread every value, is
 exactly that of the original numbering.
 """
