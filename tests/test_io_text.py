@@ -218,3 +218,61 @@ def test_criteo_ffm_sample_reads():
             first.setdefault(int(feature), int(field))
     assert {int(f): int(fields[f]) for f in np.unique(X.indices)} == first
     assert X[20, 2738] == np.float32(0.3651) * 2
+
+
+@pytest.mark.parametrize("number, value", [
+    ("0." + "0" * 99999 + "1e1000000", np.inf),  # saturated exponent after a long fraction
+    ("1e" + "9" * 30, np.inf),
+    ("0." + "0" * 99999 + "1e100000", 1.0),
+    ("1" + "0" * 100000 + "e-1000000", 0.0),
+    ("123456789" * 3 + "e-" + "0" * 40 + "5", 1.23456789123456789123456789e21),
+])
+def test_long_numbers_read_as_python_does(number, value):
+    assert float(number) == value  # the reference
+    text = f"1 0:1\n# two\n2 1:{number}\n".encode()
+    if np.isinf(value):
+        with pytest.raises(DataFormatError, match=r"line 3: the value '.*' is out of the range"):
+            _read(text, dtype=np.float64)
+        with pytest.raises(DataFormatError, match=r"line 3: the value '.*' is out of the range"):
+            _read(f"0 0:1\n\n{number} 0:1\n".encode())
+    else:
+        assert _read(text, dtype=np.float64)[0][1, 1] == value
+
+
+class _Counted(bytes):
+    """Bytes that count what concatenating them copies (a quadratic carry-over adds them up)."""
+
+    copied = 0
+
+    def __add__(self, other):
+        _Counted.copied += len(self) + len(other)
+        return bytes.__add__(self, other)
+
+    def __radd__(self, other):
+        _Counted.copied += len(self) + len(other)
+        return bytes.__add__(bytes(other), self)
+
+
+class _Blocks:
+    """A binary stream that hands out its bytes as ``_Counted``."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def read(self, n):
+        self.pos += n
+        return _Counted(self.data[self.pos - n:self.pos])
+
+
+@pytest.mark.parametrize("with_fields", [False, True])
+def test_a_line_over_many_small_blocks_is_read_in_linear_work(with_fields):
+    n = 130_000  # a line of about 10**6 bytes, read 64 bytes at a time
+    entries = " ".join(f"{j % 7}:{j}:1" if with_fields else f"{j}:1" for j in range(n))
+    text = f"1 {entries}\n0 3:3:2\n".encode() if with_fields else f"1 {entries}\n0 3:2\n".encode()
+    assert len(text) > 10**6
+    _Counted.copied = 0
+    reader = iter_ffm if with_fields else iter_libsvm
+    chunks = list(reader(_Blocks(text), n_features=n, block_bytes=64))
+    assert _Counted.copied <= 2 * len(text)
+    X = sp.vstack([chunk[0] for chunk in chunks]).tocsr()
+    assert X.shape == (2, n) and X[0].nnz == n and X[1, 3] == 2

@@ -186,24 +186,29 @@ def read_bytes(source):
 
 
 def iter_blocks(source, block_bytes):
-    """Yield ``(first_line, buf)`` for runs of complete lines of about ``block_bytes`` bytes."""
+    """Yield ``(first_line, buf)`` for runs of complete lines of about ``block_bytes`` bytes.
+
+    A line longer than a block is carried over as a list of the blocks read so far
+    and joined once, when its end arrives: linear in the line's length.
+    """
     own = isinstance(source, (str, os.PathLike))
     handle = open(source, "rb") if own else source
     try:
-        tail = b""
+        carry = []  # the start of a line that no block so far has ended
         line = 1
         while True:
             data = handle.read(block_bytes)
             if not data:
                 break
-            data = tail + data
             cut = data.rfind(b"\n") + 1
             if cut == 0:
-                tail = data
+                carry.append(data)
                 continue
-            block, tail = data[:cut], data[cut:]
+            block = b"".join([*carry, data[:cut]])
+            carry = [data[cut:]]
             yield line, np.frombuffer(block, dtype=np.uint8)
             line += block.count(b"\n")
+        tail = b"".join(carry)
         if tail:
             yield line, np.frombuffer(tail, dtype=np.uint8)
     finally:

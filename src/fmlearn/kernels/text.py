@@ -7,8 +7,9 @@ code with the line and column of the first problem, and the Python layer turns
 that into a message. Numbers with at most 15 significant digits and a decimal
 exponent within +-22 are converted exactly here (Clinger's fast path: both the
 integer mantissa and the power of ten are exact doubles, so one division or
-multiplication rounds once); any other number is left to Python's ``float`` via
-the list of "slow" tokens, so every value is read correctly rounded.
+multiplication rounds once); any other number (more digits, a larger exponent, an
+exponent too long to count) is left to Python's ``float`` via the list of "slow"
+tokens, so every value is read correctly rounded and an overflow is seen as one.
 """
 import numpy as np
 from numba import njit
@@ -27,6 +28,7 @@ TOO_MANY_COLONS = 10
 
 INDEX_LIMIT = np.iinfo(np.int32).max
 _POW10 = np.array([10.0 ** e for e in range(23)])
+_EXPONENT_CAP = 10**6  # an exponent this large is not counted further (its number goes slow)
 
 _NL, _CR, _SPACE, _TAB, _HASH, _COLON = 10, 13, 32, 9, 35, 58
 
@@ -68,6 +70,7 @@ def parse_number(buf, start, end):
         k += 1
     if not seen_digit:
         return 2, 0.0
+    slow = False
     if k < end and (buf[k] == 101 or buf[k] == 69):  # 'e' 'E'
         k += 1
         exp_negative = False
@@ -81,13 +84,14 @@ def parse_number(buf, start, end):
             c = buf[k]
             if not 48 <= c <= 57:
                 return 2, 0.0
-            if exponent < 100000:
+            if exponent < _EXPONENT_CAP:
                 exponent = exponent * 10 + (c - 48)
             k += 1
+        slow = exponent >= _EXPONENT_CAP  # saturated: only Python's float knows the value
         scale += -exponent if exp_negative else exponent
     if k != end:
         return 2, 0.0
-    if digits > 15 or scale > 22 or scale < -22:
+    if slow or digits > 15 or scale > 22 or scale < -22:
         return 1, 0.0
     value = float(mantissa)
     if scale >= 0:
