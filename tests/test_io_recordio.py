@@ -865,3 +865,30 @@ def test_prediction_responses_match_sagemaker_fm():
     assert dump_predictions_recordio([]) == b""
     with pytest.raises(ValueError, match="2 values for 3 scores"):
         dump_predictions_recordio([1, 2, 3], [0, 1])
+
+
+# ----------------------------------------------------------------------------- memory
+@pytest.mark.parametrize("case", ["one row", "length word of 2**29 - 1", "huge shape"])
+def test_memory_follows_the_input_not_what_it_claims(tmp_path, case):
+    import tracemalloc
+    if case == "one row":
+        data = recordio_bytes(np.array([[1.0, 0.0]]))
+    elif case == "length word of 2**29 - 1":
+        data = struct.pack("<II", MAGIC, (1 << 29) - 1) + b"\0" * 16
+    else:  # a sparse record of shape [2**31 - 1]
+        data = recordio_bytes(sp.csr_matrix(([1.0], ([0], [2**31 - 2])), shape=(1, 2**31 - 1)))
+    path = tmp_path / "small.rec"
+    path.write_bytes(data)
+    for read in [lambda: load_recordio_bytes(data), lambda: load_recordio(path),
+                 lambda: next(iter_recordio(path))]:
+        tracemalloc.start()
+        try:
+            try:
+                X, _ = read()
+                assert X.nnz == 1
+            except DataFormatError as error:
+                assert case == "length word of 2**29 - 1" and "truncated" in str(error)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2**20, case

@@ -276,3 +276,25 @@ def test_a_line_over_many_small_blocks_is_read_in_linear_work(with_fields):
     assert _Counted.copied <= 2 * len(text)
     X = sp.vstack([chunk[0] for chunk in chunks]).tocsr()
     assert X.shape == (2, n) and X[0].nnz == n and X[1, 3] == 2
+
+
+@pytest.mark.parametrize("index", [2**27, 2147483646])
+def test_a_tiny_ffm_file_cannot_ask_for_a_huge_fields_array(index):
+    import tracemalloc
+    text = f"1 0:{index}:1\n".encode()
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFormatError, match=rf"line 1: feature index {index} makes the "
+                                                  rf"matrix {index + 1} features wide, more than "
+                                                  r"max_features=67108864; pass n_features"):
+            load_ffm(io.BytesIO(text))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+    # The caller can ask for the width: by n_features or by a larger max_features.
+    text = b"1 0:12:1\n"
+    with pytest.raises(DataFormatError, match=r"more than max_features=10"):
+        load_ffm(io.BytesIO(text), max_features=10)
+    assert load_ffm(io.BytesIO(text), max_features=13)[2].shape == (13,)
+    assert load_ffm(io.BytesIO(text), max_features=10, n_features=20)[2].shape == (20,)

@@ -120,11 +120,12 @@ def line_of_entry(parsed, entry):
     return int(parsed.lines[np.searchsorted(parsed.indptr, entry, side="right") - 1])
 
 
-def feature_columns(parsed, *, name, zero_based, n_features):
+def feature_columns(parsed, *, name, zero_based, n_features, max_features=None):
     """The zero-based column of every parsed entry and the matrix width.
 
     ``zero_based`` is True, False or ``"auto"`` (one-based unless a 0 index
-    occurs); indices must be below ``n_features`` when it is given.
+    occurs); indices must be below ``n_features`` when it is given, else below
+    ``max_features`` (if not None).
     """
     indices = parsed.indices
     if zero_based == "auto":
@@ -136,6 +137,12 @@ def feature_columns(parsed, *, name, zero_based, n_features):
                                   "(pass zero_based=True)", line=line_of_entry(parsed, zeros[0]))
         indices = indices - 1
     width = int(indices.max()) + 1 if indices.size else 0
+    if n_features is None and max_features is not None and width > max_features:
+        entry = np.flatnonzero(indices >= max_features)[0]
+        raise DataFormatError(
+            name, f"feature index {parsed.indices[entry]} makes the matrix {width} features "
+            f"wide, more than max_features={max_features}; pass n_features (or a larger "
+            "max_features) if the data really has that many", line=line_of_entry(parsed, entry))
     if n_features is None:
         n_features = width
     elif width > n_features:

@@ -8,8 +8,11 @@ from .errors import DataFormatError
 from .libsvm import _check_streaming
 
 
+DEFAULT_MAX_FEATURES = 2**26
+
+
 def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise",
-             dtype=np.float32):
+             dtype=np.float32, max_features=DEFAULT_MAX_FEATURES):
     """Read an FFM file into a CSR matrix, its labels and the field of every feature.
 
     fmlearn's field-aware model gives each feature one field. Files whose
@@ -31,6 +34,10 @@ def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise
         the field it has first in the file (two entries of that feature in one
         row are then summed).
     dtype : numpy dtype, default=float32
+    max_features : int, default=2**26
+        The widest matrix read without ``n_features``: ``fields`` takes 4 bytes per
+        feature, so a larger index (one token can say 2147483646) is an error
+        rather than gigabytes. Ignored when ``n_features`` is given.
 
     Returns
     -------
@@ -43,8 +50,8 @@ def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise
     ------
     DataFormatError
         Naming file, line and column, as :func:`~fmlearn.io.load_libsvm` does,
-        and for a feature that occurs in two fields (unless
-        ``field_conflicts="first"``).
+        for a feature that occurs in two fields (unless ``field_conflicts="first"``)
+        and for an index of ``max_features`` or more without ``n_features``.
 
     Examples
     --------
@@ -55,12 +62,16 @@ def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise
            [0. , 1. , 1. , 0. ]], dtype=float32)
     >>> fields
     array([0, 0, 1, 1], dtype=int32)
+    >>> load_ffm(io.BytesIO(b"1 0:2147483646:1\\n"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fmlearn.io.errors.DataFormatError: <stream>, line 1: feature index 2147483646 makes the ...
     """
     name = describe(source)
     parsed = parse_buffer(read_bytes(source), name=name, with_fields=True)
     if parsed.labels.size == 0:
         raise DataFormatError(name, "the file holds no data rows")
-    return _rows(parsed, name, zero_based, n_features, field_conflicts, dtype)
+    return _rows(parsed, name, zero_based, n_features, field_conflicts, dtype, max_features)
 
 
 def iter_ffm(source, *, n_features, zero_based=True, field_conflicts="raise", dtype=np.float32,
@@ -121,11 +132,11 @@ def dump_ffm(X, y, fields, path, *, zero_based=True):
     write_atomically(path, lambda handle: handle.write(text))
 
 
-def _rows(parsed, name, zero_based, n_features, field_conflicts, dtype):
+def _rows(parsed, name, zero_based, n_features, field_conflicts, dtype, max_features=None):
     if field_conflicts not in ("raise", "first"):
         raise ValueError(f"field_conflicts must be 'raise' or 'first'; got {field_conflicts!r}")
     columns, n_features = feature_columns(parsed, name=name, zero_based=zero_based,
-                                          n_features=n_features)
+                                          n_features=n_features, max_features=max_features)
     fields = np.full(n_features, -1, dtype=np.int32)
     fields[columns[::-1]] = parsed.fields[::-1]  # the first occurrence of each feature wins
     clash = np.flatnonzero(fields[columns] != parsed.fields)

@@ -255,10 +255,14 @@ class _Decoder:
         return with_fm_indices(X), labels
 
 
-def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype):
-    """Yield ``(X, y)`` per ``chunk_size`` records (or ``chunk_bytes`` bytes) of ``handle``."""
+def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype, size=None):
+    """Yield ``(X, y)`` per ``chunk_size`` records (or ``chunk_bytes`` bytes) of ``handle``.
+
+    ``size``, the number of bytes left in ``handle`` when known, keeps the buffer no
+    larger than the data.
+    """
     decoder = _Decoder(name, n_features, dtype)
-    stream = _Buffer(handle, _BLOCK_BYTES)
+    stream = _Buffer(handle, _BLOCK_BYTES if size is None else min(_BLOCK_BYTES, size + 1))
     scratch = _Scratch(dtype)
     info = np.zeros(kr.INFO_SIZE, np.int64)
     pieces = []
@@ -311,6 +315,7 @@ def _open_and_decode(path_or_file, **options):
     name = _describe(path_or_file)
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as handle:
+            options["size"] = os.fstat(handle.fileno()).st_size
             yield from _decode_stream(handle, name, **options)
     else:
         yield from _decode_stream(path_or_file, name, **options)
@@ -410,9 +415,13 @@ def load_recordio(path_or_file, *, n_features=None, dtype=np.float32):
     >>> X.dtype, X.indptr.dtype, X.indices.dtype
     (dtype('float32'), dtype('int64'), dtype('int32'))
     """
+    return _load(path_or_file, n_features, dtype)
+
+
+def _load(path_or_file, n_features, dtype, size=None):
     chunks = _open_and_decode(path_or_file, chunk_size=sys.maxsize, chunk_bytes=None,
                               n_features=_check_count(n_features, "n_features", 0),
-                              dtype=_check_dtype(dtype))
+                              dtype=_check_dtype(dtype), size=size)
     (X, y), = chunks
     return X, y
 
@@ -444,7 +453,7 @@ def load_recordio_bytes(data, *, n_features=None, dtype=np.float32, name="<bytes
     """
     handle = io.BytesIO(data)
     handle.name = name
-    return load_recordio(handle, n_features=n_features, dtype=dtype)
+    return _load(handle, n_features, dtype, size=len(handle.getbuffer()))
 
 
 def _as_rows(X, y):
