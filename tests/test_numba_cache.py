@@ -1,0 +1,55 @@
+"""``import fmlearn`` works wherever numba cannot cache beside the sources or in the home."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+FIT = ("import numpy as np, fmlearn; "
+       "print(fmlearn.FMRegressor(max_iter=2, n_factors=2).fit(np.eye(3), [1., 2., 3.])"
+       ".predict(np.eye(3)).shape)")
+NOBODY = 65534
+
+
+@pytest.fixture
+def tmp_path():
+    """A folder the unprivileged user can reach (pytest's own sit in a root-only folder)."""
+    path = tempfile.mkdtemp(prefix="fmlearn-cache-test-")
+    os.chmod(path, 0o777)
+    yield pathlib.Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_as_nobody(code, tmp_path, env_extra=()):
+    """Run ``code`` as an unprivileged user with no home, for whom the package's folders
+    and numba's user-wide cache are not writable (as in a hardened container)."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run as an unprivileged user")
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "TMPDIR": str(tmp_path),
+           "PYTHONWARNINGS": "default", **dict(env_extra)}
+    return subprocess.run([setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+                           sys.executable, "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_import_falls_back_to_a_private_temporary_cache(tmp_path):
+    done = run_as_nobody(FIT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(3,)"
+    cache = tmp_path / f"fmlearn-numba-cache-{NOBODY}"
+    assert cache.is_dir() and (cache.stat().st_mode & 0o777) == 0o700
+    assert any(cache.rglob("*.nbi"))  # the kernels were cached there
+    assert done.stderr.count("compiled kernels are cached in") == 1  # said once
+    assert "NUMBA_CACHE_DIR" in done.stderr
+
+
+def test_an_unwritable_numba_cache_dir_is_replaced(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    done = run_as_nobody(FIT, tmp_path, {"NUMBA_CACHE_DIR": str(locked)})
+    assert done.returncode == 0, done.stderr
+    assert f"NUMBA_CACHE_DIR={str(locked)!r} is not writable" in done.stderr
