@@ -94,14 +94,13 @@ def test_early_stopping_keeps_the_best_epochs_model_not_the_last():
 KW = dict(n_factors=2, max_iter=3, random_state=0, n_jobs=1, dtype="float64",
           learning_rate="constant", eta0=0.01, shuffle=False, tol=None, reg_linear=0.1,
           reg_factors=0.1, reg_intercept=0.1)
+LEARNERS = [lambda: FMRegressor(clip_predictions=False, **KW),
+            lambda: FFMRegressor(clip_predictions=False, **KW),
+            lambda: FMRegressor(order=3, clip_predictions=False, **KW),
+            lambda: FMClassifier(**KW)]
 
 
-@pytest.mark.parametrize("make", [
-    lambda: FMRegressor(clip_predictions=False, **KW),
-    lambda: FFMRegressor(clip_predictions=False, **KW),
-    lambda: FMRegressor(order=3, clip_predictions=False, **KW),
-    lambda: FMClassifier(**KW),
-], ids=["fm", "ffm", "hofm", "softmax"])
+@pytest.mark.parametrize("make", LEARNERS, ids=["fm", "ffm", "hofm", "softmax"])
 def test_weights_of_zero_and_one_equal_dropping_rows(make):
     """With the constant schedule and no shuffling, a row of weight 0 is skipped whole,
     penalty included, and the others step as without weights: the FM, FFM, HOFM and
@@ -118,12 +117,7 @@ def test_weights_of_zero_and_one_equal_dropping_rows(make):
                                rtol=1e-10)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: FMRegressor(clip_predictions=False, **KW),
-    lambda: FFMRegressor(clip_predictions=False, **KW),
-    lambda: FMRegressor(order=3, clip_predictions=False, **KW),
-    lambda: FMClassifier(**KW),
-], ids=["fm", "ffm", "hofm", "softmax"])
+@pytest.mark.parametrize("make", LEARNERS, ids=["fm", "ffm", "hofm", "softmax"])
 def test_a_weight_scales_the_whole_step(make):
     """Weights 2.5 with eta0 / 2.5 step exactly as weights 1 with eta0: the weight
     multiplies the loss's gradient and every penalty."""

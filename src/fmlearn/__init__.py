@@ -1,4 +1,8 @@
 """fmlearn: factorization machines for sparse data, with scikit-learn estimators."""
+from ._numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()  # before any kernel is defined
+
 from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._ranking import FMRanker
