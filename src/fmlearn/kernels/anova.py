@@ -7,10 +7,15 @@ t = 2..m and scores
     w0 + sum_i w_i x_i + sum_{t=2..m} sum_f A^t(P[t - 2][:, f], x),
     A^t(p, x) = sum_{i_1 < ... < i_t} prod_s p_{i_s} x_{i_s}.
 
-The dynamic programme ``a[s] += a[s - 1] * p_j x_j`` (s = t..1) over the row's non-zeros
-gives every ``a[s] = A^s`` in O(t * nnz) per factor. The derivative is
-``dA^t/dp_j = x_j * sum_{u=0..t-1} (-p_j x_j)^u A^{t-1-u}`` (from ``A^t = A^t_{-j} + p_j
-x_j A^{t-1}_{-j}`` unrolled). Order 2 is the FM.
+The dynamic programme ``a[p + 1, s] = a[p, s] + p_j x_j a[p, s - 1]`` over the row's
+non-zeros (``a[p, s]``: A^s of the first p of them) gives ``A^t = a[nnz, t]`` in O(t * nnz)
+per factor. The gradient is the reverse pass over that table (Blondel et al., Algorithm 2):
+with ``g[p, s] = dA^t / da[p + 1, s]``, ``g[nnz - 1] = e_t`` and ``g[p - 1, s] = g[p, s] +
+p_j x_j g[p, s + 1]``, the non-zero ``p`` at column ``j`` has ``dA^t/dp_j = x_j sum_s g[p, s]
+a[p, s - 1]``. Both tables hold sums of products with the data's own signs only, so the
+gradient is as accurate as the score; the closed form ``x_j sum_u (-p_j x_j)^u A^{t-1-u}``
+cancels terms of size ``(p_j x_j)^{t-1}`` and lost every digit in float32 once ``p_j x_j``
+reached 20 at order 5. Order 2 is the FM.
 """
 import numpy as np
 from numba import njit, prange
@@ -20,11 +25,13 @@ from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thr
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def anova_tables(start, end, indices, data, factors, a):
-    """Fill ``a[o, s, f] = A^s`` of the row for order ``o + 2``'s factors ``factors[o]``,
-    s = 0..o + 2; return the sum of the top entries, the row's interaction score. The
-    innermost loops run over the factors, which are contiguous."""
-    total = factors.dtype.type(0)
+def anova_scores(start, end, indices, data, factors, a):
+    """The row's interaction score ``sum_o sum_f A^{o+2}(factors[o][:, f], x)``, summed in
+    ``a``'s dtype; ``a`` (shape (n_orders, n_orders + 2, k)) is scratch space holding the
+    latest column ``a[o, s, f]`` of each order's table. The innermost loops run over the
+    factors, which are contiguous."""
+    tp = a.dtype.type
+    total = tp(0)
     k = factors.shape[2]
     for o in range(factors.shape[0]):
         t = o + 2
@@ -32,43 +39,82 @@ def anova_tables(start, end, indices, data, factors, a):
         a[o, 1:t + 1, :] = 0
         for p in range(start, end):
             j = indices[p]
-            x = data[p]
+            x = tp(data[p])
             for s in range(t, 0, -1):
                 for f in range(k):
-                    a[o, s, f] += a[o, s - 1, f] * factors[o, j, f] * x
+                    a[o, s, f] += a[o, s - 1, f] * tp(factors[o, j, f]) * x
         for f in range(k):
             total += a[o, t, f]
+    return total
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def anova_table(start, end, indices, data, factors, o, a):
+    """Fill ``a[p, s, f] = A^s`` of the row's first ``p`` non-zeros under order ``o + 2``'s
+    factors ``factors[o]``, ``p = 0..nnz``, ``s = 0..o + 2``; return ``sum_f A^{o+2}``."""
+    t = o + 2
+    k = factors.shape[2]
+    a[0, 0, :] = 1
+    a[0, 1:t + 1, :] = 0
+    for p in range(end - start):
+        j = indices[start + p]
+        x = data[start + p]
+        a[p + 1, 0, :] = 1
+        for s in range(1, t + 1):
+            for f in range(k):
+                a[p + 1, s, f] = a[p, s, f] + a[p, s - 1, f] * factors[o, j, f] * x
+    total = a.dtype.type(0)
+    for f in range(k):
+        total += a[end - start, t, f]
     return total
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     """Write the score of every CSR row into ``out``, rows split into ``n_chunks`` parallel
-    chunks; ``factors`` has shape (order - 1, n_features, k)."""
+    chunks; ``factors`` has shape (order - 1, n_features, k). Sums run in float64 whatever
+    the parameters' dtype."""
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        a = np.empty((factors.shape[0], factors.shape[0] + 2, factors.shape[2]),
-                     dtype=factors.dtype)
+        a = np.empty((factors.shape[0], factors.shape[0] + 2, factors.shape[2]))
         for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            linear = intercept
+            linear = np.float64(intercept)
             for p in range(indptr[r], indptr[r + 1]):
-                linear += coef[indices[p]] * data[p]
-            out[r] = linear + anova_tables(indptr[r], indptr[r + 1], indices, data, factors, a)
+                linear += np.float64(coef[indices[p]]) * data[p]
+            out[r] = linear + anova_scores(indptr[r], indptr[r + 1], indices, data, factors, a)
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def anova_derivative(a, o, px, power, out):
-    """``out[f] = dA^t/dp_jf / x_j`` for order ``t = o + 2`` from the row's tables, given
-    ``px[f] = p_jf x_j``; ``power`` is scratch space."""
+def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, deriv, g, reg_v,
+                 eta, cfg):
+    """Step order ``o + 2``'s factors of the row's non-zeros along the reverse pass over its
+    table ``a`` (:func:`anova_table`), last non-zero first; ``back`` (at least (o + 3, k))
+    holds ``g[p, s]`` and ``deriv`` (k) is scratch space. A non-zero's gradient is taken
+    before its step and the recursion reads its old ``p_j x_j``, so every step uses the
+    values before the row's update."""
     t = o + 2
-    for f in range(out.shape[0]):
-        out[f] = a[o, t - 1, f]
-        power[f] = 1
-    for u in range(1, t):
-        for f in range(out.shape[0]):
-            power[f] *= -px[f]
-            out[f] += power[f] * a[o, t - 1 - u, f]
+    k = factors.shape[2]
+    back[:t + 1, :] = 0
+    back[t, :] = 1
+    for p in range(end - start - 1, -1, -1):
+        j = indices[start + p]
+        x = data[start + p]
+        deriv[:] = 0
+        for s in range(1, t + 1):
+            for f in range(k):
+                deriv[f] += back[s, f] * a[p, s - 1, f]
+        for s in range(1, t):
+            for f in range(k):
+                back[s, f] += factors[o, j, f] * x * back[s + 1, f]
+        for f in range(k):
+            v = factors[o, j, f]
+            grad = _clip(g * x * deriv[f] + reg_v * v, cfg.clip)
+            if cfg.schedule == ADAGRAD:
+                acc_factors[o, j, f] += grad * grad
+                factors[o, j, f] = v - eta * grad / np.sqrt(acc_factors[o, j, f])
+            else:
+                factors[o, j, f] = v - eta * grad
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
@@ -79,11 +125,16 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
 
     Threads, blocks, the bias copies and the schedules are as in
     :func:`fmlearn.kernels.ffm.sgd_epoch`; each factor steps by
-    ``-eta * (g * dscore/dp + reg * p)``, all from the values before the row's step.
+    ``-eta * (g * dscore/dp + reg * p)``, all from the values before the row's step. Each
+    thread holds the tables of the longest row: ``(order - 1) * (nnz + 1) * (order + 1) * k``
+    numbers of the model dtype.
     """
     n_rows = indptr.shape[0] - 1
     n_blocks = block_starts.shape[0]
     n_orders, _, k = factors.shape
+    longest = 0
+    for r in range(n_rows):
+        longest = max(longest, indptr[r + 1] - indptr[r])
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
     local = thread_copies(intercept, acc_intercept, n_threads)
@@ -91,9 +142,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
         bias, acc_bias = local[c, 0], local[c, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
-        a = np.empty((n_orders, n_orders + 2, k), dtype=factors.dtype)
-        px = np.empty(k, dtype=factors.dtype)
-        power = np.empty(k, dtype=factors.dtype)
+        a = np.empty((n_orders, longest + 1, n_orders + 2, k), dtype=factors.dtype)
+        back = np.empty((n_orders + 2, k), dtype=factors.dtype)
         deriv = np.empty(k, dtype=factors.dtype)
         t = step[0] + c
         total = 0.0
@@ -107,7 +157,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 score = bias[0]
                 for p in range(start, end):
                     score += coef[indices[p]] * data[p]
-                score += anova_tables(start, end, indices, data, factors, a)
+                for o in range(n_orders):
+                    score += anova_table(start, end, indices, data, factors, o, a[o])
                 score = min(max(score, cfg.lower), cfg.upper)
                 l, d = loss_and_derivative(cfg.loss, score, y[r])
                 total += sw * l
@@ -121,18 +172,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     x = data[p]
                     _update_feature(coef, acc_coef, no_factors, no_factors, j, x, g, no_q,
                                     sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
-                    for o in range(n_orders):
-                        for f in range(k):
-                            px[f] = factors[o, j, f] * x
-                        anova_derivative(a, o, px, power, deriv)
-                        for f in range(k):
-                            v = factors[o, j, f]
-                            grad = _clip(g * x * deriv[f] + reg_v * v, cfg.clip)
-                            if cfg.schedule == ADAGRAD:
-                                acc_factors[o, j, f] += grad * grad
-                                factors[o, j, f] = v - eta * grad / np.sqrt(acc_factors[o, j, f])
-                            else:
-                                factors[o, j, f] = v - eta * grad
+                for o in range(n_orders):
+                    step_factors(start, end, indices, data, factors, acc_factors, o, a[o], back,
+                                 deriv, g, reg_v, eta, cfg)
                 t += n_threads
         losses[c] = total
     average_copies(local, intercept, acc_intercept)
