@@ -1,6 +1,26 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_data(relative):
+    """The path of ``relative`` in ``../shared/data``, the real data sets beside the repo.
+
+    Missing data skips the test on a developer's machine and fails it in CI, which
+    always has the folder: a real-data test must not pass there by not running.
+    """
+    path = SHARED_DATA / relative
+    if not path.exists():
+        message = f"real data not found at {path} (it lives in ../shared/data beside the repo)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI always has it")
+        pytest.skip(message)
+    return path
 
 
 def brute_force_fm(X, intercept, coef, factors):

@@ -16,6 +16,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
+from conftest import shared_data
 from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.cli import main
 from fmlearn.io import load_libsvm
@@ -54,9 +55,7 @@ def write_libfm(path, ratings, n_users, binary=False):
 @pytest.fixture(scope="module")
 def ml(tmp_path_factory):
     """MovieLens 100K's u1 split as libFM files: ratings, liked (rating >= 4) and groups."""
-    if not (ML_100K / "u1.base").is_file():
-        pytest.skip(f"MovieLens 100K not found at {ML_100K} (it lives in ../shared/data beside "
-                    "the repo)")
+    shared_data("ml-100k/u1.base")
     folder = tmp_path_factory.mktemp("ml100k")
     train = np.loadtxt(ML_100K / "u1.base", dtype=np.int64)
     test = np.loadtxt(ML_100K / "u1.test", dtype=np.int64)
@@ -170,8 +169,10 @@ def test_libfm_classification_sgda_then_predict_proba(ml, tmp_path):
     assert read_lines(tmp_path / "proba.txt") == as_text(proba)  # libFM writes probabilities
     assert metric(result.stdout, "test:accuracy") == pytest.approx(
         np.mean(np.where(proba > 0.5, 1.0, -1.0) == y_test), abs=1e-6)
-    assert 0.6 < metric(result.stdout, "test:auc") < 1.0
-    assert metric(result.stdout, "test:logloss") < 0.7
+    rate = np.mean(y > 0)  # a constant predictor: the training file's rate of liked ratings
+    constant = -np.mean(np.where(y_test > 0, np.log(rate), np.log1p(-rate)))
+    assert 0.75 < metric(result.stdout, "test:auc") < 1.0  # 0.775 measured
+    assert metric(result.stdout, "test:logloss") < constant - 0.1  # 0.565 against 0.686
 
     again = fmlearn("predict", tmp_path / "clf.fm", ml["btest"], "--proba",
                     "-o", tmp_path / "again.txt")

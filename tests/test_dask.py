@@ -13,6 +13,7 @@ import pytest
 import scipy.sparse as sp
 from distributed import Client, LocalCluster
 
+from conftest import shared_data
 from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
@@ -82,11 +83,9 @@ def test_als_classification_equals_the_single_machine_probit_als(client):
     np.testing.assert_allclose(proba.compute(), ref.predict_proba(X), rtol=1e-9)
 
 
-@pytest.mark.skipif(not (ML_100K / "u1.base").is_file(),
-                    reason=f"MovieLens 100K not found at {ML_100K} (../shared/data beside "
-                    "the repo)")
 @pytest.mark.parametrize("local_steps", [None, 10_000])
 def test_sgd_on_movielens_reaches_the_single_machine_rmse(client, tmp_path, local_steps):
+    shared_data("ml-100k/u1.base")
     def read(name):
         a = np.loadtxt(ML_100K / name, dtype=np.int64)
         cols = np.column_stack([a[:, 0] - 1, 943 + a[:, 1] - 1]).ravel()

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import shared_data
 from fmlearn import datasets
 from fmlearn.datasets import fetch_movielens_1m, fetch_movielens_100k, get_data_home
 from fmlearn.io.errors import DataFormatError
@@ -258,10 +259,8 @@ def test_get_data_home_default_environment_and_argument(tmp_path, monkeypatch):
     assert get_data_home(tmp_path / "arg") == tmp_path / "arg"
 
 
-@pytest.mark.skipif(not (SHARED_ML_100K / "u.data").is_file(),
-                    reason=f"the real MovieLens 100K is not at {SHARED_ML_100K} (internal "
-                           "benchmark data, never in the repository)")
 def test_real_movielens_100k_from_the_shared_folder():
+    shared_data("ml-100k/u.data")
     ml = fetch_movielens_100k(SHARED_ML_100K, download_if_missing=False)
     assert ml.ratings.shape == (100_000, 4)
     assert len(ml.users) == ml.ratings["user_id"].nunique() == 943
