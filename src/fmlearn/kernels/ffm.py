@@ -20,21 +20,23 @@ from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thr
 
 @njit(cache=True, fastmath=True, inline="always")
 def score_row(start, end, indices, data, fields, intercept, coef, factors):
-    """The FFM score of one CSR row ``data[start:end]`` at columns ``indices[start:end]``."""
+    """The FFM score of one CSR row ``data[start:end]`` at columns ``indices[start:end]``,
+    summed in the type of ``intercept`` (float64 from ``predict_csr``)."""
     k = factors.shape[2]
+    tp = type(intercept)
     linear = intercept
-    pairs = factors.dtype.type(0)
+    pairs = tp(0)
     for a in range(start, end):
         i = indices[a]
         xa = data[a]
         fa = fields[i]
-        linear += coef[i] * xa
+        linear += tp(coef[i]) * xa
         for b in range(a + 1, end):
             j = indices[b]
             fb = fields[j]
-            dot = factors.dtype.type(0)
+            dot = tp(0)
             for f in range(k):
-                dot += factors[i, fb, f] * factors[j, fa, f]
+                dot += tp(factors[i, fb, f]) * factors[j, fa, f]
             pairs += dot * xa * data[b]
     return linear + pairs
 
@@ -47,8 +49,8 @@ def predict_csr(indptr, indices, data, fields, intercept, coef, factors, out, n_
     chunk = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
         for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, fields, intercept, coef,
-                               factors)
+            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, fields,
+                               np.float64(intercept), coef, factors)
 
 
 @njit(cache=True, fastmath=True, inline="always")

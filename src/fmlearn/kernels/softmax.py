@@ -19,7 +19,7 @@ def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
     for c in prange(n_chunks):
-        q = np.empty(factors.shape[2], dtype=factors.dtype)
+        q = np.empty(factors.shape[2])  # float64 sums
         for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
             for k in range(intercept.shape[0]):
                 out[r, k] = score_row(indptr[r], indptr[r + 1], indices, data, intercept[k],
