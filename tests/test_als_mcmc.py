@@ -9,8 +9,8 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from fmlearn import FMClassifier, FMRegressor
-from fmlearn.kernels.coordinate import (coordinate_sweep, exclusive_blocks, probit_targets,
-                                        scores_and_sums, seed_generator)
+from fmlearn.kernels.coordinate import (coordinate_sweep, draw_group_prior, exclusive_blocks,
+                                        probit_targets, scores_and_sums, seed_generator)
 from fmlearn.model import FMModel
 from fmlearn.solvers.als import ALSSolver, Hyperparameters
 
@@ -272,6 +272,24 @@ def test_probit_targets_follow_the_truncated_normal():
     assert np.all(draws * labels > 0)
     np.testing.assert_allclose(draws.mean(axis=0), expected, atol=0.03)
     np.testing.assert_allclose(draws.std(axis=0), stats.truncnorm.std(a, b), atol=0.03)
+
+
+def test_group_prior_draws_follow_the_normal_gamma_posterior():
+    # 20000 groups holding the same values and prior mean: one call, 20000 independent draws
+    # of lam ~ Gamma((n + 2) / 2, rate=(1 + sum (theta - mu)^2 + mu^2) / 2), then
+    # mu | lam ~ N(sum theta / (n + 1), 1 / ((n + 1) lam)).
+    theta, mu_now, n_groups = np.array([1.5, 2.5, 3.0, 2.0, 3.5]), 2.0, 20000
+    n = theta.size
+    mu, lam = np.full(n_groups, mu_now), np.ones(n_groups)
+    seed_generator(0)
+    draw_group_prior(np.tile(theta, n_groups), np.repeat(np.arange(n_groups), n), mu, lam)
+    shape = (n + 2) / 2
+    rate = (1 + ((theta - mu_now) ** 2).sum() + mu_now**2) / 2
+    lam_mean, lam_var = shape / rate, shape / rate**2
+    mu_mean, mu_var = theta.sum() / (n + 1), rate / ((n + 1) * (shape - 1))  # lam integrated out
+    for draws, mean, var in ((lam, lam_mean, lam_var), (mu, mu_mean, mu_var)):
+        assert abs(draws.mean() - mean) < 4 * np.sqrt(var / n_groups)
+        assert abs(draws.var() / var - 1) < 0.06
 
 
 @pytest.mark.parametrize("kwargs, fit_kwargs, message", [
