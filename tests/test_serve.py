@@ -65,7 +65,7 @@ class Server:
                 self.started.set()
         self.started.set()
 
-    def wait(self, timeout=120):
+    def wait(self, timeout=600):  # a server compiles its kernels before it answers /ping
         if not self.started.wait(timeout) or self.url is None:
             raise RuntimeError("server did not start:\n" + "".join(self.log))
         assert httpx.get(self.url + "/ping").status_code == 200
@@ -105,6 +105,8 @@ def world(tmp_path_factory):
         options = ({"max_payload_bytes": LIMIT} if name == "regressor"
                    else {"items": str(items_path)})
         servers[name] = Server(path, **options)
+        if len(servers) == 1:  # it compiles the kernels into numba's cache for the others
+            servers[name].wait()
     try:
         for server in servers.values():
             server.wait()
@@ -247,6 +249,9 @@ def sparse(keys, values, shape=N_FEATURES):
 
 
 JSON = {"Content-Type": "application/json"}
+# A dense instance, then a sparse one whose key is KEY.
+MIXED = ('{"instances": [{"features": [' + ",".join(["1.0"] * N_FEATURES) + ']}, {"data": '
+         f'{{"features": {{"keys": [KEY], "shape": [{N_FEATURES}], "values": [1.5]}}}}}}]}}')
 ERRORS = [
     # (headers, body, status, part of the error message)
     (JSON, '{"instances": [', 400, "is not valid JSON"),
@@ -273,6 +278,16 @@ ERRORS = [
     (JSON, sparse([0], [1.0]).replace("1.0", "-Infinity"), 400, "values must be finite"),
     (JSON, sparse([0], [1e39]), 400, "within the range of float32"),
     (JSON, sparse([0], [10**400]), 400, "is not a number"),
+    (JSON, dense([1.0] * 11 + [True]), 400, "instance 0: features: value true is not a number"),
+    (JSON, sparse([0, 1], [1.0, False]), 400, "instance 0: features: value false is not a number"),
+    (JSON, sparse([0, True], [1.0, 1.0]), 400, "instance 0: key true is not an integer"),
+    (JSON, MIXED.replace("KEY", str(2**63)), 400,
+     "instance 1: key 9223372036854775808 is out of range"),
+    (JSON, MIXED.replace("KEY", str(-2**64)), 400,
+     "instance 1: key -18446744073709551616 is out of range"),
+    (JSON, MIXED.replace("KEY", "[1]"), 400, "instance 1: key [1] is not an integer"),
+    (JSON, MIXED.replace("KEY", "0").replace("1.5", '"x"'), 400,
+     'instance 1: features: value "x" is not a number'),
     ({"Content-Type": "application/jsonlines"}, '{"features": [' + ",".join(["0"] * 12) +
      ']}\n{"features": [1,\n', 400, "instance 1 (line 2) is not valid JSON"),
     ({"Content-Type": "application/jsonlines"}, "\n\n", 400, "holds no JSON lines"),
@@ -309,6 +324,36 @@ def test_bad_requests_get_4xx_with_a_json_error(world, headers, body, status, me
         good = client.post(url + "/invocations", content=sparse([0, 5], [1.0, 2.0]),
                            headers=JSON)
         assert good.status_code == 200
+
+
+@pytest.mark.parametrize("content_type, media", [
+    ("json-sparse", "application/json; charset=utf-8"),
+    ("json-dense", "Application/JSON"),
+    ("json-sparse", "APPLICATION/JSON ;charset=UTF-8"),
+    ("jsonlines", "application/jsonlines"),
+    ("jsonlines", "application/x-jsonlines"),
+    ("jsonlines", "application/jsonl"),
+    ("jsonlines", "Application/X-JSONLines; charset=utf-8"),
+    ("csv", "text/csv; header=absent"),
+    ("csv", "Text/CSV"),
+    ("recordio", "Application/X-RecordIO-Protobuf; charset=binary"),
+])
+def test_content_type_parameters_case_and_aliases(world, content_type, media):
+    X = make_rows(3, np.random.default_rng(9))
+    body = encode(content_type, X)[1]
+    response = httpx.post(world["servers"]["classifier"].url + "/invocations", content=body,
+                          headers={"Content-Type": media})
+    assert response.status_code == 200, response.text
+    np.testing.assert_array_equal(decode("application/json", response)[0],
+                                  expected(world["estimators"]["classifier"], X)[0])
+
+
+@pytest.mark.parametrize("media", ["application/json; charset=utf-8", "Application/Json"])
+def test_recommend_content_type_parameters_and_case(world, media):
+    response = httpx.post(world["servers"]["classifier"].url + "/recommend", headers={
+        "Content-Type": media}, content=json.dumps({"user": [0.0] * N_FEATURES, "n": 2}))
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == 2
 
 
 def test_oversize_body_without_content_length(world):

@@ -100,6 +100,28 @@ def _catalogue(items, n_features, dtype):
     return items
 
 
+# One RecordIO record of shape [1] holding 1.0 at key 0, as ``recordio_bytes`` writes it.
+_ONE_RECORD = (b"\n#\xd7\xce\x1a\x00\x00\x00\n\x18\n\x06values\x12\x0e\x12\x0c\n\x04\x00\x00"
+               b"\x80?\x12\x01\x00\x1a\x01\x01\x00\x00")
+
+
+def _warm_up(predictor, recommender):
+    """Compile (or load from numba's cache) every kernel a request reaches, before ``/ping``
+    answers: compiling the RecordIO decoder on a first request takes longer than clients wait.
+    """
+    from ..io.recordio import load_recordio_bytes
+    load_recordio_bytes(_ONE_RECORD, dtype=predictor.dtype)
+    user = codecs.Rows(np.array([0, 1]), np.zeros(1, np.int32), np.ones(1, predictor.dtype),
+                       (1, predictor.n_features))
+    scores, labels = predictor(user)
+    for encode in codecs.ENCODERS.values():
+        encode(scores, labels)
+    if recommender is not None:
+        import scipy.sparse as sp
+        recommender.recommend(sp.csr_matrix((user.data, user.indices, user.indptr),
+                                            shape=user.shape), 1)
+
+
 def _error_body(message):
     return codecs.json.dumps({"error": message}).encode()
 
@@ -285,9 +307,7 @@ def create_app(model, *, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES, items=None
     if items is not None:
         from ..recommend import Recommender
         recommender = Recommender(estimator, _catalogue(items, n_features, dtype))
-    # Compile (or load from numba's cache) the kernel now rather than on the first request.
-    predictor(codecs.Rows(np.zeros(2, np.int64), np.zeros(1, np.int32), np.ones(1, dtype),
-                          (1, n_features)))
+    _warm_up(predictor, recommender)
     limit = max_payload_bytes
 
     app = _App(title="fmlearn", docs_url=None, redoc_url=None, openapi_url=None)

@@ -201,10 +201,7 @@ class _Builder:
         if n_rows == 1:
             keys, values = self.keys[0], self.values[0]
         else:
-            keys = [k for part in self.keys for k in part] if any(
-                isinstance(k, list) for k in self.keys) else np.concatenate(self.keys)
-            values = [v for part in self.values for v in part] if any(
-                isinstance(v, list) for v in self.values) else np.concatenate(self.values)
+            keys, values = _joined(self.keys), _joined(self.values)
         keys = _keys(keys, indptr, self.n_features)
         values = _numbers(values, None, indptr)
         data = _finite(values, self.dtype, indptr, keys)
@@ -239,6 +236,14 @@ def _small_row(keys, values, n_features, dtype):
                 (1, n_features))
 
 
+def _joined(parts):
+    """Row parts (arrays of dense rows, lists of sparse ones) as one array, or as one list of
+    Python numbers when any part is a list."""
+    if not any(isinstance(part, list) for part in parts):
+        return np.concatenate(parts)
+    return [x for part in parts for x in (part.tolist() if isinstance(part, np.ndarray) else part)]
+
+
 def _kind(value):
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
             type(None): "null"}.get(type(value), type(value).__name__)
@@ -253,34 +258,51 @@ def _row_of(indptr, position):
 
 
 def _numbers(values, where, indptr=None):
-    """``values`` as a 1-D float64 array; 400 naming the first entry that is not a number."""
-    try:
-        array = np.asarray(values) if not isinstance(values, np.ndarray) else values
-    except (ValueError, TypeError, OverflowError):
-        array = np.asarray(values, dtype=object)
-    if array.ndim == 1 and array.dtype.kind in "iuf":
-        return array.astype(np.float64, copy=False)
-    if array.ndim == 1 and array.size == 0:
-        return np.zeros(0)
-    flat = list(values)
-    for position, value in enumerate(flat):
-        if type(value) not in (int, float) or (type(value) is int and abs(value) > 2**1023):
-            place = where if where is not None else f"instance {_row_of(indptr, position)}: features"
-            raise RequestError(400, f"{place}: value {_shorten(json.dumps(value))} is not a number")
-    return np.array([float(value) for value in flat])  # integers beyond int64
+    """``values`` as a 1-D float64 array; 400 naming the first entry that is not a number.
+
+    Only JSON numbers count: ``true`` is not read as 1.
+    """
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
+    if set(map(type, values)) <= {int, float}:
+        try:
+            return np.asarray(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond the range of a double
+            pass
+    position, value = next((p, v) for p, v in enumerate(values) if not _is_number(v))
+    place = where if where is not None else f"instance {_row_of(indptr, position)}: features"
+    raise RequestError(400, f"{place}: value {_shorten(json.dumps(value))} is not a number")
+
+
+def _is_number(value):
+    """Whether a JSON value is a number within the range of a double."""
+    if type(value) is int:
+        try:
+            float(value)
+        except OverflowError:
+            return False
+        return True
+    return type(value) is float
 
 
 def _keys(keys, indptr, n_features):
-    """Sparse keys as int32; 400 for a key that is not an integer in ``[0, n_features)``."""
-    array = np.asarray(keys) if not isinstance(keys, np.ndarray) else keys
+    """Sparse keys as int32; 400 for a key that is not an integer in ``[0, n_features)``.
+
+    Only JSON integers count: ``true`` is not read as 1.
+    """
+    if isinstance(keys, np.ndarray):
+        array = keys
+    elif set(map(type, keys)) <= {int}:
+        try:
+            array = np.asarray(keys, dtype=np.int64)
+        except OverflowError:
+            array = np.asarray(keys, dtype=object)  # integers too large for int64
+    else:
+        position, key = next((p, k) for p, k in enumerate(keys) if type(k) is not int)
+        raise RequestError(400, f"instance {_row_of(indptr, position)}: key "
+                           f"{_shorten(json.dumps(key))} is not an integer")
     if array.size == 0:
         return np.zeros(0, dtype=np.int32)
-    if array.ndim != 1 or array.dtype.kind not in "iu":
-        for position, key in enumerate(keys):
-            if type(key) is not int:
-                raise RequestError(400, f"instance {_row_of(indptr, position)}: key "
-                                   f"{_shorten(json.dumps(key))} is not an integer")
-        array = np.asarray(keys, dtype=object)  # integers too large for int64
     bad = np.flatnonzero((array < 0) | (array >= n_features))
     if bad.size:
         position = int(bad[0])
