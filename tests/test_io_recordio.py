@@ -892,3 +892,12 @@ def test_memory_follows_the_input_not_what_it_claims(tmp_path, case):
         finally:
             tracemalloc.stop()
         assert peak < 2**20, case
+
+
+def test_repeated_keys_summing_beyond_float32_are_an_error():
+    data = frame(records(([0], [1.0], 0.0), ([1, 1], [3e38, 3e38], 0.0)))
+    with pytest.raises(DataFormatError, match=r"record 2: the values of a repeated key of "
+                                              r'features\["values"\] sum beyond the range of float32'):
+        load_recordio_bytes(data)
+    X, _ = load_recordio_bytes(data, dtype=np.float64)
+    assert X[1, 1] == np.float64(np.float32(3e38)) * 2

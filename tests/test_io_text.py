@@ -298,3 +298,11 @@ def test_a_tiny_ffm_file_cannot_ask_for_a_huge_fields_array(index):
         load_ffm(io.BytesIO(text), max_features=10)
     assert load_ffm(io.BytesIO(text), max_features=13)[2].shape == (13,)
     assert load_ffm(io.BytesIO(text), max_features=10, n_features=20)[2].shape == (20,)
+
+
+def test_summed_repeats_beyond_the_dtype_are_an_error():
+    text = b"1 0:0:1\n\n1 0:0:3e38 0:0:3e38\n"
+    with pytest.raises(DataFormatError, match=r"line 3: the sum of a feature's values in one row "
+                                              r"is out of the range of float32"):
+        load_ffm(io.BytesIO(text), field_conflicts="first")
+    assert load_ffm(io.BytesIO(text), field_conflicts="first", dtype=np.float64)[0][1, 0] == 6e38

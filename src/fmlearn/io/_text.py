@@ -180,7 +180,13 @@ def to_csr(parsed, columns, n_features, *, name, dtype, sum_duplicates=False):
                               "one row", line=line_of_entry(parsed, entry))
     X = sp.csr_matrix((values[permutation], order.indices, order.indptr), shape=shape)
     if same.size:
-        X.sum_duplicates()
+        with np.errstate(over="ignore"):
+            X.sum_duplicates()
+        if not np.isfinite(X.data).all():
+            row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0],
+                                      side="right")) - 1
+            raise DataFormatError(name, f"the sum of a feature's values in one row is out of the "
+                                  f"range of {np.dtype(dtype).name}", line=int(parsed.lines[row]))
     return with_fm_indices(X)
 
 

@@ -251,7 +251,13 @@ class _Decoder:
             labels = (np.concatenate([piece[3] for piece in pieces]) if self.labelled else None)
         X = sp.csr_matrix((data, indices, indptr), shape=(indptr.size - 1, self.width), copy=False)
         if not X.has_canonical_format:  # a record with unsorted or repeated keys
-            X.sum_duplicates()
+            with np.errstate(over="ignore"):
+                X.sum_duplicates()
+            if not np.isfinite(X.data).all():
+                row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0],
+                                          side="right")) - 1
+                self.fail("the values of a repeated key of features[\"values\"] sum beyond the "
+                          f"range of {np.dtype(self.dtype).name}", self.records - X.shape[0] + row)
         return with_fm_indices(X), labels
 
 
