@@ -20,7 +20,7 @@ from ._threads import effective_n_jobs
 from ._validation import (validate_feature_groups, validate_fm_data, validate_sample_weight,
                           with_fm_indices)
 from .kernels.rows import take_rows
-from .model import FMModel, HOFMModel
+from .model import FMModel, HOFMModel, check_scores
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
@@ -294,7 +294,8 @@ class BaseFM(BaseEstimator):
                              n_threads=n_threads, **switches)
         return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
                           n_threads=n_threads, burn_in=self._burn_in,
-                          n_kept_samples=self.n_kept_samples, **switches)
+                          n_kept_samples=self.n_kept_samples,
+                          target_range=self._target_range(), **switches)
 
     def _score_validation(self, solver, model, state, validation):
         X_val, y_val, w_val = validation
@@ -365,7 +366,9 @@ class BaseFM(BaseEstimator):
                 loss /= weight_sum
                 if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
                         and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
-                    raise self._overflow(epoch, stochastic, own, in_place)
+                    # Every learner but the coordinate ones steps by eta0 (BPR's too).
+                    raise self._overflow(epoch, self.solver not in ("als", "mcmc"), own,
+                                         in_place)
                 loss_curve.append(loss)
                 postfix = {"loss": f"{loss:.5f}"}
                 if validation is not None:
@@ -429,4 +432,5 @@ class BaseFM(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
-        return self._finish_scores(self.model_.predict_csr(X, self.n_jobs))
+        scores = self.model_.predict_csr(X, self.n_jobs, check=False)  # X is checked above
+        return self._finish_scores(check_scores(scores, X.dtype))

@@ -39,7 +39,7 @@ def _step_feature(coef, factors, acc_coef, acc_factors, j, xp, xn, qp, qn, g, re
         _step(row, acc, f, g * dscore + reg_v * v, eta, cfg)
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
 def bpr_epoch(indptr, indices, data, pairs, weights, coef, factors, acc_coef, acc_factors, step,
               cfg, n_threads):
     """One pass over ``pairs`` (n_pairs, 2) of row numbers, ``pairs[:, 0]`` preferred, each

@@ -71,7 +71,7 @@ def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
             V[j, fa, f] = vj - eta * gj
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, fields,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg,
               n_threads):

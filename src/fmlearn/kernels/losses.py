@@ -5,6 +5,11 @@ real numbers), ``LOGISTIC`` (binary classification, targets are -1 / +1) and
 ``SOFTMAX`` (multiclass, targets are class codes; its cross-entropy is computed by
 :mod:`fmlearn.kernels.softmax`, over all the classes' scores at once) and ``BPR``
 (pairwise ranking, computed by :mod:`fmlearn.kernels.bpr` from two rows' scores).
+
+The learner kernels (and this module) divide with numpy's error model: a diverging pass
+carries NaN or inf through every division, log and exp to the parameters, which the epoch
+loop checks after the pass, where Python's model raised ZeroDivisionError inside the
+parallel loop (seen as a SystemError) once fastmath let a NaN reach a division.
 """
 import numpy as np
 from numba import njit
@@ -15,7 +20,7 @@ SOFTMAX = 2
 BPR = 3
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, error_model="numpy")
 def loss_and_derivative(loss, score, target):
     """Return ``(l, dl/dscore)`` for one sample.
 

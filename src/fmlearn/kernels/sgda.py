@@ -90,7 +90,7 @@ def _step(theta, acc, grad, penalty, eta, cfg):
     return theta - _rate(cfg, eta, acc[0]) * full
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@njit(cache=True, fastmath=True, error_model="numpy", nogil=True)
 def sgda_epoch(indptr, indices, data, y, sample_weight, order, val_indptr, val_indices,
                val_data, val_y, val_weight, val_next, intercept, coef, factors, acc_intercept,
                acc_coef, acc_factors, step, grad_coef, grad_factors, groups, lam_w, lam_v,

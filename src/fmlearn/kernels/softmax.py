@@ -39,7 +39,7 @@ def softmax_loss(scores, label, proba):
     return np.log(total) + top - scores[label]
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows (labels ``y`` are class codes 0..C-1), updating the parameters
