@@ -20,7 +20,7 @@ from ._threads import effective_n_jobs
 from ._validation import (validate_feature_groups, validate_fm_data, validate_sample_weight,
                           with_fm_indices)
 from .kernels.rows import take_rows
-from .model import FMModel, HOFMModel, check_scores
+from .model import FMModel, HOFMModel
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
@@ -294,8 +294,7 @@ class BaseFM(BaseEstimator):
                              n_threads=n_threads, **switches)
         return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
                           n_threads=n_threads, burn_in=self._burn_in,
-                          n_kept_samples=self.n_kept_samples,
-                          target_range=self._target_range(), **switches)
+                          n_kept_samples=self.n_kept_samples, **switches)
 
     def _score_validation(self, solver, model, state, validation):
         X_val, y_val, w_val = validation
@@ -432,5 +431,4 @@ class BaseFM(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
-        scores = self.model_.predict_csr(X, self.n_jobs, check=False)  # X is checked above
-        return self._finish_scores(check_scores(scores, X.dtype))
+        return self._finish_scores(self.model_.predict_csr(X, self.n_jobs))
