@@ -306,3 +306,18 @@ def test_summed_repeats_beyond_the_dtype_are_an_error():
                                               r"is out of the range of float32"):
         load_ffm(io.BytesIO(text), field_conflicts="first")
     assert load_ffm(io.BytesIO(text), field_conflicts="first", dtype=np.float64)[0][1, 0] == 6e38
+
+
+@pytest.mark.parametrize("fill", [0, -1])
+def test_an_overflowing_value_names_its_line_whatever_np_empty_holds(monkeypatch, fill):
+    real_empty = np.empty
+
+    def empty(shape, dtype=float, **kwargs):  # np.empty's contents are arbitrary
+        out = real_empty(shape, dtype, **kwargs)
+        out[...] = fill if np.dtype(dtype).kind in "iu" else 0
+        return out
+
+    monkeypatch.setattr(np, "empty", empty)
+    text = b"1 0:1\n" + b"# comment\n" * 50 + b"2 0:1 1:1e400\n3 0:2\n"
+    with pytest.raises(DataFormatError, match=r"line 52: the value '1e400' is out of the range"):
+        _read(text)

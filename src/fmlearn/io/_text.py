@@ -86,7 +86,7 @@ def parse_buffer(buf, *, name, with_fields, first_line=1):
         if status in (kt.BAD_LABEL, kt.BAD_VALUE):
             problem = _non_finite_problem(token) or problem
         raise DataFormatError(name, problem, line=line, column=column)
-    _convert_slow(buf, slow[:n_slow], labels, values, lines, indptr, name)
+    _convert_slow(buf, slow[:n_slow], labels, values, lines[:n_rows], indptr[:n_rows + 1], name)
     return ParsedRows(labels[:n_rows], lines[:n_rows], qids[:n_rows], indptr[:n_rows + 1],
                       indices[:nnz], fields[:nnz] if with_fields else None, values[:nnz])
 
