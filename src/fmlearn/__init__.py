@@ -1,15 +1,41 @@
-"""fmlearn: factorization machines for sparse data, with scikit-learn estimators."""
+"""fmlearn: factorization machines for sparse data, with scikit-learn estimators.
+
+The public names are imported when first used (PEP 562), so ``import fmlearn`` and
+the command line start without loading scikit-learn, SciPy and pandas.
+"""
+import importlib
+from typing import TYPE_CHECKING
+
 from ._numba_cache import configure as _configure_numba_cache
 
 _configure_numba_cache()  # before any kernel is defined
 
-from ._classification import FMClassifier
-from ._ffm import FFMClassifier, FFMRegressor
-from ._ranking import FMRanker
-from ._regression import FMRegressor
-from .model import FFMModel, FMModel
-from .persistence import ModelFileError, load, read_header, save
-
-__all__ = ["FFMClassifier", "FFMModel", "FFMRegressor", "FMClassifier", "FMModel", "FMRanker",
-           "FMRegressor", "ModelFileError", "load", "read_header", "save"]
+# public name -> the module that defines it
+_WHERE = {
+    "FMClassifier": "._classification", "FFMClassifier": "._ffm", "FFMRegressor": "._ffm",
+    "FMRanker": "._ranking", "FMRegressor": "._regression", "FFMModel": ".model",
+    "FMModel": ".model", "ModelFileError": ".persistence", "load": ".persistence",
+    "read_header": ".persistence", "save": ".persistence",
+}
+__all__ = sorted(_WHERE)
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from ._classification import FMClassifier
+    from ._ffm import FFMClassifier, FFMRegressor
+    from ._ranking import FMRanker
+    from ._regression import FMRegressor
+    from .model import FFMModel, FMModel
+    from .persistence import ModelFileError, load, read_header, save
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'fmlearn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
