@@ -20,7 +20,7 @@ from ._threads import effective_n_jobs
 from ._validation import (validate_feature_groups, validate_fm_data, validate_sample_weight,
                           with_fm_indices)
 from .kernels.rows import take_rows
-from .model import FMModel, HOFMModel
+from .model import FMModel, HOFMModel, check_scores
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
@@ -431,4 +431,5 @@ class BaseFM(BaseEstimator):
     def _decision(self, X):
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
-        return self._finish_scores(self.model_.predict_csr(X, self.n_jobs))
+        scores = self.model_.predict_csr(X, self.n_jobs, check=False)  # X is checked above
+        return self._finish_scores(check_scores(scores, X.dtype))

@@ -6,7 +6,7 @@ from scipy.special import ndtr, ndtri
 from sklearn.preprocessing import normalize
 
 from ._threads import effective_n_jobs, numba_threads
-from ._validation import as_fm_csr, with_fm_indices
+from ._validation import as_fm_csr, check_fm_csr, with_fm_indices
 from .kernels.anova import predict_csr as anova_predict_csr
 from .kernels.ffm import predict_csr as ffm_predict_csr
 from .kernels.predict import predict_csr
@@ -32,6 +32,33 @@ def run_predict(kernel, X, shape, n_jobs, *params):
     with numba_threads(n_threads):
         kernel(X.indptr, X.indices, X.data, *params, out, max(1, 4 * n_threads))
     return out
+
+
+def check_scores(scores, dtype):
+    """``scores``, unless one is not finite: then ``ValueError`` naming its row.
+
+    Finite values too large for the model dtype (near 1e38 in float32) overflow its
+    arithmetic, and the kernels compute inf or NaN. The models' ``predict`` and the
+    estimators raise this error; the server answers such a request with 400 in the same
+    words.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_scores(np.array([1.0, np.nan]), np.float64)
+    Traceback (most recent call last):
+    ...
+    ValueError: X row 1: the prediction is nan; the input values overflow the model's float64 arithmetic. Scale the features.
+    """
+    finite = np.isfinite(scores)
+    if not finite.all():
+        first = tuple(np.argwhere(~finite)[0])
+        dtype = np.dtype(dtype)
+        remedy = " or use dtype='float64'" if dtype == np.float32 else ""
+        raise ValueError(f"X row {first[0]}: the prediction is {float(scores[first])!r}; the "
+                         f"input values overflow the model's {dtype.name} arithmetic. Scale "
+                         f"the features{remedy}.")
+    return scores
 
 
 @dataclass
@@ -92,13 +119,25 @@ class FMModel:
     def predict(self, X, n_jobs=None):
         """Raw scores of the rows of ``X`` (any matrix with ``n_features`` columns).
 
-        Rows are scored in parallel on ``n_jobs`` threads.
+        ``X`` is checked and converted by ``as_fm_csr``; rows are scored in parallel on
+        ``n_jobs`` threads. A score that is not finite raises ``ValueError``
+        (``check_scores``).
         """
-        X = as_fm_csr(X, self.dtype)
-        return self.predict_csr(X, n_jobs)
+        X = as_fm_csr(X, self.dtype, n_features=self.n_features)
+        return check_scores(self._scores(X, n_jobs), self.dtype)
 
-    def predict_csr(self, X, n_jobs=None):
-        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
+    def predict_csr(self, X, n_jobs=None, *, check=True):
+        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns.
+
+        With ``check``, ``X``'s dtypes, width and index arrays are checked first
+        (``check_fm_csr``); ``check=False`` is for rows that fmlearn built or checked
+        itself. The scores are returned as computed, finite or not.
+        """
+        if check:
+            check_fm_csr(X, self.n_features, self.dtype)
+        return self._scores(X, n_jobs)
+
+    def _scores(self, X, n_jobs):
         return run_predict(predict_csr, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
                            self.coef, self.factors)
 
@@ -167,9 +206,9 @@ class FFMModel:
                         self.normalize)
 
     predict = FMModel.predict
+    predict_csr = FMModel.predict_csr
 
-    def predict_csr(self, X, n_jobs=None):
-        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
+    def _scores(self, X, n_jobs):
         if self.normalize:
             X = normalize_rows(X)
         return run_predict(ffm_predict_csr, X, X.shape[0], n_jobs, self.fields,
@@ -219,6 +258,7 @@ class HOFMModel:
     dtype = FMModel.dtype
     n_features = FMModel.n_features
     predict = FMModel.predict
+    predict_csr = FMModel.predict_csr
 
     @property
     def order(self):
@@ -229,8 +269,7 @@ class HOFMModel:
         """A deep copy of the parameters."""
         return HOFMModel(self.intercept, self.coef.copy(), self.factors.copy())
 
-    def predict_csr(self, X, n_jobs=None):
-        """Raw scores of a CSR matrix already in the form ``as_fm_csr`` returns."""
+    def _scores(self, X, n_jobs):
         return run_predict(anova_predict_csr, X, X.shape[0], n_jobs,
                            self.dtype.type(self.intercept), self.coef, self.factors)
 
@@ -278,6 +317,7 @@ class MulticlassFMModel:
 
     dtype = FMModel.dtype
     predict = FMModel.predict
+    predict_csr = FMModel.predict_csr
 
     @property
     def n_features(self):
@@ -288,8 +328,8 @@ class MulticlassFMModel:
         """A deep copy of the parameters."""
         return MulticlassFMModel(self.intercept.copy(), self.coef.copy(), self.factors.copy())
 
-    def predict_csr(self, X, n_jobs=None):
-        """The class scores, shape (n_rows, n_classes), of a CSR matrix in ``as_fm_csr``'s form."""
+    def _scores(self, X, n_jobs):
+        """The class scores, shape (n_rows, n_classes)."""
         return run_predict(softmax_predict_csr, X, (X.shape[0], self.intercept.shape[0]),
                            n_jobs, self.intercept, self.coef, self.factors)
 
@@ -393,18 +433,18 @@ class FMSamples:
                          self.link)
 
     def linked_sum(self, X, n_jobs=None):
-        """``sum_s link(score_s(X))`` over the samples, in float64, for a CSR ``X``."""
+        """``sum_s link(score_s(X))`` over the samples, in float64, for a CSR ``X`` in the
+        form ``as_fm_csr`` returns (not checked)."""
         total = np.zeros(X.shape[0])
         for s in range(self.n_samples):
-            total += apply_link(self.sample(s).predict_csr(X, n_jobs), self.link)
+            total += apply_link(self.sample(s).predict_csr(X, n_jobs, check=False), self.link)
         return total
 
-    def predict(self, X, n_jobs=None):
-        """Scores of the rows of ``X`` averaged over the samples (see the class notes)."""
-        return self.predict_csr(as_fm_csr(X, self.dtype), n_jobs)
+    predict = FMModel.predict
+    predict_csr = FMModel.predict_csr
 
-    def predict_csr(self, X, n_jobs=None):
-        """As ``predict``, for a CSR matrix already in the form ``as_fm_csr`` returns."""
+    def _scores(self, X, n_jobs):
+        """Scores averaged over the samples (see the class notes)."""
         mean = self.linked_sum(X, n_jobs) / self.n_samples
         return inverse_link(mean, self.link).astype(self.dtype)
 

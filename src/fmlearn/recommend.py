@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-from ._validation import with_fm_indices
+from ._validation import check_sparse_arrays, with_fm_indices
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, apply_link, inverse_link
 
 __all__ = ["Recommender", "auc", "mean_average_precision_at_k", "ndcg_at_k", "precision_at_k",
@@ -65,6 +65,7 @@ def _resolve(estimator_or_model):
 def _check_rows(X, model, name):
     """``X`` as a CSR of the model dtype with ``model.n_features`` finite columns (1-D: one row)."""
     was_vector = not sp.issparse(X) and np.ndim(X) == 1
+    check_sparse_arrays(X, name)
     X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=model.dtype,
                     ensure_all_finite=True, ensure_2d=False, ensure_min_samples=0, input_name=name)
     if X.ndim == 1:
@@ -166,7 +167,7 @@ class Recommender:
             keys = np.empty((users.shape[0], self.n_items), dtype=self._model.dtype)
             for u in range(users.shape[0]):
                 rows = with_fm_indices(sp.csr_matrix(self._items + ones @ users[u]))
-                keys[u] = self._model.predict_csr(rows)
+                keys[u] = self._model.predict_csr(rows, check=False)
             return keys
         shared = np.intersect1d(np.unique(users.indices), self._item_columns, assume_unique=True)
         total = None

@@ -6,7 +6,6 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_array
 
 from .._validation import as_fm_csr
 from ..io import detect_format, load_ffm, load_libsvm, load_recordio
@@ -46,7 +45,7 @@ def make_partition(index, X, y, sample_weight, dtype, seed):
     """Validate one chunk and build its ``Partition``, rows shuffled once by ``seed`` (None
     keeps their order)."""
     try:
-        X = as_fm_csr(check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=dtype), dtype)
+        X = as_fm_csr(X, dtype)
     except ValueError as exc:
         _fail(index, f"X: {exc}")
     y = np.asarray(y).ravel()

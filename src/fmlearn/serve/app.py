@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..model import FFMModel, FMModel, FMSamples, HOFMModel
+from ..model import FFMModel, FMModel, FMSamples, HOFMModel, check_scores
 from . import codecs
 from .codecs import RequestError
 
@@ -70,8 +70,13 @@ class Predictor:
         self.is_classifier = self._cdf is not None
 
     def __call__(self, rows):
-        """``(scores, labels)`` for the rows; ``labels`` is None for a regressor."""
+        """``(scores, labels)`` for the rows; ``labels`` is None for a regressor. A raw score
+        that is not finite is a 400, in the words of the ``ValueError`` ``predict`` raises."""
         raw = self.model.predict_csr(rows, self.n_jobs)
+        try:
+            check_scores(raw, self.dtype)
+        except ValueError as exc:
+            raise RequestError(400, str(exc).replace("X row", "instance", 1)) from None
         if self._finish is not None:
             raw = self._finish(raw)
         if self._cdf is None:

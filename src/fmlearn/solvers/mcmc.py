@@ -115,7 +115,7 @@ class MCMCSolver(ALSSolver):
         return inverse_link(total / len(state.samples), self.link)
 
     def _scores(self, model, X):
-        return model.predict_csr(X, self.n_threads)
+        return model.predict_csr(X, self.n_threads, check=False)
 
     def result(self, model, state):
         """The kept samples, or the current draw while still in burn-in."""
