@@ -6,12 +6,15 @@ import pytest
 import scipy.sparse as sp
 from conftest import brute_force_fm, planted_fm_data
 from scipy import stats
+from scipy.special import log_ndtr, logsumexp, ndtri_exp
 from sklearn.metrics import roc_auc_score
 
 from fmlearn import FMClassifier, FMRegressor
 from fmlearn.kernels.coordinate import (coordinate_sweep, draw_group_prior, exclusive_blocks,
                                         probit_targets, scores_and_sums, seed_generator)
-from fmlearn.model import FMModel
+from fmlearn._validation import as_fm_csr
+from fmlearn.model import FMModel, FMSamples
+from fmlearn.solvers.mcmc import MCMCSolver
 from fmlearn.solvers.als import ALSSolver, Hyperparameters
 
 
@@ -234,6 +237,63 @@ def test_mcmc_validation_scores_are_those_of_the_running_average():
     assert est.validation_scores_[-1] == pytest.approx(final, rel=1e-5)
     train = np.mean((est.predict(X[:600]) - y[:600]) ** 2) / 2
     assert est.loss_curve_[-1] == pytest.approx(train, rel=1e-4)
+
+
+def constant_samples(scores, **kwargs):
+    """Samples of a one-feature FM whose score on the row [1] is each of ``scores``."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return FMSamples(scores, np.zeros((scores.size, 1)), np.zeros((scores.size, 1, 1)), **kwargs)
+
+
+def probit_average(scores):
+    """Phi^-1 of the mean of Phi(scores), from the smaller tail, in logs."""
+    upper = logsumexp(log_ndtr(-scores)) - np.log(scores.size)
+    lower = logsumexp(log_ndtr(scores)) - np.log(scores.size)
+    return -ndtri_exp(upper) if upper < lower else ndtri_exp(lower)
+
+
+@pytest.mark.parametrize("scores", [[10.0], [-10.0], [25.0, 25.0], [-40.0, -40.0, -40.0],
+                                    [40.0], [12.0, 20.0, 40.0], [-15.0, -38.0]])
+def test_confident_probit_averages_keep_their_score(scores):
+    # The mean of Phi(s) alone rounds to 1 beyond s = 8.2 (1 - p < 1e-16); its complement,
+    # the mean of Phi(-s), keeps the digits on that side.
+    X = np.ones((1, 1))
+    got = constant_samples(scores, link="probit").predict(X)[0]
+    np.testing.assert_allclose(got, probit_average(np.array(scores)), rtol=1e-12)
+    if len(set(scores)) == 1:
+        assert got == pytest.approx(scores[0], rel=1e-12)
+
+
+def test_running_probit_average_drops_a_dominant_sample_exactly():
+    # Dropping the sample at 5 from [5, 40] leaves Phi(-40) = 3.7e-350 of a tail near
+    # Phi(-5) = 2.9e-7: subtracting loses every digit, so that row is added up again.
+    X = as_fm_csr(np.ones((1, 1)), np.float64)
+    solver = MCMCSolver("probit", 0.0, 0.0, 0.0, n_kept_samples=2)
+    state = solver.initial_state(FMModel(0.0, np.zeros(1), np.zeros((1, 1))), None)
+    for it, score in enumerate([5.0, 40.0, 40.0, 39.0, -30.0], start=1):
+        sample = FMModel(score, np.zeros(1), np.zeros((1, 1)))
+        state.samples.append(sample)
+        dropped = state.samples.pop(0) if len(state.samples) > 2 else None
+        solver._change = (it, sample, dropped)
+        expected = probit_average(np.array([m.intercept for m in state.samples]))
+        assert solver.decision(sample, state, X)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcmc_regression_clips_each_sample_before_averaging():
+    # libFM's MCMC clips every sample's prediction to [min_target, max_target], then averages.
+    assert constant_samples([2.0, -0.5], bounds=(0.0, 1.0)).predict(np.ones((1, 1))) == 0.5
+    X, y = planted_fm_data(300, seed=4)
+    y = (y > np.median(y)).astype(float)
+    est = FMRegressor(solver="mcmc", n_factors=3, max_iter=20, dtype="float64",
+                      random_state=0).fit(X, y)
+    assert est.model_.bounds == est.target_range_ == (0.0, 1.0)
+    samples = np.array([est.model_.sample(s).predict(X) for s in range(est.model_.n_samples)])
+    per_sample = np.clip(samples, 0.0, 1.0).mean(axis=0)
+    assert np.abs(per_sample - np.clip(samples.mean(axis=0), 0.0, 1.0)).max() > 0.01
+    np.testing.assert_allclose(est.predict(X), per_sample, rtol=1e-12)
+    unclipped = FMRegressor(solver="mcmc", n_factors=3, max_iter=20, dtype="float64",
+                            random_state=0, clip_predictions=False).fit(X, y)
+    assert unclipped.model_.bounds is None
 
 
 @pytest.mark.parametrize("solver", ["als", "mcmc"])

@@ -294,7 +294,8 @@ class BaseFM(BaseEstimator):
                              n_threads=n_threads, **switches)
         return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
                           n_threads=n_threads, burn_in=self._burn_in,
-                          n_kept_samples=self.n_kept_samples, **switches)
+                          n_kept_samples=self.n_kept_samples,
+                          target_range=self._target_range(), **switches)
 
     def _score_validation(self, solver, model, state, validation):
         X_val, y_val, w_val = validation

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, ndtri_exp
 from sklearn.preprocessing import normalize
 
 from ._threads import effective_n_jobs, numba_threads
@@ -350,10 +350,14 @@ def normalize_rows(X):
 class FMSamples:
     """Posterior samples of an FM (from Gibbs sampling), predicting by their average.
 
-    A regression prediction is the mean of the samples' scores. With the probit
-    ``link`` the predicted probability is the mean of ``Phi(score)`` over the samples,
-    and the returned decision score is ``Phi^-1`` of that mean, so that a positive
-    score means a probability above 1/2. Memory is ``n_samples * n_features *
+    A regression prediction is the mean of the samples' scores, each clipped to
+    ``bounds`` first when given, as libFM's MCMC clips every sample's prediction to
+    the training targets' range before averaging. With the probit ``link`` the
+    predicted probability is the mean of ``Phi(score)`` over the samples, and the
+    returned decision score is ``Phi^-1`` of that mean, so that a positive score means
+    a probability above 1/2; the mean of ``Phi(-score)`` is kept too (both in logs,
+    :func:`apply_link`), so that a probability near 0 or 1 keeps all its digits and a
+    confident score comes back as it was. Memory is ``n_samples * n_features *
     (n_factors + 1)`` parameters of the model dtype.
 
     Parameters
@@ -362,12 +366,17 @@ class FMSamples:
     coefs : ndarray of shape (n_samples, n_features)
     factors : ndarray of shape (n_samples, n_features, n_factors)
     link : {"identity", "probit"}, default="identity"
+    bounds : tuple of float or None, default=None
+        ``(low, high)`` each sample's regression score is clipped to before averaging.
 
     Examples
     --------
     >>> import numpy as np
     >>> m = FMSamples(np.array([0.0, 1.0]), np.ones((2, 2)), np.zeros((2, 2, 1)))
     >>> m.predict(np.array([[1.0, 0.0]]))
+    array([1.5])
+    >>> FMSamples(m.intercepts, m.coefs, m.factors_samples, bounds=(0.0, 1.5)).predict(
+    ...     np.array([[1.0, 1.0]]))
     array([1.5])
     >>> m.coef
     array([1., 1.])
@@ -377,9 +386,10 @@ class FMSamples:
     coefs: np.ndarray
     factors_samples: np.ndarray
     link: str = "identity"
+    bounds: tuple | None = None
 
     @classmethod
-    def stack(cls, models, link="identity"):
+    def stack(cls, models, link="identity", bounds=None):
         """Samples from a sequence of :class:`FMModel`.
 
         Examples
@@ -391,7 +401,7 @@ class FMSamples:
         """
         return cls(np.array([m.intercept for m in models], dtype=np.float64),
                    np.stack([m.coef for m in models]),
-                   np.stack([m.factors for m in models]), link)
+                   np.stack([m.factors for m in models]), link, bounds)
 
     @property
     def n_samples(self):
@@ -430,14 +440,15 @@ class FMSamples:
     def copy(self):
         """A deep copy of the samples."""
         return FMSamples(self.intercepts.copy(), self.coefs.copy(), self.factors_samples.copy(),
-                         self.link)
+                         self.link, self.bounds)
 
     def linked_sum(self, X, n_jobs=None):
-        """``sum_s link(score_s(X))`` over the samples, in float64, for a CSR ``X`` in the
-        form ``as_fm_csr`` returns (not checked)."""
-        total = np.zeros(X.shape[0])
+        """The sum over the samples of :func:`apply_link` of their scores, for a CSR ``X``
+        in the form ``as_fm_csr`` returns (not checked)."""
+        total = None
         for s in range(self.n_samples):
-            total += apply_link(self.sample(s).predict_csr(X, n_jobs, check=False), self.link)
+            scores = self.sample(s).predict_csr(X, n_jobs, check=False)
+            total = add_linked(total, apply_link(scores, self.link, self.bounds), self.link)
         return total
 
     predict = FMModel.predict
@@ -445,18 +456,76 @@ class FMSamples:
 
     def _scores(self, X, n_jobs):
         """Scores averaged over the samples (see the class notes)."""
-        mean = self.linked_sum(X, n_jobs) / self.n_samples
-        return inverse_link(mean, self.link).astype(self.dtype)
+        total = self.linked_sum(X, n_jobs)
+        return inverse_link(total, self.n_samples, self.link).astype(self.dtype)
 
 
-def apply_link(scores, link):
-    """``scores`` (identity) or ``Phi(scores)`` (probit), in float64."""
+def apply_link(scores, link, bounds=None):
+    """What the samples' average is taken of, in float64: the scores, clipped to ``bounds``
+    when given (identity), or ``log Phi(s)`` and ``log Phi(-s)`` stacked on a first axis of
+    length 2 (probit): both tails, so that neither ``p`` near 1 nor near 0 loses digits.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> apply_link(np.array([-40.0, 40.0]), "probit").round(1)
+    array([[-804.6,   -0. ],
+           [  -0. , -804.6]])
+    """
     scores = scores.astype(np.float64)
-    return ndtr(scores) if link == "probit" else scores
-
-
-def inverse_link(mean, link):
-    """The score whose link is ``mean``; probabilities are kept off 0 and 1 so scores stay finite."""
     if link == "probit":
-        return ndtri(np.clip(mean, 1e-300, 1.0 - 1e-16))
-    return mean
+        return np.stack([log_ndtr(scores), log_ndtr(-scores)])
+    return scores if bounds is None else np.clip(scores, *bounds)
+
+
+def add_linked(total, terms, link):
+    """The sum of two results of :func:`apply_link` (``total`` None: ``terms``), as the link
+    sums them: plainly, or by ``logaddexp``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> add_linked(np.log([[0.5], [0.5]]), np.log([[0.25], [0.75]]), "probit").round(3)
+    array([[-0.288],
+           [ 0.223]])
+    """
+    if total is None:
+        return terms
+    return np.logaddexp(total, terms) if link == "probit" else total + terms
+
+
+def remove_linked(total, terms, link):
+    """``total`` less ``terms`` (of :func:`apply_link`), and where the difference lost more
+    than 20 bits to cancellation (a probit tail dominated by the removed sample).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rest, lost = remove_linked(np.log([[1.0, 1.0]]), np.log([[0.5, 1.0 - 1e-9]]), "probit")
+    >>> rest.round(3), lost
+    (array([[ -0.693, -20.723]]), array([[False,  True]]))
+    """
+    if link != "probit":
+        return total - terms, np.zeros(total.shape, dtype=bool)
+    share = np.exp(np.minimum(terms - total, 0.0))
+    with np.errstate(divide="ignore"):  # all of it removed: log(0)
+        return total + np.log1p(-share), share > 1.0 - 2.0**-20
+
+
+def inverse_link(total, n, link):
+    """The score of ``n`` samples whose :func:`apply_link` terms sum to ``total``: their
+    mean (identity), or ``Phi^-1`` of their mean probability ``p`` (probit), read from the
+    tail that holds its digits: ``Phi^-1(p)`` for ``p <= 1/2``, ``-Phi^-1(1 - p)`` above.
+    Scores stay finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> inverse_link(apply_link(np.array([-40.0, 10.0]), "probit"), 1, "probit")
+    array([-40.,  10.])
+    """
+    if link != "probit":
+        return total / n
+    log_mean = np.maximum(total - np.log(n), -np.finfo(np.float64).max)
+    upper = log_mean[1] < log_mean[0]  # p > 1/2: 1 - p holds the digits
+    return np.where(upper, -1.0, 1.0) * ndtri_exp(np.minimum(log_mean[0], log_mean[1]))

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array
 
 from ._validation import check_sparse_arrays, with_fm_indices
-from .model import FFMModel, FMModel, FMSamples, HOFMModel, apply_link, inverse_link
+from .model import FFMModel, FMModel, FMSamples, HOFMModel, add_linked, apply_link, inverse_link
 
 __all__ = ["Recommender", "auc", "mean_average_precision_at_k", "ndcg_at_k", "precision_at_k",
            "recall_at_k", "recommend", "similar_items"]
@@ -159,8 +159,8 @@ class Recommender:
     def _rank_keys(self, users):
         """Keys to rank the items by for each user row (higher is better), shape (n_users, n_items).
 
-        For one :class:`FMModel` the raw score in the model dtype; for samples the mean of the
-        linked sample scores in float64 (``inverse_link`` of it is ``predict``'s score).
+        For one :class:`FMModel` the raw score in the model dtype; for samples their averaged
+        score in float64 (``predict``'s score before its cast to the model dtype).
         """
         if not self._models:  # no decomposition: score every user + item row
             ones = sp.csr_matrix(np.ones((self.n_items, 1), dtype=self._model.dtype))
@@ -183,14 +183,14 @@ class Recommender:
                 block -= both.toarray().astype(model.dtype, copy=False)
             if self._link is None:
                 return block
-            linked = apply_link(block, self._link)
-            total = linked if total is None else total + linked
-        return total / len(self._models)
+            total = add_linked(total, apply_link(block, self._link, self._model.bounds),
+                               self._link)
+        return inverse_link(total, len(self._models), self._link)
 
     def _scores_from_keys(self, keys):
         """The scores ``predict`` (or ``decision_function``) returns, from ranking keys."""
         if self._link is not None:
-            keys = inverse_link(keys, self._link).astype(self._model.dtype)
+            keys = keys.astype(self._model.dtype)
         if self._finish is not None:
             keys = self._finish(keys)
         return keys

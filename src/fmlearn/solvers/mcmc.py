@@ -3,7 +3,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model import FMSamples, apply_link, inverse_link
+from .._validation import with_fm_indices
+from ..model import FMSamples, add_linked, apply_link, inverse_link, remove_linked
 from .als import ALSSolver, Hyperparameters, pointwise_loss
 
 TRACED = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
@@ -33,7 +34,10 @@ class MCMCSolver(ALSSolver):
     and weights of the linear terms, then for each factor layer its hyperpriors and
     factors — the ALS sweep with every update drawn from its conditional instead of
     set to its mean. Classification draws truncated-normal latent targets of the
-    probit link first. Predictions average over the kept samples.
+    probit link first. Predictions average over the kept samples
+    (:class:`~fmlearn.model.FMSamples`); in regression each sample's scores are first
+    clipped to ``target_range`` when given, as libFM clips every sample's prediction
+    to ``[min_target, max_target]`` before adding it to the average.
 
     Examples
     --------
@@ -50,6 +54,7 @@ class MCMCSolver(ALSSolver):
 
     burn_in: int = 0
     n_kept_samples: int | None = None
+    target_range: tuple | None = None
     sample = True
     _sums: dict = field(default_factory=dict, init=False, repr=False)
     _change: tuple = field(default=(0, None, None), init=False, repr=False)
@@ -101,22 +106,34 @@ class MCMCSolver(ALSSolver):
         if entry is not None and entry[0] is X and entry[2] == n_iter - 1:
             total = entry[1]
             if added is not None:
-                total += apply_link(fresh if fresh is not None else self._scores(added, X),
-                                    self.link)
+                total = add_linked(total, self._linked(added, X, fresh), self.link)
             if dropped is not None:
-                total -= apply_link(self._scores(dropped, X), self.link)
+                total, lost = remove_linked(total, self._linked(dropped, X), self.link)
+                rows = np.flatnonzero(np.atleast_2d(lost).any(axis=0))
+                if rows.size:  # sums the dropped sample dominated: added up again
+                    total[..., rows] = self._linked_sum(state.samples,
+                                                        with_fm_indices(X[rows]))
         else:
-            total = np.zeros(X.shape[0])
-            for sample in state.samples:
-                total += apply_link(self._scores(sample, X), self.link)
+            total = self._linked_sum(state.samples, X)
         self._sums[id(X)] = (X, total, n_iter)
         if not state.samples:
             return fresh if fresh is not None else self._scores(model, X)
-        return inverse_link(total / len(state.samples), self.link)
+        return inverse_link(total, len(state.samples), self.link)
+
+    def _linked(self, sample, X, scores=None):
+        """:func:`~fmlearn.model.apply_link` of the scores of ``sample`` (or ``scores``)."""
+        scores = self._scores(sample, X) if scores is None else scores
+        return apply_link(scores, self.link, self.target_range)
+
+    def _linked_sum(self, samples, X):
+        total = None
+        for sample in samples:
+            total = add_linked(total, self._linked(sample, X), self.link)
+        return total
 
     def _scores(self, model, X):
         return model.predict_csr(X, self.n_threads, check=False)
 
     def result(self, model, state):
         """The kept samples, or the current draw while still in burn-in."""
-        return FMSamples.stack(state.samples or [model.copy()], self.link)
+        return FMSamples.stack(state.samples or [model.copy()], self.link, self.target_range)
