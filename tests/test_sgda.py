@@ -120,3 +120,94 @@ def test_sgda_classifier_uses_the_logistic_link_it_was_trained_with():
     scores = clf.decision_function(X).astype(np.float64)
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], expit(scores))
     np.testing.assert_allclose(clf.predict_log_proba(X)[:, 1], np.log(expit(scores)), rtol=1e-6)
+
+
+def libfm_sgda(X, y, X_val, y_val, groups, model, task, lr, n_iter):
+    """libFM 1.4.4's ``-method sgda`` written out (``fm_learn_sgd_element_adapt_reg.h``:
+    ``sgd_theta_step``, ``predict_scaled``, ``sgd_lambda_step``, ``learn``), rows in file order;
+    returns its parameters and penalties ``reg_w``, ``reg_v``."""
+    w0, w, V = model.intercept, model.coef.copy(), model.factors.copy()
+    n_groups, k = groups.max() + 1, V.shape[1]
+    reg_w, reg_v = np.zeros(n_groups), np.zeros((n_groups, k))
+    grad_w, grad_v = np.zeros_like(w), np.zeros_like(V)
+    lo, hi = y.min(), y.max()
+
+    def dloss(p, target):
+        if task == "r":
+            return 2 * (min(max(p, lo), hi) - target)
+        return target * (1 / (1 + np.exp(-target * p)) - 1)
+
+    for it in range(n_iter):
+        v_row = 0
+        for r in range(X.shape[0]):
+            ids, x = X.indices[X.indptr[r]:X.indptr[r + 1]], X.data[X.indptr[r]:X.indptr[r + 1]]
+            g = groups[ids]
+            sums = x @ V[ids]
+            p = w0 + x @ w[ids] + 0.5 * (sums**2 - (x[:, None] ** 2 * V[ids] ** 2).sum(0)).sum()
+            mult = dloss(p, y[r])
+            w0 -= lr * mult  # reg_0 = 0
+            grad_w[ids] = mult * x
+            w[ids] -= lr * (grad_w[ids] + 2 * reg_w[g] * w[ids])
+            grad_v[ids] = mult * x[:, None] * (sums - V[ids] * x[:, None])
+            V[ids] -= lr * (grad_v[ids] + 2 * reg_v[g] * V[ids])
+            if it == 0:  # no lambda steps in the first iteration
+                continue
+            if v_row == X_val.shape[0]:
+                v_row = 0
+            sl = slice(X_val.indptr[v_row], X_val.indptr[v_row + 1])
+            ids, x, target = X_val.indices[sl], X_val.data[sl], y_val[v_row]
+            v_row += 1
+            g = groups[ids]
+            w_dash = w[ids] - lr * (grad_w[ids] + 2 * reg_w[g] * w[ids])
+            v_dash = V[ids] - lr * (grad_v[ids] + 2 * reg_v[g] * V[ids])
+            d = v_dash * x[:, None]
+            p = w0 + x @ w_dash + 0.5 * (d.sum(0) ** 2 - (d**2).sum(0)).sum()
+            grad_loss = dloss(p, target)
+            lambda_w_grad = -2 * lr * np.bincount(g, x * w[ids], n_groups)
+            reg_w = np.maximum(0.0, reg_w - lr * grad_loss * lambda_w_grad)
+            sum_f_dash = d.sum(0)
+            for f in range(k):
+                sum_f = np.bincount(g, V[ids, f] * x, n_groups)
+                sum_f_dash_f = np.bincount(g, d[:, f] * V[ids, f] * x, n_groups)
+                lambda_v_grad = -2 * lr * (sum_f_dash[f] * sum_f - sum_f_dash_f)
+                reg_v[:, f] = np.maximum(0.0, reg_v[:, f] - lr * grad_loss * lambda_v_grad)
+    return FMModel(w0, w, V), reg_w, reg_v
+
+
+@pytest.mark.parametrize("task", ["r", "c"])
+def test_libfm_command_line_takes_libfm_sgda_steps(task):
+    # fm_learn_sgd_element_adapt_reg.h minimises (y_hat - y)^2 + lam_L |theta|^2 (regression)
+    # or the log loss + lam_L |theta|^2: `fmlearn train -method sgda -learn_rate a` gives
+    # eta0 = 2a (regression) or a, and the solver's penalty rate makes every step libFM's.
+    from fmlearn._validation import as_fm_csr
+    from fmlearn.cli.libfm import estimator_spec
+
+    rng = np.random.default_rng(11)
+    X = as_fm_csr(sp.csr_matrix(rng.normal(size=(12, 6)) * (rng.random((12, 6)) < 0.6)),
+                  np.float64)
+    X_val = as_fm_csr(sp.csr_matrix(rng.normal(size=(4, 6)) * (rng.random((4, 6)) < 0.7)),
+                      np.float64)
+    y, y_val = rng.normal(size=12), rng.normal(size=4)
+    if task == "c":
+        y, y_val = np.where(y > 0, 1.0, -1.0), np.where(y_val > 0, 1.0, -1.0)
+    groups = np.array([0, 0, 1, 1, 1, 0])
+    start = FMModel(0.1, np.zeros(6), rng.normal(0, 0.5, size=(6, 3)))
+    est = estimator_spec(task, method="sgda", dim="1,1,3", learn_rate="0.05",
+                         has_validation=True).estimator()
+    assert est.eta0 == (0.1 if task == "r" else 0.05)
+    solver = SGDASolver("squared" if task == "r" else "logistic", est.learning_rate, est.eta0,
+                        est.power_t, est.reg_intercept, est.reg_linear, est.reg_factors,
+                        est.clip_gradient, target_range=(y.min(), y.max()) if task == "r" else None,
+                        validation=(X_val, y_val, np.ones(4)))
+    model = start.copy()
+    state = solver.initial_state(model, groups)
+    for _ in range(4):
+        solver.epoch(model, X, y, np.ones(12), state)  # rows in file order, as libFM reads them
+    expected, reg_w, reg_v = libfm_sgda(X, y, X_val, y_val, groups, start, task, 0.05, 4)
+    scale = 1.0 if task == "r" else 2.0  # fmlearn's penalty lam |theta|^2 / 2 is libFM's lam_L
+    assert reg_v.max() > 0
+    np.testing.assert_allclose(state.lam_w, scale * reg_w, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(state.lam_v, scale * reg_v, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(model.factors, expected.factors, rtol=1e-9)
+    np.testing.assert_allclose(model.coef, expected.coef, rtol=1e-9, atol=1e-15)
+    assert model.intercept == pytest.approx(expected.intercept, rel=1e-9)

@@ -26,11 +26,15 @@ libFM flag         fmlearn
 -method            ``sgd``, ``sgda``, ``als``, ``mcmc`` → ``solver``. ``sgda`` is SGD whose
                    penalties, one per ``-meta`` group for w and for each factor layer, are
                    learned on ``-validation`` (Rendle, WSDM 2012); ``-regular`` r1, r2 are
-                   where they start (libFM starts them at 0, the default here too).
+                   where they start (libFM starts them at 0, the default here too). It takes
+                   libFM's sgda steps exactly; its learned penalties are libFM's for ``-task
+                   r``, twice libFM's for ``-task c`` (see ``fmlearn.solvers.sgda``).
 -iter              ``max_iter`` (``tol=None``: all iterations run, as in libFM).
 -learn_rate        ``eta0`` with ``learning_rate="constant"`` (libFM's plain SGD; ``--schedule``
-                   picks ``adagrad`` or ``invscaling``). Three per-layer values are accepted only
-                   when equal: the estimators have one learning rate.
+                   picks ``adagrad`` or ``invscaling``); ``-method sgda -task r``: ``eta0`` is
+                   twice the rate, since libFM's sgda steps on ``(y_hat - y)^2``, twice the
+                   estimators' squared loss. Three per-layer values are accepted only when
+                   equal: the estimators have one learning rate.
 -regular           one value or 'r0,r1,r2' → ``reg_intercept, reg_linear, reg_factors``
                    (default 0, as libFM). MCMC: r0 is the prior precision of w0, r1 and r2
                    are ignored (libFM only starts its sampled precisions from them). libFM
@@ -202,7 +206,9 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
               "fit_intercept": bias, "fit_linear": linear, "init_std": init_stdev,
               "random_state": seed}
     if solver in ("sgd", "sgda"):  # ALS and MCMC have no learning rate (nor does libFM's)
-        params.update(learning_rate=schedule, eta0=rates[0])
+        # libFM's sgda steps on (y_hat - y)^2, twice the squared loss of SGD (and of libFM's sgd)
+        eta0 = 2 * rates[0] if solver == "sgda" and task == "r" else rates[0]
+        params.update(learning_rate=schedule, eta0=eta0)
     notes = []
     if solver == "mcmc":
         params["burn_in"] = burn_in

@@ -12,10 +12,10 @@ theta``, so
     dl/dlam_w[g]    = -l'(y') * sum_{i in g} eta_i x_i w_i
     dl/dlam_v[g, f] = -l'(y') * sum_{i in g} eta_if x_i v_if (q'_f - x_i v'_if)
 
-with ``q'_f = sum_i x_i v'_if``, and ``lam -= eta0 * dl/dlam``, kept at or above 0.
-With the constant schedule this is libFM's ``sgda``. The bias keeps its fixed
-penalty, as in libFM. One thread: the penalty steps follow the parameter steps row
-by row.
+with ``q'_f = sum_i x_i v'_if``, and ``lam -= penalty_rate * dl/dlam``, kept at or
+above 0. The bias keeps its fixed penalty, as in libFM. One thread: the penalty steps
+follow the parameter steps row by row. How these steps map to libFM's ``sgda`` is in
+:class:`fmlearn.solvers.sgda.SGDASolver`.
 """
 import numpy as np
 from numba import njit
@@ -94,9 +94,10 @@ def _step(theta, acc, grad, penalty, eta, cfg):
 def sgda_epoch(indptr, indices, data, y, sample_weight, order, val_indptr, val_indices,
                val_data, val_y, val_weight, val_next, intercept, coef, factors, acc_intercept,
                acc_coef, acc_factors, step, grad_coef, grad_factors, groups, lam_w, lam_v,
-               step_penalties, cfg):
+               step_penalties, penalty_rate, cfg):
     """One pass over the training rows in ``order``, each followed (with ``step_penalties``)
-    by a penalty step on the next validation row, cycling; ``val_next[0]`` is that row.
+    by a penalty step of ``penalty_rate`` on the next validation row, cycling;
+    ``val_next[0]`` is that row.
 
     ``cfg`` is the SGD kernel's configuration (its ``reg_linear`` and ``reg_factors`` are
     not read: ``lam_w`` and ``lam_v`` replace them); ``acc_*`` are AdaGrad's sums and
@@ -151,7 +152,7 @@ def sgda_epoch(indptr, indices, data, y, sample_weight, order, val_indptr, val_i
         penalty_gradient(vs, ve, val_indices, val_data, coef, factors, grad_factors, acc_coef,
                          acc_factors, groups, lam_v, eta, dloss, q_ahead, out_w, out_v, cfg)
         for grp in range(lam_w.shape[0]):
-            lam_w[grp] = max(0.0, lam_w[grp] - cfg.eta0 * out_w[grp])
+            lam_w[grp] = max(0.0, lam_w[grp] - penalty_rate * out_w[grp])
             for f in range(k):
-                lam_v[grp, f] = max(0.0, lam_v[grp, f] - cfg.eta0 * out_v[grp, f])
+                lam_v[grp, f] = max(0.0, lam_v[grp, f] - penalty_rate * out_v[grp, f])
     return total

@@ -39,7 +39,22 @@ class SGDASolver(SGDSolver):
     and ``reg_factors`` and the first epoch leaves them there, while the gradients
     they need are being recorded. ``learning_rate`` is the schedule of the parameter
     steps, as for :class:`~fmlearn.solvers.sgd.SGDSolver`; the penalties step by
-    ``eta0``. One thread.
+    :attr:`penalty_rate`. One thread.
+
+    libFM's ``sgda`` (``fm_learn_sgd_element_adapt_reg.h``) with learning rate ``a``
+    steps ``theta -= a (dL/dtheta + 2 lam_L theta)`` and ``lam_L -= a dL'/dlam_L`` for
+    ``L = (y_hat - y)^2`` (regression) or the log loss, and penalties ``lam_L |theta|^2``.
+    The parameters here step on SGD's objective, ``(y_hat - y)^2 / 2`` or the log loss
+    plus ``lam |theta|^2 / 2``, so with ``learning_rate="constant"`` the two take the same
+    steps exactly when
+
+    - regression: ``eta0 = 2 a``, ``lam = lam_L``, penalty rate ``eta0``;
+    - classification: ``eta0 = a``, ``lam = 2 lam_L``, penalty rate ``4 eta0``;
+
+    :attr:`penalty_rate` is that rate. libFM's bias takes no penalty (give
+    ``reg_intercept=0``) and its validation rows restart at the first one every epoch;
+    here they cycle on (the same when the training rows are a multiple of the
+    validation rows).
 
     Examples
     --------
@@ -57,6 +72,12 @@ class SGDASolver(SGDSolver):
     """
 
     validation: tuple | None = None
+
+    @property
+    def penalty_rate(self):
+        """The penalties' step size: libFM's, ``eta0`` for the squared loss and ``4 * eta0``
+        for the log loss (see the class notes)."""
+        return self.eta0 * (1.0 if self.loss == "squared" else 4.0)
 
     def initial_state(self, model, groups):
         """Penalties at their starting values for each group (``groups``: ids 0..G-1, or None)."""
@@ -85,7 +106,8 @@ class SGDASolver(SGDSolver):
                            X_val.indices, X_val.data, y_val, w_val, state.val_next, intercept,
                            model.coef, model.factors, sgd.acc_intercept, sgd.acc_coef,
                            sgd.acc_factors, sgd.step, state.grad_coef, state.grad_factors,
-                           state.groups, state.lam_w, state.lam_v, state.n_epochs > 0, cfg)
+                           state.groups, state.lam_w, state.lam_v, state.n_epochs > 0,
+                           float(self.penalty_rate), cfg)
         model.intercept = float(intercept[0])
         state.n_epochs += 1
         return total
