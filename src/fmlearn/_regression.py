@@ -181,7 +181,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     clip_predictions : bool, default=True
         Clip predictions to the range of the training targets, in ``predict`` and
         inside the loss during training, as libFM does: a prediction already past
-        the bound on the target's side gets no further push. Helps bounded targets
+        the bound on the target's side gets no further push; MCMC clips each sample's
+        prediction before averaging them, as libFM's MCMC does. Helps bounded targets
         (ratings, -1/+1 labels); set False to extrapolate beyond the seen range.
 
     Attributes
