@@ -286,6 +286,8 @@ ERRORS = [
     (JSON, MIXED.replace("KEY", str(-2**64)), 400,
      "instance 1: key -18446744073709551616 is out of range"),
     (JSON, MIXED.replace("KEY", "[1]"), 400, "instance 1: key [1] is not an integer"),
+    (JSON, sparse([5, 0, 5], [3e38, 1.0, 3e38]), 400,
+     "instance 0: the values of feature 5 sum to inf; values must be finite"),
     (JSON, MIXED.replace("KEY", "0").replace("1.5", '"x"'), 400,
      'instance 1: features: value "x" is not a number'),
     ({"Content-Type": "application/jsonlines"}, '{"features": [' + ",".join(["0"] * 12) +

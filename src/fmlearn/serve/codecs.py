@@ -325,7 +325,8 @@ def _finite(values, dtype, indptr, keys):
 
 
 def _canonical(rows):
-    """Sum repeated keys of a row (as ``as_fm_csr`` does), so the FM treats them as one feature."""
+    """Sum repeated keys of a row (as ``as_fm_csr`` does), so the FM treats them as one feature;
+    400 for a sum beyond the range of the dtype."""
     indices, indptr = rows.indices, rows.indptr
     if indices.shape[0] < 2:
         return rows
@@ -337,7 +338,14 @@ def _canonical(rows):
         return rows
     import scipy.sparse as sp
     matrix = sp.csr_matrix((rows.data, indices, indptr), shape=rows.shape)
-    matrix.sum_duplicates()
+    with np.errstate(over="ignore"):
+        matrix.sum_duplicates()
+    if not np.isfinite(matrix.data).all():
+        position = int(np.flatnonzero(~np.isfinite(matrix.data))[0])
+        raise RequestError(400, f"instance {_row_of(matrix.indptr, position)}: the values of "
+                           f"feature {matrix.indices[position]} sum to "
+                           f"{float(matrix.data[position])!r}; values must be finite (and within "
+                           f"the range of {matrix.dtype.name})")
     return Rows(matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32),
                 matrix.data, rows.shape)
 
