@@ -4,9 +4,12 @@ import os
 import pickle
 import re
 import struct
+import subprocess
+import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +19,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 
 from fmlearn import FMClassifier, FMRegressor
-from fmlearn import persistence
+from fmlearn import _files, persistence
+from fmlearn import _model_file_checks as persistence_checks
 from fmlearn.persistence import ModelFileError, load, read_header, save
 
 COMBOS = [(cls, solver) for cls in (FMRegressor, FMClassifier)
@@ -288,6 +292,54 @@ def test_failed_rename_leaves_no_temporary(data, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_temporary_files_name_their_process(data, tmp_path, monkeypatch):
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed.append(src),
+                                                         real_replace(src, dst)))
+    save(fit(FMRegressor, "sgd", data, max_iter=2), tmp_path / "model.fm")
+    assert re.fullmatch(rf"\.model\.fm\.{os.getpid()}-{_files._HOST}\.[0-9a-f]{{12}}\.tmp",
+                        os.path.basename(renamed[0]))
+
+
+KILLED_SAVE = """
+import os, sys, time
+import numpy as np
+from fmlearn import FMRegressor, save
+reg = FMRegressor(n_factors=2, max_iter=1, random_state=0).fit(np.eye(3), [1.0, 2.0, 3.0])
+def stall(*args, **kwargs):
+    print("writing", flush=True)
+    time.sleep(600)
+np.lib.format.write_array = stall
+save(reg, sys.argv[1])
+"""
+
+
+def test_a_killed_saves_temporary_file_is_removed_by_the_next_save(data, tmp_path):
+    """A save killed while writing leaves its temporary file; the next save of the same
+    target removes it, and leaves the files of live writers, other machines and other
+    targets alone."""
+    path = tmp_path / "model.fm"
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing"
+    finally:
+        child.kill()
+        child.wait()
+    left = [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+    assert len(left) == 1 and left[0].startswith(".model.fm.")
+    others = [f".model.fm.{os.getpid()}-{_files._HOST}.0123456789ab.tmp",  # alive: this process
+              f".model.fm.{child.pid}-{'0' * 8 if _files._HOST != '0' * 8 else '1' * 8}"
+              ".0123456789ab.tmp",  # another machine's
+              f".other.fm.{child.pid}-{_files._HOST}.0123456789ab.tmp"]  # another target's
+    for name in others:
+        (tmp_path / name).write_bytes(b"partial")
+    save(fit(FMRegressor, "sgd", data, max_iter=2), path)
+    assert sorted(os.listdir(tmp_path)) == sorted(others + ["model.fm"])
+    assert load(path).n_iter_ == 2
+
+
 def test_unfitted_or_foreign_estimators_are_not_saved(tmp_path):
     with pytest.raises(NotFittedError):
         save(FMRegressor(), tmp_path / "a.fm")
@@ -397,12 +449,123 @@ def test_newer_format_version_is_refused(model_file, tmp_path):
     (lambda h: {**h, "model": {**h["model"], "kind": "fm2049"}}, "unknown model kind 'fm2049'"),
     (lambda h: {**h, "attributes": {"predict": 1}}, "malformed header.*'predict'"),
     (lambda h: {k: v for k, v in h.items() if k != "params"}, "malformed header"),
-    (lambda h: {**h, "n_features_in_": 7}, "51 features of float32 but the header says 7"),
+    (lambda h: {**h, "n_features_in_": 7}, r"'model.coef' has shape \[51\]; expected "
+                                           r"\[n_features=7\]"),
 ])
 def test_malformed_headers(model_file, tmp_path, change, problem):
     bad = rewrite(model_file, tmp_path / "bad.fm", header=change)
     with pytest.raises(ModelFileError, match=in_message(bad, problem)):
         load(bad)
+
+
+@pytest.mark.parametrize("version", [0, -1, True, 1.0, None, "1"])
+def test_unsupported_format_versions_are_refused(model_file, tmp_path, version):
+    """Only format version 1 exists: 0 (a file from no fmlearn) must not load as 1."""
+    bad = rewrite(model_file, tmp_path / "v.fm", header=lambda h: {**h, "format_version": version})
+    message = in_message(bad, f"invalid format_version {re.escape(repr(version))}; this fmlearn "
+                              "reads format version 1")
+    for reader in (load, read_header):
+        with pytest.raises(ModelFileError, match=message):
+            reader(bad)
+
+
+def peak_bytes(call):
+    """The peak of memory traced while ``call()`` runs (numpy reports its arrays)."""
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_huge_header_is_refused_before_it_is_read(model_file, tmp_path):
+    header = zipfile.ZipFile(model_file).read("header.json")
+    padded = header + b" " * (persistence_checks.MAX_HEADER_BYTES + 1 - len(header))
+    bad = tmp_path / "big_header.fm"
+    with zipfile.ZipFile(model_file) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            payload = padded if info.filename == "header.json" else zin.read(info)
+            zout.writestr(info.filename, payload, compress_type=zipfile.ZIP_DEFLATED)
+    assert os.path.getsize(bad) < 2**20  # 64 MiB of spaces deflate to little
+    for reader in (load, read_header):
+        def read():
+            with pytest.raises(ModelFileError, match=in_message(
+                    bad, "header.json claims 67108865 bytes; a model header has at most "
+                         "67108864")):
+                reader(bad)
+        assert peak_bytes(read) < 8 * 2**20
+
+
+def test_a_huge_claimed_array_is_refused_before_it_is_allocated(model_file, tmp_path):
+    """A member whose .npy header (and the header's table) claims 2**30 floats: numpy would
+    allocate 4 GiB before finding the data missing."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from fuzz_targets.model_files import with_npy_shape
+    bad = tmp_path / "huge.fm"
+    bad.write_bytes(with_npy_shape(model_file.read_bytes(), "model.coef", [2**30]))
+
+    def read():
+        with pytest.raises(ModelFileError, match=in_message(
+                bad, r"array 'model.coef' declares shape \[1073741824\] of <f4 \(4294967424 "
+                     r"bytes with its header\) but its member holds 332 bytes")):
+            load(bad)
+    assert peak_bytes(read) < 8 * 2**20
+
+
+def patch_sizes(raw, filename, size):
+    """A zip archive whose directory says member ``filename`` expands to ``size`` bytes."""
+    raw = bytearray(raw)
+    name = filename.encode()
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = 0
+        while (start := raw.find(signature, start)) >= 0:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if raw[name_at:name_at + len(name)] == name:
+                raw[start + offset:start + offset + 4] = struct.pack("<I", size)
+            start += 4
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_member_claiming_more_than_its_bytes_hold_is_refused(data, tmp_path, compress):
+    path = save(fit(FMRegressor, "sgd", data, max_iter=2), tmp_path / "m.fm", compress=compress)
+    with zipfile.ZipFile(path) as archive:
+        stored = archive.getinfo("model.factors.npy").compress_size
+    claim = 2000 * stored + 4096
+    bad = tmp_path / "claims.fm"
+    bad.write_bytes(patch_sizes(open(path, "rb").read(), "model.factors.npy", claim))
+    with pytest.raises(ModelFileError, match=in_message(
+            bad, f"array 'model.factors' claims {claim} bytes, "
+                 f"more than its {stored} stored bytes can hold")):
+        load(bad)
+
+
+def test_members_of_other_compression_methods_are_refused(model_file, tmp_path):
+    bad = tmp_path / "bz.fm"
+    with zipfile.ZipFile(model_file) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            method = zipfile.ZIP_BZIP2 if info.filename == "model.coef.npy" else zipfile.ZIP_STORED
+            zout.writestr(info.filename, zin.read(info), compress_type=method)
+    with pytest.raises(ModelFileError, match=in_message(
+            bad, "array 'model.coef' uses zip compression method 12; fmlearn writes stored or "
+                 "deflated members only")):
+        load(bad)
+
+
+def test_save_refuses_an_estimator_its_load_would_refuse(data, tmp_path):
+    reg = fit(FMRegressor, "sgd", data, max_iter=2).set_params(n_factors=5)
+    with pytest.raises(ModelFileError, match=in_message(
+            tmp_path / "m.fm", r"cannot save an estimator that would not load back: array "
+                               r"'model.factors' has shape \[51, 3\]; expected \[n_features=51, "
+                               r"n_factors=5\]")):
+        save(reg, tmp_path / "m.fm")
+    reg.set_params(n_factors=3).model_.coef[4] = np.nan
+    with pytest.raises(ModelFileError, match="'model.coef' holds nan at index 4"):
+        save(reg, tmp_path / "m.fm")
+    assert os.listdir(tmp_path) == []
 
 
 def test_header_that_is_not_json(model_file, tmp_path):

@@ -28,14 +28,26 @@ a registered kind ``{"kind": kind, "fields": {...}}``. The registry ``_KINDS`` m
 kind to its class and to how it is split into fields and rebuilt from them; a dataclass
 whose fields are arrays, scalars, registered objects or lists of them needs no more than
 ``_register("name", TheClass)``, so a new model (field-aware factors of shape
-``(n_features, n_fields, k)``, one factor array per order, ...) is one line. Only
+``(n_features, n_fields, k)``, one factor array per order, ...) is one line here, and
+its shapes in :mod:`fmlearn._model_file_checks`, which refuses kinds it does not know. Only
 registered kinds and the estimator classes in ``_ESTIMATORS`` are ever built from a file,
 and only the fitted attributes named in ``_ATTRIBUTES`` are ever set.
 
-Files are written atomically: into a temporary file next to ``path``, flushed to disk,
-then renamed over ``path``. A reader sees the old file or the new one, never a part.
-The bytes depend only on the estimator (fixed zip timestamps), so equal models give
-equal files.
+Reading checks before it trusts (:mod:`fmlearn._model_file_checks`): a member is read
+only once the zip directory and its ``.npy`` header show it is as large as it says, and
+no larger than its stored bytes can hold (``header.json`` at most 64 MiB); then every
+array is checked against the header and against the others (shapes, exactly the dtypes
+the kernels are compiled for, finite values, ids in range, MCMC sample counts,
+``n_factors``, ``order``, ``classes_``), so that a file either loads into an estimator
+that predicts and warm-starts from its arrays as they are, or raises
+:class:`ModelFileError` naming the member. ``save`` runs the same checks first, so every
+file it writes loads back.
+
+Files are written atomically: into a temporary file next to ``path`` named after the
+writing process (``.{name}.{pid}-{host}.{token}.tmp``), flushed to disk, then renamed
+over ``path``. A reader sees the old file or the new one, never a part; the temporary
+file of a writer that was killed is removed by the next save to ``path``. The bytes
+depend only on the estimator (fixed zip timestamps), so equal models give equal files.
 """
 import contextlib
 import dataclasses
@@ -54,6 +66,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
+from ._model_file_checks import Archive, FileProblem, Raw, agree_with_table, check_estimator
 from ._ranking import FMRanker
 from ._regression import FMRegressor
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
@@ -258,61 +271,86 @@ def _array_table(arrays):
 
 
 class _Decoder:
-    """Rebuilds objects from JSON nodes, reading each array from the archive when first needed."""
+    """Reads the objects a header's nodes describe, in two steps: ``raw`` reads the arrays
+    (recording each one's name) and keeps registered objects as their fields, which the
+    checks of :mod:`fmlearn._model_file_checks` read; ``build`` makes the objects.
 
-    def __init__(self, path, npz, table):
-        self.path, self.npz, self.table = path, npz, table
+    ``arrays`` maps array names to arrays: an :class:`~fmlearn._model_file_checks.Archive`
+    when loading, the arrays about to be written when saving.
+    """
+
+    def __init__(self, path, arrays, table):
+        self.path, self.arrays, self.table = path, arrays, table
+        self.names, self._read, self._built = {}, {}, set()
 
     def value(self, node):
+        return self.build(self.raw(node))
+
+    def raw(self, node):
         if isinstance(node, list):
-            return [self.value(v) for v in node]
+            return [self.raw(v) for v in node]
         if not isinstance(node, dict):
             return node
         if node.keys() == {"array"}:
             return self.array(node["array"])
         if node.keys() == {"tuple"}:
-            return tuple(self.value(v) for v in node["tuple"])
+            return tuple(self.raw(v) for v in node["tuple"])
         if node.keys() == {"dict"}:
-            return {k: self.value(v) for k, v in node["dict"].items()}
+            return {k: self.raw(v) for k, v in node["dict"].items()}
         if node.keys() == {"kind", "fields"}:
-            kind = _KINDS.get(node["kind"])
-            if kind is None:
+            if node["kind"] not in _KINDS:
                 raise ModelFileError(self.path, f"unknown model kind {node['kind']!r}; the file "
                                      "was written by a newer fmlearn, upgrade fmlearn to load it")
-            return kind.decode({k: self.value(v) for k, v in node["fields"].items()})
+            return Raw(node["kind"], {k: self.raw(v) for k, v in node["fields"].items()})
         raise ValueError(f"unrecognised node with keys {sorted(node)}")
 
+    def build(self, value):
+        """The objects of a ``raw`` value; an array used twice is copied for its second use."""
+        if isinstance(value, np.ndarray):
+            if id(value) in self._built:
+                return value.copy()
+            self._built.add(id(value))
+            return value
+        if isinstance(value, Raw):
+            return _KINDS[value.kind].decode({k: self.build(v) for k, v in value.fields.items()})
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.build(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.build(v) for k, v in value.items()}
+        return value
+
     def array(self, name):
+        """The array ``name``, read once however many nodes name it."""
+        if name in self._read:
+            return self._read[name]
         spec = self.table.get(name)
-        if spec is None:
+        if not isinstance(spec, dict):
             raise ValueError(f"array {name!r} is not listed in the header")
         if "same_as" in spec:
             other = spec["same_as"]
             if "same_as" in self.table.get(other, {"same_as": None}):
                 raise ValueError(f"array {name!r} refers to {other!r}, which is not written")
-            return self.array(other).copy()
+            array = self.array(other)
+        else:
+            array = self._member(name)
+            agree_with_table(name, array.dtype, array.shape, spec)
+        self._read[name] = array
+        self.names.setdefault(id(array), name)
+        return array
+
+    def _member(self, name):
         try:
-            array = self.npz[name]
+            return self.arrays[name]
+        except FileProblem:
+            raise
         except KeyError:
             raise ModelFileError(self.path, f"missing array {name!r}: the file is incomplete or "
                                  "was altered") from None
-        except ValueError as exc:
-            if "allow_pickle" in str(exc):
-                raise ModelFileError(self.path, f"array {name!r} holds Python objects, which "
-                                     "fmlearn never unpickles: not a file fmlearn wrote") from exc
-            raise ModelFileError(self.path, f"array {name!r} is corrupt: {exc}") from exc
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             raise ModelFileError(self.path, f"array {name!r} is truncated or corrupt: "
                                  f"{exc}") from exc
         except Exception as exc:  # zlib.error and other failures of a damaged member
             raise ModelFileError(self.path, f"array {name!r} is corrupt: {exc}") from exc
-        if not isinstance(array, np.ndarray):
-            raise ModelFileError(self.path, f"member {name!r} is not a .npy array")
-        if array.dtype.str != spec["dtype"] or list(array.shape) != spec["shape"]:
-            raise ModelFileError(self.path, f"array {name!r} has dtype {array.dtype.str} and shape "
-                                 f"{list(array.shape)}; the header says {spec['dtype']} and "
-                                 f"{spec['shape']}")
-        return array
 
 
 # --- the estimator and its header ---------------------------------------------------------------
@@ -390,7 +428,7 @@ def _build_header(estimator, path):
     return header, arrays
 
 
-def _write_zip(fh, header, arrays, compress):
+def _write_zip(fh, header_bytes, arrays, compress):
     compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
 
     def member(name):
@@ -400,7 +438,7 @@ def _write_zip(fh, header, arrays, compress):
         return info
 
     with zipfile.ZipFile(fh, "w", allowZip64=True) as archive:
-        archive.writestr(member(HEADER_MEMBER), json.dumps(header, indent=1).encode("utf-8"))
+        archive.writestr(member(HEADER_MEMBER), header_bytes)
         for name, array in arrays.items():
             with archive.open(member(f"{name}.npy"), "w", force_zip64=True) as out:
                 np.lib.format.write_array(out, array, allow_pickle=False)
@@ -447,6 +485,9 @@ def save(estimator, path, *, compress=False):
         If a parameter cannot be stored without pickle: a callable ``scoring`` (use a
         scorer name). A ``random_state`` that is a ``RandomState`` instance is stored
         as None, with a warning; the generator state a warm start needs is saved in full.
+        Also if :func:`load` would refuse the file: parameters that disagree with the
+        fitted arrays (``n_factors`` changed by ``set_params`` after ``fit``), or
+        parameters that are not finite.
     TypeError
         If ``estimator`` is not an fmlearn estimator.
 
@@ -466,7 +507,13 @@ def save(estimator, path, *, compress=False):
     >>> tmp.cleanup()
     """
     header, arrays = _build_header(estimator, path)
-    write_atomically(path, lambda fh: _write_zip(fh, header, arrays, compress))
+    text = json.dumps(header, indent=1).encode("utf-8")
+    try:  # what load will check, so that every file save writes loads back
+        _read_estimator(path, arrays, json.loads(text))
+    except FileProblem as exc:
+        raise ModelFileError(path, f"cannot save an estimator that would not load back: "
+                             f"{exc}") from exc
+    write_atomically(path, lambda fh: _write_zip(fh, text, arrays, compress))
     return os.fspath(path)
 
 
@@ -485,7 +532,8 @@ def _sniff(start):
 
 @contextlib.contextmanager
 def _open(path):
-    """Open a model file: yield the archive (arrays not yet read) and the checked header."""
+    """Open a model file: yield its :class:`~fmlearn._model_file_checks.Archive` (arrays not
+    yet read) and the checked header."""
     with open(path, "rb") as fh:
         start = fh.read(8)
         fh.seek(0)
@@ -496,16 +544,18 @@ def _open(path):
         except Exception as exc:  # BadZipFile for a cut-off central directory, and the like
             raise ModelFileError(path, f"the file is truncated or corrupt ({exc})") from exc
         with npz:
-            yield npz, _read_header_member(path, npz)
+            archive = Archive(npz.zip, os.fstat(fh.fileno()).st_size)
+            yield archive, _read_header_member(path, archive)
 
 
-def _read_header_member(path, npz):
-    if HEADER_MEMBER not in npz.files:
+def _read_header_member(path, archive):
+    if HEADER_MEMBER not in archive.archive.namelist():
         raise ModelFileError(path, f"not an fmlearn model file: the archive has no "
                              f"{HEADER_MEMBER} (a plain .npz?)")
     try:
-        raw = npz[HEADER_MEMBER]
-        header = json.loads(raw.decode("utf-8")) if isinstance(raw, bytes) else None
+        header = json.loads(archive.header_bytes(HEADER_MEMBER).decode("utf-8"))
+    except FileProblem as exc:
+        raise ModelFileError(path, str(exc)) from exc
     except Exception as exc:
         raise ModelFileError(path, f"the header is truncated or corrupt ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -513,7 +563,8 @@ def _read_header_member(path, npz):
                              f"format {FORMAT!r}")
     version = header.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ModelFileError(path, f"invalid format_version {version!r}")
+        raise ModelFileError(path, f"invalid format_version {version!r}; this fmlearn reads "
+                             f"format version {FORMAT_VERSION}")
     if version > FORMAT_VERSION:
         raise ModelFileError(path, f"written by fmlearn {header.get('fmlearn_version', '?')} with "
                              f"format version {version}; this fmlearn ({_fmlearn_version()}) "
@@ -568,9 +619,11 @@ def load(path):
 
     The arrays are read with ``np.load(..., allow_pickle=False)`` and only the
     estimator classes and model kinds fmlearn registers are built, so a file can hold
-    data only, never code. The loaded estimator predicts exactly (bit for bit) as the
-    saved one, and ``set_params(warm_start=True).fit(...)`` continues training as the
-    saved estimator would (same solver state, same random stream).
+    data only, never code; and only after every array is checked against the header
+    and the others (see the module notes), so a crafted file cannot make prediction
+    or a warm start read outside an array. The loaded estimator predicts exactly (bit
+    for bit) as the saved one, and ``set_params(warm_start=True).fit(...)`` continues
+    training as the saved estimator would (same solver state, same random stream).
 
     Parameters
     ----------
@@ -586,7 +639,9 @@ def load(path):
     ------
     ModelFileError
         If the file is not a model file (a text file, a pickle, a plain ``.npz``), is
-        truncated or corrupt, was written with a newer format version, or misses an array.
+        truncated or corrupt, was written with another format version, misses an array,
+        has a member larger than its bytes can hold, or holds arrays that disagree with
+        its header or with each other (the message names the member).
     FileNotFoundError
         If there is no file at ``path``.
 
@@ -607,40 +662,43 @@ def load(path):
     True
     >>> tmp.cleanup()
     """
-    with _open(path) as (npz, header):
+    with _open(path) as (archive, header):
         try:
-            estimator = _build_estimator(path, npz, header)
+            archive.table = header["arrays"]
+            decoder, estimator, model, attributes = _read_estimator(path, archive, header)
+            estimator.model_ = decoder.build(model)
+            for attr, value in attributes.items():
+                setattr(estimator, attr, decoder.build(value))
         except ModelFileError:
             raise
+        except FileProblem as exc:
+            raise ModelFileError(path, str(exc)) from exc
         except Exception as exc:
             raise ModelFileError(path, f"malformed header ({type(exc).__name__}: {exc})") from exc
     return estimator
 
 
-def _build_estimator(path, npz, header):
+def _read_estimator(path, arrays, header):
+    """Read and check what a header describes: ``(decoder, estimator, model, attributes)``,
+    the estimator with its parameters and header attributes, the model and the other fitted
+    attributes as :meth:`_Decoder.raw` values that passed
+    :func:`~fmlearn._model_file_checks.check_estimator`."""
     cls = _estimator_class(header["estimator"])
     if cls is None:
         raise ModelFileError(path, f"unknown estimator {header['estimator']!r}; this fmlearn "
                              f"loads {sorted(_ESTIMATORS)}, upgrade fmlearn")
-    decoder = _Decoder(path, npz, header["arrays"])
+    unknown = sorted(set(header["attributes"]) - set(_ATTRIBUTES))
+    if unknown:
+        raise ValueError(f"unknown fitted attribute {unknown[0]!r}")
+    decoder = _Decoder(path, arrays, header["arrays"])
     estimator = cls(**header["params"])
-    estimator.n_features_in_ = int(header["n_features_in_"])
+    model = decoder.raw(header["model"])
+    attributes = {attr: decoder.raw(node) for attr, node in header["attributes"].items()}
+    check_estimator(estimator, header, model, attributes, decoder.names.get)
+    estimator.n_features_in_ = header["n_features_in_"]
     if header.get("feature_names_in_") is not None:
         estimator.feature_names_in_ = np.asarray(header["feature_names_in_"], dtype=object)
     if header.get("classes_") is not None:
-        dtype = np.dtype(header["classes_dtype"])
-        if dtype.kind not in "biufUO":
-            raise ValueError(f"classes_dtype {dtype.str} is not a label type")
-        estimator.classes_ = np.array(header["classes_"], dtype=dtype)
-    estimator.n_iter_ = int(header["n_iter_"])
-    estimator.model_ = decoder.value(header["model"])
-    for attr, node in header["attributes"].items():
-        if attr not in _ATTRIBUTES:
-            raise ValueError(f"unknown fitted attribute {attr!r}")
-        setattr(estimator, attr, decoder.value(node))
-    model = estimator.model_
-    if model.n_features != estimator.n_features_in_ or model.dtype.name != header["dtype"]:
-        raise ModelFileError(path, f"the model has {model.n_features} features of "
-                             f"{model.dtype.name} but the header says {estimator.n_features_in_} "
-                             f"of {header['dtype']}")
-    return estimator
+        estimator.classes_ = np.array(header["classes_"], dtype=np.dtype(header["classes_dtype"]))
+    estimator.n_iter_ = header["n_iter_"]
+    return decoder, estimator, model, attributes

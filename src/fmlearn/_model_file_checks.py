@@ -1,0 +1,542 @@
+"""What :mod:`fmlearn.persistence` checks before it builds an estimator from a model file.
+
+Two layers, so that a crafted file either loads into an estimator whose predictions and
+warm starts read only what its arrays hold, or is refused with a message naming the member:
+
+- :class:`Archive` reads a member of the zip archive only after checking, from the zip
+  directory and the member's ``.npy`` header, that it is as large as it says and no larger
+  than its compressed bytes can expand to: a file cannot make a reader allocate more than
+  about a thousand times its own size, nor parse a header larger than ``MAX_HEADER_BYTES``.
+- :func:`check_estimator` checks every array against the header and against each other:
+  the shape each kernel indexes by, exactly the dtype it is compiled for, finite
+  parameters, ids within their range, MCMC sample counts, and the parameters that must
+  agree with the arrays (``n_factors``, ``order``, ``dtype``, ``solver``, ``classes_``).
+
+Both raise :class:`FileProblem`; :mod:`fmlearn.persistence` adds the file's path.
+"""
+import math
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import is_classifier, is_regressor
+
+MAX_HEADER_BYTES = 64 * 2**20
+# DEFLATE expands at most 1032-fold (a 258-byte match per 2-bit code; zlib's technical notes).
+MAX_DEFLATE_RATIO = 1032
+_NPY_HEADER_LIMIT = 10000  # numpy's own max_header_size
+_CHUNK = 2**22  # elements per slice when scanning large arrays, bounding temporary memory
+
+
+class FileProblem(ValueError):
+    """What is wrong with a model file, without its path (the caller adds it)."""
+
+
+@dataclass
+class Raw:
+    """An object of a registered ``kind`` as read from a file: its fields, not yet built."""
+
+    kind: str
+    fields: dict
+
+
+# --- reading members -----------------------------------------------------------------------------
+class Archive:
+    """The members of an opened model file, each read only after its sizes are checked.
+
+    ``archive[name]`` is the array member ``name + ".npy"``, whose dtype and shape must be
+    those ``table[name]`` (the header's ``arrays`` entry, set once the header is read) lists.
+
+    Examples
+    --------
+    >>> import io, zipfile, numpy as np
+    >>> buffer = io.BytesIO()
+    >>> with zipfile.ZipFile(buffer, "w") as z, z.open("w.npy", "w") as member:
+    ...     np.lib.format.write_array(member, np.arange(3.0))
+    >>> archive = Archive(zipfile.ZipFile(buffer), len(buffer.getvalue()),
+    ...                   {"w": {"dtype": "<f8", "shape": [3]}})
+    >>> archive["w"]
+    array([0., 1., 2.])
+    """
+
+    def __init__(self, archive, file_size, table=None):
+        self.archive, self.file_size, self.table = archive, file_size, table
+
+    def member(self, filename, what):
+        """The checked ``ZipInfo`` of ``filename``; ``what`` names it in messages."""
+        try:
+            info = self.archive.getinfo(filename)
+        except KeyError:
+            raise FileProblem(f"missing {what}: the file is incomplete or was altered") from None
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise FileProblem(f"{what} uses zip compression method {info.compress_type}; "
+                              "fmlearn writes stored or deflated members only")
+        if info.header_offset + info.compress_size > self.file_size:
+            raise FileProblem(f"{what} is truncated: its {info.compress_size} bytes run past "
+                              f"the end of the {self.file_size}-byte file")
+        stored = info.compress_type == zipfile.ZIP_STORED
+        if (info.file_size != info.compress_size if stored
+                else info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024):
+            raise FileProblem(f"{what} claims {info.file_size} bytes, more than its "
+                              f"{info.compress_size} stored bytes can hold")
+        return info
+
+    def header_bytes(self, filename):
+        """The bytes of the header member, refused above ``MAX_HEADER_BYTES``."""
+        info = self.member(filename, filename)
+        if info.file_size > MAX_HEADER_BYTES:
+            raise FileProblem(f"{filename} claims {info.file_size} bytes; a model header has at "
+                              f"most {MAX_HEADER_BYTES}")
+        return self.archive.read(info)
+
+    def __getitem__(self, name):
+        what = f"array {name!r}"
+        info = self.member(f"{name}.npy", what)
+        with self.archive.open(info) as member:
+            dtype, shape = _npy_header(member, what)
+            need = member.tell() + dtype.itemsize * int(np.prod(shape, dtype=object))
+            if need != info.file_size:
+                raise FileProblem(f"{what} declares shape {list(shape)} of {dtype.str} "
+                                  f"({need} bytes with its header) but its member holds "
+                                  f"{info.file_size} bytes")
+            agree_with_table(name, dtype, shape, self.table.get(name))
+            member.seek(0)
+            return np.lib.format.read_array(member, allow_pickle=False)
+
+
+def _npy_header(member, what):
+    """``(dtype, shape)`` from the ``.npy`` header of the open ``member``, refusing what a
+    model file never holds."""
+    try:
+        version = np.lib.format.read_magic(member)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f".npy format version {version} is not one fmlearn writes")
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read(member, max_header_size=_NPY_HEADER_LIMIT)
+    except ValueError as exc:  # the zip layer's errors (a bad CRC, ...) go to the caller
+        raise FileProblem(f"{what} is not a readable .npy array ({exc})") from exc
+    if dtype.hasobject:
+        raise FileProblem(f"{what} holds Python objects, which fmlearn never unpickles: not a "
+                          "file fmlearn wrote")
+    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
+        raise FileProblem(f"{what} has dtype {dtype.str}; model files hold numbers only")
+    if any(n < 0 for n in shape):
+        raise FileProblem(f"{what} declares the negative shape {list(shape)}")
+    return dtype, shape
+
+
+def agree_with_table(name, dtype, shape, spec):
+    """Refuse an array whose dtype or shape differs from its entry in the header's table."""
+    if not isinstance(spec, dict) or spec.get("dtype") != dtype.str \
+            or spec.get("shape") != list(shape):
+        said = (f"{spec.get('dtype')} and {spec.get('shape')}" if isinstance(spec, dict)
+                else "nothing of it")
+        raise FileProblem(f"array {name!r} has dtype {dtype.str} and shape {list(shape)}; the "
+                          f"header says {said}")
+
+
+# --- arrays against each other ------------------------------------------------------------------
+def _is_real(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_finite(value):
+    try:
+        return _is_real(value) and math.isfinite(value)
+    except OverflowError:  # an integer beyond float's range
+        return False
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _first(array, bad):
+    """The index and value of the first entry of ``array`` where ``bad`` holds, or None;
+    scanned in slices so a large array needs no full-size temporary."""
+    flat = array.reshape(-1)
+    for start in range(0, flat.shape[0], _CHUNK):
+        hits = np.flatnonzero(bad(flat[start:start + _CHUNK]))
+        if hits.size:
+            at = np.unravel_index(start + int(hits[0]), array.shape)
+            where = int(at[0]) if len(at) == 1 else tuple(int(i) for i in at)
+            return where, flat[start + hits[0]].item()
+    return None
+
+
+class _Checker:
+    """Checks arrays against shapes written with named dimensions (``"n_features"``, ...).
+
+    A dimension the header fixes is bound up front; one it does not (the number of fields,
+    samples, groups) is bound by the first array that has it and must agree everywhere after.
+    """
+
+    def __init__(self, name_of, dims):
+        self.name_of, self.dims = name_of, dims
+
+    def fields(self, value, kind, names, where):
+        """The fields of a ``Raw`` of ``kind`` that has exactly ``names``."""
+        if not isinstance(value, Raw) or value.kind != kind:
+            got = value.kind if isinstance(value, Raw) else type(value).__name__
+            raise FileProblem(f"{where} is a {got}; expected a {kind}")
+        if set(value.fields) != set(names):
+            raise FileProblem(f"{where} ({kind}) has the fields {sorted(value.fields)}; expected "
+                              f"{sorted(names)}")
+        return value.fields
+
+    def array(self, value, where, shape, dtype, why, check=None):
+        """Refuse ``value`` unless it is an array of ``shape`` and exactly ``dtype``.
+
+        ``check`` is ``(bad, problem)``: a vectorised test of entries that must not occur
+        and how to say what is wrong with one (``problem(value)``)."""
+        if not isinstance(value, np.ndarray):
+            raise FileProblem(f"{where} is a {type(value).__name__}; expected an array")
+        name = f"array {self.name_of(value)!r}"
+        if value.dtype != dtype:
+            raise FileProblem(f"{name} has dtype {value.dtype.str}; expected "
+                              f"{np.dtype(dtype).str} ({why})")
+        if value.ndim != len(shape):
+            raise FileProblem(f"{name} has shape {list(value.shape)}; expected "
+                              f"[{self._named(shape)}]")
+        for size, dim in zip(value.shape, shape):
+            if isinstance(dim, str) and dim not in self.dims:
+                if size < 1:
+                    raise FileProblem(f"{name} has shape {list(value.shape)}: {dim} must be at "
+                                      "least 1")
+                self.dims[dim] = size
+        expected = [self.dims[d] if isinstance(d, str) else d for d in shape]
+        if list(value.shape) != expected:
+            raise FileProblem(f"{name} has shape {list(value.shape)}; expected "
+                              f"[{self._named(shape)}]")
+        if check is not None:
+            found = _first(value, check[0])
+            if found is not None:
+                raise FileProblem(f"{name} holds {found[1]!r} at index {found[0]}; "
+                                  f"{check[1](value)}")
+        return value
+
+    def _named(self, shape):
+        """``shape`` for a message: ``n_features=51, n_factors=3``."""
+        return ", ".join(str(d) if not isinstance(d, str) else
+                         f"{d}={self.dims[d]}" if d in self.dims else d for d in shape)
+
+    def floats(self, value, where, shape, dtype, why, low=None):
+        """A float array of finite entries (above 0 with ``low="positive"``, at least 0
+        with ``"non-negative"``)."""
+        if low == "positive":
+            check = (lambda a: ~(np.isfinite(a) & (a > 0)), lambda a: "it must be finite and > 0")
+        elif low == "non-negative":
+            check = (lambda a: ~(np.isfinite(a) & (a >= 0)),
+                     lambda a: "it must be finite and >= 0")
+        else:
+            check = (lambda a: ~np.isfinite(a), lambda a: "parameters must be finite")
+        return self.array(value, where, shape, dtype, why, check)
+
+    def ids(self, value, where, shape, dtype, dim, what):
+        """An integer array of ids ``0 .. dims[dim] - 1``."""
+        n = self.dims[dim]
+        return self.array(value, where, shape, dtype, f"{what} ids",
+                          (lambda a: (a < 0) | (a >= n), lambda a: f"the model has {n} {what}"))
+
+    @staticmethod
+    def scalar(value, where, test, expected):
+        if not test(value):
+            raise FileProblem(f"{where} is {value!r}; expected {expected}")
+        return value
+
+    def real(self, value, where):
+        return self.scalar(value, where, _is_finite, "a finite number")
+
+    def count(self, value, where):
+        return self.scalar(value, where, _is_count, "an integer >= 0")
+
+
+# --- the model and the solver state --------------------------------------------------------------
+_FM = ("n_features",)
+_FACTORS = {"fm": ("n_features", "n_factors"), "hofm": ("order - 1", "n_features", "n_factors"),
+            "ffm": ("n_features", "n_fields", "n_factors"),
+            "fm_multiclass": ("n_classes", "n_features", "n_factors")}
+_FIELDS = {"fm": ("intercept", "coef", "factors"), "hofm": ("intercept", "coef", "factors"),
+           "ffm": ("intercept", "coef", "factors", "fields", "normalize"),
+           "fm_multiclass": ("intercept", "coef", "factors"),
+           "fm_samples": ("intercepts", "coefs", "factors_samples", "link", "bounds")}
+
+
+def _is_bounds(value):
+    """None or ``(low, high)``, finite, ``low <= high``: what a sample's score is clipped to."""
+    return value is None or (isinstance(value, tuple) and len(value) == 2
+                             and all(map(_is_finite, value)) and value[0] <= value[1])
+
+
+def _check_point_model(c, value, kind, where, dtype):
+    """A model of one parameter set (``fm``, ``hofm``, ``ffm``, ``fm_multiclass``); returns
+    the shapes of its ``intercept``, ``coef`` and ``factors`` for the solver state."""
+    f = c.fields(value, kind, _FIELDS[kind], where)
+    why = "the model's dtype"
+    if kind == "fm_multiclass":
+        intercept, coef = ("n_classes",), ("n_classes", "n_features")
+        c.floats(f["intercept"], f"{where} field 'intercept'", intercept, dtype, why)
+    else:
+        intercept, coef = (1,), _FM
+        c.real(f["intercept"], f"{where} field 'intercept'")
+    c.floats(f["coef"], f"{where} field 'coef'", coef, dtype, why)
+    c.floats(f["factors"], f"{where} field 'factors'", _FACTORS[kind], dtype, why)
+    if kind == "ffm":
+        c.ids(f["fields"], f"{where} field 'fields'", _FM, np.int32, "n_fields", "fields")
+        c.scalar(f["normalize"], f"{where} field 'normalize'", lambda v: isinstance(v, bool),
+                 "true or false")
+    return {"intercept": intercept, "coef": coef, "factors": _FACTORS[kind]}
+
+
+def _check_samples(c, f, names, where, dtype):
+    """Stacked samples: ``names`` are the fields of their intercepts, weights and factors."""
+    shapes = (("n_samples",), ("n_samples", "n_features"),
+              ("n_samples", "n_features", "n_factors"))
+    for name, shape, kind in zip(names, shapes, (np.float64, dtype, dtype)):
+        c.floats(f[name], f"{where} field {name!r}", shape, kind,
+                 "the samples' intercepts are float64" if kind is np.float64
+                 else "the model's dtype")
+
+
+def _check_sgd_state(c, value, shapes, where, dtype):
+    f = c.fields(value, "sgd_state", ("acc_intercept", "acc_coef", "acc_factors", "step"),
+                 where)
+    for name, of in (("acc_intercept", "intercept"), ("acc_coef", "coef"),
+                     ("acc_factors", "factors")):
+        c.floats(f[name], f"{where} field {name!r}", shapes[of], dtype,
+                 f"AdaGrad's sums of the model's {of}", low="positive")
+    c.array(f["step"], f"{where} field 'step'", (1,), np.int64, "the step count",
+            (lambda a: a < 0, lambda a: "the step count must be >= 0"))
+
+
+def _check_hyper(c, value, where):
+    names = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
+    f = c.fields(value, "hyperparameters", names, where)
+    shapes = ((1,), ("n_groups",), ("n_groups",), ("n_groups", "n_factors"),
+              ("n_groups", "n_factors"))
+    lows = ("positive", None, "non-negative", None, "non-negative")
+    for name, shape, low in zip(names, shapes, lows):
+        c.floats(f[name], f"{where} field {name!r}", shape, np.float64, "priors are float64",
+                 low=low)
+
+
+def _check_groups(c, value, where):
+    c.ids(value, where, _FM, np.int64, "n_groups", "feature groups")
+
+
+def _check_sgda_state(c, value, shapes, where, dtype):
+    names = ("sgd", "lam_w", "lam_v", "groups", "grad_coef", "grad_factors", "val_next",
+             "n_epochs")
+    f = c.fields(value, "sgda_state", names, where)
+    _check_sgd_state(c, f["sgd"], shapes, f"{where} field 'sgd'", dtype)
+    c.floats(f["lam_w"], f"{where} field 'lam_w'", ("n_groups",), np.float64,
+             "penalties are float64", low="non-negative")
+    c.floats(f["lam_v"], f"{where} field 'lam_v'", ("n_groups", "n_factors"), np.float64,
+             "penalties are float64", low="non-negative")
+    _check_groups(c, f["groups"], f"{where} field 'groups'")
+    c.floats(f["grad_coef"], f"{where} field 'grad_coef'", shapes["coef"], dtype,
+             "the model's dtype")
+    c.floats(f["grad_factors"], f"{where} field 'grad_factors'", shapes["factors"], dtype,
+             "the model's dtype")
+    c.array(f["val_next"], f"{where} field 'val_next'", (1,), np.int64, "a row index",
+            (lambda a: a < 0, lambda a: "a row index must be >= 0"))
+    c.count(f["n_epochs"], f"{where} field 'n_epochs'")
+
+
+_TRACE_SHAPES = {"alpha": ("n_iter",), "mu_w": ("n_iter", "n_groups"),
+                 "lam_w": ("n_iter", "n_groups"), "mu_v": ("n_iter", "n_groups", "n_factors"),
+                 "lam_v": ("n_iter", "n_groups", "n_factors")}
+
+
+def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype):
+    names = ("hyper", "groups", "current", "n_iter", "samples", "trace")
+    f = c.fields(value, "mcmc_state", names, where)
+    _check_hyper(c, f["hyper"], f"{where} field 'hyper'")
+    _check_groups(c, f["groups"], f"{where} field 'groups'")
+    n_iter = c.count(f["n_iter"], f"{where} field 'n_iter'")
+    if n_iter < 1:
+        raise FileProblem(f"{where} field 'n_iter' is 0; a fitted sampler has drawn at least once")
+    _check_point_model(c, f["current"], "fm", f"{where} field 'current'", dtype)
+    kept = f["samples"]
+    n_kept = 0
+    if kept is not None:
+        if not isinstance(kept, dict) or set(kept) != {"intercepts", "coefs", "factors"}:
+            raise FileProblem(f"{where} field 'samples' is not the kept samples' intercepts, "
+                              "coefs and factors")
+        c.dims.pop("n_samples")  # the kept samples are counted afresh
+        _check_samples(c, kept, ("intercepts", "coefs", "factors"), f"{where} field 'samples'",
+                       dtype)
+        n_kept = c.dims["n_samples"]
+    if n_kept > max(n_iter - burn_in, 0) or (n_kept or 1) != n_samples:
+        raise FileProblem(f"{where} keeps {n_kept} samples after {n_iter} draws with a burn-in "
+                          f"of {burn_in}, and the model averages {n_samples}; they disagree")
+    trace = f["trace"]
+    if not isinstance(trace, dict) or set(trace) != set(_TRACE_SHAPES):
+        raise FileProblem(f"{where} field 'trace' does not trace {sorted(_TRACE_SHAPES)}")
+    c.dims["n_iter"] = n_iter
+    for name, shape in _TRACE_SHAPES.items():
+        c.floats(trace[name], f"{where} trace {name!r}", shape, np.float64,
+                 "traces are float64")
+
+
+# --- the estimator -------------------------------------------------------------------------------
+def _expected_kinds(estimator, n_classes):
+    """The model kind and solver-state kind a fitted ``estimator`` holds."""
+    solver = estimator.solver
+    states = {"sgd": "sgd_state", "bpr": "sgd_state", "sgda": "sgda_state",
+              "als": "hyperparameters", "mcmc": "mcmc_state"}
+    if not hasattr(estimator, "order"):  # the FFM estimators
+        return "ffm", states[solver]
+    if estimator.order > 2 and solver != "sgd":
+        raise FileProblem(f"order={estimator.order} models are learned by solver='sgd'; the "
+                          f"parameters say solver={solver!r}")
+    if n_classes > 2 and not estimator._multiclass():
+        raise FileProblem(f"classes_ holds {n_classes} labels, but {type(estimator).__name__} "
+                          f"with solver={solver!r}, order={estimator.order} learns two")
+    if solver == "mcmc":
+        return "fm_samples", states[solver]
+    if n_classes > 2:
+        return "fm_multiclass", states[solver]
+    return ("hofm" if estimator.order > 2 else "fm"), states[solver]
+
+
+def _check_classes(estimator, header):
+    classes = header.get("classes_")
+    if not is_classifier(estimator):
+        if classes is not None:
+            raise FileProblem(f"{type(estimator).__name__} has no classes_; the header lists "
+                              f"{classes!r}")
+        return 0
+    if not isinstance(classes, list) or len(classes) < 2:
+        raise FileProblem(f"classes_ is {classes!r}; a classifier has at least two labels")
+    dtype = np.dtype(header.get("classes_dtype"))
+    if dtype.kind not in "biufUO":
+        raise FileProblem(f"classes_dtype {dtype.str} is not a label type")
+    try:
+        labels = np.array(classes, dtype=dtype)
+        distinct = np.unique(labels)
+    except (TypeError, ValueError) as exc:
+        raise FileProblem(f"classes_ {classes!r} are not labels of {dtype.str} ({exc})") from exc
+    if labels.ndim != 1 or distinct.shape != labels.shape:
+        raise FileProblem(f"classes_ {classes!r} are not distinct labels")
+    return len(classes)
+
+
+def _check_header(estimator, header, c):
+    """The header's scalars; returns the model dtype and the number of classes."""
+    try:
+        estimator._validate_params()
+    except ValueError as exc:
+        raise FileProblem(f"invalid parameters: {exc}") from exc
+    if estimator.n_jobs == 0:
+        raise FileProblem("invalid parameters: n_jobs=0 has no meaning")
+    n_features = c.scalar(header.get("n_features_in_"), "n_features_in_",
+                          lambda v: _is_count(v) and v >= 1, "an integer >= 1")
+    names = header.get("feature_names_in_")
+    if names is not None and not (isinstance(names, list) and len(names) == n_features
+                                  and all(isinstance(n, str) for n in names)):
+        raise FileProblem(f"feature_names_in_ is not a list of {n_features} names")
+    c.count(header.get("n_iter_"), "n_iter_")
+    if header.get("dtype") != estimator.dtype:
+        raise FileProblem(f"the header's dtype is {header.get('dtype')!r} but the parameters say "
+                          f"dtype={estimator.dtype!r}")
+    c.dims.update({"n_features": n_features, "n_factors": estimator.n_factors})
+    return np.dtype(estimator.dtype), _check_classes(estimator, header)
+
+
+def _check_attributes(estimator, attributes, c):
+    """The fitted attributes besides the model and the solver state."""
+    for name in ("_solver_state", "_rng", "t_"):
+        if name not in attributes:
+            raise FileProblem(f"the fitted attribute {name} is missing; a warm start needs it")
+    c.count(attributes["t_"], "t_")
+    c.fields(attributes["_rng"], "generator", ("bit_generator",), "_rng")
+    regressor = is_regressor(estimator)
+    if regressor != ("target_range_" in attributes):
+        raise FileProblem("target_range_ is " + ("missing; a regressor clips its predictions to "
+                                                 "it" if regressor else "set on a non-regressor"))
+    if regressor:
+        c.scalar(attributes["target_range_"], "target_range_",
+                 lambda v: v is not None and _is_bounds(v), "finite (low, high)")
+    for name in ("loss_curve_", "validation_scores_"):
+        curve = attributes.get(name)
+        if curve is not None and not (isinstance(curve, list) and all(map(_is_real, curve))):
+            raise FileProblem(f"{name} is {curve!r}; expected a list of numbers")
+    best = attributes.get("best_validation_score_")
+    if best is not None and not _is_real(best):
+        raise FileProblem(f"best_validation_score_ is {best!r}; expected a number")
+    if "n_retries_" in attributes:
+        c.count(attributes["n_retries_"], "n_retries_")
+
+
+def check_estimator(estimator, header, model, attributes, name_of):
+    """Refuse a model file whose arrays disagree with its header or with each other.
+
+    Parameters
+    ----------
+    estimator : BaseFM
+        The estimator built from the header's parameters, not yet fitted.
+    header : dict
+        The file's header.
+    model : Raw
+        The model as read (``header["model"]``).
+    attributes : dict
+        The other fitted attributes as read, by name.
+    name_of : callable
+        The member name of an array read from the file.
+
+    Raises
+    ------
+    FileProblem
+        Naming the member or header entry and what is wrong with it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn import FMRegressor
+    >>> header = {"n_features_in_": 2, "n_iter_": 1, "dtype": "float32", "model_kind": "fm"}
+    >>> coef = np.zeros(3, np.float32)
+    >>> model = Raw("fm", {"intercept": 0.0, "coef": coef, "factors": np.zeros((2, 8), np.float32)})
+    >>> try:
+    ...     check_estimator(FMRegressor(), header, model, {}, {id(coef): "model.coef"}.get)
+    ... except FileProblem as problem:
+    ...     print(problem)
+    array 'model.coef' has shape [3]; expected [n_features=2]
+    """
+    c = _Checker(lambda array: name_of(id(array)), {})
+    dtype, n_classes = _check_header(estimator, header, c)
+    model_kind, state_kind = _expected_kinds(estimator, n_classes)
+    if getattr(estimator, "order", 2) > 2:
+        c.dims["order - 1"] = estimator.order - 1
+    c.dims["n_classes"] = n_classes
+    got = model.kind if isinstance(model, Raw) else type(model).__name__
+    if got != model_kind:
+        raise FileProblem(f"the model is a {got}; {type(estimator).__name__} with these "
+                          f"parameters and classes holds a {model_kind}")
+    if header.get("model_kind") != model_kind:
+        raise FileProblem(f"the header's model_kind {header.get('model_kind')!r} is not the "
+                          f"model's kind {model_kind!r}")
+    if model_kind == "fm_samples":
+        names = _FIELDS["fm_samples"]
+        if "bounds" not in model.fields:  # written before the samples had clipping bounds
+            names = names[:-1]
+        f = c.fields(model, "fm_samples", names, "model")
+        _check_samples(c, f, _FIELDS["fm_samples"][:3], "model", dtype)
+        link = "probit" if n_classes else "identity"
+        c.scalar(f["link"], "model field 'link'", lambda v: v == link, repr(link))
+        c.scalar(f.get("bounds"), "model field 'bounds'", _is_bounds,
+                 "null or [low, high] with finite low <= high")
+    else:
+        shapes = _check_point_model(c, model, model_kind, "model", dtype)
+    _check_attributes(estimator, attributes, c)
+    state, where = attributes["_solver_state"], "_solver_state"
+    if state_kind == "sgd_state":
+        _check_sgd_state(c, state, shapes, where, dtype)
+    elif state_kind == "sgda_state":
+        _check_sgda_state(c, state, shapes, where, dtype)
+    elif state_kind == "hyperparameters":
+        _check_hyper(c, state, where)
+    else:
+        burn_in = c.count(attributes.get("_burn_in"), "_burn_in")
+        _check_mcmc_state(c, state, c.dims["n_samples"], burn_in, where, dtype)
