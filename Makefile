@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PEERS := $(STAMP)-peers
 
-.PHONY: demo test bench bench-quick clean
+.PHONY: demo test docs browser bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -17,8 +17,21 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m fmlearn.demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules src tests
+
+# The documentation site (docs/conf.py) in docs/_build/html; any warning is an error.
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -E -b html -d docs/_build/doctrees docs docs/_build/html
+
+# The headless browser tests/test_docs_site.py renders the docs with: Debian's chromium,
+# installed when absent where we are root with apt-get (CI); elsewhere those checks skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+	{ echo "make: installing Debian's chromium for tests/test_docs_site.py"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	    >/tmp/fmlearn-chromium.log 2>&1 || \
+	  echo "make: could not install chromium (/tmp/fmlearn-chromium.log); the docs' browser checks fail in CI"; }
 
 $(PEERS): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[peers]"
