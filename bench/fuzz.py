@@ -19,9 +19,13 @@ input ends in one of:
                  ``--memory-mib`` above what it held after its warm-up.
 
 Failing inputs are kept in ``bench/results/fuzz_failures/<target>-<i>.bin``.
-The server target (``server_live``) runs ``fmlearn serve`` in its own process and
-sends each input over HTTP, checking ``/ping`` after each and the server's memory
-before and after the run.
+Targets: ``csr`` (hand-built matrices into every learner), ``model_files``, the readers
+``libsvm``, ``ffm`` and ``recordio``, and the server per content type
+(``server_json``, ``server_jsonlines``, ``server_csv``, ``server_recordio``,
+``server_recommend``): each request goes to the app, then ``/ping`` and a known request
+must still be answered. ``worker_rss_mib`` gives each worker's resident memory after
+its warm-up and after its last input: for the server targets, the app's memory before
+and after the fuzz.
 
     python bench/fuzz.py --count 10000            # every target, 10,000 inputs each
     python bench/fuzz.py --targets csr --seconds 60
@@ -46,8 +50,15 @@ RESULTS = HERE / "results"
 KINDS = ("clean_error", "correct", "wrong_value", "other_exception", "crash", "hang", "blowup")
 BAD = KINDS[2:]
 
+SAME = {kind: kind for kind in KINDS}
 # target name -> (module, seeds function, mutate function, run function, {its kinds -> ours})
 TARGETS = {
+    "libsvm": ("fuzz_targets.readers", "libsvm_seeds", "mutate", "run_libsvm", SAME),
+    "ffm": ("fuzz_targets.readers", "ffm_seeds", "mutate", "run_ffm", SAME),
+    "recordio": ("fuzz_targets.readers", "recordio_seeds", "mutate", "run_recordio", SAME),
+    **{f"server_{kind}": ("fuzz_targets.server", f"seeds:{kind}", "mutate:keep_type",
+                          "run_request", SAME)
+       for kind in ("json", "jsonlines", "csv", "recordio", "recommend")},
     "csr": ("fuzz_targets.csr", "seed_inputs", "mutate", "run_csr",
             {"refused": "clean_error", "correct": "correct", "wrong": "wrong_value",
              "exception": "other_exception"}),
@@ -57,10 +68,44 @@ TARGETS = {
 }
 
 
+_SERVER_KINDS = ("json", "jsonlines", "csv", "recordio", "recommend")
+
+
+def _server_kind(server, data):
+    """Which of ``_SERVER_KINDS`` a request is: /recommend, else its Content-Type's media type."""
+    path, content_type, _, _ = server.parse(data)
+    if path == "/recommend":
+        return "recommend"
+    media = server.MEDIA.get((content_type or "").split(";")[0].strip().lower())
+    return {server.JSON: "json", server.JSONLINES: "jsonlines", server.CSV: "csv",
+            server.RECORDIO: "recordio"}.get(media)
+
+
+def _server_target(server, kind):
+    """Seeds and a mutator for the requests of one content type (or /recommend): a mutation
+    that moves a request to another type (a swapped header or path) is drawn again."""
+    rng = np.random.default_rng(1)
+    seeds = {name: data for name, data in server.request_seeds().items()
+             if _server_kind(server, data) == kind}
+    for n in range(8):
+        seeds[f"random-{n}"] = server.random_request_of(rng, _SERVER_KINDS.index(kind))
+
+    def mutate(data, rng):
+        for _ in range(20):
+            changed = server.mutate(data, rng)
+            if _server_kind(server, changed) == kind:
+                return changed
+        return data
+    return seeds, mutate
+
+
 def load_target(name):
     """The target's (seeds, mutate, run, kinds) with its module imported."""
     module, seeds, mutate, run, kinds = TARGETS[name]
     mod = importlib.import_module(module)
+    if seeds.startswith("seeds:"):
+        seeds, mutate = _server_target(mod, seeds.split(":")[1])
+        return seeds, mutate, getattr(mod, run), kinds
     return getattr(mod, seeds)(), getattr(mod, mutate), getattr(mod, run), kinds
 
 
@@ -81,7 +126,8 @@ def worker(name, seed, start, stop):
     seeds, mutate, run, kinds = load_target(name)
     for data in seeds.values():  # warm-up: compile, import, fit the reference models
         run(data)
-    print(json.dumps({"ready": True}), flush=True)
+    me = psutil.Process()
+    print(json.dumps({"ready": True, "rss": me.memory_info().rss}), flush=True)
     for i in range(start, stop):
         data = draw(seeds, mutate, seed, i)
         print(json.dumps({"start": i}), flush=True)
@@ -93,6 +139,7 @@ def worker(name, seed, start, stop):
         except Exception as exc:  # noqa: BLE001 -- the target's own checks failed
             kind, detail = "other_exception", repr(exc)
         print(json.dumps({"done": i, "kind": kind, "detail": detail[:500]}), flush=True)
+    print(json.dumps({"finished": True, "rss": me.memory_info().rss}), flush=True)
 
 
 def _keep(name, seed, i, kind, detail, failures):
@@ -108,6 +155,7 @@ def fuzz(name, count, seconds, seed, timeout, memory_mib):
     """Run ``count`` inputs of ``name`` (or as many as ``seconds`` allow); return its summary."""
     counts = dict.fromkeys(KINDS, 0)
     failures = []
+    memory = []  # per worker: resident MiB after its warm-up and after its last input
     i, began = 0, time.perf_counter()
     errors = tempfile.TemporaryFile("w+")  # the workers' stderr, shown if a warm-up fails
     while i < count and time.perf_counter() - began < seconds:
@@ -138,7 +186,12 @@ def fuzz(name, count, seconds, seed, timeout, memory_mib):
                     break
                 msg = json.loads(line)
                 if "ready" in msg:
-                    baseline = proc.memory_info().rss
+                    baseline = msg["rss"]
+                    memory.append([baseline >> 20, None])
+                elif "finished" in msg:
+                    memory[-1][1] = msg["rss"] >> 20
+                    child.wait()
+                    break
                 elif "start" in msg:
                     current, deadline = msg["start"], time.perf_counter() + timeout
                 else:
@@ -146,9 +199,6 @@ def fuzz(name, count, seconds, seed, timeout, memory_mib):
                     if msg["kind"] in BAD:
                         _keep(name, seed, msg["done"], msg["kind"], msg["detail"], failures)
                     i, current = msg["done"] + 1, None
-                    if i >= count:
-                        child.wait()
-                        break
                 continue
             grown = baseline is not None and proc.memory_info().rss - baseline > memory_mib << 20
             if time.perf_counter() > deadline or grown:
@@ -168,7 +218,7 @@ def fuzz(name, count, seconds, seed, timeout, memory_mib):
     print(f"{name}: {total} inputs in {elapsed:.0f} s: "
           + ", ".join(f"{k} {v}" for k, v in counts.items() if v), flush=True)
     return {"inputs": total, "seconds": round(elapsed, 1), "counts": counts,
-            "failures": failures[:50], "seed": seed}
+            "failures": failures[:50], "seed": seed, "worker_rss_mib": memory}
 
 
 def main(argv=None):
