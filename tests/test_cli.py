@@ -1,12 +1,15 @@
 """The ``fmlearn`` command: libFM's command line, SageMaker's hyperparameters, predict /
-evaluate / info, and the exit statuses of errors. The commands run in this process, as the
-console script runs them (a new interpreter per command would cost seconds of imports each);
-one test runs the real executable."""
+evaluate / info, progress, defaults, start-up, and the exit statuses of errors. The commands
+run in this process, as the console script runs them (a new interpreter per command would cost
+seconds of imports each); a few tests run the real executable, ``.venv/bin/fmlearn``
+(``fmlearn convert`` has its own file, test_cli_convert.py)."""
 import contextlib
 import importlib.util
 import io
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import traceback
@@ -18,10 +21,19 @@ import pytest
 
 from conftest import shared_data
 from fmlearn import FMClassifier, FMRegressor, load
-from fmlearn.cli import main
+from fmlearn.cli import libfm, main
 from fmlearn.io import load_libsvm
 
-ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
+ROOT = Path(__file__).resolve().parents[1]
+ML_100K = ROOT.parent / "shared/data/ml-100k"
+SCRIPT = Path(sys.executable).with_name("fmlearn")  # the console script pip installed
+needs_script = pytest.mark.skipif(not SCRIPT.exists(), reason=f"no console script at {SCRIPT}")
+
+
+def run_script(*args, cwd, env=None):
+    """Run the real ``fmlearn`` executable in a new process."""
+    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
 
 
 def fmlearn(*args, env=None, cwd=None):
@@ -316,3 +328,212 @@ def test_bench_outside_a_checkout_says_where_it_looked(tmp_path):
     assert result.returncode == 2
     assert ("no benchmark suite at bench/run.py: fmlearn bench runs the bench/ folder of a "
             "source checkout of fmlearn") in " ".join(result.stderr.split())
+
+
+# --- progress, defaults ---------------------------------------------------------------------------
+PROGRESS = re.compile(r"fmlearn: iter +(\d+)/(\d+)  train_loss (\S+)(?:  (\w+) (\S+))?  \S+ s")
+
+
+def progress(stderr):
+    """The per-iteration lines of ``stderr``, as (iteration, of, loss, score name, score)."""
+    return [(int(m[1]), int(m[2]), float(m[3]), m[4], m[5] and float(m[5]))
+            for m in map(PROGRESS.fullmatch, stderr.splitlines()) if m]
+
+
+def test_one_progress_line_per_iteration_from_1_and_the_rmse_as_itself(ml, mcmc_run):
+    lines = progress(mcmc_run.stderr)
+    assert [line[:2] for line in lines] == [(i, 20) for i in range(1, 21)]
+    # libFM's -rlog holds the same loss and RMSE, its iterations also counted from 1
+    header, *rows = (ml["dir"] / "rlog.tsv").read_text().splitlines()
+    rlog = np.array([row.split("\t")[:3] for row in rows], dtype=np.float64)
+    assert rlog[:, 0].tolist() == list(range(1, 21))
+    np.testing.assert_allclose([line[2] for line in lines], rlog[:, 1], atol=5e-7)
+    assert {line[3] for line in lines} == {"validation_rmse"}
+    np.testing.assert_allclose([line[4] for line in lines], rlog[:, 2], atol=5e-7)
+    assert min(line[4] for line in lines) > 0.8
+    # and nothing else: no table of the same iterations after them, no estimator's own lines
+    assert all(line.startswith("fmlearn: ") for line in mcmc_run.stderr.splitlines())
+
+
+def test_progress_on_a_terminal_draws_a_bar_below_the_lines():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    from fmlearn.cli.train import Progress
+
+    out = Terminal()
+    bar = Progress(2, "test", "logloss", stream=out)
+    bar(None, None, None, [0.7], [-0.69])
+    bar.close()
+    assert "fmlearn: iter 1/2  train_loss 0.700000  test_logloss 0.690000" in out.getvalue()
+    assert "50%" in out.getvalue()  # the bar, redrawn in place below the line
+
+
+def test_quiet_prints_no_progress(ml, tmp_path):
+    result = fmlearn("train", "-task", "r", "-train", ml["train"], "-test", ml["test"],
+                     "-method", "als", "-iter", 2, "-dim", "1,1,2", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_the_table_of_default_differences_is_true():
+    """libfm.DEFAULTS (the --help text, the README table) against what train passes for flags
+    not given and the estimators' own defaults; every other default agrees."""
+    libfm_params = {**libfm.estimator_spec("r", method="sgd").params,
+                    **libfm.estimator_spec("r").params}  # mcmc has no schedule, sgd no burn-in
+    for api in (FMRegressor().get_params(), FMClassifier().get_params()):
+        for keys, libfm_values, api_values in libfm.DEFAULTS.values():
+            assert tuple(libfm_params[k] for k in keys) == libfm_values
+            assert tuple(api[k] for k in keys) == api_values
+        listed = {k for keys, _, _ in libfm.DEFAULTS.values() for k in keys}
+        assert {k: v for k, v in libfm_params.items() if k not in listed} == {
+            k: api[k] for k in libfm_params if k not in listed}
+
+
+def test_python_defaults_leave_the_flags_not_given_to_the_estimator(ml, tmp_path):
+    result = fmlearn("train", "-task", "c", "-train", ml["btrain"], "-iter", 2, "-seed", 0,
+                     "--python-defaults", "-init_stdev", 0.05, "--model-out", tmp_path / "m.fm",
+                     "-q")
+    assert result.returncode == 0, result.stderr
+    assert load(tmp_path / "m.fm").get_params() == FMClassifier(
+        max_iter=2, random_state=0, init_std=0.05).get_params()
+    help_text = " ".join(fmlearn("train", "--help").stdout.split())
+    assert "The defaults are libFM's, not the Python API's: -method mcmc (API: sgd)" in help_text
+    assert "--python-defaults Take the Python API's defaults" in help_text
+
+
+def test_python_defaults_do_not_combine_with_hyperparameters(tmp_path):
+    (tmp_path / "hp.json").write_text('{"num_factors": "2", "predictor_type": "regressor", '
+                                      '"feature_dim": "4"}')
+    (tmp_path / "t.libfm").write_text("1 0:1\n")
+    result = fmlearn("train", "--hyperparameters", tmp_path / "hp.json", "--train",
+                     tmp_path / "t.libfm", "--python-defaults")
+    assert result.returncode == 2
+    assert "--python-defaults cannot be combined with --hyperparameters" in result.stderr
+
+
+# --- rows without labels ------------------------------------------------------------------------
+def test_predict_reads_rows_without_labels_detected_per_file_or_declared(ml, mcmc_run, tmp_path):
+    model, expected = ml["dir"] / "mcmc.fm", read_lines(ml["dir"] / "pred.txt")
+    lines = ml["test"].read_text().splitlines()
+    unlabelled = ["# no labels", ""] + [line.split(" ", 1)[1] for line in lines]
+    (tmp_path / "rows.libfm").write_text("\n".join(unlabelled) + "\n")
+    for flags in ([], ["--no-labels"]):
+        result = fmlearn("predict", model, tmp_path / "rows.libfm", *flags)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == expected
+    # a folder of files: each file tells whether its rows have labels
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.libfm").write_text("\n".join(lines[:100]) + "\n")
+    (folder / "b.libfm").write_text("\n".join(unlabelled[102:]) + "\n")
+    result = fmlearn("predict", model, folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == expected
+
+
+@pytest.mark.parametrize("command, text, message", [
+    (["predict", "--no-labels"], "5 0:1 7:1\n", "rows.libfm, line 1: the rows have labels: the "
+     "first token, '5', is not a feature (leave out --no-labels)"),
+    (["predict"], "0:1 7:1\n1:1 7:x\n", "rows.libfm, line 2, column 5: the value in '7:x' is "
+     "not a number"),  # the place in the file as it is, without the label put before it
+    (["evaluate"], "\n0:1 7:1\n", "rows.libfm, line 2: the rows have no labels: the first "
+     "token, '0:1', is a feature (this command needs a label first on every line)"),
+])
+def test_rows_without_labels_errors(ml, mcmc_run, tmp_path, command, text, message):
+    (tmp_path / "rows.libfm").write_text(text)
+    result = fmlearn(command[0], ml["dir"] / "mcmc.fm", "rows.libfm", *command[1:],
+                     cwd=tmp_path)
+    assert result.returncode == 65, result.stderr
+    assert result.stderr.strip() == f"fmlearn: error: {message}"
+
+
+# --- the real executable: start-up and the README's commands ------------------------------------
+# (numba, which ``import fmlearn`` loads, imports scipy's top level; not its submodules)
+HEAVY = ("sklearn", "scipy.sparse", "scipy.stats", "pandas", "fmlearn.io", "fmlearn._base",
+         "fmlearn.persistence", "tqdm")
+
+
+@needs_script
+@pytest.mark.parametrize("args, status", [
+    (["predict", "--help"], 0), (["convert", "--help"], 0), (["train", "--help"], 0),
+    (["predict", "missing.fm", "rows.libfm"], 2),  # ends where it would read
+    (["train", "-task", "r", "-train", "missing.libfm"], 2),
+])
+def test_commands_start_without_the_heavy_libraries(tmp_path, args, status):
+    result = run_script(*args, cwd=tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == status, result.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "fmlearn.cli.train" in imported
+    heavy = [m for m in imported if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+    assert heavy == []
+
+
+def readme_commands():
+    """The command lines of the README's "Command line" block."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", text[text.index("## Command line"):], re.S)[1]
+    return [shlex.split(line, comments=True)
+            for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@needs_script
+def test_the_readme_commands_run_through_the_real_script(tmp_path):
+    """The README's block as written (but serve, and the SageMaker line's files), from a
+    folder beside which ../shared/data is the real data; then predict on rows without labels
+    and train with --python-defaults."""
+    base, test = shared_data("ml-100k/u1.base"), shared_data("ml-100k/u1.test")
+    work = tmp_path / "repo"
+    work.mkdir()
+    (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    results, written = {}, {}
+    for command in readme_commands():
+        assert command[0] == "fmlearn"
+        if command[1] == "serve" or "--hyperparameters" in command:
+            continue
+        result = run_script(*command[1:], cwd=work)
+        assert result.returncode == 0, (command, result.stderr)
+        results.setdefault(command[1], []).append(result)
+        written[command[1]] = (work / "pred.txt").read_text() if command[1] in (
+            "train", "predict") else None
+    # convert: users and items numbered in sorted order, the test rows with the same ids
+    ratings = np.loadtxt(base, dtype=np.int64)
+    users, items = np.unique(ratings[:, 0]), np.unique(ratings[:, 1])
+    X, y = load_libsvm(work / "ml.train.libfm")
+    assert y.tolist() == ratings[:, 2].tolist()
+    assert X.indices.reshape(-1, 2).tolist() == np.column_stack([
+        np.searchsorted(users, ratings[:, 0]),
+        users.size + np.searchsorted(items, ratings[:, 1])]).tolist()
+    assert (work / "groups.txt").read_text() == "0\n" * users.size + "1\n" * items.size
+    vocabulary = json.loads((work / "ml.train.vocab.json").read_text())
+    ids = [c["values"] for c in vocabulary["columns"]]
+    test_rows = [[ids[0][str(u)]] + ([ids[1][str(i)]] if str(i) in ids[1] else [])
+                 for u, i in np.loadtxt(test, dtype=np.int64)[:, :2]]
+    X_test, _ = load_libsvm(work / "ml.test.libfm", n_features=X.shape[1])
+    assert [X_test.indices[a:b].tolist() for a, b in zip(X_test.indptr, X_test.indptr[1:])] \
+        == test_rows
+    assert any(len(row) == 1 for row in test_rows)  # items the training rows lack: dropped
+    # train: one line per iteration on stderr (a log), from 1, the test RMSE as itself
+    train = results["train"][0]
+    lines = progress(train.stderr)
+    assert [line[:2] for line in lines] == [(i, 100) for i in range(1, 101)]
+    assert {line[3] for line in lines} == {"test_rmse"}
+    assert lines[-1][4] == metric(train.stdout, "test:rmse") < 0.95  # 0.911 measured
+    assert all(line.startswith("fmlearn: ") for line in train.stderr.splitlines())
+    assert written["predict"] == written["train"]
+    assert json.loads(results["evaluate"][0].stdout)["rmse"] == pytest.approx(
+        metric(train.stdout, "test:rmse"), abs=1e-6)
+    # predict: the same rows without their labels
+    (work / "new.libfm").write_text("".join(line.split(" ", 1)[1] + "\n" for line in
+                                            (work / "ml.test.libfm").read_text().splitlines()))
+    result = run_script("predict", "model.fm", "new.libfm", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == written["train"]
+    # --python-defaults: the estimator's defaults for the flags not given
+    result = run_script("train", "-task", "r", "-train", "ml.train.libfm", "-iter", 2, "-seed", 0,
+                        "--python-defaults", "--model-out", "api.fm", "-q", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert load(work / "api.fm").get_params() == FMRegressor(max_iter=2,
+                                                             random_state=0).get_params()

@@ -48,8 +48,8 @@ libFM flag         fmlearn
 -save_model        the model file written by :func:`fmlearn.save` (also MCMC models, which
                    libFM cannot save). Same as ``--model-out``.
 -rlog              a tab-separated per-iteration log with a header line, written after
-                   training: ``iter``, ``loss_train`` and the ``rmse`` or ``logloss`` of the
-                   validation (else test) data; MCMC adds ``alpha`` (regression) and
+                   training: ``iter`` (from 1), ``loss_train`` and the ``rmse`` or ``logloss``
+                   of the validation (else test) data; MCMC adds ``alpha`` (regression) and
                    ``wmu[g]``, ``wlambda[g]``, ``vmu[g,f]``, ``vlambda[g,f]`` as libFM
                    names them. libFM's time and ``*_mcmc_this`` columns are not written.
 -verbosity         >= 1 also prints the data sizes and the estimator.
@@ -60,6 +60,26 @@ libFM flag         fmlearn
 
 MCMC predictions average all samples (``burn_in=0``), as libFM's ``-out`` does;
 ``--burn-in`` discards the first ones. SGD shuffles the rows (libFM asks the user to).
+
+The defaults are libFM's, on purpose, so that a libFM command line gives libFM's model; they
+differ from the estimators' (:data:`DEFAULTS`). ``--python-defaults`` takes the estimators'
+for every flag not given:
+
+=================  =====================  ==================================================
+flag               libFM (the default)    ``--python-defaults`` (the Python API)
+=================  =====================  ==================================================
+-method            mcmc                   sgd (``solver``)
+-init_stdev        0.1                    0.01 (``init_std``)
+-regular           0,0,0                  0,1e-5,1e-5 (``reg_intercept, reg_linear,
+                                          reg_factors``)
+--schedule         constant               adagrad (``learning_rate``)
+--burn-in          0                      auto (``burn_in``: MCMC)
+(-iter)            all iterations run     stops when the training loss improves by less
+                   (``tol=None``)         than ``tol=1e-4`` for 5 iterations
+=================  =====================  ==================================================
+
+The others agree: ``-dim 1,1,8`` (``n_factors=8``), ``-iter 100`` (``max_iter``),
+``-learn_rate 0.1`` (``eta0``).
 """
 import difflib
 import os
@@ -67,7 +87,6 @@ import os
 import click
 import numpy as np
 
-from ..io.errors import DataFormatError
 from ._common import CommandError, TrainSpec, file_error
 
 #: libFM's flags, as ``libfm.cpp`` registers them.
@@ -75,6 +94,18 @@ LIBFM_FLAGS = ("task", "train", "test", "validation", "out", "dim", "regular", "
                "learn_rate", "method", "verbosity", "rlog", "seed", "meta", "save_model",
                "load_model", "relation", "cache_size", "help")
 _SHORT = ("-h", "-q")  # fmlearn's own one-letter options of ``train``
+
+#: Where ``fmlearn train``'s defaults (libFM's) differ from the estimators': flag (None: no
+#: flag) → (the estimator parameters it sets, libFM's values, the Python API's values).
+DEFAULTS = {
+    "method": (("solver",), ("mcmc",), ("sgd",)),
+    "init_stdev": (("init_std",), (0.1,), (0.01,)),
+    "regular": (("reg_intercept", "reg_linear", "reg_factors"), (0.0, 0.0, 0.0),
+                (0.0, 1e-5, 1e-5)),
+    "schedule": (("learning_rate",), ("constant",), ("adagrad",)),
+    "burn_in": (("burn_in",), (0,), ("auto",)),
+    None: (("tol",), (None,), (1e-4,)),
+}
 
 
 def translate_argv(args):
@@ -243,6 +274,8 @@ def read_groups(path):
     >>> read_groups(path)
     array([0, 0, 1])
     """
+    from ..io.errors import DataFormatError
+
     try:
         with open(path, encoding="utf-8") as fh:
             lines = fh.read().splitlines()
@@ -276,7 +309,7 @@ def rlog_table(estimator, eval_name=None):
     >>> len(rows)
     2
     """
-    columns = {"iter": np.arange(len(estimator.loss_curve_)),
+    columns = {"iter": np.arange(1, len(estimator.loss_curve_) + 1),
                "loss_train": np.asarray(estimator.loss_curve_)}
     if estimator.validation_scores_ is not None and eval_name is not None:
         measure = "logloss" if hasattr(estimator, "classes_") else "rmse"
@@ -331,3 +364,32 @@ def unsupported(flag, why):
     ('-relation is not supported: BS files are not read.', 2)
     """
     return CommandError(f"{flag} is not supported: {why}", exit_code=2)
+
+
+def python_defaults(spec, given):
+    """``spec`` with the estimators' defaults for the flags not ``given`` (``--python-defaults``).
+
+    The parameters that :data:`DEFAULTS` lists for those flags are left out of
+    ``spec.params``, so the estimator's own defaults apply; ``tol``, which no flag sets,
+    always is. ``-method``, when not given, must already be ``sgd`` in ``spec``.
+
+    Parameters
+    ----------
+    spec : TrainSpec
+        From :func:`estimator_spec`.
+    given : set of str
+        The flags on the command line, without dashes (``"init_stdev"``).
+
+    Returns
+    -------
+    TrainSpec
+
+    Examples
+    --------
+    >>> spec = python_defaults(estimator_spec("r", method="sgd", init_stdev=0.5), {"init_stdev"})
+    >>> spec.estimator()
+    FMRegressor(init_std=0.5)
+    """
+    unset = {key for flag, (keys, _, _) in DEFAULTS.items() if flag not in given for key in keys}
+    spec.params = {key: value for key, value in spec.params.items() if key not in unset}
+    return spec

@@ -45,7 +45,6 @@ import os
 
 import click
 
-from ..io.errors import DataFormatError
 from ._common import TrainSpec, file_error
 
 #: SageMaker's FM hyperparameters: name → (kind, default). None: no default.
@@ -119,6 +118,8 @@ def read_hyperparameters(path):
     >>> read_hyperparameters(path)
     {'num_factors': '8'}
     """
+    from ..io.errors import DataFormatError
+
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
