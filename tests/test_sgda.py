@@ -1,4 +1,6 @@
 """SGD with adaptive regularisation: the penalty gradient, the parameter step, and what it learns."""
+import copy
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -211,3 +213,18 @@ def test_libfm_command_line_takes_libfm_sgda_steps(task):
     np.testing.assert_allclose(model.factors, expected.factors, rtol=1e-9)
     np.testing.assert_allclose(model.coef, expected.coef, rtol=1e-9, atol=1e-15)
     assert model.intercept == pytest.approx(expected.intercept, rel=1e-9)
+
+
+def test_a_warm_start_with_fewer_validation_rows_starts_within_them():
+    """The state remembers its place in the validation rows; a warm start with fewer rows
+    read past their end (a segfault)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(1000, 5)), rng.normal(size=1000)
+    reg = FMRegressor(solver="sgda", n_factors=2, max_iter=2, tol=None, random_state=0)
+    reg.fit(X, y, eval_set=(X[:997], y[:997]))  # the second epoch steps through them
+    assert reg._solver_state.val_next[0] > 1
+    restarted = copy.deepcopy(reg)
+    restarted._solver_state.val_next[0] = 0  # what the warm start must do: row 0 of 1
+    reg.set_params(warm_start=True).fit(X, y, eval_set=(X[:1], y[:1]))
+    restarted.set_params(warm_start=True).fit(X, y, eval_set=(X[:1], y[:1]))
+    np.testing.assert_array_equal(reg.predict(X), restarted.predict(X))

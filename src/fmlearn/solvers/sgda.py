@@ -98,6 +98,8 @@ class SGDASolver(SGDSolver):
             raise ValueError("solver='sgda' learns its penalties on validation rows: pass "
                              "eval_set to fit, or let it hold out validation_fraction.")
         X_val, y_val, w_val = self.validation
+        # A warm start may bring fewer validation rows than the state's place in them.
+        state.val_next[0] %= max(X_val.shape[0], 1)
         order = np.arange(X.shape[0]) if rng is None else rng.permutation(X.shape[0])
         cfg = self.config(model.dtype)
         intercept = np.array([model.intercept], dtype=model.dtype)
