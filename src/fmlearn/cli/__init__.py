@@ -13,6 +13,7 @@ per job:
 ``demo``       ``fmlearn demo`` and ``bench``
 ``_common``    exit statuses, errors, messages, the shared options
 ``_data``      reading data files (with or without labels) and models, writing values, metrics
+``_tables``    for ``convert``: reading tables, the vocabulary, the rows under it
 =============  ================================================================================
 
 A command starts without loading SciPy, scikit-learn, pandas, the estimators or the readers
