@@ -192,6 +192,8 @@ def _csv_rows(body, dtype):
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _Reject(400, "not UTF-8") from None
+    if re.search(r"\r(?!\n)", text):  # a carriage return alone: CSV readers disagree on it
+        raise _Unknown("a CSV body with a bare carriage return")
     rows = []
     for line in re.split(r"\r\n|\r|\n", text):
         if not line:
@@ -356,7 +358,8 @@ def _check(path, content_type, accept, body, response):
         return Outcome(WRONG_VALUE, f"status {response.status_code} ({response.text[:200]}); the "
                                     f"reference refuses with {exc.status}: {exc}")
     except _Unknown as exc:
-        if response.status_code in (200, 400, 406):
+        if response.status_code in (200, 400, 406) or (response.status_code == 413
+                                                        and len(body) > LIMIT):
             return Outcome(CORRECT if response.status_code == 200 else CLEAN_ERROR,
                            f"not checked: {exc}")
         return Outcome(WRONG_VALUE, f"status {response.status_code}: {response.text[:200]}")
