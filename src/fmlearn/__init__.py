@@ -4,7 +4,7 @@ The public names are imported when first used (PEP 562), so ``import fmlearn`` a
 the command line start without loading scikit-learn, SciPy and pandas.
 """
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._numba_cache import configure as _configure_numba_cache
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .persistence import ModelFileError, load, read_header, save
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'fmlearn' has no attribute {name!r}")
     value = getattr(importlib.import_module(_WHERE[name], __name__), name)
@@ -37,5 +37,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -1,13 +1,17 @@
 """Shared machinery of the FM estimators: parameters, the epoch loop, early stopping, history."""
+from __future__ import annotations
+
 import copy
 import math
 import sys
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from sklearn.model_selection import train_test_split
@@ -27,8 +31,21 @@ from .solvers.mcmc import TRACED, MCMCSolver
 from .solvers.sgd import SCHEDULES, SGDSolver
 from .solvers.sgda import SGDASolver
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
 
-def partial_fit_available(estimator):
+    from typing_extensions import Self
+
+    from ._typing import (FloatDType, MatrixLike, Model, RandomStateLike, Schedule, Scoring,
+                          Solver, fit_context as _fit_context)
+
+    # Validation rows: the matrix, the encoded targets and the sample weights.
+    _Validation: TypeAlias = tuple[Any, NDArray[Any], NDArray[Any]]
+else:
+    from sklearn.base import _fit_context
+
+
+def partial_fit_available(estimator: BaseFM) -> bool:
     """Whether the estimator's solver can learn chunk by chunk (not SGDA, which needs
     validation rows); raises AttributeError saying why not."""
     if estimator.solver == "sgda":
@@ -71,16 +88,21 @@ class BaseFM(BaseEstimator):
         "n_kept_samples": [Interval(Integral, 1, None, closed="left"), None],
     }
 
-    def __init__(self, *, n_factors=8, order=2, solver="sgd", max_iter=100, tol=1e-4,
-                 learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
-                 init_std=0.01, clip_gradient=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
-                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
-                 burn_in="auto", n_kept_samples=None):
+    def __init__(self, *, n_factors: int = 8, order: int = 2, solver: Solver = "sgd",
+                 max_iter: int = 100, tol: float | None = 1e-4,
+                 learning_rate: Schedule = "adagrad", eta0: float = 0.1, power_t: float = 0.25,
+                 reg_intercept: float = 0.0, reg_linear: float = 1e-5, reg_factors: float = 1e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.01,
+                 clip_gradient: float | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 5,
+                 scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
+                 n_jobs: int | None = None, random_state: RandomStateLike = None,
+                 verbose: int = 0, dtype: FloatDType = "float32",
+                 burn_in: int | Literal["auto"] = "auto",
+                 n_kept_samples: int | None = None) -> None:
         self.n_factors = n_factors
         self.order = order
-        self.solver = solver
+        self.solver: str = solver
         self.max_iter = max_iter
         self.tol = tol
         self.learning_rate = learning_rate
@@ -107,49 +129,51 @@ class BaseFM(BaseEstimator):
         self.n_kept_samples = n_kept_samples
 
     # --- what subclasses define -------------------------------------------------------------
-    _loss = None  # "squared" or "logistic"
+    _loss: str = None  # type: ignore[assignment]  # "squared" or "logistic"
+    model_: Any  # FMModel, FFMModel, HOFMModel, MulticlassFMModel or FMSamples
 
-    def _encode_y(self, y, classes=None):
+    def _encode_y(self, y: ArrayLike, classes: ArrayLike | None = None) -> NDArray[Any]:
         """Targets as the loss expects them, in the model dtype; sets label attributes."""
         raise NotImplementedError
 
-    def _validation_loss(self, scores, y, sample_weight):
+    def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
+                         sample_weight: NDArray[Any]) -> float:
         """The default validation score (higher is better) from raw scores and encoded targets."""
         raise NotImplementedError
 
-    def _learn_target_range(self, target, reset):
+    def _learn_target_range(self, target: NDArray[Any], reset: bool) -> None:
         """Record what the solver and ``predict`` need to know of the training targets."""
 
-    def _target_range(self):
+    def _target_range(self) -> tuple[float, float] | None:
         """Bounds the solver clips scores to inside the loss, or None."""
         return None
 
-    def _finish_scores(self, scores):
+    def _finish_scores(self, scores: NDArray[Any]) -> NDArray[Any]:
         """Scores as ``predict`` returns them (the regressor may clip them)."""
         return scores
 
     # --- fitted attributes ----------------------------------------------------------------------
     @property
-    def intercept_(self):
+    def intercept_(self) -> float | NDArray[Any]:
         """The learned global bias w0."""
         check_is_fitted(self, "model_")
         return self.model_.intercept
 
     @property
-    def coef_(self):
+    def coef_(self) -> NDArray[Any]:
         """The learned linear weights, shape (n_features,)."""
         check_is_fitted(self, "model_")
         return self.model_.coef
 
     @property
-    def factors_(self):
+    def factors_(self) -> NDArray[Any]:
         """The learned latent factors, shape (n_features, n_factors); for ``order`` >= 3
         (order - 1, n_features, n_factors), one matrix per order."""
         check_is_fitted(self, "model_")
         return self.model_.factors
 
     @property
-    def hyperparameter_trace_(self):
+    def hyperparameter_trace_(self) -> dict[str, NDArray[Any]]:
         """``solver="mcmc"``: the sampled hyperparameters, one row per iteration.
 
         A dict of arrays: ``alpha`` (noise precision, regression only), ``mu_w`` and
@@ -162,7 +186,7 @@ class BaseFM(BaseEstimator):
         return {name: np.array(self._solver_state.trace[name]) for name in TRACED}
 
     @property
-    def regularization_(self):
+    def regularization_(self) -> dict[str, NDArray[Any]]:
         """``solver="sgda"``: the penalties learned so far, per feature group.
 
         A dict of arrays: ``reg_linear`` of shape (n_groups,) and ``reg_factors`` of
@@ -174,7 +198,7 @@ class BaseFM(BaseEstimator):
         state = self._solver_state
         return {"reg_linear": state.lam_w.copy(), "reg_factors": state.lam_v.copy()}
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.non_deterministic = False
@@ -182,7 +206,9 @@ class BaseFM(BaseEstimator):
 
     # --- training -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None, eval_set=None, feature_groups=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+            eval_set: tuple[MatrixLike, ArrayLike] | None = None,
+            feature_groups: ArrayLike | None = None) -> Self:
         """Fit the model by ``max_iter`` epochs (SGD), sweeps (ALS) or samples (MCMC) over ``X``.
 
         Parameters
@@ -243,14 +269,15 @@ class BaseFM(BaseEstimator):
                          stop_early=True, fresh=not warm)
         return self
 
-    def _initialise(self, n_features, dtype, groups):
+    def _initialise(self, n_features: int, dtype: np.dtype[Any],
+                    groups: NDArray[np.int64] | None) -> None:
         if self.solver == "mcmc":  # the burn-in is fixed for the chain, also when warm starts
             self._burn_in = self.max_iter // 10 if self.burn_in == "auto" else self.burn_in
         self.model_ = self._new_model(n_features, dtype)
         self._solver_state = self._solver().initial_state(self.model_, groups)
         self.t_ = 0
 
-    def _new_model(self, n_features, dtype):
+    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> Model:
         """The model a fit starts from."""
         if self.order == 2:
             return FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
@@ -260,11 +287,12 @@ class BaseFM(BaseEstimator):
         return HOFMModel.initial(n_features, self.order, self.n_factors, self.init_std, dtype,
                                  self._rng)
 
-    def _sgd_learner(self):
+    def _sgd_learner(self) -> type:
         """The learner class of ``solver="sgd"`` for this model."""
         return SGDSolver if self.order == 2 else HOFMSolver
 
-    def _partial_fit(self, X, y, sample_weight, classes):
+    def _partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
+                     classes: ArrayLike | None) -> Self:
         first = not hasattr(self, "model_")
         X, y = validate_fm_data(self, X, y, reset=first, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
@@ -277,7 +305,7 @@ class BaseFM(BaseEstimator):
                          in_place=True)
         return self
 
-    def _solver(self, validation=None):
+    def _solver(self, validation: _Validation | None = None) -> Any:
         """The learner of ``solver``; ``validation`` is the ``(X, y, weight)`` SGDA tunes on."""
         n_threads = effective_n_jobs(self.n_jobs)
         switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
@@ -297,7 +325,8 @@ class BaseFM(BaseEstimator):
                           n_kept_samples=self.n_kept_samples,
                           target_range=self._target_range(), **switches)
 
-    def _score_validation(self, solver, model, state, validation):
+    def _score_validation(self, solver: Any, model: Any, state: Any,
+                          validation: _Validation) -> float:
         X_val, y_val, w_val = validation
         if not w_val.any():  # every validation row weighs 0: there is no score to report
             return float("nan")
@@ -308,8 +337,10 @@ class BaseFM(BaseEstimator):
         snapshot.model_ = solver.result(model, state)
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
-    def _run_epochs(self, X, y, sample_weight, validation, rng, n_epochs, stop_early,
-                    in_place=False, solver=None, fresh=False):
+    def _run_epochs(self, X: Any, y: Any, sample_weight: Any,
+                    validation: _Validation | None, rng: np.random.Generator, n_epochs: int,
+                    stop_early: bool, in_place: bool = False, solver: Any = None,
+                    fresh: bool = False) -> None:
         """The epoch loop: one kernel pass per epoch, then checks, history and early stopping.
 
         ``solver`` replaces the learner of ``solver=`` (the Dask learners); with ``y`` None
@@ -408,7 +439,7 @@ class BaseFM(BaseEstimator):
         self.validation_scores_ = val_scores if validation is not None else None
         self.best_validation_score_ = max(val_scores) if val_scores else None
 
-    def _overflow(self, epoch, stochastic, own, in_place):
+    def _overflow(self, epoch: int, stochastic: bool, own: bool, in_place: bool) -> ValueError:
         """The error for parameters no longer finite after ``epoch`` (from 0), with a remedy;
         an estimator whose parameters were updated in place (``own``) is reset to unfitted."""
         remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
@@ -425,11 +456,12 @@ class BaseFM(BaseEstimator):
         return ValueError(f"Floating-point overflow at epoch {epoch + 1}: the parameters "
                           f"are no longer finite.{lost} {remedy}")
 
-    def _end_epoch(self, solver, model, state, loss_curve, val_scores):
+    def _end_epoch(self, solver: Any, model: Any, state: Any, loss_curve: list[float],
+                   val_scores: list[float]) -> None:
         """Called after each epoch's checks and history (the Dask estimators checkpoint here)."""
 
     # --- prediction --------------------------------------------------------------------------
-    def _decision(self, X):
+    def _decision(self, X: MatrixLike) -> NDArray[Any]:
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
         scores = self.model_.predict_csr(X, self.n_jobs, check=False)  # X is checked above

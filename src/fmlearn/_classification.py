@@ -1,13 +1,26 @@
 """Factorization machine classification: logistic (or probit) for two classes, softmax for more."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_ndtr, log_softmax, ndtr, softmax
-from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseFM, partial_fit_available
 from .model import MulticlassFMModel
 from .solvers.softmax import SoftmaxSolver
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._typing import MatrixLike, Model, available_if, fit_context as _fit_context
+else:
+    from sklearn.base import _fit_context
+    from sklearn.utils.metaestimators import available_if
 
 
 class FMClassificationMixin(ClassifierMixin):
@@ -19,22 +32,23 @@ class FMClassificationMixin(ClassifierMixin):
     """
 
     _loss = "logistic"
+    classes_: NDArray[Any]
 
-    def _multiclass(self):
+    def _multiclass(self) -> bool:
         """Whether this estimator, as configured, can learn more than two classes."""
         return False
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = self._multiclass()
         return tags
 
-    def _encode_y(self, y, classes=None):
+    def _encode_y(self, y: ArrayLike, classes: ArrayLike | None = None) -> NDArray[Any]:
         check_classification_targets(y)
         name = type(self).__name__
         given = classes is not None
         classes = np.asarray(classes) if given else np.unique(y)
-        unseen = np.setdiff1d(np.unique(y), classes) if given else ()
+        unseen: Any = np.setdiff1d(np.unique(y), classes) if given else ()
         if len(unseen):
             raise ValueError(f"y holds labels {unseen.tolist()} that are not among the classes "
                              f"{classes.tolist()}.")
@@ -53,12 +67,13 @@ class FMClassificationMixin(ClassifierMixin):
             return sorter[np.searchsorted(classes, y, sorter=sorter)].astype(self.dtype)
         return np.where(y == classes[1], 1, -1).astype(self.dtype)
 
-    def _decode_y(self, y):
+    def _decode_y(self, y: NDArray[Any]) -> NDArray[Any]:
         if self.classes_.shape[0] > 2:
             return self.classes_[y.astype(int)]
         return self.classes_[(y > 0).astype(int)]
 
-    def _validation_loss(self, scores, y, sample_weight):
+    def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
+                         sample_weight: NDArray[Any]) -> float:
         scores = scores.astype(np.float64)
         if scores.ndim == 2:
             log_proba = np.take_along_axis(log_softmax(scores, axis=1),
@@ -66,12 +81,12 @@ class FMClassificationMixin(ClassifierMixin):
             return float(np.average(log_proba, weights=sample_weight))
         return float(np.average(self._log_proba_of(y * scores), weights=sample_weight))
 
-    def _link_cdf(self):
+    def _link_cdf(self) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
         """The function from scores to probabilities of ``classes_[1]``: the logistic for the
         SGD learners, the normal CDF for the probit learners (ALS and MCMC)."""
         return ndtr if self.solver in ("als", "mcmc") else expit
 
-    def _log_proba_of(self, scores):
+    def _log_proba_of(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Log-probability of the second class for each score, by the solver's link."""
         if self.solver in ("als", "mcmc"):
             return log_ndtr(scores)
@@ -79,7 +94,8 @@ class FMClassificationMixin(ClassifierMixin):
 
     @available_if(partial_fit_available)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> Self:
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
         The parameters are updated in place, as in :meth:`FMRegressor.partial_fit`.
@@ -108,7 +124,7 @@ class FMClassificationMixin(ClassifierMixin):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes)
 
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """The FM score, the log-odds of ``classes_[1]``, for each row of ``X``; with more
         than two classes one score per class, shape (n_samples, n_classes).
 
@@ -122,7 +138,7 @@ class FMClassificationMixin(ClassifierMixin):
         """
         return self._decision(X)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Probabilities of each class in ``classes_``, shape (n_samples, n_classes).
 
         Examples
@@ -139,14 +155,14 @@ class FMClassificationMixin(ClassifierMixin):
         cdf = self._link_cdf()
         return np.column_stack([cdf(-s), cdf(s)])  # 1 - cdf(s) would round to 0 for large s
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Logarithms of ``predict_proba``, computed without underflow."""
         s = self._decision(X).astype(np.float64)
         if s.ndim == 2:
             return log_softmax(s, axis=1)
         return np.column_stack([self._log_proba_of(-s), self._log_proba_of(s)])
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[Any]:
         """The more probable label for each row of ``X``.
 
         Examples
@@ -215,14 +231,14 @@ regularization_
     (2, 2)
     """
 
-    def _multiclass(self):
+    def _multiclass(self) -> bool:
         return self.solver == "sgd" and self.order == 2
 
-    def _new_model(self, n_features, dtype):
+    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> Model:
         if self.classes_.shape[0] == 2:
             return super()._new_model(n_features, dtype)
         return MulticlassFMModel.initial(self.classes_.shape[0], n_features, self.n_factors,
                                          self.init_std, dtype, self._rng)
 
-    def _sgd_learner(self):
+    def _sgd_learner(self) -> type:
         return SoftmaxSolver if self.classes_.shape[0] > 2 else super()._sgd_learner()

@@ -1,4 +1,10 @@
 """Field-aware factorization machines (Juan, Zhuang, Chin, Lin, RecSys 2016)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseFM
@@ -7,6 +13,9 @@ from ._regression import FMRegressionMixin
 from ._validation import validate_fields
 from .model import FFMModel
 from .solvers.ffm import FFMSolver
+
+if TYPE_CHECKING:
+    from ._typing import FloatDType, RandomStateLike, Schedule, Scoring
 
 
 class BaseFFM(BaseFM):
@@ -24,12 +33,16 @@ class BaseFFM(BaseFM):
         "normalize": ["boolean"],
     }
 
-    def __init__(self, *, fields=None, n_factors=8, normalize=False, max_iter=100, tol=1e-4,
-                 learning_rate="adagrad", eta0=0.2, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=2e-5, reg_factors=2e-5, fit_intercept=True, fit_linear=True,
-                 init_std=0.1, clip_gradient=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
-                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32"):
+    def __init__(self, *, fields: ArrayLike | None = None, n_factors: int = 8,
+                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
+                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.1,
+                 clip_gradient: float | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 5,
+                 scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
+                 n_jobs: int | None = None, random_state: RandomStateLike = None,
+                 verbose: int = 0, dtype: FloatDType = "float32") -> None:
         self.fields = fields
         self.n_factors = n_factors
         self.normalize = normalize
@@ -56,22 +69,22 @@ class BaseFFM(BaseFM):
         self.verbose = verbose
         self.dtype = dtype
 
-    def _new_model(self, n_features, dtype):
+    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> FFMModel:
         fields = validate_fields(self.fields, n_features)
         return FFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
                                 self.normalize)
 
-    def _sgd_learner(self):
+    def _sgd_learner(self) -> type:
         return FFMSolver
 
     @property
-    def fields_(self):
+    def fields_(self) -> NDArray[np.int32]:
         """The field of each feature as codes 0 .. n_fields - 1, shape (n_features,)."""
         check_is_fitted(self, "model_")
         return self.model_.fields
 
     @property
-    def factors_(self):
+    def factors_(self) -> NDArray[np.floating[Any]]:
         """The latent vectors, one per (feature, field): shape (n_features, n_fields, n_factors)."""
         check_is_fitted(self, "model_")
         return self.model_.factors
@@ -155,13 +168,17 @@ class FFMRegressor(FMRegressionMixin, BaseFFM):
     _parameter_constraints: dict = {**BaseFFM._parameter_constraints,
                                     "clip_predictions": ["boolean"]}
 
-    def __init__(self, *, fields=None, n_factors=8, normalize=False, max_iter=100, tol=1e-4,
-                 learning_rate="adagrad", eta0=0.2, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=2e-5, reg_factors=2e-5, fit_intercept=True, fit_linear=True,
-                 init_std=0.1, clip_gradient=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
-                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
-                 clip_predictions=True):
+    def __init__(self, *, fields: ArrayLike | None = None, n_factors: int = 8,
+                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
+                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.1,
+                 clip_gradient: float | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 5,
+                 scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
+                 n_jobs: int | None = None, random_state: RandomStateLike = None,
+                 verbose: int = 0, dtype: FloatDType = "float32",
+                 clip_predictions: bool = True) -> None:
         super().__init__(
             fields=fields, n_factors=n_factors, normalize=normalize, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,

@@ -1,6 +1,11 @@
 """Factorization machine ranking by BPR: learn to score preferred rows above others."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
-from sklearn.base import _fit_context
+from numpy.typing import ArrayLike, NDArray
 from sklearn.metrics import roc_auc_score
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _num_samples
@@ -8,6 +13,14 @@ from sklearn.utils.validation import _num_samples
 from ._base import BaseFM
 from ._threads import effective_n_jobs
 from .solvers.bpr import BPRSolver
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._typing import FloatDType, MatrixLike, RandomStateLike, Schedule, Scoring
+    from ._typing import fit_context as _fit_context
+else:
+    from sklearn.base import _fit_context
 
 
 class FMRanker(BaseFM):
@@ -65,10 +78,14 @@ n_features_in_, feature_names_in_
         if name not in ("order", "solver", "burn_in", "n_kept_samples", "reg_intercept",
                         "fit_intercept", "shuffle", "validation_fraction")}
 
-    def __init__(self, *, n_factors=8, max_iter=100, tol=1e-4, learning_rate="adagrad", eta0=0.1,
-                 power_t=0.25, reg_linear=1e-5, reg_factors=1e-5, fit_linear=True, init_std=0.01,
-                 clip_gradient=None, early_stopping=False, n_iter_no_change=5, scoring=None,
-                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32"):
+    def __init__(self, *, n_factors: int = 8, max_iter: int = 100, tol: float | None = 1e-4,
+                 learning_rate: Schedule = "adagrad", eta0: float = 0.1, power_t: float = 0.25,
+                 reg_linear: float = 1e-5, reg_factors: float = 1e-5, fit_linear: bool = True,
+                 init_std: float = 0.01, clip_gradient: float | None = None,
+                 early_stopping: bool = False, n_iter_no_change: int = 5, scoring: Scoring = None,
+                 warm_start: bool = False, n_jobs: int | None = None,
+                 random_state: RandomStateLike = None, verbose: int = 0,
+                 dtype: FloatDType = "float32") -> None:
         self.n_factors = n_factors
         self.max_iter = max_iter
         self.tol = tol
@@ -90,7 +107,9 @@ n_features_in_, feature_names_in_
         self.dtype = dtype
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, groups=None, sample_weight=None, eval_set=None):
+    def fit(self, X: MatrixLike, y: ArrayLike,  # type: ignore[override]  # groups comes third
+            groups: ArrayLike | None = None, sample_weight: ArrayLike | None = None,
+            eval_set: tuple[MatrixLike, ArrayLike] | None = None) -> Self:
         """Fit by ``max_iter`` epochs of BPR over pairs drawn within ``groups``.
 
         Parameters
@@ -119,32 +138,35 @@ n_features_in_, feature_names_in_
         finally:
             del self._groups
 
-    _fit = BaseFM.fit.__wrapped__  # the epoch loop, without validating parameters twice
+    # the epoch loop, without validating parameters twice
+    _fit: Callable[..., Any] = BaseFM.fit.__wrapped__  # type: ignore[attr-defined]
 
-    def _encode_y(self, y, classes=None):
+    def _encode_y(self, y: ArrayLike, classes: ArrayLike | None = None) -> NDArray[Any]:
         type_of_target(y, input_name="y", raise_unknown=True)
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise ValueError(f"y must hold numeric relevance; got dtype {y.dtype}.")
         return y.astype(self.dtype)
 
-    def _decode_y(self, y):
+    def _decode_y(self, y: NDArray[Any]) -> NDArray[Any]:
         return y
 
-    def _validation_loss(self, scores, y, sample_weight):
+    def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
+                         sample_weight: NDArray[Any]) -> float:
         positive = y > 0
         if positive.all() or not positive.any():
             return float("nan")
         return float(roc_auc_score(positive, scores, sample_weight=sample_weight))
 
-    def _solver(self, validation=None):
+    def _solver(self, validation: tuple[Any, NDArray[Any], NDArray[Any]] | None = None
+                ) -> BPRSolver:
         groups = getattr(self, "_groups", None)
         return BPRSolver(self._loss, self.learning_rate, self.eta0, self.power_t, 0.0,
                          self.reg_linear, self.reg_factors, self.clip_gradient,
                          n_threads=effective_n_jobs(self.n_jobs), fit_intercept=False,
                          fit_linear=self.fit_linear, groups=groups)
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Scores of the rows of ``X``: higher ranks first.
 
         Examples
@@ -157,7 +179,7 @@ n_features_in_, feature_names_in_
         return self._decision(X)
 
 
-def _validate_groups(groups, n_rows):
+def _validate_groups(groups: ArrayLike | None, n_rows: int) -> NDArray[np.int64] | None:
     if groups is None:
         return None
     groups = np.asarray(groups)

@@ -1,43 +1,59 @@
 """Factorization machine regression (squared loss)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
-from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils.metaestimators import available_if
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import RegressorMixin
 
 from ._base import BaseFM, partial_fit_available
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._typing import (FloatDType, MatrixLike, RandomStateLike, Schedule, Scoring, Solver,
+                          available_if, fit_context as _fit_context)
+else:
+    from sklearn.base import _fit_context
+    from sklearn.utils.metaestimators import available_if
 
 
 class FMRegressionMixin(RegressorMixin):
     """The squared loss, target clipping and ``predict`` of the FM-family regressors."""
 
     _loss = "squared"
+    target_range_: tuple[float, float]
 
-    def _learn_target_range(self, target, reset):
+    def _learn_target_range(self, target: NDArray[Any], reset: bool) -> None:
         low, high = float(target.min()), float(target.max())
         if not reset:
             low, high = min(low, self.target_range_[0]), max(high, self.target_range_[1])
         self.target_range_ = (low, high)
 
-    def _target_range(self):
+    def _target_range(self) -> tuple[float, float] | None:
         return self.target_range_ if self.clip_predictions else None
 
-    def _finish_scores(self, scores):
+    def _finish_scores(self, scores: NDArray[Any]) -> NDArray[Any]:
         if self.clip_predictions:
             return np.clip(scores, *self.target_range_).astype(scores.dtype, copy=False)
         return scores
 
-    def _encode_y(self, y, classes=None):
+    def _encode_y(self, y: ArrayLike, classes: ArrayLike | None = None) -> NDArray[Any]:
         return np.asarray(y, dtype=self.dtype)
 
-    def _decode_y(self, y):
+    def _decode_y(self, y: NDArray[Any]) -> NDArray[Any]:
         return y
 
-    def _validation_loss(self, scores, y, sample_weight):
+    def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
+                         sample_weight: NDArray[Any]) -> float:
         err = scores.astype(np.float64) - y
         return -float(np.sqrt(np.average(err * err, weights=sample_weight)))
 
     @available_if(partial_fit_available)
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """Run one epoch over ``X``, starting from the current model (or a new one).
 
         The parameters are updated in place, so that training on many chunks (see
@@ -64,7 +80,7 @@ class FMRegressionMixin(RegressorMixin):
         """
         return self._partial_fit(X, y, sample_weight, None)
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
         """Predicted targets for the rows of ``X``.
 
         Examples
@@ -238,13 +254,19 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     _parameter_constraints: dict = {**BaseFM._parameter_constraints,
                                     "clip_predictions": ["boolean"]}
 
-    def __init__(self, *, n_factors=8, order=2, solver="sgd", max_iter=100, tol=1e-4,
-                 learning_rate="adagrad", eta0=0.1, power_t=0.25, reg_intercept=0.0,
-                 reg_linear=1e-5, reg_factors=1e-5, fit_intercept=True, fit_linear=True,
-                 init_std=0.01, clip_gradient=None, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=5, scoring=None, shuffle=True,
-                 warm_start=False, n_jobs=None, random_state=None, verbose=0, dtype="float32",
-                 burn_in="auto", n_kept_samples=None, clip_predictions=True):
+    def __init__(self, *, n_factors: int = 8, order: int = 2,
+                 solver: Solver = "sgd", max_iter: int = 100,
+                 tol: float | None = 1e-4, learning_rate: Schedule = "adagrad",
+                 eta0: float = 0.1, power_t: float = 0.25, reg_intercept: float = 0.0,
+                 reg_linear: float = 1e-5, reg_factors: float = 1e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.01,
+                 clip_gradient: float | None = None, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, n_iter_no_change: int = 5,
+                 scoring: Scoring = None, shuffle: bool = True,
+                 warm_start: bool = False, n_jobs: int | None = None,
+                 random_state: RandomStateLike = None, verbose: int = 0,
+                 dtype: FloatDType = "float32", burn_in: int | Literal["auto"] = "auto",
+                 n_kept_samples: int | None = None, clip_predictions: bool = True) -> None:
         super().__init__(
             n_factors=n_factors, order=order, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,

@@ -49,6 +49,8 @@ over ``path``. A reader sees the old file or the new one, never a part; the temp
 file of a writer that was killed is removed by the next save to ``path``. The bytes
 depend only on the estimator (fixed zip timestamps), so equal models give equal files.
 """
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import importlib
@@ -57,8 +59,9 @@ import os
 import re
 import warnings
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -74,6 +77,10 @@ from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
+
+if TYPE_CHECKING:
+    from ._base import BaseFM
+    from ._typing import StrPath
 
 __all__ = ["ModelFileError", "load", "read_header", "save"]
 
@@ -108,7 +115,7 @@ class ModelFileError(ValueError):
     True
     """
 
-    def __init__(self, path, problem):
+    def __init__(self, path: StrPath, problem: str) -> None:
         self.path = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
@@ -125,22 +132,23 @@ class _Kind:
     decode: Callable[[dict], object]
 
 
-_KINDS: dict = {}
-_KIND_OF_CLASS: dict = {}
+_KINDS: dict[str, _Kind] = {}
+_KIND_OF_CLASS: dict[type, _Kind] = {}
 
 
-def _register(name, cls, encode=None, decode=None):
+def _register(name: str, cls: type, encode: Callable[[Any], dict] | None = None,
+              decode: Callable[[dict], object] | None = None) -> None:
     """Add a kind; by default a dataclass is written as its ``__init__`` fields."""
     if encode is None:
-        def encode(obj):
+        def encode(obj: Any) -> dict:
             return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
     if decode is None:
-        def decode(fields):
+        def decode(fields: dict) -> object:
             return cls(**fields)
     _KINDS[name] = _KIND_OF_CLASS[cls] = _Kind(name, cls, encode, decode)
 
 
-def _encode_mcmc_state(state):
+def _encode_mcmc_state(state: MCMCState) -> dict:
     # The kept samples as three stacked arrays: byte for byte model_'s, so written once.
     samples = None
     if state.samples:
@@ -152,7 +160,7 @@ def _encode_mcmc_state(state):
             "trace": {name: np.array(values) for name, values in state.trace.items()}}
 
 
-def _decode_mcmc_state(fields):
+def _decode_mcmc_state(fields: dict) -> MCMCState:
     kept = fields["samples"]
     samples = [] if kept is None else [
         FMModel(float(w0), w, v) for w0, w, v in zip(kept["intercepts"], kept["coefs"],
@@ -167,7 +175,7 @@ _BIT_GENERATORS = {cls.__name__: cls for cls in (np.random.PCG64, np.random.PCG6
                                                  np.random.SFC64)}
 
 
-def _decode_generator(fields):
+def _decode_generator(fields: dict) -> np.random.Generator:
     state = fields["bit_generator"]
     name = state.get("bit_generator") if isinstance(state, dict) else None
     if name not in _BIT_GENERATORS:
@@ -195,7 +203,7 @@ _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker
 _OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
 
 
-def _estimator_class(name):
+def _estimator_class(name: str) -> type[BaseFM] | None:
     """The estimator class a file may name, or None."""
     if name in _OPTIONAL_ESTIMATORS:
         return getattr(importlib.import_module(_OPTIONAL_ESTIMATORS[name]), name)
@@ -212,10 +220,10 @@ _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
 class _Encoder:
     """Turns objects into JSON nodes, collecting their arrays by name."""
 
-    def __init__(self):
-        self.arrays = {}
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
 
-    def node(self, value, name):
+    def node(self, value: Any, name: str) -> Any:
         if isinstance(value, np.ndarray):
             if value.dtype.hasobject:
                 raise TypeError(f"{name}: arrays of Python objects cannot be saved without pickle")
@@ -242,20 +250,24 @@ class _Encoder:
                                               for k, v in kind.encode(value).items()}}
 
     @staticmethod
-    def _key(key, name):
+    def _key(key: object, name: str) -> str:
         if not isinstance(key, str) or not _NAME.match(key):
             raise TypeError(f"{name}: key {key!r} cannot be saved")
         return key
 
 
-def _same_bytes(a, b):
+def _same_bytes(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
     return a.size == 0 or np.array_equal(a.reshape(-1).view(np.uint8),
                                           b.reshape(-1).view(np.uint8))
 
 
-def _array_table(arrays):
+def _array_table(arrays: dict[str, np.ndarray]
+                 ) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
     """The header's ``arrays`` entry and the arrays to write, each distinct array once."""
+    table: dict[str, dict]
+    unique: dict[str, np.ndarray]
+    by_layout: dict[tuple, list[str]]
     table, unique, by_layout = {}, {}, {}
     for name, array in arrays.items():
         layout = (array.dtype.str, array.shape, bool(np.isfortran(array)))
@@ -279,14 +291,17 @@ class _Decoder:
     when loading, the arrays about to be written when saving.
     """
 
-    def __init__(self, path, arrays, table):
+    def __init__(self, path: StrPath, arrays: Archive | Mapping[str, np.ndarray],
+                 table: dict) -> None:
         self.path, self.arrays, self.table = path, arrays, table
-        self.names, self._read, self._built = {}, {}, set()
+        self.names: dict[int, str] = {}
+        self._read: dict[str, np.ndarray] = {}
+        self._built: set[int] = set()
 
-    def value(self, node):
+    def value(self, node: Any) -> Any:
         return self.build(self.raw(node))
 
-    def raw(self, node):
+    def raw(self, node: Any) -> Any:
         if isinstance(node, list):
             return [self.raw(v) for v in node]
         if not isinstance(node, dict):
@@ -304,7 +319,7 @@ class _Decoder:
             return Raw(node["kind"], {k: self.raw(v) for k, v in node["fields"].items()})
         raise ValueError(f"unrecognised node with keys {sorted(node)}")
 
-    def build(self, value):
+    def build(self, value: Any) -> Any:
         """The objects of a ``raw`` value; an array used twice is copied for its second use."""
         if isinstance(value, np.ndarray):
             if id(value) in self._built:
@@ -319,7 +334,7 @@ class _Decoder:
             return {k: self.build(v) for k, v in value.items()}
         return value
 
-    def array(self, name):
+    def array(self, name: str) -> np.ndarray:
         """The array ``name``, read once however many nodes name it."""
         if name in self._read:
             return self._read[name]
@@ -338,7 +353,7 @@ class _Decoder:
         self.names.setdefault(id(array), name)
         return array
 
-    def _member(self, name):
+    def _member(self, name: str) -> np.ndarray:
         try:
             return self.arrays[name]
         except FileProblem:
@@ -354,12 +369,12 @@ class _Decoder:
 
 
 # --- the estimator and its header ---------------------------------------------------------------
-def _fmlearn_version():
+def _fmlearn_version() -> str:
     from . import __version__  # at call time: fmlearn/__init__ may import this module
     return __version__
 
 
-def _json_params(estimator, path):
+def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
     params = {}
     for name, value in estimator.get_params(deep=False).items():
         if isinstance(value, np.generic):
@@ -382,12 +397,12 @@ def _json_params(estimator, path):
     return params
 
 
-def _is_int_vector(value):
+def _is_int_vector(value: Any) -> bool:
     array = np.asarray(value)
     return array.ndim == 1 and array.dtype.kind in "iu"
 
 
-def _json_classes(classes, path):
+def _json_classes(classes: np.ndarray, path: StrPath) -> list:
     values = classes.tolist()
     if not all(isinstance(v, (bool, int, float, str)) for v in values):
         raise ModelFileError(path, f"cannot save classes_ {values!r}: labels must be numbers, "
@@ -395,7 +410,8 @@ def _json_classes(classes, path):
     return values
 
 
-def _build_header(estimator, path):
+def _build_header(estimator: BaseFM, path: StrPath
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header of ``estimator``'s file and the arrays it lists."""
     name = type(estimator).__name__
     if _estimator_class(name) is not type(estimator):
@@ -428,10 +444,11 @@ def _build_header(estimator, path):
     return header, arrays
 
 
-def _write_zip(fh, header_bytes, arrays, compress):
+def _write_zip(fh: IO[bytes], header_bytes: bytes, arrays: dict[str, np.ndarray],
+               compress: bool) -> None:
     compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
 
-    def member(name):
+    def member(name: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
         info.compress_type = compression
         info.external_attr = 0o644 << 16
@@ -444,7 +461,7 @@ def _write_zip(fh, header_bytes, arrays, compress):
                 np.lib.format.write_array(out, array, allow_pickle=False)
 
 
-def save(estimator, path, *, compress=False):
+def save(estimator: BaseFM, path: StrPath, *, compress: bool = False) -> str:
     """Write a fitted estimator to one model file that :func:`load` reads without pickle.
 
     Saved: the parameters (``get_params()``), the learned model (for MCMC every kept
@@ -518,7 +535,7 @@ def save(estimator, path, *, compress=False):
 
 
 # --- reading ------------------------------------------------------------------------------------
-def _sniff(start):
+def _sniff(start: bytes) -> str:
     """Why a file that is not a zip archive is no model file."""
     if not start:
         return "the file is empty (a save that never completed?)"
@@ -531,7 +548,7 @@ def _sniff(start):
 
 
 @contextlib.contextmanager
-def _open(path):
+def _open(path: StrPath) -> Iterator[tuple[Archive, dict[str, Any]]]:
     """Open a model file: yield its :class:`~fmlearn._model_file_checks.Archive` (arrays not
     yet read) and the checked header."""
     with open(path, "rb") as fh:
@@ -548,7 +565,7 @@ def _open(path):
             yield archive, _read_header_member(path, archive)
 
 
-def _read_header_member(path, archive):
+def _read_header_member(path: StrPath, archive: Archive) -> dict[str, Any]:
     if HEADER_MEMBER not in archive.archive.namelist():
         raise ModelFileError(path, f"not an fmlearn model file: the archive has no "
                              f"{HEADER_MEMBER} (a plain .npz?)")
@@ -572,7 +589,7 @@ def _read_header_member(path, archive):
     return header
 
 
-def read_header(path):
+def read_header(path: StrPath) -> dict[str, Any]:
     """The header of a model file, without reading its arrays.
 
     Parameters
@@ -614,7 +631,7 @@ def read_header(path):
         return header
 
 
-def load(path):
+def load(path: StrPath) -> BaseFM:
     """Read a fitted estimator from a file written by :func:`save`, without pickle.
 
     The arrays are read with ``np.load(..., allow_pickle=False)`` and only the
@@ -678,7 +695,8 @@ def load(path):
     return estimator
 
 
-def _read_estimator(path, arrays, header):
+def _read_estimator(path: StrPath, arrays: Archive | Mapping[str, np.ndarray],
+                    header: dict[str, Any]) -> tuple[_Decoder, BaseFM, Any, dict[str, Any]]:
     """Read and check what a header describes: ``(decoder, estimator, model, attributes)``,
     the estimator with its parameters and header attributes, the model and the other fitted
     attributes as :meth:`_Decoder.raw` values that passed

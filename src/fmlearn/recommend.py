@@ -27,14 +27,31 @@ Field-aware and higher-order models (:class:`~fmlearn.model.FFMModel`,
 :class:`~fmlearn.model.HOFMModel`) have no such decomposition: their recommendations
 score every ``user + item`` row, one user at a time, under the same contract.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_array
 
 from ._validation import check_sparse_arrays, with_fm_indices
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, add_linked, apply_link, inverse_link
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from ._typing import CSRMatrix, MatrixLike, Scorer
+
+    # Item indices and their scores (or similarities): 1-D for one query, 2-D for a batch.
+    Ranked: TypeAlias = tuple[NDArray[np.int64], NDArray[Any]]
+    # Top-N lists: a 2-D array (n_users, n), -1 for padding, or one sequence per user.
+    Lists: TypeAlias = ArrayLike | Sequence[ArrayLike]
+    # Each user's relevant items: a sparse matrix (n_users, n_items) or one collection per user.
+    Relevant: TypeAlias = MatrixLike | Sequence[Iterable[int]]
 
 __all__ = ["Recommender", "auc", "mean_average_precision_at_k", "ndcg_at_k", "precision_at_k",
            "recall_at_k", "recommend", "similar_items"]
@@ -47,7 +64,7 @@ _CACHE_BYTES = 2**28
 _RANKABLE = (FMModel, FMSamples, FFMModel, HOFMModel)
 
 
-def _resolve(estimator_or_model):
+def _resolve(estimator_or_model: Scorer) -> tuple[Any, Callable[[Any], Any] | None]:
     """The model, the function turning raw scores into ``predict``'s, and the feature count."""
     if isinstance(estimator_or_model, _RANKABLE):
         return estimator_or_model, None
@@ -62,7 +79,7 @@ def _resolve(estimator_or_model):
     return model, getattr(estimator_or_model, "_finish_scores", None)
 
 
-def _check_rows(X, model, name):
+def _check_rows(X: Any, model: Any, name: str) -> tuple[CSRMatrix, bool]:
     """``X`` as a CSR of the model dtype with ``model.n_features`` finite columns (1-D: one row)."""
     was_vector = not sp.issparse(X) and np.ndim(X) == 1
     check_sparse_arrays(X, name)
@@ -78,7 +95,7 @@ def _check_rows(X, model, name):
     return X, was_vector
 
 
-def _part_terms(model, X):
+def _part_terms(model: FMModel, X: CSRMatrix) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """``s(x)`` and ``q(x)`` of every row of the CSR ``X`` for one :class:`FMModel` (model dtype)."""
     q = np.asarray(X @ model.factors, dtype=model.dtype)
     squares = model.factors * model.factors
@@ -88,7 +105,7 @@ def _part_terms(model, X):
     return np.asarray(s, dtype=model.dtype), q, norms
 
 
-def _samples(model):
+def _samples(model: Any) -> tuple[list[FMModel], str | None]:
     """The second-order FMs to decompose and the link that averages them (none for models
     without the decomposition)."""
     if isinstance(model, FMSamples):
@@ -139,7 +156,7 @@ class Recommender:
            [2.]]))
     """
 
-    def __init__(self, estimator_or_model, item_features):
+    def __init__(self, estimator_or_model: Scorer, item_features: MatrixLike) -> None:
         self._model, self._finish = _resolve(estimator_or_model)
         self._items, _ = _check_rows(item_features, self._model, "item_features")
         self.n_items = self._items.shape[0]
@@ -150,13 +167,13 @@ class Recommender:
         self._cache = [_part_terms(m, self._items) for m in self._models] \
             if size <= _CACHE_BYTES and self._models else None
 
-    def _item_terms(self, s):
+    def _item_terms(self, s: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         if self._cache is not None:
             return self._cache[s]
         return _part_terms(self._models[s], self._items)
 
     # --- scoring --------------------------------------------------------------------------------
-    def _rank_keys(self, users):
+    def _rank_keys(self, users: CSRMatrix) -> NDArray[Any]:
         """Keys to rank the items by for each user row (higher is better), shape (n_users, n_items).
 
         For one :class:`FMModel` the raw score in the model dtype; for samples their averaged
@@ -187,7 +204,7 @@ class Recommender:
                                self._link)
         return inverse_link(total, len(self._models), self._link)
 
-    def _scores_from_keys(self, keys):
+    def _scores_from_keys(self, keys: NDArray[Any]) -> NDArray[Any]:
         """The scores ``predict`` (or ``decision_function``) returns, from ranking keys."""
         if self._link is not None:
             keys = keys.astype(self._model.dtype)
@@ -195,7 +212,7 @@ class Recommender:
             keys = self._finish(keys)
         return keys
 
-    def score(self, user_features):
+    def score(self, user_features: MatrixLike) -> NDArray[np.floating[Any]]:
         """Scores of every catalogue item for each user, shape (n_users, n_items).
 
         Equal (up to rounding) to the estimator's ``predict`` (regressor) or
@@ -221,7 +238,7 @@ class Recommender:
         return self._scores_from_keys(self._rank_keys(users))
 
     # --- top-N ----------------------------------------------------------------------------------
-    def _blocked(self, exclude, n_users, was_single):
+    def _blocked(self, exclude: Any, n_users: int, was_single: bool) -> CSRMatrix | None:
         """The excluded items as a CSR (n_users x n_items) of ones, or None."""
         if exclude is None:
             return None
@@ -245,7 +262,9 @@ class Recommender:
         blocked.sum_duplicates()
         return blocked
 
-    def recommend(self, user_features, n=10, *, exclude=None, filter_items=None, batch_size=None):
+    def recommend(self, user_features: MatrixLike, n: int = 10, *,
+                  exclude: MatrixLike | Sequence[ArrayLike] | None = None,
+                  filter_items: ArrayLike | None = None, batch_size: int | None = None) -> Ranked:
         """The ``n`` best items of the catalogue for each user, best first.
 
         Parameters
@@ -337,7 +356,8 @@ class Recommender:
         return ids, scores
 
     # --- item-item ------------------------------------------------------------------------------
-    def similar_items(self, item, n=10, *, include_self=False):
+    def similar_items(self, item: int | ArrayLike, n: int = 10, *,
+                      include_self: bool = False) -> Ranked:
         """Items whose factor sums ``q(i) = V^T x_i`` point the same way as ``item``'s.
 
         Similarity is the cosine of ``q(i)`` and ``q(j)`` (0 when either is zero); for
@@ -390,7 +410,7 @@ class Recommender:
         return (top[0], values[0]) if single else (top, values)
 
 
-def _top_columns(keys, width):
+def _top_columns(keys: NDArray[Any], width: int) -> NDArray[np.int64]:
     """Column indices of the ``width`` largest keys of each row, largest first (ties: lower index)."""
     n_cols = keys.shape[1]
     if width <= 0:
@@ -404,7 +424,7 @@ def _top_columns(keys, width):
     return np.take_along_axis(part, order, axis=1).astype(np.int64)
 
 
-def _as_item_ids(values, n_items, name):
+def _as_item_ids(values: Any, n_items: int, name: str) -> NDArray[np.int64]:
     ids = np.asarray(values)
     if ids.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -418,8 +438,9 @@ def _as_item_ids(values, n_items, name):
     return ids
 
 
-def recommend(estimator_or_model, user_features, item_features, n=10, *, exclude=None,
-              filter_items=None, batch_size=None):
+def recommend(estimator_or_model: Scorer, user_features: MatrixLike, item_features: MatrixLike,
+              n: int = 10, *, exclude: MatrixLike | Sequence[ArrayLike] | None = None,
+              filter_items: ArrayLike | None = None, batch_size: int | None = None) -> Ranked:
     """The ``n`` best catalogue items for one user or a batch of users.
 
     Equivalent to scoring the row ``user + item`` for every item with the estimator's
@@ -472,7 +493,8 @@ def recommend(estimator_or_model, user_features, item_features, n=10, *, exclude
         user_features, n, exclude=exclude, filter_items=filter_items, batch_size=batch_size)
 
 
-def similar_items(estimator_or_model, item_features, item, n=10, *, include_self=False):
+def similar_items(estimator_or_model: Scorer, item_features: MatrixLike, item: int | ArrayLike,
+                  n: int = 10, *, include_self: bool = False) -> Ranked:
     """The items most similar to ``item``: cosine similarity of the factor sums ``V^T x``.
 
     Parameters
@@ -501,7 +523,7 @@ def similar_items(estimator_or_model, item_features, item, n=10, *, include_self
 
 
 # --- ranking metrics ------------------------------------------------------------------------------
-def _lists(recommended):
+def _lists(recommended: Any) -> list[NDArray[np.int64]]:
     """Each user's recommended items as a 1-D int64 array, ``-1`` padding dropped."""
     if isinstance(recommended, np.ndarray):
         if recommended.ndim != 2:
@@ -520,7 +542,7 @@ def _lists(recommended):
     return out
 
 
-def _relevant_sets(relevant, n_users):
+def _relevant_sets(relevant: Any, n_users: int) -> list[NDArray[np.int64]]:
     if sp.issparse(relevant):
         relevant = sp.csr_matrix(relevant)
         relevant.eliminate_zeros()
@@ -534,7 +556,8 @@ def _relevant_sets(relevant, n_users):
     return rows
 
 
-def _per_user(recommended, relevant, k, metric):
+def _per_user(recommended: Lists, relevant: Relevant, k: int,
+              metric: Callable[[NDArray[np.bool_], int], float]) -> float:
     """Mean of ``metric(hits, n_relevant)`` over the users with at least one relevant item.
 
     ``hits`` is a boolean array: whether each of the user's first ``k`` recommendations
@@ -554,7 +577,7 @@ def _per_user(recommended, relevant, k, metric):
     return float(np.mean(values))
 
 
-def precision_at_k(recommended, relevant, k=10):
+def precision_at_k(recommended: Lists, relevant: Relevant, k: int = 10) -> float:
     """Mean over users of the share of the first ``k`` recommendations that are relevant.
 
     ``|top_k & relevant| / k``; a list shorter than ``k`` still divides by ``k``. Users
@@ -581,7 +604,7 @@ def precision_at_k(recommended, relevant, k=10):
     return _per_user(recommended, relevant, k, lambda hits, n_rel: hits.sum() / k)
 
 
-def recall_at_k(recommended, relevant, k=10):
+def recall_at_k(recommended: Lists, relevant: Relevant, k: int = 10) -> float:
     """Mean over users of the share of their relevant items found in the first ``k``.
 
     ``|top_k & relevant| / |relevant|``.
@@ -603,11 +626,11 @@ def recall_at_k(recommended, relevant, k=10):
     return _per_user(recommended, relevant, k, lambda hits, n_rel: hits.sum() / n_rel)
 
 
-def _discounts(k):
+def _discounts(k: int) -> NDArray[np.float64]:
     return 1.0 / np.log2(np.arange(2, k + 2))
 
 
-def ndcg_at_k(recommended, relevant, k=10):
+def ndcg_at_k(recommended: Lists, relevant: Relevant, k: int = 10) -> float:
     """Mean over users of the normalised discounted cumulative gain of the first ``k``.
 
     Binary gains: ``DCG = sum_{r < k, item r relevant} 1 / log2(r + 2)`` over ranks
@@ -630,13 +653,13 @@ def ndcg_at_k(recommended, relevant, k=10):
     >>> round(ndcg_at_k([[3, 1]], [{1}], k=2), 4)   # 1/log2(3)
     0.6309
     """
-    def ndcg(hits, n_rel):
+    def ndcg(hits: NDArray[np.bool_], n_rel: int) -> float:
         d = _discounts(k)
         return float(d[:hits.size][hits].sum() / d[:min(k, n_rel)].sum())
     return _per_user(recommended, relevant, k, ndcg)
 
 
-def mean_average_precision_at_k(recommended, relevant, k=10):
+def mean_average_precision_at_k(recommended: Lists, relevant: Relevant, k: int = 10) -> float:
     """MAP@k: mean over users of the average precision of the first ``k`` recommendations.
 
     ``AP@k = sum_{r <= k, item r relevant} precision@r / min(k, |relevant|)``.
@@ -655,13 +678,13 @@ def mean_average_precision_at_k(recommended, relevant, k=10):
     >>> mean_average_precision_at_k([[1, 3, 2]], [{1, 2}], k=3)   # (1/1 + 2/3) / 2
     0.8333333333333333
     """
-    def average_precision(hits, n_rel):
+    def average_precision(hits: NDArray[np.bool_], n_rel: int) -> float:
         precision = np.cumsum(hits) / np.arange(1, hits.size + 1)
         return float(precision[hits].sum() / min(k, n_rel))
     return _per_user(recommended, relevant, k, average_precision)
 
 
-def auc(recommended, relevant, n_items):
+def auc(recommended: Lists, relevant: Relevant, n_items: int | ArrayLike) -> float:
     """Mean over users of the ROC AUC of their ranking of the catalogue.
 
     Each user's catalogue of ``n_items`` items is ranked by the list: listed items in

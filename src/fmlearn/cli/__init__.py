@@ -58,7 +58,11 @@ Commands:
   serve     Serve MODEL over HTTP (SageMaker's inference contract).
   train     Train a model; libFM's flags work unchanged.
 """
+from __future__ import annotations
+
 import warnings
+from collections.abc import Sequence
+from typing import Any, TextIO
 
 import click
 
@@ -70,7 +74,7 @@ from . import convert, demo, predict, serve, train
 __all__ = ["cli", "main"]
 
 
-def _error_for(exc):
+def _error_for(exc: Exception) -> CommandError:
     """The ``CommandError`` a library exception is shown as."""
     from sklearn.utils._param_validation import InvalidParameterError
 
@@ -89,14 +93,15 @@ def _error_for(exc):
                         EXIT_FAILURE)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
     warn(str(message))
 
 
 class _Group(click.Group):
     """Runs the subcommand; library errors become one-line messages unless ``--debug``."""
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             try:
@@ -112,7 +117,7 @@ class _Group(click.Group):
 @click.group("fmlearn", cls=_Group, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="fmlearn")
 @debug_option
-def cli():
+def cli() -> None:
     """Factorization machines for sparse data: train, predict, evaluate, serve.
 
     \b
@@ -136,7 +141,7 @@ for _command in (train.train, predict.predict, predict.evaluate, predict.info, c
     cli.add_command(_command)
 
 
-def main(args=None):
+def main(args: Sequence[str] | None = None) -> None:
     """Run the ``fmlearn`` command (the console script) and exit with its status.
 
     Parameters

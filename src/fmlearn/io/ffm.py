@@ -1,5 +1,11 @@
 """FFM text files (libffm, xLearn): ``label field:index:value ...`` per line."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._files import write_atomically
 from ._text import (DEFAULT_BLOCK_BYTES, describe, feature_columns, format_rows, iter_blocks,
@@ -7,12 +13,20 @@ from ._text import (DEFAULT_BLOCK_BYTES, describe, feature_columns, format_rows,
 from .errors import DataFormatError
 from .libsvm import _check_streaming
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from .._typing import CSRMatrix, MatrixLike, Source, StrPath
+
+    # What the readers return: the rows, their labels and the field of each feature.
+    Rows: TypeAlias = tuple[CSRMatrix, NDArray[np.float64], NDArray[np.int32]]
 
 DEFAULT_MAX_FEATURES = 2**26
 
 
-def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise",
-             dtype=np.float32, max_features=DEFAULT_MAX_FEATURES):
+def load_ffm(source: Source, *, n_features: int | None = None, zero_based: bool = True,
+             field_conflicts: Literal["raise", "first"] = "raise", dtype: DTypeLike = np.float32,
+             max_features: int = DEFAULT_MAX_FEATURES) -> Rows:
     """Read an FFM file into a CSR matrix, its labels and the field of every feature.
 
     fmlearn's field-aware model gives each feature one field. Files whose
@@ -74,8 +88,9 @@ def load_ffm(source, *, n_features=None, zero_based=True, field_conflicts="raise
     return _rows(parsed, name, zero_based, n_features, field_conflicts, dtype, max_features)
 
 
-def iter_ffm(source, *, n_features, zero_based=True, field_conflicts="raise", dtype=np.float32,
-             block_bytes=DEFAULT_BLOCK_BYTES):
+def iter_ffm(source: Source, *, n_features: int, zero_based: bool = True,
+             field_conflicts: Literal["raise", "first"] = "raise", dtype: DTypeLike = np.float32,
+             block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[Rows]:
     """Read an FFM file in chunks of about ``block_bytes`` bytes of text.
 
     As :func:`~fmlearn.io.iter_libsvm`; ``fields`` of each chunk lists the
@@ -103,7 +118,8 @@ def iter_ffm(source, *, n_features, zero_based=True, field_conflicts="raise", dt
             yield _rows(parsed, name, zero_based, n_features, field_conflicts, dtype)
 
 
-def dump_ffm(X, y, fields, path, *, zero_based=True):
+def dump_ffm(X: MatrixLike, y: ArrayLike, fields: ArrayLike, path: StrPath, *,
+             zero_based: bool = True) -> None:
     """Write ``X``, ``y`` and the field of each feature as an FFM file, atomically.
 
     Parameters
@@ -132,7 +148,8 @@ def dump_ffm(X, y, fields, path, *, zero_based=True):
     write_atomically(path, lambda handle: handle.write(text))
 
 
-def _rows(parsed, name, zero_based, n_features, field_conflicts, dtype, max_features=None):
+def _rows(parsed: Any, name: str, zero_based: bool, n_features: int | None,
+          field_conflicts: str, dtype: DTypeLike, max_features: int | None = None) -> Rows:
     if field_conflicts not in ("raise", "first"):
         raise ValueError(f"field_conflicts must be 'raise' or 'first'; got {field_conflicts!r}")
     columns, n_features = feature_columns(parsed, name=name, zero_based=zero_based,

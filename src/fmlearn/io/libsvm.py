@@ -1,13 +1,25 @@
 """libSVM / libFM text files: ``label [qid:q] index:value ...`` per line."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._files import write_atomically
 from ._text import (DEFAULT_BLOCK_BYTES, describe, feature_columns, format_rows, iter_blocks,
                     parse_buffer, read_bytes, to_csr)
 from .errors import DataFormatError
 
+if TYPE_CHECKING:
+    from .._typing import MatrixLike, Source, StrPath
+    from ._text import ParsedRows
 
-def load_libsvm(source, *, n_features=None, zero_based=True, query_id=False, dtype=np.float32):
+
+def load_libsvm(source: Source, *, n_features: int | None = None,
+                zero_based: bool | Literal["auto"] = True, query_id: bool = False,
+                dtype: DTypeLike = np.float32) -> tuple[Any, ...]:
     """Read a libSVM / libFM file into a CSR matrix and its labels.
 
     Accepts ``#`` comments, blank lines, Windows line endings, an optional
@@ -58,8 +70,9 @@ def load_libsvm(source, *, n_features=None, zero_based=True, query_id=False, dty
     return _rows(parsed, name, zero_based, n_features, dtype, query_id)
 
 
-def iter_libsvm(source, *, n_features, zero_based=True, query_id=False, dtype=np.float32,
-                block_bytes=DEFAULT_BLOCK_BYTES):
+def iter_libsvm(source: Source, *, n_features: int, zero_based: bool = True,
+                query_id: bool = False, dtype: DTypeLike = np.float32,
+                block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[Any, ...]]:
     """Read a libSVM / libFM file in chunks of about ``block_bytes`` bytes of text.
 
     Memory stays bounded by one chunk however large the file, so files larger
@@ -88,7 +101,8 @@ def iter_libsvm(source, *, n_features, zero_based=True, query_id=False, dtype=np
             yield _rows(parsed, name, zero_based, n_features, dtype, query_id)
 
 
-def dump_libsvm(X, y, path, *, zero_based=True, query_id=None):
+def dump_libsvm(X: MatrixLike, y: ArrayLike, path: StrPath, *, zero_based: bool = True,
+                query_id: ArrayLike | None = None) -> None:
     """Write ``X`` and ``y`` as a libSVM / libFM file, atomically.
 
     Values are written with the fewest digits that read back to the same
@@ -117,14 +131,15 @@ def dump_libsvm(X, y, path, *, zero_based=True, query_id=None):
     write_atomically(path, lambda handle: handle.write(text))
 
 
-def _rows(parsed, name, zero_based, n_features, dtype, query_id):
+def _rows(parsed: ParsedRows, name: str, zero_based: bool | Literal["auto"], n_features: int | None,
+          dtype: DTypeLike, query_id: bool) -> tuple[Any, ...]:
     columns, n_features = feature_columns(parsed, name=name, zero_based=zero_based,
                                           n_features=n_features)
     X = to_csr(parsed, columns, n_features, name=name, dtype=dtype)
     return (X, parsed.labels, parsed.qids) if query_id else (X, parsed.labels)
 
 
-def _check_streaming(zero_based):
+def _check_streaming(zero_based: object) -> None:
     if zero_based not in (True, False):
         raise ValueError("reading in chunks needs zero_based=True or False: 'auto' could "
                          "decide differently for each chunk")

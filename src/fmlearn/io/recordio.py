@@ -13,17 +13,33 @@ Decoding and encoding are numba kernels over the bytes (``fmlearn.kernels.record
 in the tests against protobuf and the SageMaker SDK; protobuf itself is not needed to read or
 write. The message classes ship in ``fmlearn.io._record_pb2`` for those who want them.
 """
+from __future__ import annotations
+
 import io
 import os
 import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._files import write_atomically
 from .._validation import with_fm_indices
 from ..kernels import recordio as kr
 from .errors import DataFormatError
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from .._typing import CSRMatrix, MatrixLike, Source
+
+    # One chunk as the readers yield it: the rows and their labels (None without labels).
+    Rows: TypeAlias = tuple[CSRMatrix, NDArray[np.float64] | None]
+    # Decoded records: indptr, indices, data and labels (None without labels).
+    Piece: TypeAlias = tuple[NDArray[np.int64], NDArray[np.int32], NDArray[Any],
+                             NDArray[np.float64] | None]
 
 __all__ = ["dump_predictions_recordio", "dump_recordio", "iter_recordio", "load_recordio",
            "load_recordio_bytes", "recordio_bytes"]
@@ -34,20 +50,20 @@ _WRITE_ROWS = 65536  # rows encoded at a time by the writers
 _TENSOR_NAMES = {0: "no tensor", kr.BYTES: "a Bytes value"}
 
 
-def _describe(source):
+def _describe(source: Source) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return str(getattr(source, "name", "<stream>"))
 
 
-def _check_dtype(dtype):
+def _check_dtype(dtype: DTypeLike) -> np.dtype[Any]:
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
 
 
-def _check_count(value, name, minimum):
+def _check_count(value: Any, name: str, minimum: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -55,7 +71,7 @@ def _check_count(value, name, minimum):
     return int(value)
 
 
-def _read_some(handle, view):
+def _read_some(handle: IO[bytes], view: memoryview) -> int:
     """Read into the writable memoryview ``view``; return the number of bytes (0 at the end)."""
     readinto = getattr(handle, "readinto", None)
     if readinto is not None:
@@ -70,7 +86,7 @@ def _read_some(handle, view):
 class _Buffer:
     """The unread part ``buf[lo:hi]`` of a stream, refilled and grown on demand."""
 
-    def __init__(self, handle, block_bytes):
+    def __init__(self, handle: IO[bytes], block_bytes: int) -> None:
         self.handle = handle
         self.buf = np.empty(block_bytes, np.uint8)
         self.lo = 0
@@ -78,7 +94,7 @@ class _Buffer:
         self.offset = 0  # the stream position of buf[0]
         self.eof = False
 
-    def refill(self):
+    def refill(self) -> None:
         kept = self.hi - self.lo
         if self.lo:
             self.buf[:kept] = self.buf[self.lo:self.hi]
@@ -88,7 +104,7 @@ class _Buffer:
             grown = np.empty(2 * self.buf.size, np.uint8)
             grown[:kept] = self.buf[:kept]
             self.buf = grown
-        got = _read_some(self.handle, memoryview(self.buf)[self.hi:])
+        got = _read_some(self.handle, memoryview(self.buf)[self.hi:])  # type: ignore[arg-type]
         self.hi += got
         self.eof = got == 0
 
@@ -96,12 +112,12 @@ class _Buffer:
 class _Scratch:
     """Kernel output arrays, reused from call to call and grown with the buffer."""
 
-    def __init__(self, dtype):
+    def __init__(self, dtype: np.dtype[Any]) -> None:
         self.dtype = dtype
         self.entries = -1
         self.records = -1
 
-    def arrays(self, entries, records):
+    def arrays(self, entries: int, records: int) -> _Scratch:
         if entries > self.entries:
             self.entries = max(entries, 2 * self.entries)
             self.data = np.empty(self.entries, self.dtype)
@@ -118,19 +134,20 @@ class _Scratch:
 class _Decoder:
     """Checks across records (one width, labels on all or none) and the error messages."""
 
-    def __init__(self, name, n_features, dtype):
+    def __init__(self, name: str, n_features: int | None, dtype: np.dtype[Any]) -> None:
         self.name = name
         self.n_features = n_features
         self.dtype = dtype
         self.width = n_features
-        self.labelled = None
+        self.labelled: bool | None = None
         self.records = 0  # records accepted so far
 
-    def fail(self, problem, index):
+    def fail(self, problem: str, index: int) -> NoReturn:
         """Raise for the record at 0-based ``index`` counted from the start of the stream."""
         raise DataFormatError(self.name, problem, record=index + 1)
 
-    def kernel_error(self, status, info, offset, index):
+    def kernel_error(self, status: int, info: NDArray[np.int64], offset: int,
+                     index: int) -> NoReturn:
         value, other = int(info[kr.INFO_VALUE]), int(info[kr.INFO_OTHER])
         at = offset + int(info[kr.INFO_POS])
         features = 'features["values"]'
@@ -174,7 +191,7 @@ class _Decoder:
             problem = f"unexpected decoder status {status}"
         self.fail(problem, index)
 
-    def truncated(self, info, offset, index):
+    def truncated(self, info: NDArray[np.int64], offset: int, index: int) -> NoReturn:
         remaining = int(info[kr.INFO_OTHER])
         if int(info[kr.INFO_VALUE]) < 0:
             problem = (f"the file ends {remaining} bytes into a record header at byte "
@@ -185,7 +202,7 @@ class _Decoder:
                        f"{(length + 3) & ~3}) but only {remaining} remain: the file is truncated")
         self.fail(problem, index)
 
-    def accept(self, s, n, nnz):
+    def accept(self, s: _Scratch, n: int, nnz: int) -> Piece:
         """Check ``n`` decoded records in scratch ``s``; return a copy of them as one piece."""
         first = self.records
         problems = []  # (index within the piece, message)
@@ -234,7 +251,7 @@ class _Decoder:
         return (s.indptr[:n + 1].copy(), s.indices[:nnz].copy(), data.copy(),
                 labels.copy() if self.labelled else None)
 
-    def assemble(self, pieces):
+    def assemble(self, pieces: list[Piece]) -> Rows:
         if len(pieces) == 1:
             indptr, indices, data, labels = pieces[0]
         else:
@@ -261,7 +278,9 @@ class _Decoder:
         return with_fm_indices(X), labels
 
 
-def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype, size=None):
+def _decode_stream(handle: IO[bytes], name: str, *, chunk_size: int, chunk_bytes: int | None,
+                   n_features: int | None, dtype: np.dtype[Any],
+                   size: int | None = None) -> Iterator[Rows]:
     """Yield ``(X, y)`` per ``chunk_size`` records (or ``chunk_bytes`` bytes) of ``handle``.
 
     ``size``, the number of bytes left in ``handle`` when known, keeps the buffer no
@@ -278,7 +297,8 @@ def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype, 
         # With a byte budget, a chunk starts with one record of any size, then takes the
         # records that fit in what is left of the budget.
         budgeted = chunk_bytes is not None and rows > 0
-        end = min(stream.hi, stream.lo + chunk_bytes - used) if budgeted else stream.hi
+        end = (min(stream.hi, stream.lo + chunk_bytes - used)  # type: ignore[operator]
+               if budgeted else stream.hi)
         most = min(chunk_size - rows, (end - stream.lo) // 8)
         if chunk_bytes is not None and rows == 0:
             most = min(most, 1)
@@ -317,7 +337,7 @@ def _decode_stream(handle, name, *, chunk_size, chunk_bytes, n_features, dtype, 
         raise DataFormatError(name, "the file holds no records")
 
 
-def _open_and_decode(path_or_file, **options):
+def _open_and_decode(path_or_file: Source, **options: Any) -> Iterator[Rows]:
     name = _describe(path_or_file)
     if isinstance(path_or_file, (str, os.PathLike)):
         with open(path_or_file, "rb") as handle:
@@ -327,8 +347,9 @@ def _open_and_decode(path_or_file, **options):
         yield from _decode_stream(path_or_file, name, **options)
 
 
-def iter_recordio(path_or_file, *, chunk_size=100_000, chunk_bytes=None, n_features=None,
-                  dtype=np.float32):
+def iter_recordio(path_or_file: Source, *, chunk_size: int = 100_000,
+                  chunk_bytes: int | None = None, n_features: int | None = None,
+                  dtype: DTypeLike = np.float32) -> Iterator[Rows]:
     """Read a RecordIO-protobuf file in chunks of rows, holding one chunk in memory at a time.
 
     Parameters
@@ -376,7 +397,8 @@ def iter_recordio(path_or_file, *, chunk_size=100_000, chunk_bytes=None, n_featu
     return _open_and_decode(path_or_file, **options)
 
 
-def load_recordio(path_or_file, *, n_features=None, dtype=np.float32):
+def load_recordio(path_or_file: Source, *, n_features: int | None = None,
+                  dtype: DTypeLike = np.float32) -> Rows:
     """Read a whole RecordIO-protobuf file: SageMaker's training format for Factorization Machines.
 
     Every record must hold ``features["values"]``, sparse (``keys`` and ``shape``) or dense
@@ -424,7 +446,8 @@ def load_recordio(path_or_file, *, n_features=None, dtype=np.float32):
     return _load(path_or_file, n_features, dtype)
 
 
-def _load(path_or_file, n_features, dtype, size=None):
+def _load(path_or_file: Source, n_features: int | None, dtype: DTypeLike,
+          size: int | None = None) -> Rows:
     chunks = _open_and_decode(path_or_file, chunk_size=sys.maxsize, chunk_bytes=None,
                               n_features=_check_count(n_features, "n_features", 0),
                               dtype=_check_dtype(dtype), size=size)
@@ -432,7 +455,8 @@ def _load(path_or_file, n_features, dtype, size=None):
     return X, y
 
 
-def load_recordio_bytes(data, *, n_features=None, dtype=np.float32, name="<bytes>"):
+def load_recordio_bytes(data: bytes | bytearray | memoryview, *, n_features: int | None = None,
+                        dtype: DTypeLike = np.float32, name: str = "<bytes>") -> Rows:
     """Read RecordIO-protobuf from memory, e.g. an ``application/x-recordio-protobuf`` request body.
 
     Parameters
@@ -462,7 +486,7 @@ def load_recordio_bytes(data, *, n_features=None, dtype=np.float32, name="<bytes
     return _load(handle, n_features, dtype, size=len(handle.getbuffer()))
 
 
-def _as_rows(X, y):
+def _as_rows(X: Any, y: Any) -> tuple[CSRMatrix, NDArray[np.float32] | None]:
     """``X`` as CSR with float32 data, int32 indices and no duplicates; ``y`` as float32 or None."""
     if sp.issparse(X):
         X = sp.csr_matrix(X)
@@ -491,7 +515,7 @@ def _as_rows(X, y):
     return X, y
 
 
-def _encoded_blocks(X, y):
+def _encoded_blocks(X: CSRMatrix, y: Any) -> Iterator[memoryview]:
     """Yield the framed records of the rows of ``X`` (from ``_as_rows``), a block at a time."""
     n_rows, n_cols = X.shape
     with_labels = y is not None
@@ -502,7 +526,7 @@ def _encoded_blocks(X, y):
         indptr = np.asarray(X.indptr[r0:r1 + 1], dtype=np.int64) - a
         indices = np.ascontiguousarray(X.indices[a:b], dtype=np.int32)
         data = np.ascontiguousarray(X.data[a:b])
-        labels = y[r0:r1] if with_labels else None
+        labels: Any = y[r0:r1] if with_labels else None
         if not np.isfinite(data).all():
             entry = int(np.flatnonzero(~np.isfinite(data))[0])
             row = r0 + int(np.searchsorted(indptr, entry, side="right")) - 1
@@ -531,15 +555,15 @@ def _encoded_blocks(X, y):
             grown = np.empty(2 * out.size, np.uint8)  # payloads split at magic words
             grown[:pos] = out[:pos]
             out = grown
-        yield memoryview(out[:pos])
+        yield memoryview(out[:pos])  # type: ignore[arg-type]
 
 
-def _write_blocks(handle, blocks):
+def _write_blocks(handle: IO[bytes], blocks: Iterable[memoryview]) -> None:
     for block in blocks:
         handle.write(block)
 
 
-def dump_recordio(X, y, path_or_file):
+def dump_recordio(X: MatrixLike, y: ArrayLike | None, path_or_file: Source) -> None:
     """Write rows as RecordIO-protobuf, the way the SageMaker SDK writes sparse matrices.
 
     Every row becomes one record with ``features["values"]`` a Float32 tensor of its nonzeros
@@ -585,7 +609,7 @@ def dump_recordio(X, y, path_or_file):
         _write_blocks(path_or_file, blocks)
 
 
-def recordio_bytes(X, y=None):
+def recordio_bytes(X: MatrixLike, y: ArrayLike | None = None) -> bytes:
     """The RecordIO-protobuf bytes of rows: a request body for a SageMaker FM endpoint.
 
     Parameters
@@ -612,7 +636,8 @@ def recordio_bytes(X, y=None):
     return buffer.getvalue()
 
 
-def dump_predictions_recordio(scores, predicted_labels=None):
+def dump_predictions_recordio(scores: ArrayLike, predicted_labels: ArrayLike | None = None
+                              ) -> bytes:
     """The RecordIO-protobuf response of SageMaker's Factorization Machines for these predictions.
 
     One record per prediction, with no features and ``label["score"]`` (and, for binary

@@ -6,13 +6,21 @@ and ``POST /recommend`` (top-N items over a catalogue). See :func:`create_app` f
 contract and :func:`serve` to run it; ``fmlearn serve model.fm --port 8080`` calls the
 latter. Needs the ``serve`` extra: ``pip install 'fmlearn[serve]'``.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .app import DEFAULT_MAX_PAYLOAD_BYTES, Predictor, create_app
+
+if TYPE_CHECKING:
+    from .._typing import MatrixLike, Scorer, StrPath
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_BYTES", "Predictor", "create_app", "serve"]
 
 
-def serve(model_path, *, host="127.0.0.1", port=8080, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES,
-          items=None, log_level="warning"):
+def serve(model_path: StrPath | Scorer, *, host: str = "127.0.0.1", port: int = 8080,
+          max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+          items: StrPath | MatrixLike | None = None, log_level: str = "warning") -> None:
     """Load ``model_path`` once and serve it over HTTP with uvicorn until interrupted.
 
     One process and one event loop: each request's rows are scored by one kernel call

@@ -9,18 +9,29 @@ no scikit-learn validation runs per request) and scored by one call of the model
 hop per request, and kernel calls never run concurrently. A large request holds the loop
 while it is decoded (about 15 ms per 1,000 sparse JSON rows, mostly ``json.loads``).
 """
+from __future__ import annotations
+
 import logging
 import math
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from numpy.typing import ArrayLike, NDArray
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..model import FFMModel, FMModel, FMSamples, HOFMModel, check_scores
 from . import codecs
 from .codecs import RequestError
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from .._typing import MatrixLike, Scorer, StrPath
+    from ..recommend import Recommender
 
 logger = logging.getLogger("fmlearn.serve")
 
@@ -51,7 +62,11 @@ class Predictor:
     (array([6.]), None)
     """
 
-    def __init__(self, estimator):
+    model: Any  # FMModel, FFMModel, HOFMModel or FMSamples
+    _finish: Callable[[NDArray[Any]], NDArray[Any]] | None
+    _cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None
+
+    def __init__(self, estimator: Scorer) -> None:
         self.estimator = estimator
         if isinstance(estimator, (FMModel, FFMModel, HOFMModel, FMSamples)):
             self.model, self._finish, self._cdf, self.n_jobs = estimator, None, None, None
@@ -69,7 +84,7 @@ class Predictor:
         self.dtype = self.model.dtype
         self.is_classifier = self._cdf is not None
 
-    def __call__(self, rows):
+    def __call__(self, rows: codecs.Rows) -> tuple[NDArray[Any], NDArray[np.int64] | None]:
         """``(scores, labels)`` for the rows; ``labels`` is None for a regressor. A raw score
         that is not finite is a 400, in the words of the ``ValueError`` ``predict`` raises."""
         raw = self.model.predict_csr(rows, self.n_jobs)
@@ -84,19 +99,19 @@ class Predictor:
         proba = self._cdf(raw.astype(np.float64))
         return proba, (proba >= 0.5).astype(np.int64)
 
-    def probability(self, decision):
+    def probability(self, decision: ArrayLike) -> NDArray[np.float64]:
         """``predict_proba[:, 1]`` from decision scores (classifiers only)."""
-        return self._cdf(np.asarray(decision, dtype=np.float64))
+        return self._cdf(np.asarray(decision, dtype=np.float64))  # type: ignore[misc]
 
 
-def _load(model):
+def _load(model: StrPath | Scorer) -> Scorer:
     if isinstance(model, (str, os.PathLike)):
         from ..persistence import load
         return load(model)
     return model
 
 
-def _catalogue(items, n_features, dtype):
+def _catalogue(items: StrPath | MatrixLike, n_features: int, dtype: np.dtype[Any]) -> Any:
     """The item catalogue as a matrix: a libSVM file (zero-based, labels ignored) or a matrix."""
     if isinstance(items, (str, os.PathLike)):
         from ..io.libsvm import load_libsvm
@@ -110,7 +125,7 @@ _ONE_RECORD = (b"\n#\xd7\xce\x1a\x00\x00\x00\n\x18\n\x06values\x12\x0e\x12\x0c\n
                b"\x80?\x12\x01\x00\x1a\x01\x01\x00\x00")
 
 
-def _warm_up(predictor, recommender):
+def _warm_up(predictor: Predictor, recommender: Recommender | None) -> None:
     """Compile (or load from numba's cache) every kernel a request reaches, before ``/ping``
     answers: compiling the RecordIO decoder on a first request takes longer than clients wait.
     """
@@ -127,15 +142,15 @@ def _warm_up(predictor, recommender):
                                             shape=user.shape), 1)
 
 
-def _error_body(message):
+def _error_body(message: str) -> bytes:
     return codecs.json.dumps({"error": message}).encode()
 
 
-def _error(status, message):
+def _error(status: int, message: str) -> Response:
     return Response(_error_body(message), status_code=status, media_type="application/json")
 
 
-async def _read_body(request, limit):
+async def _read_body(request: Request, limit: int) -> bytes:
     """The body of a Starlette request; 413 as soon as it is known to exceed ``limit`` bytes."""
     _check_length(request.headers.get("content-length"), limit)
     chunks = []
@@ -148,7 +163,7 @@ async def _read_body(request, limit):
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _check_length(length, limit):
+def _check_length(length: str | None, limit: int) -> None:
     if length is not None:
         if not length.isdigit():
             raise RequestError(400, f"invalid Content-Length {length!r}")
@@ -157,7 +172,7 @@ def _check_length(length, limit):
                                f"most {limit} bytes (max_payload_bytes)")
 
 
-def _too_large(limit):
+def _too_large(limit: int) -> RequestError:
     return RequestError(413, f"the payload exceeds {limit} bytes; the server accepts at most "
                         f"{limit} bytes (max_payload_bytes)")
 
@@ -165,9 +180,9 @@ def _too_large(limit):
 class _App(FastAPI):
     """FastAPI, with ``/invocations`` answered by :class:`_Invocations` before anything else."""
 
-    invocations = None
+    invocations: _Invocations | None = None
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/invocations" and self.invocations:
             return await self.invocations(scope, receive, send)
         return await super().__call__(scope, receive, send)
@@ -185,13 +200,13 @@ class _Invocations:
     per-request bookkeeping (together these cost more than decoding and scoring one row).
     """
 
-    def __init__(self, predictor, limit):
+    def __init__(self, predictor: Predictor, limit: int) -> None:
         self.predictor = predictor
         self.limit = limit
         self.n_features = predictor.n_features
         self.dtype = predictor.dtype
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         status, media, extra = 200, b"application/json", []
         try:
             if scope["method"] != "POST":
@@ -226,7 +241,7 @@ class _Invocations:
                                 (b"content-length", str(len(payload)).encode()), *extra]})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _body(self, receive):
+    async def _body(self, receive: Receive) -> bytes:
         chunks = []
         size = 0
         while True:
@@ -243,7 +258,9 @@ class _Invocations:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def create_app(model, *, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES, items=None):
+def create_app(model: StrPath | Scorer, *,
+               max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+               items: StrPath | MatrixLike | None = None) -> FastAPI:
     """The FastAPI application serving ``model`` under SageMaker's inference contract.
 
     Endpoints:
@@ -320,21 +337,22 @@ def create_app(model, *, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES, items=None
     app.state.recommender = recommender
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request, exc):  # 404, 405 and the like, with the JSON error body
+    # 404, 405 and the like, with the JSON error body
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return _error(exc.status_code, str(exc.detail))
 
     @app.get("/ping")
-    async def ping():
+    async def ping() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/execution-parameters")
-    async def execution_parameters():
+    async def execution_parameters() -> Response:
         body = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MULTI_RECORD",
                 "MaxPayloadInMB": max(1, limit // 2**20)}
         return Response(codecs.json.dumps(body).encode(), media_type="application/json")
 
     @app.post("/recommend")
-    async def recommend(request: Request):
+    async def recommend(request: Request) -> Response:
         try:
             if recommender is None:
                 raise RequestError(400, "no item catalogue is configured; start the server with "
@@ -358,7 +376,7 @@ def create_app(model, *, max_payload_bytes=DEFAULT_MAX_PAYLOAD_BYTES, items=None
     return app
 
 
-def _recommend(recommender, predictor, body):
+def _recommend(recommender: Recommender, predictor: Predictor, body: bytes) -> bytes:
     """The JSON answer of ``/recommend`` for a request body."""
     import scipy.sparse as sp
     request = codecs._parse_json(body, "the body")
