@@ -156,6 +156,8 @@ class Recommender:
            [2.]]))
     """
 
+    n_items: int
+
     def __init__(self, estimator_or_model: Scorer, item_features: MatrixLike) -> None:
         self._model, self._finish = _resolve(estimator_or_model)
         self._items, _ = _check_rows(item_features, self._model, "item_features")
