@@ -129,21 +129,24 @@ def _count_lines(handle, end):
     return count
 
 
-def pooled(chunks, n_rows):
-    """Join consecutive ``(X, y)`` chunks until each batch holds at least ``n_rows`` rows.
+def pooled(chunks, *, n_rows=None, n_chunks=None):
+    """Join consecutive ``(X, y)`` chunks until each batch holds at least ``n_rows`` rows,
+    or else ``n_chunks`` chunks.
 
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
     >>> chunks = [(sp.csr_matrix(np.eye(2)), np.array([0.0, 1.0]))] * 3
-    >>> [X.shape[0] for X, y in pooled(iter(chunks), 3)]
+    >>> [X.shape[0] for X, y in pooled(iter(chunks), n_rows=3)]
     [4, 2]
+    >>> [X.shape[0] for X, y in pooled(iter(chunks), n_chunks=3)]
+    [6]
     """
     pieces, held = [], 0
     for X, y in chunks:
         pieces.append((X, y))
         held += X.shape[0]
-        if held >= n_rows:
+        if held >= n_rows if n_rows is not None else len(pieces) >= n_chunks:
             batch, pieces, held = _stack(pieces), [], 0
             yield batch
     if pieces:
@@ -153,6 +156,5 @@ def pooled(chunks, n_rows):
 def _stack(pieces):
     if len(pieces) == 1:
         return pieces[0]
-    X = sp.vstack([X for X, _ in pieces], format="csr")
-    labels = [y for _, y in pieces]
-    return X, None if any(y is None for y in labels) else np.concatenate(labels)
+    return (sp.vstack([X for X, _ in pieces], format="csr"),
+            np.concatenate([y for _, y in pieces]))

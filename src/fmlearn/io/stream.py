@@ -30,6 +30,7 @@ T = TypeVar("T")
 STREAM_BLOCK_BYTES = 16 * 2**20
 RECORDIO_MAGIC = b"\x0a\x23\xd7\xce"  # 0xced7230a, little-endian
 FORMATS = ("libsvm", "ffm", "recordio")
+PIECES = 16  # pieces of a file read in shuffled order that make one partial_fit call
 
 
 def detect_format(path: StrPath) -> str:
@@ -155,19 +156,19 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
                      classes: ArrayLike | None = None,
                      eval_set: tuple[MatrixLike, ArrayLike] | None = None,
                      early_stopping: bool | None = None, n_iter_no_change: int | None = None,
-                     shuffle: bool | None = None, shuffle_buffer: int = 0,
+                     shuffle: bool | None = None, shuffle_buffer: int | None = None,
                      verbose: int | None = None, format: str = "auto", zero_based: bool = True,
                      block_bytes: int = STREAM_BLOCK_BYTES,
                      callback: Callable[[int, int], object] | None = None) -> Any:
     """Train ``estimator`` on a file of any size: passes of ``partial_fit`` on chunks read ahead.
 
-    Each pass reads the whole file once, a chunk of about ``block_bytes`` bytes at a
-    time, while a second thread reads the next chunk; each ``partial_fit`` call is one
-    epoch over its rows. As ``fit`` does with its epochs, the passes can be scored on
-    ``eval_set``, stopped early (keeping the best pass's model), shown as a progress
-    bar, and shuffled: the chunks are taken in a new random order every pass and
-    ``shuffle_buffer`` pools rows of several chunks into each call, so that a file
-    sorted by label, user or time trains as well as a shuffled one.
+    Each pass reads the whole file once, about ``block_bytes`` bytes of it per
+    ``partial_fit`` call (one epoch over those rows), while a second thread reads on.
+    As ``fit`` does with its epochs, the passes can be scored on ``eval_set``, stopped
+    early (keeping the best pass's model), shown as a progress bar, and shuffled: by
+    default each call trains on 16 pieces of the file from random places, a new
+    order every pass, so that a file sorted by label, user or time trains about as
+    well as a shuffled one.
 
     Works with every estimator that has ``partial_fit``: :class:`~fmlearn.FMRegressor`
     and :class:`~fmlearn.FMClassifier` with ``solver="sgd"`` (any ``order``; more than
@@ -205,23 +206,26 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
     n_iter_no_change : int, optional
         By default the estimator's.
     shuffle : bool, optional
-        Read the chunks in a new random order every pass (a permutation drawn from the
-        estimator's ``random_state``). Finding where the chunks start costs one short
-        read per chunk for text; for RecordIO, a read of every record's 8-byte header.
-        By default the estimator's ``shuffle`` (True unless set off). Rows within a
-        call are shuffled by ``partial_fit`` itself (the estimator's ``shuffle``).
-    shuffle_buffer : int, default=0
-        Rows to pool from consecutive chunks (in their shuffled order) before each
-        ``partial_fit`` call; 0 trains on each chunk alone. The pool costs about
-        ``shuffle_buffer`` times the average row size in memory, twice that while it
-        is shuffled: a row of ``m`` non-zeros takes ``16 + 8 m`` bytes in float32
-        (``16 + 12 m`` in float64). With small chunks (``block_bytes``) each call then
-        holds rows from many places in the file.
+        Read the file in pieces of ``block_bytes / 16`` bytes, in a new random order
+        every pass (a permutation drawn from the estimator's ``random_state``), and
+        pool 16 pieces into each call. Finding where the pieces start costs a short
+        read per piece for text and, for RecordIO, a read of every record's 8-byte
+        header. By default the estimator's ``shuffle`` (True unless set off). The
+        rows of a call are shuffled by ``partial_fit`` itself.
+    shuffle_buffer : int, optional
+        Pool pieces (shuffled) or chunks (in file order) until they hold at least
+        this many rows before each ``partial_fit`` call, instead of 16 pieces
+        (shuffled) or one chunk (in file order); 0 trains on each piece or chunk
+        alone. The pool takes about ``shuffle_buffer`` times the average row size, a
+        row of ``m`` non-zeros ``16 + 8 m`` bytes in float32 (``16 + 12 m`` in
+        float64), and twice that while ``partial_fit`` shuffles it.
     verbose : int, optional
         1: a progress bar per pass, with rows/s, on stderr; 2 or more: one line per
         pass (for logs). By default the estimator's ``verbose``.
-    format, zero_based, block_bytes
+    format, zero_based
         As for :func:`iter_chunks`.
+    block_bytes : int, default=16 MiB
+        About how many bytes of the file each ``partial_fit`` call trains on.
     callback : callable, optional
         Called as ``callback(pass_number, n_rows_so_far)`` after each ``partial_fit``
         call; passes are counted from 1.
@@ -235,9 +239,11 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
 
     Notes
     -----
-    Peak memory is about three chunks (one trained on, one queued, one being read),
-    the pool, the model, and with ``early_stopping`` one copy of the model (the best
-    pass's).
+    Peak memory is about three chunks of ``block_bytes`` (or ``shuffle_buffer`` rows)
+    as read into CSR matrices: the rows of the call being trained, a copy of them
+    that ``partial_fit`` shuffles, and the chunk or pieces being read and queued for
+    the next call; then the model, and with ``early_stopping`` one copy of the model
+    (the best pass's).
 
     Examples
     --------
@@ -253,7 +259,7 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
     >>> clf = FMClassifier(n_factors=2, random_state=0)
     >>> clf = partial_fit_file(clf, path, n_features=10, classes=[0, 1], n_epochs=5,
     ...                        eval_set=(X, y), early_stopping=True, n_iter_no_change=2,
-    ...                        block_bytes=200, shuffle_buffer=100)
+    ...                        block_bytes=800)
     >>> len(clf.validation_scores_) == clf.n_iter_
     True
     >>> clf.score(X, y)
@@ -267,7 +273,8 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
         raise AttributeError(f"partial_fit_file trains by partial_fit, which {name} lacks: "
                              f"{exc.__cause__ or exc}") from None
     n_epochs = _positive(n_epochs, "n_epochs", 1)
-    shuffle_buffer = _positive(shuffle_buffer, "shuffle_buffer", 0)
+    if shuffle_buffer is not None:
+        shuffle_buffer = _positive(shuffle_buffer, "shuffle_buffer", 0)
     if not Path(path).is_file():
         raise FileNotFoundError(f"{describe(path)}: no such file")
     format = detect_format(path) if format == "auto" else format
@@ -296,11 +303,17 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
                                  getattr(estimator, "t_", 0)])  # a new order on each call
 
     def read(source: Any, n_bytes: int  # a path, or for a shuffled file one span of it
-             ) -> Iterator[tuple[CSRMatrix, NDArray[np.float64] | None]]:
-        return iter_chunks(source, n_features=n_features, format=format,
-                           zero_based=zero_based, dtype=dtype, block_bytes=n_bytes)
+             ) -> Iterator[tuple[CSRMatrix, NDArray[np.float64]]]:
+        rows = 0
+        for X, y in iter_chunks(source, n_features=n_features, format=format,
+                                zero_based=zero_based, dtype=dtype, block_bytes=n_bytes):
+            if y is None:  # RecordIO without labels
+                raise DataFormatError(describe(source), "the record has no label to train on",
+                                      record=rows + 1)
+            rows += X.shape[0]
+            yield X, y
 
-    spans = chunk_spans(path, format, block_bytes) if shuffle else None
+    spans = chunk_spans(path, format, max(block_bytes // PIECES, 1)) if shuffle else None
     losses, scores, n_rows, pass_rows = [], [], 0, None
     best, best_model, no_improvement = -np.inf, None, 0
     quiet = params.get("verbose", 0) >= 2  # partial_fit would print a line per call
@@ -310,15 +323,14 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
         for epoch in range(1, n_epochs + 1):
             chunks = (read(path, block_bytes) if spans is None
                       else iter_spans(path, spans, rng.permutation(len(spans)), read))
-            batches = read_ahead(chunks)
-            if shuffle_buffer:
-                batches = pooled(batches, shuffle_buffer)
+            batches = read_ahead(chunks, depth=1 if spans is None else PIECES)  # ~ one call
+            if shuffle_buffer is not None or spans is not None:
+                batches = pooled(batches, n_rows=shuffle_buffer,
+                                 n_chunks=PIECES if shuffle_buffer is None else None)
             start, rows, loss = time.perf_counter(), 0, 0.0
             with tqdm(total=pass_rows, desc=f"{name} pass {epoch}/{n_epochs}", unit=" rows",
                       unit_scale=True, disable=verbose != 1, file=sys.stderr) as bar:
                 for X, y in batches:
-                    if y is None:
-                        raise DataFormatError(path, "the records hold no labels to train on")
                     if classes is not None and not hasattr(estimator, "classes_"):
                         learn(X, y, classes=classes)
                     else:
@@ -330,6 +342,7 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
                         callback(epoch, n_rows + rows)
                 if rows == 0:
                     raise DataFormatError(path, "the file holds no data rows")
+                seconds = time.perf_counter() - start
                 n_rows, pass_rows = n_rows + rows, rows
                 losses.append(loss / rows)
                 report = {"loss": f"{losses[-1]:.5f}"}
@@ -338,7 +351,6 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
                     report["val_score"] = f"{scores[-1]:.5f}"
                 bar.set_postfix(report)
             if verbose >= 2:
-                seconds = time.perf_counter() - start
                 tqdm.write(f"{name} pass {epoch}/{n_epochs}: {rows} rows in {seconds:.1f} s "
                            f"({rows / max(seconds, 1e-9):,.0f} rows/s), " + ", ".join(
                                f"{key} {value}" for key, value in report.items()),
