@@ -394,10 +394,10 @@ class _Validation:
         if self.y.ndim != 1 or self.y.shape[0] != self.X.shape[0]:
             raise ValueError(f"y_val must hold one target per row of X_val ({self.X.shape[0]}); "
                              f"got shape {self.y.shape}.")
-        self.classes = getattr(estimator, "classes_", classes)
-        self.target = None
-        if self.classes is not None or not is_classifier(estimator):
-            self.target = clone(estimator)._encode_y(self.y, classes=self.classes)
+        classes = getattr(estimator, "classes_", classes)
+        self.target = None  # the targets as the loss reads them, once the classes are known
+        if classes is not None or not is_classifier(estimator):
+            self.target = clone(estimator)._encode_y(self.y, classes=classes)
 
     def score(self, estimator: Any) -> float:
         """The validation score of ``estimator`` (higher is better)."""
