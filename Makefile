@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PEERS := $(STAMP)-peers
 
-.PHONY: demo test docs browser bench bench-quick clean
+.PHONY: demo test test-packaging docs browser bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules src tests
+
+# `python -m build`'s sdist and wheel, installed in a fresh venv (dependencies from the package
+# index) and smoke-tested there: tests/test_packaging.py, marked slow (about 100 s on 2 cores).
+test-packaging: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_packaging.py
 
 # The documentation site (docs/conf.py) in docs/_build/html; any warning is an error.
 docs: $(STAMP)
