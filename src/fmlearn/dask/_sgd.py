@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threads import numba_threads
+from ..kernels.sgd import merged
 from ..model import FMModel
 from ..solvers.sgd import SGDState
 from ._solver import DistributedSolver, share
@@ -57,7 +58,7 @@ class SliceUpdate:
     intercept: float
     coef: np.ndarray
     factors: np.ndarray
-    acc_intercept: np.ndarray  # increments of the accumulators
+    acc_intercept: np.ndarray  # the AdaGrad sums after the epoch
     acc_coef: np.ndarray
     acc_factors: np.ndarray
     loss: float
@@ -76,9 +77,8 @@ def train_slice(slices, r, shared, solver, seed):
         loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state,
                             np.random.default_rng(seed))
     return SliceUpdate(f, s.counts, s.X.shape[0], local.intercept, local.coef, local.factors,
-                       local_state.acc_intercept - state.acc_intercept,
-                       local_state.acc_coef - state.acc_coef[f],
-                       local_state.acc_factors - state.acc_factors[f], loss)
+                       local_state.acc_intercept, local_state.acc_coef, local_state.acc_factors,
+                       loss)
 
 
 def _sum_by_feature(features, values):
@@ -90,7 +90,9 @@ def _sum_by_feature(features, values):
 
 
 def combine(model, state, updates):
-    """Average the updates into ``model`` and add their accumulator increments to ``state``."""
+    """Average the updates into ``model`` and merge their AdaGrad sums into ``state``, each
+    partition's in turn by :func:`~fmlearn.kernels.sgd.merged` from the sums it started
+    from (those of ``state`` before the call)."""
     features = np.concatenate([u.features for u in updates])
     weights = np.concatenate([u.counts for u in updates]).astype(np.float64)
     touched, total = _sum_by_feature(features, weights)
@@ -101,11 +103,13 @@ def combine(model, state, updates):
     model.factors[touched] = factors / total[:, None]
     rows = np.array([u.n_rows for u in updates], dtype=np.float64)
     model.intercept = float(np.dot(rows, [u.intercept for u in updates]) / rows.sum())
-    _, acc_coef = _sum_by_feature(features, np.concatenate([u.acc_coef for u in updates]))
-    _, acc_factors = _sum_by_feature(features, np.concatenate([u.acc_factors for u in updates]))
-    state.acc_coef[touched] += acc_coef.astype(state.acc_coef.dtype)
-    state.acc_factors[touched] += acc_factors.astype(state.acc_factors.dtype)
-    state.acc_intercept += sum(u.acc_intercept for u in updates)
+    pushed = (state.acc_intercept.copy(), state.acc_coef[touched], state.acc_factors[touched])
+    for u in updates:
+        at = np.searchsorted(touched, u.features)
+        state.acc_intercept[:] = merged(u.acc_intercept, pushed[0], state.acc_intercept)
+        state.acc_coef[u.features] = merged(u.acc_coef, pushed[1][at], state.acc_coef[u.features])
+        state.acc_factors[u.features] = merged(u.acc_factors, pushed[2][at],
+                                               state.acc_factors[u.features])
     state.step += int(rows.sum())
     return sum(u.loss for u in updates)
 

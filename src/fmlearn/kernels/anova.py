@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thread_copies
+from .sgd import (ADAGRAD, _clip, _update_feature, push_copies, settle_copies, step_size,
+                  thread_copies)
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -137,9 +138,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
         longest = max(longest, indptr[r + 1] - indptr[r])
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    local = thread_copies(intercept, acc_intercept, n_threads)
+    local, initial = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias, acc_bias = local[c, 0], local[c, 1]
+        bias, acc_bias = local[c, 0, 0], local[c, 0, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         a = np.empty((n_orders, longest + 1, n_orders + 2, k), dtype=factors.dtype)
@@ -176,7 +177,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                     step_factors(start, end, indices, data, factors, acc_factors, o, a[o], back,
                                  deriv, g, reg_v, eta, cfg)
                 t += n_threads
+            push_copies(local[c], intercept, acc_intercept)
         losses[c] = total
-    average_copies(local, intercept, acc_intercept)
+    settle_copies(local, initial, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()

@@ -15,7 +15,8 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .sgd import ADAGRAD, _clip, _update_feature, average_copies, step_size, thread_copies
+from .sgd import (ADAGRAD, _clip, _update_feature, push_copies, settle_copies, step_size,
+                  thread_copies)
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -81,7 +82,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     Blocks of ``block_size`` rows are visited in the order of ``block_starts``, thread
     ``c`` of ``n_threads`` taking the ``c``-th contiguous share and updating the shared
     ``coef`` and ``factors`` without locks (Hogwild). The bias, which every row
-    updates, is stepped in a copy per thread, averaged at the end. ``acc_*`` and
+    updates, is stepped in a copy per thread, pushed after every block
+    (:func:`fmlearn.kernels.sgd.push_copies`). ``acc_*`` and
     ``step`` are AdaGrad's sums and the sample count, as in
     :func:`fmlearn.kernels.sgd.sgd_epoch`.
     """
@@ -89,9 +91,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     n_blocks = block_starts.shape[0]
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    local = thread_copies(intercept, acc_intercept, n_threads)
+    local, initial = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias, acc_bias = local[c, 0], local[c, 1]
+        bias, acc_bias = local[c, 0, 0], local[c, 0, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
@@ -123,7 +125,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         _step_pair(factors, acc_factors, i, fields[j], j, fa, g * xa * data[b],
                                    reg_v, eta, cfg)
                 t += n_threads
+            push_copies(local[c], intercept, acc_intercept)
         losses[c] = total
-    average_copies(local, intercept, acc_intercept)
+    settle_copies(local, initial, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()

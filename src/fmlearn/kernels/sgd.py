@@ -64,30 +64,107 @@ def step_size(cfg, t, tp):
     return cfg.eta0
 
 
-@njit(cache=True, inline="always")
-def thread_copies(values, acc, n_threads):
-    """Copies of ``values`` and of their AdaGrad sums ``acc`` for each thread, shape
-    (n_threads, 2, width), each thread's rows more than a cache line from the next's.
+@njit(cache=True, fastmath=False)
+def merged(own, pushed, shared):
+    """Shared parameters (or AdaGrad sums) after a learner whose copy of them went from
+    ``pushed`` to ``own`` adds its steps: ``shared + (own - pushed)``.
 
-    For the parameters every row updates (the bias): stepped in a private copy per
-    thread, so no cache line bounces between cores on each row, then averaged by
-    :func:`average_copies`.
+    The rule of every learner that steps copies (the threads' copies of the bias and of
+    the hot features, the Dask partitions' AdaGrad sums): merging each copy in turn sums
+    their steps, and AdaGrad's sums become the starting sums plus every learner's squared
+    gradients. Computed as ``own + (shared - pushed)`` without fastmath, which is exactly
+    ``own`` when no other learner stepped in between. Scalars or arrays.
+
+    Examples
+    --------
+    >>> float(merged(3.0, 1.0, 1.5))  # a step of 2 from 1, onto 1.5 another learner left
+    3.5
     """
-    n = values.shape[0]
-    local = np.empty((n_threads, 2, n + _PAD_BYTES // values.itemsize), dtype=values.dtype)
-    for c in range(n_threads):
-        local[c, 0, :n] = values
-        local[c, 1, :n] = acc
-    return local
+    return own + (shared - pushed)
 
 
 @njit(cache=True, inline="always")
-def average_copies(local, values, acc):
-    """Write the threads' mean of the copies in ``local`` back into ``values`` and ``acc``."""
-    scale = values.dtype.type(1.0 / local.shape[0])
-    for m in range(values.shape[0]):
-        values[m] = local[:, 0, m].sum() * scale
-        acc[m] = local[:, 1, m].sum() * scale
+def _merge_row(own, pushed, alone, s, shared, j):
+    """Merge row ``s`` of a thread's copy ``own`` of row ``j`` of ``shared``, which it last
+    pushed as ``pushed[s]``, into ``shared[j]`` by :func:`merged`, and add its steps since
+    to ``alone[s]``; the copy then holds the merged values. 2-D arrays."""
+    for m in range(shared.shape[1]):
+        alone[s, m] += own[s, m] - pushed[s, m]
+        value = merged(own[s, m], pushed[s, m], shared[j, m])
+        shared[j, m] = value
+        own[s, m] = value
+        pushed[s, m] = value
+
+
+@njit(cache=True, inline="always")
+def thread_copies(values, acc, n_threads, rows=None):
+    """Each thread's copies of ``values`` (the rows ``rows`` of them, or all) and of their
+    AdaGrad sums ``acc``, and both as they were.
+
+    For the parameters every row updates (the bias, the hot features): stepped in a
+    private copy per thread, so that no cache line bounces between cores on each row,
+    merged into the shared ones after every block of rows by :func:`push_copies`, and
+    after the threads by :func:`settle_copies`.
+
+    Returns ``(local, start)``: ``local`` of shape (n_threads, 3, 2, n, ...), ``[c, 0]``
+    what thread ``c`` steps, ``[c, 1]`` what it last pushed and ``[c, 2]`` the start plus
+    its own steps, each ``[..., 0, :]`` values and ``[..., 1, :]`` sums (all as they were
+    to start with), each thread's more than a cache line from the next's; ``start`` of
+    shape (2, n, ...).
+    """
+    n = values.shape[0] if rows is None else rows.shape[0]
+    pad = 1 + _PAD_BYTES // (values.itemsize * max(1, values[:1].size))
+    local = np.empty((n_threads, 3, 2, n + pad) + values.shape[1:], dtype=values.dtype)
+    start = np.empty((2, n) + values.shape[1:], dtype=values.dtype)
+    for s in range(n):
+        j = s if rows is None else rows[s]
+        start[0, s] = values[j]
+        start[1, s] = acc[j]
+    for c in range(n_threads):
+        for held in range(3):
+            local[c, held, :, :n] = start
+    return local, start
+
+
+@njit(cache=True, inline="always")
+def _as_rows(array):
+    """``array`` of shape (n, ...) as a C-contiguous 2-D view (n, width)."""
+    return array.reshape((array.shape[0], -1))
+
+
+@njit(cache=True, inline="always")
+def push_copies(copy, values, acc, rows=None, first=0):
+    """Merge one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of ``values`` and
+    their sums ``acc`` into them by :func:`merged`: add its steps since its last push, and
+    take the other threads' into the copy. Starts at copied row ``first``, so that
+    threads pushing at the same time seldom write the same row (one of them would lose
+    its steps here, never in :func:`settle_copies`' result)."""
+    n = values.shape[0] if rows is None else rows.shape[0]
+    for held in range(2):
+        own, pushed = _as_rows(copy[0, held]), _as_rows(copy[1, held])
+        alone, shared = _as_rows(copy[2, held]), _as_rows(values if held == 0 else acc)
+        for i in range(n):
+            s = first + i if first + i < n else first + i - n
+            _merge_row(own, pushed, alone, s, shared, s if rows is None else rows[s])
+
+
+@njit(cache=True, inline="always")
+def settle_copies(local, start, values, acc, rows=None):
+    """After the threads' last pushes: ``values`` and ``acc`` (their rows ``rows``) are
+    ``start`` plus every thread's steps (:func:`merged`), exactly, whatever the pushes
+    lost. One thread's copy is already in them, exactly."""
+    if local.shape[0] == 1:
+        return
+    for held in range(2):
+        begin = _as_rows(start[held])
+        shared = _as_rows(values if held == 0 else acc)
+        for s in range(begin.shape[0]):
+            row = shared[s if rows is None else rows[s]]
+            row[:] = begin[s]
+            for c in range(local.shape[0]):
+                alone = _as_rows(local[c, 2, held])[s]
+                for m in range(row.shape[0]):
+                    row[m] = merged(alone[m], begin[s, m], row[m])
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -120,14 +197,17 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     Rows are visited block by block in the order of ``block_starts`` (row
     offsets of blocks of ``block_size`` rows); thread ``c`` of ``n_threads``
     takes the ``c``-th contiguous share of the blocks and updates the shared
-    parameters without locks (Hogwild). The features every thread would write on
-    almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is
-    ``j``'s position among them, or -1), are updated in per-thread copies that
-    are averaged at the end, so that no cache line bounces between cores on each
-    row; with one thread this is exactly sequential SGD. ``acc_*`` hold AdaGrad's
-    sums of squared gradients (ignored by the other schedules); ``step[0]`` counts
-    samples seen for the inverse-scaling schedule. Returns the sum of the weighted
-    losses of the rows, each taken before its update.
+    parameters without locks (Hogwild). The parameters every thread would write on
+    almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s
+    position among them, or -1), are stepped in per-thread copies, so that no cache line
+    bounces between cores on each row (:func:`thread_copies`). After every block each
+    thread adds its steps to the shared ones and takes the others' (:func:`merged`), and
+    after the pass they are the start plus every thread's steps, exactly: the epoch makes
+    the progress of all the threads' rows and AdaGrad's sums hold every squared gradient
+    (averaging the copies at the end made 1/T of it). With one thread this is exactly
+    sequential SGD. ``acc_*`` hold AdaGrad's sums of squared gradients (ignored by the
+    other schedules); ``step[0]`` counts samples seen for the inverse-scaling schedule.
+    Returns the sum of the weighted losses of the rows, each taken before its update.
     """
     n_rows = indptr.shape[0] - 1
     n_nonzero = indices.shape[0]
@@ -136,28 +216,18 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     k = factors.shape[1]
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    # Per-thread arrays, padded so that no two threads' entries share a cache line.
-    # Row n_hot of the local arrays holds the intercept (its factor row is never read).
-    pad = _PAD_BYTES // factors.itemsize
-    pad_rows = 1 + pad // max(k, 1)
-    local_w = np.empty((n_threads, n_hot + 1 + pad), dtype=factors.dtype)
-    local_acc_w = np.empty((n_threads, n_hot + 1 + pad), dtype=factors.dtype)
-    local_v = np.zeros((n_threads, n_hot + 1 + pad_rows, k), dtype=factors.dtype)
-    local_acc_v = np.ones((n_threads, n_hot + 1 + pad_rows, k), dtype=factors.dtype)
-    local_q = np.empty((n_threads, k + pad), dtype=factors.dtype)
+    local_bias, start_bias = thread_copies(intercept, acc_intercept, n_threads)
+    local_w, start_w = thread_copies(coef, acc_coef, n_threads, hot_features)
+    local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
+    local_q = np.empty((n_threads, k + _PAD_BYTES // factors.itemsize), dtype=factors.dtype)
     for c in prange(n_threads):
-        w, acc_w, v, acc_v = local_w[c], local_acc_w[c], local_v[c], local_acc_v[c]
+        bias, acc_bias = local_bias[c, 0, 0], local_bias[c, 0, 1]
+        w, acc_w = local_w[c, 0, 0], local_w[c, 0, 1]
+        v, acc_v = local_v[c, 0, 0], local_v[c, 0, 1]
         q = local_q[c, :k]
-        for s in range(n_hot):
-            j = hot_features[s]
-            w[s] = coef[j]
-            acc_w[s] = acc_coef[j]
-            for f in range(k):
-                v[s, f] = factors[j, f]
-                acc_v[s, f] = acc_factors[j, f]
-        w[n_hot] = intercept[0]
-        acc_w[n_hot] = acc_intercept[0]
-        no_factors = np.zeros(0, dtype=factors.dtype)
+        first = c * n_hot // n_threads
+        no_factors = np.zeros((1, 0), dtype=factors.dtype)
+        no_q = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
         total = 0.0
         for b in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
@@ -168,7 +238,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 start = indptr[r]
                 end = indptr[r + 1]
                 q[:] = 0
-                score = w[n_hot]
+                score = bias[0]
                 squares = tp(0)
                 for p in range(start, end):
                     j = indices[p]
@@ -193,8 +263,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                 eta = step_size(cfg, t, tp)
                 reg_w = sw * cfg.reg_linear
                 reg_v = sw * cfg.reg_factors
-                _update_feature(w, acc_w, v, acc_v, n_hot, tp(1), g, no_factors,
-                                sw * cfg.reg_intercept, reg_v, eta, cfg, cfg.fit_intercept)
+                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
+                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
                 for p in range(start, end):
                     j = indices[p]
                     s = hot_slot[j] if n_hot > 0 else -1
@@ -205,16 +275,12 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
                                         reg_w, reg_v, eta, cfg, cfg.fit_linear)
                 t += n_threads
+            push_copies(local_bias[c], intercept, acc_intercept)
+            push_copies(local_w[c], coef, acc_coef, hot_features, first)
+            push_copies(local_v[c], factors, acc_factors, hot_features, first)
         losses[c] = total
-    scale = tp(1.0 / n_threads)
-    for s in range(n_hot):
-        j = hot_features[s]
-        coef[j] = local_w[:, s].sum() * scale
-        acc_coef[j] = local_acc_w[:, s].sum() * scale
-        for f in range(k):
-            factors[j, f] = local_v[:, s, f].sum() * scale
-            acc_factors[j, f] = local_acc_v[:, s, f].sum() * scale
-    intercept[0] = local_w[:, n_hot].sum() * scale
-    acc_intercept[0] = local_acc_w[:, n_hot].sum() * scale
+    settle_copies(local_bias, start_bias, intercept, acc_intercept)
+    settle_copies(local_w, start_w, coef, acc_coef, hot_features)
+    settle_copies(local_v, start_v, factors, acc_factors, hot_features)
     step[0] += n_rows
     return losses.sum()

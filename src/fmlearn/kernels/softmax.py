@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from .predict import score_row
-from .sgd import _update_feature, average_copies, step_size, thread_copies
+from .sgd import _update_feature, push_copies, settle_copies, step_size, thread_copies
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
@@ -46,17 +46,18 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     in place; returns the summed weighted cross-entropy, each row's taken before its update.
 
     Threads, blocks and the schedules are as in :func:`fmlearn.kernels.sgd.sgd_epoch`; the
-    intercepts, which every row updates, are stepped in copies per thread, averaged at the
-    end. Every parameter steps from the scores before the row's step.
+    intercepts, which every row updates, are stepped in copies per thread, pushed after
+    every block (:func:`fmlearn.kernels.sgd.push_copies`). Every parameter steps from the
+    scores before the row's step.
     """
     n_rows = indptr.shape[0] - 1
     n_blocks = block_starts.shape[0]
     n_classes, _, k = factors.shape
     tp = factors.dtype.type
     losses = np.zeros(n_threads, dtype=np.float64)
-    local = thread_copies(intercept, acc_intercept, n_threads)
+    local, initial = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias, acc_bias = local[c, 0], local[c, 1]
+        bias, acc_bias = local[c, 0, 0], local[c, 0, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         q = np.empty((n_classes, k), dtype=factors.dtype)
@@ -88,7 +89,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                                         indices[p], data[p], g, q[m], reg_w, reg_v, eta, cfg,
                                         cfg.fit_linear)
                 t += n_threads
+            push_copies(local[c], intercept, acc_intercept)
         losses[c] = total
-    average_copies(local, intercept, acc_intercept)
+    settle_copies(local, initial, intercept, acc_intercept)
     step[0] += n_rows
     return losses.sum()
