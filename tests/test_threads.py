@@ -122,7 +122,8 @@ def test_two_threads_follow_one_thread_epoch_by_epoch(make):
 
     def curve(n_jobs):
         est = make(n_factors=4, learning_rate="constant", eta0=2e-4, max_iter=8, tol=None,
-                   n_jobs=n_jobs, random_state=0).fit(X_, y + 5.0, eval_set=(X_, y + 5.0))
+                   reg_linear=1e-5, reg_factors=1e-5, init_std=0.01, n_jobs=n_jobs,
+                   random_state=0).fit(X_, y + 5.0, eval_set=(X_, y + 5.0))
         return -np.array(est.validation_scores_)
 
     np.testing.assert_allclose(curve(2), curve(1), rtol=0.1)
@@ -136,7 +137,8 @@ def test_the_multiclass_curve_follows_on_two_threads():
 
     def curve(n_jobs):
         est = FMClassifier(n_factors=4, learning_rate="constant", eta0=5e-4, max_iter=8,
-                           tol=None, n_jobs=n_jobs, random_state=0)
+                           tol=None, reg_linear=1e-5, reg_factors=1e-5, init_std=0.01,
+                           n_jobs=n_jobs, random_state=0)
         return -np.array(est.fit(X_, classes, eval_set=(X_, classes)).validation_scores_)
 
     np.testing.assert_allclose(curve(2), curve(1), rtol=0.05)
