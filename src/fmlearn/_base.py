@@ -45,6 +45,31 @@ else:
     from sklearn.base import _fit_context
 
 
+#: What ``"auto"`` means per solver, for the parameters whose good values differ by orders of
+#: magnitude between learners (measured in bench/defaults.py): SGD penalises each step, ALS the
+#: whole sum of squared errors (libFM's -regular), and MCMC samples its penalties from their
+#: priors, so it uses none (0 here); ALS and MCMC start from libFM's factors.
+SOLVER_DEFAULTS: dict[str, dict[str, float]] = {
+    "sgd": {"reg_linear": 1e-3, "reg_factors": 1e-2, "init_std": 0.01},
+    "sgda": {"reg_linear": 1e-5, "reg_factors": 1e-5, "init_std": 0.01},
+    "als": {"reg_linear": 3.0, "reg_factors": 10.0, "init_std": 0.1},
+    "mcmc": {"reg_linear": 0.0, "reg_factors": 0.0, "init_std": 0.1},
+}
+
+
+def with_solver_defaults(constraints: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """``constraints`` with ``"auto"`` allowed for the parameters of :data:`SOLVER_DEFAULTS`.
+
+    Examples
+    --------
+    >>> rules = with_solver_defaults(BaseFM._parameter_constraints)
+    >>> rules["init_std"][-1].options
+    {'auto'}
+    """
+    return {**constraints, **{name: [*constraints[name], StrOptions({"auto"})]
+                              for name in SOLVER_DEFAULTS["sgd"]}}
+
+
 def partial_fit_available(estimator: BaseFM) -> bool:
     """Whether the estimator's solver can learn chunk by chunk (not SGDA, which needs
     validation rows); raises AttributeError saying why not."""
@@ -91,8 +116,9 @@ class BaseFM(BaseEstimator):
     def __init__(self, *, n_factors: int = 8, order: int = 2, solver: Solver = "sgd",
                  max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.1, power_t: float = 0.25,
-                 reg_intercept: float = 0.0, reg_linear: float = 1e-5, reg_factors: float = 1e-5,
-                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.01,
+                 reg_intercept: float = 0.0, reg_linear: float | Literal["auto"] = "auto",
+                 reg_factors: float | Literal["auto"] = "auto", fit_intercept: bool = True,
+                 fit_linear: bool = True, init_std: float | Literal["auto"] = "auto",
                  clip_gradient: float | None = None, early_stopping: bool = False,
                  validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
@@ -127,6 +153,12 @@ class BaseFM(BaseEstimator):
         self.dtype = dtype
         self.burn_in = burn_in
         self.n_kept_samples = n_kept_samples
+
+    def _resolved(self, name: str) -> float:
+        """The value of parameter ``name``, ``"auto"`` replaced by the solver's
+        (:data:`SOLVER_DEFAULTS`): read at fit time, never in ``__init__``."""
+        value = getattr(self, name)
+        return SOLVER_DEFAULTS[self.solver][name] if value == "auto" else value
 
     # --- what subclasses define -------------------------------------------------------------
     _loss: str = None  # type: ignore[assignment]  # "squared" or "logistic"
@@ -280,12 +312,13 @@ class BaseFM(BaseEstimator):
     def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> Model:
         """The model a fit starts from."""
         if self.order == 2:
-            return FMModel.initial(n_features, self.n_factors, self.init_std, dtype, self._rng)
+            return FMModel.initial(n_features, self.n_factors, self._resolved("init_std"), dtype,
+                                   self._rng)
         if self.solver != "sgd":
             raise ValueError(f"order={self.order} is learned by solver='sgd' only; "
                              f"solver={self.solver!r} fits second-order models.")
-        return HOFMModel.initial(n_features, self.order, self.n_factors, self.init_std, dtype,
-                                 self._rng)
+        return HOFMModel.initial(n_features, self.order, self.n_factors,
+                                 self._resolved("init_std"), dtype, self._rng)
 
     def _sgd_learner(self) -> type:
         """The learner class of ``solver="sgd"`` for this model."""
@@ -309,19 +342,19 @@ class BaseFM(BaseEstimator):
         """The learner of ``solver``; ``validation`` is the ``(X, y, weight)`` SGDA tunes on."""
         n_threads = effective_n_jobs(self.n_jobs)
         switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
+        penalties = (self.reg_intercept, self._resolved("reg_linear"),
+                     self._resolved("reg_factors"))
         if self.solver in ("sgd", "sgda"):
             cls, extra = ((self._sgd_learner(), {"n_threads": n_threads}) if self.solver == "sgd"
                           else (SGDASolver, {"validation": validation}))
-            return cls(self._loss, self.learning_rate, self.eta0, self.power_t,
-                       self.reg_intercept, self.reg_linear, self.reg_factors, self.clip_gradient,
+            return cls(self._loss, self.learning_rate, self.eta0, self.power_t, *penalties,
+                       self.clip_gradient,
                        target_range=self._target_range(), **switches, **extra)
         # The coordinate learners fit classes through the probit link, as libFM does.
         loss = "probit" if self._loss == "logistic" else self._loss
         if self.solver == "als":
-            return ALSSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
-                             n_threads=n_threads, **switches)
-        return MCMCSolver(loss, self.reg_intercept, self.reg_linear, self.reg_factors,
-                          n_threads=n_threads, burn_in=self._burn_in,
+            return ALSSolver(loss, *penalties, n_threads=n_threads, **switches)
+        return MCMCSolver(loss, *penalties, n_threads=n_threads, burn_in=self._burn_in,
                           n_kept_samples=self.n_kept_samples,
                           target_range=self._target_range(), **switches)
 

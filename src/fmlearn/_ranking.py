@@ -162,7 +162,8 @@ n_features_in_, feature_names_in_
                 ) -> BPRSolver:
         groups = getattr(self, "_groups", None)
         return BPRSolver(self._loss, self.learning_rate, self.eta0, self.power_t, 0.0,
-                         self.reg_linear, self.reg_factors, self.clip_gradient,
+                         self._resolved("reg_linear"), self._resolved("reg_factors"),
+                         self.clip_gradient,
                          n_threads=effective_n_jobs(self.n_jobs), fit_intercept=False,
                          fit_linear=self.fit_linear, groups=groups)
 

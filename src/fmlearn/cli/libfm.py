@@ -69,9 +69,10 @@ for every flag not given:
 flag               libFM (the default)    ``--python-defaults`` (the Python API)
 =================  =====================  ==================================================
 -method            mcmc                   sgd (``solver``)
--init_stdev        0.1                    0.01 (``init_std``)
--regular           0,0,0                  0,1e-5,1e-5 (``reg_intercept, reg_linear,
-                                          reg_factors``)
+-init_stdev        0.1                    auto (``init_std``: 0.01 for sgd, 0.1 for
+                                          als and mcmc)
+-regular           0,0,0                  0,auto,auto (``reg_intercept, reg_linear,
+                                          reg_factors``: per method)
 --schedule         constant               adagrad (``learning_rate``)
 --burn-in          0                      auto (``burn_in``: MCMC)
 (-iter)            all iterations run     stops when the training loss improves by less
@@ -99,9 +100,9 @@ _SHORT = ("-h", "-q")  # fmlearn's own one-letter options of ``train``
 #: flag) → (the estimator parameters it sets, libFM's values, the Python API's values).
 DEFAULTS = {
     "method": (("solver",), ("mcmc",), ("sgd",)),
-    "init_stdev": (("init_std",), (0.1,), (0.01,)),
+    "init_stdev": (("init_std",), (0.1,), ("auto",)),
     "regular": (("reg_intercept", "reg_linear", "reg_factors"), (0.0, 0.0, 0.0),
-                (0.0, 1e-5, 1e-5)),
+                (0.0, "auto", "auto")),
     "schedule": (("learning_rate",), ("constant",), ("adagrad",)),
     "burn_in": (("burn_in",), (0,), ("auto",)),
     None: (("tol",), (None,), (1e-4,)),

@@ -73,9 +73,10 @@ def _option(*names, **kwargs):
          help="Use bias, use linear terms, number of factors.  [default: 1,1,8]")
 @_option("--regular", metavar="'r0,r1,r2'",
          help="L2 regularisation of bias, linear terms, factors (one value: all three). "
-              " [default: 0; Python API: 0,1e-5,1e-5]")
+              " [default: 0; Python API: 0,auto,auto, per method]")
 @_option("--init_stdev", "--init-stdev", "init_stdev", type=click.FloatRange(min=0),
-         help="Standard deviation of the initial factors.  [default: 0.1; Python API: 0.01]")
+         help="Standard deviation of the initial factors.  [default: 0.1; Python API: auto, "
+              "per method]")
 @_option("--iter", "n_iter", type=click.IntRange(min=1),
          help="Iterations: SGD epochs, ALS sweeps or MCMC samples.  [default: 100]")
 @_option("--learn_rate", "--learn-rate", "learn_rate", metavar="LR",
@@ -108,7 +109,7 @@ def _option(*names, **kwargs):
               "auto]")
 @_option("--python-defaults", "python_defaults", is_flag=True,
          help="Take the Python API's defaults for the flags not given: -method sgd, "
-              "-init_stdev 0.01, -regular 0,1e-5,1e-5, --schedule adagrad, --burn-in auto, "
+              "-init_stdev auto, -regular 0,auto,auto, --schedule adagrad, --burn-in auto, "
               "and stop when the training loss improves by less than 1e-4 (tol).")
 @_option("--n-jobs", "n_jobs", type=int, help="Threads (-1: all cores).  [default: 1]")
 @_option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
@@ -137,8 +138,8 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     fmlearn train --hyperparameters hp.json --train data.recordio --model-out model.fm
 
     The defaults are libFM's, not the Python API's: -method mcmc (API: sgd), -init_stdev
-    0.1 (0.01), -regular 0 (0,1e-5,1e-5), --schedule constant (adagrad), --burn-in 0
-    (auto), and all -iter iterations run (the API stops early at tol=1e-4).
+    0.1 (auto: per method), -regular 0 (0,auto,auto), --schedule constant (adagrad),
+    --burn-in 0 (auto), and all -iter iterations run (the API stops early at tol=1e-4).
     --python-defaults takes the API's.
 
     With neither --train nor -train, SageMaker's paths are used: the channels in
