@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 
 import pytest
 
@@ -53,3 +54,28 @@ def test_an_unwritable_numba_cache_dir_is_replaced(tmp_path):
     done = run_as_nobody(FIT, tmp_path, {"NUMBA_CACHE_DIR": str(locked)})
     assert done.returncode == 0, done.stderr
     assert f"NUMBA_CACHE_DIR={str(locked)!r} is not writable" in done.stderr
+
+
+def test_without_any_writable_folder_nothing_is_cached_and_fit_works(tmp_path):
+    code = textwrap.dedent(f"""
+        import tempfile
+        def nowhere():
+            raise FileNotFoundError("no usable temporary directory")
+        tempfile.gettempdir = nowhere
+        {FIT}
+        import fmlearn._numba_cache as cache
+        print(cache.CACHE)
+    """)
+    done = run_as_nobody(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(3,)", "False"]
+    assert done.stderr.count("are not cached") == 1
+
+
+def test_a_cache_folder_owned_by_another_user_is_not_used(tmp_path):
+    planted = tmp_path / f"fmlearn-numba-cache-{NOBODY}"
+    planted.mkdir(mode=0o777)  # made by root: someone else's
+    done = run_as_nobody(FIT, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "are not cached" in done.stderr
+    assert not any(planted.rglob("*.nbi"))

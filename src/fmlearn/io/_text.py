@@ -9,6 +9,7 @@ from numba import njit
 from .._validation import with_fm_indices
 from ..kernels import text as kt
 from .errors import DataFormatError
+from .._numba_cache import CACHE
 
 _PROBLEMS = {
     kt.BAD_LABEL: "the label {token!r} is not a number",
@@ -39,7 +40,7 @@ class ParsedRows:
     values: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _count_separators(buf):
     lines = 1
     colons = 0

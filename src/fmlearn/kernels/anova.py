@@ -23,9 +23,10 @@ from numba import njit, prange
 from .losses import loss_and_derivative
 from .sgd import (ADAGRAD, _clip, _update_feature, push_copies, settle_copies, step_size,
                   thread_copies)
+from .._numba_cache import CACHE
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def anova_scores(start, end, indices, data, factors, a):
     """The row's interaction score ``sum_o sum_f A^{o+2}(factors[o][:, f], x)``, summed in
     ``a``'s dtype; ``a`` (shape (n_orders, n_orders + 2, k)) is scratch space holding the
@@ -49,7 +50,7 @@ def anova_scores(start, end, indices, data, factors, a):
     return total
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def anova_table(start, end, indices, data, factors, o, a):
     """Fill ``a[p, s, f] = A^s`` of the row's first ``p`` non-zeros under order ``o + 2``'s
     factors ``factors[o]``, ``p = 0..nnz``, ``s = 0..o + 2``; return ``sum_f A^{o+2}``."""
@@ -70,7 +71,7 @@ def anova_table(start, end, indices, data, factors, o, a):
     return total
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     """Write the score of every CSR row into ``out``, rows split into ``n_chunks`` parallel
     chunks; ``factors`` has shape (order - 1, n_features, k). Sums run in float64 whatever
@@ -86,7 +87,7 @@ def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
             out[r] = linear + anova_scores(indptr[r], indptr[r + 1], indices, data, factors, a)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, deriv, g, reg_v,
                  eta, cfg):
     """Step order ``o + 2``'s factors of the row's non-zeros along the reverse pass over its
@@ -118,7 +119,7 @@ def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, de
                 factors[o, j, f] = v - eta * grad
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows, updating the parameters in place; returns the summed

@@ -12,9 +12,10 @@ from numba import njit, prange
 
 from .predict import score_row
 from .sgd import ADAGRAD, _clip, step_size
+from .._numba_cache import CACHE
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _step(theta, acc, i, grad, eta, cfg):
     grad = _clip(grad, cfg.clip)
     if cfg.schedule == ADAGRAD:
@@ -24,7 +25,7 @@ def _step(theta, acc, i, grad, eta, cfg):
         theta[i] -= eta * grad
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _step_feature(coef, factors, acc_coef, acc_factors, j, xp, xn, qp, qn, g, reg_w, reg_v,
                   eta, cfg):
     """Step feature ``j``'s weight and factors; ``xp`` and ``xn`` are its values in the two
@@ -39,7 +40,7 @@ def _step_feature(coef, factors, acc_coef, acc_factors, j, xp, xn, qp, qn, g, re
         _step(row, acc, f, g * dscore + reg_v * v, eta, cfg)
 
 
-@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def bpr_epoch(indptr, indices, data, pairs, weights, coef, factors, acc_coef, acc_factors, step,
               cfg, n_threads):
     """One pass over ``pairs`` (n_pairs, 2) of row numbers, ``pairs[:, 0]`` preferred, each

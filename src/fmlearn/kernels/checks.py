@@ -5,12 +5,13 @@ first entry that would make them read out of bounds. Each returns where the prob
 and the Python layer (``fmlearn._validation``) words the error.
 """
 from numba import njit
+from .._numba_cache import CACHE
 
 # The problems ``first_bad_compressed`` reports.
 FINE, NOT_FROM_ZERO, DECREASES, PAST_THE_ENTRIES, SHORT_OF_THE_ENTRIES, INDEX_OUTSIDE = range(6)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def first_bad_compressed(indptr, indices, n_minor):
     """The first problem of the compressed (CSR, CSC or BSR) arrays ``indptr`` and ``indices``
     as ``(problem, line, position)``: ``line`` is the row (CSC: column) and ``position``
@@ -49,7 +50,7 @@ def first_bad_compressed(indptr, indices, n_minor):
     return FINE, 0, 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def first_bad_coordinate(row, col, n_rows, n_cols):
     """The first entry of COO coordinates ``(row, col)`` outside ``n_rows x n_cols``, or -1.
 

@@ -20,19 +20,20 @@ import math
 
 import numpy as np
 from numba import njit, prange
+from .._numba_cache import CACHE
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 PARALLEL_ENTRIES = 16384  # blocks with fewer entries are not worth splitting over threads
 LANES = 4  # interleaved partial sums per thread (a power of two)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def seed_generator(seed):
     """Seed numba's random generator of the calling thread."""
     np.random.seed(seed)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def posterior_value(theta, shh, she, alpha, mu, lam, sample):
     """The conditional mean of ``theta`` (ALS) or a draw from its conditional (Gibbs).
 
@@ -48,7 +49,7 @@ def posterior_value(theta, shh, she, alpha, mu, lam, sample):
     return mean
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def update_intercept(w0, e, s, weighted, alpha, lam, sample):
     """Update ``w0[0]`` (``h = 1`` on every row) and the residual; prior mean 0."""
     shh = 0.0
@@ -64,7 +65,7 @@ def update_intercept(w0, e, s, weighted, alpha, lam, sample):
         e[r] += delta
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _entry(p, base, rows, data):
     """Row and value of entry ``p`` of a block starting at entry ``base``: row ``p - base``
     when ``rows`` is None, value 1 when ``data`` is None."""
@@ -79,7 +80,7 @@ def _entry(p, base, rows, data):
     return r, x
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def gather_sums(first, last, base, rows, features, data, e, q_f, s, weighted, old, sums, lane0):
     """Add ``s h^2`` and ``s h e`` of entries ``first:last`` of a block to
     ``sums[lane0 + lane, i, 0]`` and ``sums[lane0 + lane, i, 1]`` (``i = features[p]``,
@@ -105,7 +106,7 @@ def gather_sums(first, last, base, rows, features, data, e, q_f, s, weighted, ol
         sums[lane, i, 1] += sh * e[r]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def apply_changes(first, last, base, rows, features, data, e, q_f, old, delta):
     """Move the residual ``e`` by ``delta_i h`` (and ``q_f`` by ``delta_i x``) over entries
     ``first:last`` of a block; arguments as in ``gather_sums``. Rows are distinct within a
@@ -121,7 +122,7 @@ def apply_changes(first, last, base, rows, features, data, e, q_f, old, delta):
             q_f[r] += d * x
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=CACHE, parallel=True)
 def _block_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, old, delta,
                          apply, sums):
     """``gather_sums`` (or ``apply_changes``) over ``sums.shape[0] // LANES`` row ranges of
@@ -137,7 +138,7 @@ def _block_pass_parallel(start, end, rows, features, data, e, q_f, s, weighted, 
                         t * LANES)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def block_pass(start, end, rows, features, data, e, q_f, s, weighted, old, delta, apply, sums):
     """Gather the sums (or apply the changes) of a block's entries ``start:end``: in
     ``sums.shape[0] // LANES`` parallel row ranges when the block is large enough."""
@@ -150,7 +151,7 @@ def block_pass(start, end, rows, features, data, e, q_f, s, weighted, old, delta
         gather_sums(start, end, start, rows, features, data, e, q_f, s, weighted, old, sums, 0)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample):
     """Set (or draw) ``values[c0:c1]`` from the statistics ``sums`` (n_lanes, c1 - c0, 2)
     summed over lanes; record the changes."""
@@ -165,7 +166,7 @@ def draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample)
         delta[i] = values[c0 + i] - old[i]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def update_block(values, q_f, c0, c1, start, end, rows, features, data, s, weighted, e, groups,
                  alpha, mu, lam, sample, n_chunks):
     """Update one layer of the features ``c0 <= i < c1`` of a column block: ``values`` is
@@ -189,7 +190,7 @@ def update_block(values, q_f, c0, c1, start, end, rows, features, data, s, weigh
     block_pass(start, end, rows, features, data, e, q_f, s, weighted, old, delta, True, sums)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def update_layer(values, q_f, layout, s, weighted, e, groups, alpha, mu, lam, sample, n_chunks):
     """``update_block`` over every block of the layout, the blocks that hold every row
     once without their row indices."""
@@ -204,7 +205,7 @@ def update_layer(values, q_f, layout, s, weighted, e, groups, alpha, mu, lam, sa
                          s, weighted, e, groups, alpha, mu, lam, sample, n_chunks)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def exclusive_blocks(indptr, rows, n_rows):
     """Split the columns of a CSC matrix into runs of consecutive columns no row holds two of
     (one-hot fields, e.g. user ids); return the run boundaries ``0 = b_0 < ... < b_m = n_cols``.
@@ -225,7 +226,7 @@ def exclusive_blocks(indptr, rows, n_rows):
     return np.array(bounds, dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def draw_group_prior(values, groups, mu, lam):
     """Gibbs step of the Normal-Gamma hyperprior of each group: first ``lam``, then ``mu``.
 
@@ -250,7 +251,7 @@ def draw_group_prior(values, groups, mu, lam):
         mu[g] = total[g] / (count[g] + 1.0) + spread * np.random.standard_normal()
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def draw_noise_precision(e, s, weighted):
     """Draw the noise precision ``alpha ~ Gamma((1 + sum s) / 2, rate=(1 + sum s e^2) / 2)``."""
     n = 0.0
@@ -262,7 +263,7 @@ def draw_noise_precision(e, s, weighted):
     return np.random.gamma(0.5 * (1.0 + n), 2.0 / (1.0 + sse))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
                      sample_alpha, sample_priors, n_chunks, fit_intercept=True, fit_linear=True):
     """One pass over every parameter: ``alpha``, ``w0``, then layer by layer (``w``, then
@@ -306,7 +307,7 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
                          sample, n_chunks)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=CACHE, parallel=True)
 def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
     """Scores of CSR rows into ``out`` and their factor sums into ``q`` (n_factors, n_rows).
 
@@ -341,7 +342,7 @@ def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
                 q[f, r] = buf[r - first, f]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _mills_ratio(t):
     """``phi(t) / Phi(t)``, stable for very negative ``t``."""
     if t < -35.0:  # asymptotic series: Phi underflows further out
@@ -350,7 +351,7 @@ def _mills_ratio(t):
     return math.exp(-0.5 * t * t) / _SQRT_2PI / (0.5 * math.erfc(-t / math.sqrt(2.0)))
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _positive_truncated_normal(mean):
     """A draw of ``z ~ N(mean, 1)`` conditioned on ``z > 0`` (Robert 1995)."""
     a = -mean
@@ -366,7 +367,7 @@ def _positive_truncated_normal(mean):
             return mean + z
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def probit_targets(scores, labels, z, sample):
     """Latent targets of the probit link for labels in {-1, +1}.
 

@@ -17,9 +17,10 @@ from numba import njit, prange
 from .losses import loss_and_derivative
 from .sgd import (ADAGRAD, _clip, _update_feature, push_copies, settle_copies, step_size,
                   thread_copies)
+from .._numba_cache import CACHE
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def score_row(start, end, indices, data, fields, intercept, coef, factors):
     """The FFM score of one CSR row ``data[start:end]`` at columns ``indices[start:end]``,
     summed in the type of ``intercept`` (float64 from ``predict_csr``)."""
@@ -42,7 +43,7 @@ def score_row(start, end, indices, data, fields, intercept, coef, factors):
     return linear + pairs
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, fields, intercept, coef, factors, out, n_chunks):
     """Write the FFM score of every CSR row into ``out``, rows split into ``n_chunks``
     parallel chunks."""
@@ -54,7 +55,7 @@ def predict_csr(indptr, indices, data, fields, intercept, coef, factors, out, n_
                                np.float64(intercept), coef, factors)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
     """Step ``V[i, fb]`` and ``V[j, fa]`` for a pair whose score derivative scale is ``gxx``."""
     for f in range(V.shape[2]):
@@ -72,7 +73,7 @@ def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
             V[j, fa, f] = vj - eta * gj
 
 
-@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, fields,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg,
               n_threads):

@@ -13,6 +13,7 @@ parallel loop (seen as a SystemError) once fastmath let a NaN reach a division.
 """
 import numpy as np
 from numba import njit
+from .._numba_cache import CACHE
 
 SQUARED = 0
 LOGISTIC = 1
@@ -20,7 +21,7 @@ SOFTMAX = 2
 BPR = 3
 
 
-@njit(cache=True, fastmath=True, error_model="numpy")
+@njit(cache=CACHE, fastmath=True, error_model="numpy")
 def loss_and_derivative(loss, score, target):
     """Return ``(l, dl/dscore)`` for one sample.
 

@@ -6,9 +6,10 @@ The sums run in the dtype of the factor sums ``q``: the learners pass the model 
 """
 import numpy as np
 from numba import njit, prange
+from .._numba_cache import CACHE
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def accumulate_factors(factors, i, x, q):
     """Add ``factors[i] * x`` to ``q``; return ``sum_f (factors[i, f] * x)**2`` (``q``'s dtype)."""
     tp = q.dtype.type
@@ -20,7 +21,7 @@ def accumulate_factors(factors, i, x, q):
     return squares
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def finish_score(linear, squares, q):
     """The FM score from its linear part, ``sum_i sum_f (v_if x_i)**2`` and the sums ``q``."""
     pairs = q.dtype.type(0)
@@ -29,7 +30,7 @@ def finish_score(linear, squares, q):
     return linear + q.dtype.type(0.5) * (pairs - squares)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def score_row(start, end, indices, data, intercept, coef, factors, q):
     """Score one CSR row ``data[start:end]`` at columns ``indices[start:end]``.
 
@@ -47,7 +48,7 @@ def score_row(start, end, indices, data, intercept, coef, factors, q):
     return finish_score(linear, squares, q)
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     """Write the raw FM score of every CSR row into ``out``, rows split into ``n_chunks`` parallel
     chunks; the sums run in float64."""

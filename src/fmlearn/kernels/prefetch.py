@@ -10,6 +10,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from .._numba_cache import CACHE
 
 CACHE_LINE_BYTES = 64
 
@@ -38,7 +39,7 @@ def _prefetch_item(typingctx, array, i, j):
     return types.void(array, i, j), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def prefetch_row(array, i):
     """Prefetch every cache line of row ``i`` of the C-contiguous 2-D ``array``.
 
@@ -60,7 +61,7 @@ def prefetch_row(array, i):
         _prefetch_item(array, i, f)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def prefetch_entry(array, i):
     """Prefetch the cache line of entry ``i`` of the 1-D ``array``. A hint only.
 

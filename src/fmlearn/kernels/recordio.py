@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 from numba.core import types
 from numba.extending import intrinsic
+from .._numba_cache import CACHE
 
 try:  # the decoding helpers allocate nothing, so they can do without reference counting
     from numba.core.options import DefaultOptions
@@ -88,7 +89,7 @@ _SCORE = np.frombuffer(b"score", dtype=np.uint8)
 _PREDICTED_LABEL = np.frombuffer(b"predicted_label", dtype=np.uint8)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _varint(buf, pos, end):
     """The unsigned varint at ``buf[pos:end]`` and the position after it (-1 when malformed)."""
     if pos < end and buf[pos] < 128:
@@ -107,12 +108,12 @@ def _varint(buf, pos, end):
     return np.uint64(0), np.int64(-1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _clip(value):
     return np.int64(value) if value < _CLIP else np.int64(_CLIP)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _tag(buf, pos, end):
     """``(field, wire_type, next_pos)`` of the tag at ``pos``; ``next_pos`` -1 when malformed.
 
@@ -132,7 +133,7 @@ def _tag(buf, pos, end):
     return tag >> 3, tag & 7, pos
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _skip_scalar(buf, pos, end, wire):
     """The position after a non-group field body of wire type ``wire`` at ``pos``, or -1."""
     if wire == 0:
@@ -150,7 +151,7 @@ def _skip_scalar(buf, pos, end, wire):
     return np.int64(-1)
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _skip(buf, pos, end, field, wire, st):
     """The position after the body of an unknown field, or -1 (an END_GROUP here is malformed).
 
@@ -181,7 +182,7 @@ def _skip(buf, pos, end, field, wire, st):
     return pos
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _check_message(buf, pos, end, st):
     """Whether ``buf[pos:end]`` is a sequence of well-formed fields (for messages not read)."""
     while pos < end:
@@ -194,7 +195,7 @@ def _check_message(buf, pos, end, st):
     return True
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _length_delimited(buf, pos, end):
     """The body ``(start, stop)`` of a length-delimited field whose length varint is at ``pos``."""
     n, pos = _varint(buf, pos, end)
@@ -219,7 +220,7 @@ def _float64_from_bits(typingctx, bits):
     return types.float64(types.uint64), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _u32(buf, pos):
     """The little-endian uint32 at ``buf[pos:pos + 4]``."""
     return (np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
@@ -227,12 +228,12 @@ def _u32(buf, pos):
             | (np.uint32(buf[pos + 3]) << np.uint32(24)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _float32_at(buf, pos):
     return _float32_from_bits(np.uint32(_u32(buf, pos)))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _float64_at(buf, pos):
     bits = np.uint64(0)
     for b in range(8):
@@ -240,14 +241,14 @@ def _float64_at(buf, pos):
     return _float64_from_bits(bits)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _int32_of(value):
     """An int32 field's value from its varint (the low 32 bits, two's complement)."""
     low = np.int64(value & np.uint64(0xFFFFFFFF))
     return low - 2**32 if low >= 2**31 else low
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _put_value(value, mode, data, base, st, first):
     """Count a tensor value; ``mode`` 1 also stores it in ``data``, 2 keeps the first one."""
     if mode == 1:
@@ -257,7 +258,7 @@ def _put_value(value, mode, data, base, st, first):
     st[_NV] += 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _put_key(key, mode, indices, base, st):
     if mode == 1:
         if key > np.uint64(INDEX_LIMIT):
@@ -269,7 +270,7 @@ def _put_key(key, mode, indices, base, st):
     st[_NK] += 1
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
     """Read one occurrence of a tensor message ``buf[pos:end]``, appending to what ``st`` holds.
 
@@ -367,7 +368,7 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
     return True
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _reset(st):
     st[_NV] = 0
     st[_NK] = 0
@@ -376,7 +377,7 @@ def _reset(st):
     st[_BIGKEY] = -1
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _read_value(buf, pos, end, mode, data, indices, base, st, first):
     """Merge one occurrence of a ``Value`` message into the state ``st``."""
     while pos < end:
@@ -410,7 +411,7 @@ def _read_value(buf, pos, end, mode, data, indices, base, st, first):
     return True
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _entry_key(buf, pos, end, st):
     """Check a map entry ``buf[pos:end]``; return ``(ok, key_start, key_stop)`` of its last key."""
     key_start = np.int64(0)
@@ -432,7 +433,7 @@ def _entry_key(buf, pos, end, st):
     return True, key_start, key_stop
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _read_entry(buf, pos, end, mode, data, indices, base, st, first):
     """Read the value of a map entry (all its occurrences, merged) into a fresh state ``st``."""
     _reset(st)
@@ -449,7 +450,7 @@ def _read_entry(buf, pos, end, mode, data, indices, base, st, first):
     return True
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _same(buf, start, stop, name):
     if stop - start != name.shape[0]:
         return False
@@ -459,7 +460,7 @@ def _same(buf, start, stop, name):
     return True
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _read_record(buf, pos, end, data, indices, base, st, first, info):
     """Decode one ``Record`` payload ``buf[pos:end]``, its features appended at ``data[base:]``.
 
@@ -587,7 +588,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
     return OK, nnz, width, True, first[0]
 
 
-@njit(cache=True, **_NO_REFCOUNT)
+@njit(cache=CACHE, **_NO_REFCOUNT)
 def _frame(buf, pos, end, info):
     """Check the framing of the record at ``pos``: ``(status, payload_size, next_pos, parts)``."""
     size = np.int64(0)
@@ -624,7 +625,7 @@ def _frame(buf, pos, end, info):
         # flag 1 or 2: more parts follow, with the magic word between them
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def decode_records(buf, start, max_records, data, indices, indptr, labels, has_label, widths, info):
     """Decode up to ``max_records`` whole records from ``buf[start:]``.
 
@@ -689,7 +690,7 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
 # Encoding
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _varint_size(value):
     n = 1
     while value >= 128:
@@ -698,7 +699,7 @@ def _varint_size(value):
     return n
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _put_varint(out, pos, value):
     while value >= 128:
         out[pos] = (value & 127) | 128
@@ -708,14 +709,14 @@ def _put_varint(out, pos, value):
     return pos + 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _put_u32(out, pos, word):
     for b in range(4):
         out[pos + b] = (word >> (8 * b)) & 255
     return pos + 4
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _tensor_sizes(indices, start, stop, n_cols):
     """Sizes of the Float32Tensor, Value, entry and Record of one CSR row, as protobuf has them."""
     nnz = stop - start
@@ -736,7 +737,7 @@ def _tensor_sizes(indices, start, stop, n_cols):
 LABEL_FIELD_SIZE = 20  # label {key: "values", value {float32_tensor {values: [y]}}}
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def encoded_sizes(indptr, indices, n_cols, with_labels, sizes):
     """Write the payload size of every CSR row's record into ``sizes``; return the framed total."""
     total = 0
@@ -749,7 +750,7 @@ def encoded_sizes(indptr, indices, n_cols, with_labels, sizes):
     return total
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _put_name(out, pos, name):
     out[pos] = 0x0A  # map entry key: field 1, length-delimited
     out[pos + 1] = name.shape[0]
@@ -759,7 +760,7 @@ def _put_name(out, pos, name):
     return pos + name.shape[0]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _put_scalar_entry(out, pos, name, bits):
     """A ``label`` entry ``name -> Value{float32_tensor{values: [value]}}`` with its field tag."""
     out[pos] = 0x12
@@ -774,7 +775,7 @@ def _put_scalar_entry(out, pos, name, bits):
     return _put_u32(out, pos + 6, bits)
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _put_framed(out, pos, payload, size):
     """Frame the payload already at ``out[pos + 8:pos + 8 + size]``, split at aligned magic words.
 
@@ -814,7 +815,7 @@ def _put_framed(out, pos, payload, size):
     return pos
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def encode_records(indptr, indices, bits, label_bits, with_labels, n_cols, sizes, row, out, pos,
                    payload):
     """Write framed records for CSR rows ``row:`` into ``out`` from ``pos``.
@@ -865,7 +866,7 @@ def encode_records(indptr, indices, bits, label_bits, with_labels, n_cols, sizes
     return row, pos
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def encode_predictions(score_bits, label_bits, with_labels, out):
     """Framed response records ``label = {"score": [s], "predicted_label": [l]}`` (no features).
 

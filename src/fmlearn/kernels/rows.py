@@ -1,9 +1,10 @@
 """Row gathers, column counts and column renumberings of CSR matrices."""
 import numpy as np
 from numba import njit
+from .._numba_cache import CACHE
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def take_rows(indptr, indices, data, order):
     """The CSR arrays ``(data, indices, indptr)`` of rows ``order`` of a CSR matrix, in that
     order: one pass, and no array allocated but the three returned.
@@ -32,7 +33,7 @@ def take_rows(indptr, indices, data, order):
     return out_data, out_indices, out_indptr
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def relabel_columns(indices, new, out):
     """Write ``new[indices]`` into ``out`` (which may be ``indices``), without a temporary.
 
@@ -48,7 +49,7 @@ def relabel_columns(indices, new, out):
         out[p] = new[indices[p]]
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def column_counts(indices, n_columns):
     """How many times each of ``n_columns`` columns occurs in ``indices``, as int64.
 

@@ -14,6 +14,7 @@ from numba import njit, prange
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
 from .prefetch import prefetch_entry, prefetch_row
+from .._numba_cache import CACHE
 
 CONSTANT = 0
 INVSCALING = 1
@@ -50,12 +51,12 @@ class SGDConfig(NamedTuple):
     prefetch: bool = False
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _clip(g, c):
     return min(max(g, -c), c)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def step_size(cfg, t, tp):
     """The learning rate of the ``t``-th sample (from 0), of type ``tp``:
     ``eta0 / (t + 1)**power_t`` for the inverse-scaling schedule, else ``eta0``."""
@@ -64,7 +65,7 @@ def step_size(cfg, t, tp):
     return cfg.eta0
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=CACHE, fastmath=False)
 def merged(own, pushed, shared):
     """Shared parameters (or AdaGrad sums) after a learner whose copy of them went from
     ``pushed`` to ``own`` adds its steps: ``shared + (own - pushed)``.
@@ -83,7 +84,7 @@ def merged(own, pushed, shared):
     return own + (shared - pushed)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _merge_row(own, pushed, alone, s, shared, j):
     """Merge row ``s`` of a thread's copy ``own`` of row ``j`` of ``shared``, which it last
     pushed as ``pushed[s]``, into ``shared[j]`` by :func:`merged`, and add its steps since
@@ -96,7 +97,7 @@ def _merge_row(own, pushed, alone, s, shared, j):
         pushed[s, m] = value
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def thread_copies(values, acc, n_threads, rows=None):
     """Each thread's copies of ``values`` (the rows ``rows`` of them, or all) and of their
     AdaGrad sums ``acc``, and both as they were.
@@ -126,13 +127,13 @@ def thread_copies(values, acc, n_threads, rows=None):
     return local, start
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _as_rows(array):
     """``array`` of shape (n, ...) as a C-contiguous 2-D view (n, width)."""
     return array.reshape((array.shape[0], -1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def push_copies(copy, values, acc, rows=None, first=0):
     """Merge one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of ``values`` and
     their sums ``acc`` into them by :func:`merged`: add its steps since its last push, and
@@ -148,7 +149,7 @@ def push_copies(copy, values, acc, rows=None, first=0):
             _merge_row(own, pushed, alone, s, shared, s if rows is None else rows[s])
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def settle_copies(local, start, values, acc, rows=None):
     """After the threads' last pushes: ``values`` and ``acc`` (their rows ``rows``) are
     ``start`` plus every thread's steps (:func:`merged`), exactly, whatever the pushes
@@ -167,7 +168,7 @@ def settle_copies(local, start, values, acc, rows=None):
                     row[m] = merged(alone[m], begin[s, m], row[m])
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_w):
     """Step the first ``len(q)`` factors of ``V[i]`` and, if ``fit_w``, the weight ``w[i]``,
     for feature value ``x``."""
@@ -188,7 +189,7 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
             V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
 
 
-@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
               hot_slot, hot_features, step, cfg, n_threads):

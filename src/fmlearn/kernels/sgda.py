@@ -23,15 +23,16 @@ from numba import njit
 from .losses import loss_and_derivative
 from .predict import finish_score, score_row
 from .sgd import ADAGRAD, _clip, step_size
+from .._numba_cache import CACHE
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _rate(cfg, eta, acc):
     """The step of a coordinate whose AdaGrad sum is ``acc``; ``eta`` is the schedule's step."""
     return eta / np.sqrt(acc) if cfg.schedule == ADAGRAD else eta
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def lookahead_score(start, end, indices, data, intercept, coef, factors, grad_coef,
                     grad_factors, acc_coef, acc_factors, groups, lam_w, lam_v, eta, q_ahead,
                     cfg):
@@ -56,7 +57,7 @@ def lookahead_score(start, end, indices, data, intercept, coef, factors, grad_co
     return finish_score(linear, squares, q_ahead)
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=CACHE, fastmath=True)
 def penalty_gradient(start, end, indices, data, coef, factors, grad_factors, acc_coef,
                      acc_factors, groups, lam_v, eta, dloss, q_ahead, out_w, out_v, cfg):
     """Write ``dl/dlam_w`` and ``dl/dlam_v`` of one validation row into ``out_w`` (n_groups,)
@@ -81,7 +82,7 @@ def penalty_gradient(start, end, indices, data, coef, factors, grad_factors, acc
             out_v[g, f] *= dloss
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def _step(theta, acc, grad, penalty, eta, cfg):
     """One coordinate's step ``theta -= rate * (grad + penalty * theta)``; returns the new value."""
     full = _clip(grad + penalty * theta, cfg.clip)
@@ -90,7 +91,7 @@ def _step(theta, acc, grad, penalty, eta, cfg):
     return theta - _rate(cfg, eta, acc[0]) * full
 
 
-@njit(cache=True, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def sgda_epoch(indptr, indices, data, y, sample_weight, order, val_indptr, val_indices,
                val_data, val_y, val_weight, val_next, intercept, coef, factors, acc_intercept,
                acc_coef, acc_factors, step, grad_coef, grad_factors, groups, lam_w, lam_v,

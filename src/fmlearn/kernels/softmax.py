@@ -10,9 +10,10 @@ from numba import njit, prange
 
 from .predict import score_row
 from .sgd import _update_feature, push_copies, settle_copies, step_size, thread_copies
+from .._numba_cache import CACHE
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
 def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
     """Write every class's FM score of every CSR row into ``out`` (n_rows, n_classes), rows
     split into ``n_chunks`` parallel chunks."""
@@ -26,7 +27,7 @@ def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
                                       coef[k], factors[k], q)
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=CACHE, fastmath=True, inline="always")
 def softmax_loss(scores, label, proba):
     """Write ``softmax(scores)`` into ``proba``; return ``-log proba[label]`` (float64)."""
     top = scores.max()
@@ -39,7 +40,7 @@ def softmax_loss(scores, label, proba):
     return np.log(total) + top - scores[label]
 
 
-@njit(parallel=True, cache=True, fastmath=True, error_model="numpy", nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows (labels ``y`` are class codes 0..C-1), updating the parameters

@@ -13,6 +13,7 @@ tokens, so every value is read correctly rounded and an overflow is seen as one.
 """
 import numpy as np
 from numba import njit
+from .._numba_cache import CACHE
 
 OK = 0
 BAD_LABEL = 1
@@ -33,12 +34,12 @@ _EXPONENT_CAP = 10**6  # an exponent this large is not counted further (its numb
 _NL, _CR, _SPACE, _TAB, _HASH, _COLON = 10, 13, 32, 9, 35, 58
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _is_blank(c):
     return c == _SPACE or c == _TAB or c == _CR
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def parse_number(buf, start, end):
     """Decimal number in ``buf[start:end]``: (status, value), status 0 exact, 1 slow, 2 invalid."""
     k = start
@@ -101,7 +102,7 @@ def parse_number(buf, start, end):
     return 0, -value if negative else value
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def parse_index(buf, start, end):
     """Non-negative integer in ``buf[start:end]``: (status, value); status is an error code or OK."""
     if start == end:
@@ -119,7 +120,7 @@ def parse_index(buf, start, end):
     return OK, value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, indptr, indices,
                          fields, values, slow):
     """Fill the output arrays from the lines in ``buf``; return a status tuple.
@@ -237,7 +238,7 @@ def tokenize_sparse_text(buf, with_fields, first_line, labels, row_lines, qids, 
     return n_rows, nnz, n_slow, OK, line, 0, 0, 0
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _write_int(out, pos, value):
     if value == 0:
         out[pos] = 48
@@ -253,7 +254,7 @@ def _write_int(out, pos, value):
     return pos + digits
 
 
-@njit(cache=True)
+@njit(cache=CACHE)
 def _write_text(out, pos, text, offsets, code):
     for k in range(offsets[code], offsets[code + 1]):
         out[pos] = text[k]
@@ -261,7 +262,7 @@ def _write_text(out, pos, text, offsets, code):
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def format_sparse_text(out, indptr, indices, index_base, fields, value_codes, label_codes, qids,
                        text, offsets):
     """Write rows as ``label [qid:q] [field:]index:value ...`` lines into ``out``; return the length.
@@ -297,7 +298,7 @@ def format_sparse_text(out, indptr, indices, index_base, fields, value_codes, la
     return pos
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def rows_strictly_increasing(indptr, columns):
     """Whether the columns of every row are strictly increasing (sorted, no repeats)."""
     for r in range(indptr.shape[0] - 1):
