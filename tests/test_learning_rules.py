@@ -131,3 +131,17 @@ def test_a_weight_scales_the_whole_step(make):
     predict = getattr(est, "predict_proba", est.predict)
     np.testing.assert_allclose(predict.__func__(heavy, X), predict.__func__(unit, X),
                                rtol=1e-9)
+
+
+def test_a_stored_zero_trains_like_the_row_without_it():
+    """A CSR matrix may store explicit zeros; the penalty must not step their features
+    (found by bench/fuzz.py's csr target)."""
+    stored = sp.csr_matrix((np.array([1.0, 2.0, 0.5, 0.0]), np.array([0, 3, 1, 0]),
+                            np.array([0, 2, 4])), shape=(2, 6))
+    before = stored.data.copy()
+    y = np.array([-1.0, 1.0])
+    kw = dict(n_factors=2, max_iter=2, random_state=0, reg_linear=0.1, reg_factors=0.1)
+    a = FMRegressor(**kw).fit(stored, y)
+    b = FMRegressor(**kw).fit(stored.toarray(), y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(stored.data, before)  # the caller's matrix is untouched

@@ -148,8 +148,8 @@ def as_fm_csr(X, dtype, n_features=None, name="X"):
     ``X`` is checked as the models' ``predict`` needs: sparse arrays by
     ``check_sparse_arrays``, then numeric, finite and 2-d by scikit-learn's
     ``check_array``, and ``n_features`` columns when given. Index arrays are converted
-    when their type differs, duplicate entries are summed, and nothing the caller holds
-    is written to.
+    when their type differs, duplicate entries are summed, stored zeros dropped, and
+    nothing the caller holds is written to.
 
     Examples
     --------
@@ -183,9 +183,15 @@ def _fm_layout(X, dtype):
          X.indptr.astype(np.int64, copy=False)),
         shape=X.shape, copy=False,
     )
-    if not X.has_canonical_format:
+    own = not X.has_canonical_format
+    if own:
         csr = csr.copy()
         csr.sum_duplicates()
+    if not csr.data.all():
+        # Stored zeros are dropped: SGD's penalty steps the features a row holds, so a
+        # stored 0 would train differently from the same row without it.
+        csr = csr if own else csr.copy()
+        csr.eliminate_zeros()
     return with_fm_indices(csr)
 
 
