@@ -185,8 +185,8 @@ def estimator_spec(hyper):
     >>> spec, warnings = estimator_spec({"feature_dim": "100", "num_factors": "4",
     ...     "predictor_type": "binary_classifier", "epochs": "3", "mini_batch_size": "500"})
     >>> spec.estimator()
-    FMClassifier(init_std=0.001, max_iter=3, n_factors=4, reg_intercept=0.01,
-                 reg_linear=0.001, tol=None)
+    FMClassifier(init_std=0.001, max_iter=3, n_factors=4, reg_factors=1e-05,
+                 reg_intercept=0.01, reg_linear=0.001, tol=None)
     >>> spec.n_features
     100
     >>> print(*warnings)

@@ -266,7 +266,8 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     >>> y = X[:, 0] + 2 * X[:, 1] * X[:, 2]
     >>> with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, \\
     ...         Client(cluster) as client:
-    ...     reg = DaskFMRegressor(n_factors=4, solver="als", max_iter=20, random_state=0)
+    ...     reg = DaskFMRegressor(n_factors=4, solver="als", max_iter=20, reg_linear=0.1,
+    ...                           reg_factors=0.1, random_state=0)
     ...     reg = reg.fit(X, y)
     ...     rmse = float(np.sqrt(((reg.predict(X) - y) ** 2).mean().compute()))
     >>> rmse < 0.1
