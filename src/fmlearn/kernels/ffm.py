@@ -15,8 +15,8 @@ import numpy as np
 from numba import njit, prange
 
 from .losses import loss_and_derivative
-from .sgd import (ADAGRAD, _clip, _update_feature, push_copies, settle_copies, step_size,
-                  thread_copies)
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
+                  settle_copies, step_size, thread_copies)
 from .._numba_cache import CACHE
 
 
@@ -94,13 +94,15 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     losses = np.zeros(n_threads, dtype=np.float64)
     local, initial = thread_copies(intercept, acc_intercept, n_threads)
     for c in prange(n_threads):
-        bias, acc_bias = local[c, 0, 0], local[c, 0, 1]
+        bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
         total = 0.0
         for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
             for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+                if n_threads > 1 and r == block_starts[blk] + block_size // 2:
+                    mark_copies(local[c])
                 sw = sample_weight[r]
                 if sw == 0:
                     continue
@@ -126,7 +128,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         _step_pair(factors, acc_factors, i, fields[j], j, fa, g * xa * data[b],
                                    reg_v, eta, cfg)
                 t += n_threads
-            push_copies(local[c], intercept, acc_intercept)
+            push_copies(local[c], intercept, acc_intercept, n_threads)
         losses[c] = total
     settle_copies(local, initial, intercept, acc_intercept)
     step[0] += n_rows

@@ -65,16 +65,28 @@ def step_size(cfg, t, tp):
     return cfg.eta0
 
 
+# Per-thread planes of thread_copies: what the thread steps, what it last pushed, the start
+# plus its own merged steps, its copy in the middle of the window between two pushes, and
+# the trend of its steps.
+OWN, PUSHED, ALONE, MIDDLE, TREND = range(5)
+# Weight of the earlier windows in the trend, per window: about four windows' memory.
+TREND_DECAY = 0.75
+# Blocks between pushes of the hot features' copies (the bias's: every block). A push merges
+# every copied value (4 us for frappe's 45 hot features at k=64, beside 1 ms of rows per 4
+# blocks).
+HOT_PUSH_BLOCKS = 4
+
+
 @njit(cache=CACHE, fastmath=False)
 def merged(own, pushed, shared):
     """Shared parameters (or AdaGrad sums) after a learner whose copy of them went from
     ``pushed`` to ``own`` adds its steps: ``shared + (own - pushed)``.
 
-    The rule of every learner that steps copies (the threads' copies of the bias and of
-    the hot features, the Dask partitions' AdaGrad sums): merging each copy in turn sums
-    their steps, and AdaGrad's sums become the starting sums plus every learner's squared
-    gradients. Computed as ``own + (shared - pushed)`` without fastmath, which is exactly
-    ``own`` when no other learner stepped in between. Scalars or arrays.
+    The rule of every learner that steps copies of shared parameters (the threads' copies
+    of the bias and the hot features, the Dask partitions' AdaGrad sums): merging each copy
+    in turn sums their steps, and AdaGrad's sums become the starting sums plus every
+    learner's squared gradients. Computed as ``own + (shared - pushed)`` without fastmath:
+    exactly ``own`` when no other learner stepped in between. Scalars or arrays.
 
     Examples
     --------
@@ -85,16 +97,32 @@ def merged(own, pushed, shared):
 
 
 @njit(cache=CACHE, inline="always")
-def _merge_row(own, pushed, alone, s, shared, j):
-    """Merge row ``s`` of a thread's copy ``own`` of row ``j`` of ``shared``, which it last
-    pushed as ``pushed[s]``, into ``shared[j]`` by :func:`merged`, and add its steps since
-    to ``alone[s]``; the copy then holds the merged values. 2-D arrays."""
-    for m in range(shared.shape[1]):
-        alone[s, m] += own[s, m] - pushed[s, m]
-        value = merged(own[s, m], pushed[s, m], shared[j, m])
-        shared[j, m] = value
-        own[s, m] = value
-        pushed[s, m] = value
+def merge_weight(products, squares, n_threads):
+    """The weight of a thread's steps when ``n_threads`` threads step copies of the same
+    parameters over a window of rows each, from the trend of its steps: ``products`` and
+    ``squares`` sum ``d1 * d2`` and ``d1**2`` over recent windows, ``d1`` and ``d2`` the
+    steps of the first and second halves of a window.
+
+    Near a minimum along which the steps contract by ``r = products / squares`` per half
+    window (0 to 1), ``n_threads`` windows in a row contract by ``rho**n_threads``,
+    ``rho = r**2``, and each thread's window by ``rho``: the threads' steps, weighted by
+    ``(1 - rho**n_threads) / (n_threads * (1 - rho))``, add up to what the windows would
+    do one after the other. That is their sum (weight 1) where the steps keep their
+    direction, as far from a minimum at a small rate, and their mean (``1 / n_threads``)
+    where each window already reaches the minimum, as the bias at a large rate, where the
+    sum would overshoot it ``n_threads``-fold; noise in the steps, uncorrelated between
+    the halves, lowers ``r`` and averages it out.
+
+    Examples
+    --------
+    >>> merge_weight(1.0, 1.0, 4), merge_weight(0.0, 1.0, 4), merge_weight(0.0, 0.0, 4)
+    (1.0, 0.25, 1.0)
+    """
+    r = min(max(products / squares, 0.0), 1.0) if squares > 0 else 1.0
+    rho = r * r
+    if rho >= 1.0:
+        return 1.0
+    return (1.0 - rho ** n_threads) / (n_threads * (1.0 - rho))
 
 
 @njit(cache=CACHE, inline="always")
@@ -104,26 +132,28 @@ def thread_copies(values, acc, n_threads, rows=None):
 
     For the parameters every row updates (the bias, the hot features): stepped in a
     private copy per thread, so that no cache line bounces between cores on each row,
-    merged into the shared ones after every block of rows by :func:`push_copies`, and
-    after the threads by :func:`settle_copies`.
+    merged into the shared ones after every window of rows (a block for the bias,
+    ``HOT_PUSH_BLOCKS`` blocks for the hot features) by :func:`push_copies`, and after the
+    threads by :func:`settle_copies`.
 
-    Returns ``(local, start)``: ``local`` of shape (n_threads, 3, 2, n, ...), ``[c, 0]``
-    what thread ``c`` steps, ``[c, 1]`` what it last pushed and ``[c, 2]`` the start plus
-    its own steps, each ``[..., 0, :]`` values and ``[..., 1, :]`` sums (all as they were
-    to start with), each thread's more than a cache line from the next's; ``start`` of
-    shape (2, n, ...).
+    Returns ``(local, start)``: ``local`` of shape (n_threads, 5, 2, n, ...), ``[c, OWN]``
+    what thread ``c`` steps, ``[c, PUSHED]`` what it last pushed, ``[c, ALONE]`` the start
+    plus its own merged steps, ``[c, MIDDLE]`` its copy in the middle of the window
+    (:func:`mark_copies`), each ``[..., 0, :]`` values and ``[..., 1, :]`` sums (all as
+    they were to start with), and ``[c, TREND]`` the trend of its steps (zeros); each
+    thread's more than a cache line from the next's. ``start`` of shape (2, n, ...).
     """
     n = values.shape[0] if rows is None else rows.shape[0]
     pad = 1 + _PAD_BYTES // (values.itemsize * max(1, values[:1].size))
-    local = np.empty((n_threads, 3, 2, n + pad) + values.shape[1:], dtype=values.dtype)
+    local = np.zeros((n_threads, 5, 2, n + pad) + values.shape[1:], dtype=values.dtype)
     start = np.empty((2, n) + values.shape[1:], dtype=values.dtype)
     for s in range(n):
         j = s if rows is None else rows[s]
         start[0, s] = values[j]
         start[1, s] = acc[j]
     for c in range(n_threads):
-        for held in range(3):
-            local[c, held, :, :n] = start
+        for plane in range(TREND):
+            local[c, plane, :, :n] = start
     return local, start
 
 
@@ -134,26 +164,66 @@ def _as_rows(array):
 
 
 @njit(cache=CACHE, inline="always")
-def push_copies(copy, values, acc, rows=None, first=0):
+def mark_copies(copy):
+    """Note one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of the values in the
+    middle of a window, for :func:`merge_weight`."""
+    copy[MIDDLE, 0] = copy[OWN, 0]
+
+
+@njit(cache=CACHE, inline="always")
+def _trend_weight(own, pushed, middle, trend, s, n_threads):
+    """Fold the halves of copied row ``s``'s last window into its trend (the sums
+    ``trend[0][s]`` and ``trend[1][s]`` of :func:`merge_weight`, decaying by
+    ``TREND_DECAY`` per window) and return its weight."""
+    products = own.dtype.type(0)
+    squares = own.dtype.type(0)
+    for m in range(own.shape[1]):
+        first = middle[s, m] - pushed[s, m]
+        products += first * (own[s, m] - middle[s, m])
+        squares += first * first
+    trend[0][s] = TREND_DECAY * trend[0][s] + products
+    trend[1][s] = TREND_DECAY * trend[1][s] + squares
+    return merge_weight(trend[0][s], trend[1][s], n_threads)
+
+
+@njit(cache=CACHE, inline="always")
+def push_copies(copy, values, acc, n_threads, rows=None, first=0):
     """Merge one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of ``values`` and
-    their sums ``acc`` into them by :func:`merged`: add its steps since its last push, and
-    take the other threads' into the copy. Starts at copied row ``first``, so that
-    threads pushing at the same time seldom write the same row (one of them would lose
-    its steps here, never in :func:`settle_copies`' result)."""
+    their sums ``acc`` into them by :func:`merged`: add its steps since its last push,
+    weighted by :func:`merge_weight` (the sums' with weight 1), and take the other
+    threads' into the copy. Starts at copied row ``first``, so that threads pushing at the
+    same time seldom write the same row (one of them would lose its steps here, never in
+    :func:`settle_copies`' result). One thread's copy is merged as it is."""
     n = values.shape[0] if rows is None else rows.shape[0]
+    # Each copied row's trend: the first entry of its row in either half of the trend plane.
+    trend = (_as_rows(copy[TREND, 0])[:, 0], _as_rows(copy[TREND, 1])[:, 0])
     for held in range(2):
-        own, pushed = _as_rows(copy[0, held]), _as_rows(copy[1, held])
-        alone, shared = _as_rows(copy[2, held]), _as_rows(values if held == 0 else acc)
+        own, pushed = _as_rows(copy[OWN, held]), _as_rows(copy[PUSHED, held])
+        alone, middle = _as_rows(copy[ALONE, held]), _as_rows(copy[MIDDLE, held])
+        shared = _as_rows(values if held == 0 else acc)
         for i in range(n):
             s = first + i if first + i < n else first + i - n
-            _merge_row(own, pushed, alone, s, shared, s if rows is None else rows[s])
+            j = s if rows is None else rows[s]
+            weight = 1.0
+            if held == 0 and n_threads > 1:
+                weight = _trend_weight(own, pushed, middle, trend, s, n_threads)
+            w = own.dtype.type(weight)
+            for m in range(shared.shape[1]):
+                weighted = own[s, m] if weight == 1.0 else pushed[s, m] + w * (own[s, m]
+                                                                             - pushed[s, m])
+                alone[s, m] += weighted - pushed[s, m]
+                value = merged(weighted, pushed[s, m], shared[j, m])
+                shared[j, m] = value
+                own[s, m] = value
+                pushed[s, m] = value
+                middle[s, m] = value
 
 
 @njit(cache=CACHE, inline="always")
 def settle_copies(local, start, values, acc, rows=None):
     """After the threads' last pushes: ``values`` and ``acc`` (their rows ``rows``) are
-    ``start`` plus every thread's steps (:func:`merged`), exactly, whatever the pushes
-    lost. One thread's copy is already in them, exactly."""
+    ``start`` plus every thread's merged steps (:func:`merged`), exactly, whatever the
+    pushes lost. One thread's copy is already in them, exactly."""
     if local.shape[0] == 1:
         return
     for held in range(2):
@@ -163,7 +233,7 @@ def settle_copies(local, start, values, acc, rows=None):
             row = shared[s if rows is None else rows[s]]
             row[:] = begin[s]
             for c in range(local.shape[0]):
-                alone = _as_rows(local[c, 2, held])[s]
+                alone = _as_rows(local[c, ALONE, held])[s]
                 for m in range(row.shape[0]):
                     row[m] = merged(alone[m], begin[s, m], row[m])
 
@@ -201,14 +271,16 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     parameters without locks (Hogwild). The parameters every thread would write on
     almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s
     position among them, or -1), are stepped in per-thread copies, so that no cache line
-    bounces between cores on each row (:func:`thread_copies`). After every block each
-    thread adds its steps to the shared ones and takes the others' (:func:`merged`), and
-    after the pass they are the start plus every thread's steps, exactly: the epoch makes
-    the progress of all the threads' rows and AdaGrad's sums hold every squared gradient
-    (averaging the copies at the end made 1/T of it). With one thread this is exactly
-    sequential SGD. ``acc_*`` hold AdaGrad's sums of squared gradients (ignored by the
-    other schedules); ``step[0]`` counts samples seen for the inverse-scaling schedule.
-    Returns the sum of the weighted losses of the rows, each taken before its update.
+    bounces between cores on each row (:func:`thread_copies`), and merged into the shared
+    ones after every block (the hot features every ``HOT_PUSH_BLOCKS``): each thread adds
+    its steps, weighted by how they trend (:func:`merge_weight`: summed while they keep
+    their direction, averaged once each thread reaches the minimum), and takes the
+    others'; after the pass they are the start plus every thread's merged steps, exactly,
+    and AdaGrad's sums the start plus every squared gradient. With one thread this is
+    exactly sequential SGD. ``acc_*`` hold AdaGrad's sums of squared gradients (ignored
+    by the other schedules); ``step[0]`` counts samples seen for the inverse-scaling
+    schedule. Returns the sum of the weighted losses of the rows, each taken before its
+    update.
     """
     n_rows = indptr.shape[0] - 1
     n_nonzero = indices.shape[0]
@@ -222,17 +294,24 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
     local_q = np.empty((n_threads, k + _PAD_BYTES // factors.itemsize), dtype=factors.dtype)
     for c in prange(n_threads):
-        bias, acc_bias = local_bias[c, 0, 0], local_bias[c, 0, 1]
-        w, acc_w = local_w[c, 0, 0], local_w[c, 0, 1]
-        v, acc_v = local_v[c, 0, 0], local_v[c, 0, 1]
+        bias, acc_bias = local_bias[c, OWN, 0], local_bias[c, OWN, 1]
+        w, acc_w = local_w[c, OWN, 0], local_w[c, OWN, 1]
+        v, acc_v = local_v[c, OWN, 0], local_v[c, OWN, 1]
         q = local_q[c, :k]
         first = c * n_hot // n_threads
         no_factors = np.zeros((1, 0), dtype=factors.dtype)
         no_q = np.zeros(0, dtype=factors.dtype)
         t = step[0] + c
         total = 0.0
-        for b in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+        last = (c + 1) * n_blocks // n_threads - 1
+        since = 0  # blocks since the hot features' last push
+        for b in range(c * n_blocks // n_threads, last + 1):
+            if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
+                mark_copies(local_w[c])
+                mark_copies(local_v[c])
             for r in range(block_starts[b], min(block_starts[b] + block_size, n_rows)):
+                if n_threads > 1 and r == block_starts[b] + block_size // 2:
+                    mark_copies(local_bias[c])
                 sw = sample_weight[r]
                 if sw == 0:
                     continue
@@ -276,9 +355,12 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
                         _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
                                         reg_w, reg_v, eta, cfg, cfg.fit_linear)
                 t += n_threads
-            push_copies(local_bias[c], intercept, acc_intercept)
-            push_copies(local_w[c], coef, acc_coef, hot_features, first)
-            push_copies(local_v[c], factors, acc_factors, hot_features, first)
+            push_copies(local_bias[c], intercept, acc_intercept, n_threads)
+            since += 1
+            if since == HOT_PUSH_BLOCKS or b == last:
+                push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
+                push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
+                since = 0
         losses[c] = total
     settle_copies(local_bias, start_bias, intercept, acc_intercept)
     settle_copies(local_w, start_w, coef, acc_coef, hot_features)
