@@ -119,3 +119,14 @@ def test_the_command_line_reports_the_divergence_in_one_line(capsys, tmp_path):
     err = capsys.readouterr().err.strip().splitlines()
     assert re.match(message(epoch=None, eta0=0.1, before="fmlearn: error: "), err[-1])
     assert "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("Estimator", [FMRegressor, FMClassifier])
+def test_mcmc_on_overflowing_features_ends_with_the_overflow_error(Estimator):
+    """Features of 1e30 overflow MCMC's sums: the sampler must end with the overflow error,
+    not hang in the truncated-normal draw (probit) or fail inside the Gamma draw."""
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 4)) * 1e30
+    y = rng.random(200) > 0.5 if Estimator is FMClassifier else rng.normal(size=200)
+    with pytest.raises(ValueError, match="overflow"):
+        Estimator(solver="mcmc", n_factors=2, max_iter=5, random_state=0).fit(X, y)

@@ -119,7 +119,7 @@ def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, de
                 factors[o, j, f] = v - eta * grad
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
+@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows, updating the parameters in place; returns the summed

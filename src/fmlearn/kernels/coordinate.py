@@ -246,6 +246,9 @@ def draw_group_prior(values, groups, mu, lam):
         squares[g] += d * d
     for g in range(n_groups):
         rate = 0.5 * (1.0 + squares[g] + mu[g] * mu[g])
+        if not rate < np.inf:  # diverged parameters: NaN, for the epoch loop's check
+            lam[g] = mu[g] = np.nan
+            continue
         lam[g] = np.random.gamma(0.5 * (2.0 + count[g]), 1.0 / rate)
         spread = 1.0 / math.sqrt((count[g] + 1.0) * lam[g])
         mu[g] = total[g] / (count[g] + 1.0) + spread * np.random.standard_normal()
@@ -260,6 +263,8 @@ def draw_noise_precision(e, s, weighted):
         sr = s[r] if weighted else 1.0
         n += sr
         sse += sr * e[r] * e[r]
+    if not sse < np.inf:  # diverged residuals: NaN, for the epoch loop's check
+        return np.nan
     return np.random.gamma(0.5 * (1.0 + n), 2.0 / (1.0 + sse))
 
 
@@ -353,8 +358,16 @@ def _mills_ratio(t):
 
 @njit(cache=CACHE)
 def _positive_truncated_normal(mean):
-    """A draw of ``z ~ N(mean, 1)`` conditioned on ``z > 0`` (Robert 1995)."""
+    """A draw of ``z ~ N(mean, 1)`` conditioned on ``z > 0`` (Robert 1995).
+
+    A non-finite ``mean`` comes back as it is (the rejection loops would never end),
+    and one so far below 0 that ``a * a`` overflows gives the limit ``mean + a + 1 / a``.
+    """
     a = -mean
+    if not abs(a) < np.inf:
+        return mean
+    if a > 1e150:
+        return mean + a + 1.0 / a
     if a < 0.45:
         while True:
             z = np.random.standard_normal()
