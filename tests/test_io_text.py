@@ -1,7 +1,6 @@
 """libSVM / libFM and FFM text: round trips, the formats' corners, exact errors, chunked reading."""
 import io
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_svmlight_file
 
+from conftest import shared_data
 from fmlearn.io import (DataFormatError, dump_ffm, dump_libsvm, iter_ffm, iter_libsvm, load_ffm,
                         load_libsvm)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _read(text, **kwargs):
@@ -191,9 +190,7 @@ def test_dump_ffm_checks_fields(tmp_path):
 
 
 def test_frappe_reads_like_scikit_learn():
-    path = DATA / "frappe" / "frappe.test.libfm"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (it lives in ../shared/data beside the repo)")
+    path = shared_data("frappe/frappe.test.libfm")
     ours, y = load_libsvm(path, n_features=5382)
     theirs, y_sk = load_svmlight_file(str(path), n_features=5382, zero_based=True,
                                       dtype=np.float32)
@@ -202,9 +199,7 @@ def test_frappe_reads_like_scikit_learn():
 
 
 def test_criteo_ffm_sample_reads():
-    path = DATA / "criteo_libffm_sample" / "small_train.txt"
-    if not path.exists():
-        pytest.skip(f"real data not found at {path} (it lives in ../shared/data beside the repo)")
+    path = shared_data("criteo_libffm_sample/small_train.txt")
     # Its feature ids were hashed over all fields: some occur under two fields.
     with pytest.raises(DataFormatError, match=r"line 17: feature 5525 is in field 7 here but in "
                                               r"field 5 on line 4"):
