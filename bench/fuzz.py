@@ -110,12 +110,17 @@ def load_target(name):
 
 
 def draw(seeds, mutate, seed, i):
-    """Input ``i``: one or two mutations of a seed input, from the generator ``(seed, i)``."""
+    """Input ``i``: one or two mutations of a seed input, from the generator ``(seed, i)``;
+    the second is skipped when the mutator cannot read what the first one broke."""
     rng = np.random.default_rng([seed, i])
     names = sorted(seeds)
     data = seeds[names[rng.integers(len(names))]]
-    for _ in range(1 + int(rng.random() < 0.3)):
-        data = mutate(data, rng)
+    for n in range(1 + int(rng.random() < 0.3)):
+        try:
+            data = mutate(data, rng)
+        except Exception:  # noqa: BLE001 -- a mutator may not parse what it broke before
+            if n == 0:
+                raise
     return data
 
 
