@@ -48,3 +48,12 @@ def test_initial_model_draws_factors_at_the_given_scale():
     assert model.factors.dtype == np.float32
     np.testing.assert_allclose(model.factors.std(), 0.3, rtol=0.02)
     np.testing.assert_allclose(model.factors.mean(), 0.0, atol=0.01)
+
+
+def test_the_probit_tails_equal_log_ndtr_from_one_ndtr_pass():
+    from scipy.special import log_ndtr
+
+    from fmlearn.model import apply_link
+    s = np.concatenate([np.linspace(-60, 60, 20001), [0.0, -0.0, 1e-300, 37.5, -37.5, 38.5]])
+    want = np.stack([log_ndtr(s), log_ndtr(-s)])
+    np.testing.assert_allclose(apply_link(s, "probit"), want, rtol=4e-15, atol=0)
