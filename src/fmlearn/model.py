@@ -5,32 +5,34 @@ import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri_exp
 from sklearn.preprocessing import normalize
 
-from ._threads import effective_n_jobs, numba_threads
+from ._threads import effective_n_jobs, run_threads
 from ._validation import as_fm_csr, check_fm_csr, with_fm_indices
-from .kernels.anova import predict_csr as anova_predict_csr
-from .kernels.ffm import predict_csr as ffm_predict_csr
-from .kernels.predict import predict_csr
-from .kernels.softmax import predict_csr as softmax_predict_csr
+from .kernels.anova import predict_chunk as anova_predict_chunk
+from .kernels.ffm import predict_chunk as ffm_predict_chunk
+from .kernels.predict import predict_chunk
+from .kernels.softmax import predict_chunk as softmax_predict_chunk
+
+# Rows per thread below which scoring stays on fewer threads: waking one costs more.
+ROWS_PER_THREAD = 512
 
 
 def run_predict(kernel, X, shape, n_jobs, *params):
-    """Run a parallel scoring kernel ``kernel(indptr, indices, data, *params, out, n_chunks)``
-    over the CSR ``X`` on ``n_jobs`` threads; return ``out``, of ``shape`` and the dtype of
-    the last parameter (the factors).
+    """Run a scoring kernel ``kernel(c, n_chunks, indptr, indices, data, *params, out)`` over
+    the CSR ``X``, chunk ``c`` of the rows on thread ``c`` of up to ``n_jobs`` threads; return
+    ``out``, of ``shape`` and the dtype of the last parameter (the factors).
 
     Examples
     --------
     >>> import numpy as np, scipy.sparse as sp
-    >>> from fmlearn.kernels.predict import predict_csr
+    >>> from fmlearn.kernels.predict import predict_chunk
     >>> from fmlearn._validation import as_fm_csr
     >>> X = as_fm_csr(sp.csr_matrix(np.eye(2)), np.float64)
-    >>> run_predict(predict_csr, X, 2, None, 1.0, np.array([2.0, 3.0]), np.zeros((2, 1)))
+    >>> run_predict(predict_chunk, X, 2, None, 1.0, np.array([2.0, 3.0]), np.zeros((2, 1)))
     array([3., 4.])
     """
     out = np.empty(shape, dtype=params[-1].dtype)
-    n_threads = effective_n_jobs(n_jobs)
-    with numba_threads(n_threads):
-        kernel(X.indptr, X.indices, X.data, *params, out, max(1, 4 * n_threads))
+    n_threads = max(1, min(effective_n_jobs(n_jobs), X.shape[0] // ROWS_PER_THREAD))
+    run_threads(kernel, n_threads, n_threads, X.indptr, X.indices, X.data, *params, out)
     return out
 
 
@@ -138,7 +140,7 @@ class FMModel:
         return self._scores(X, n_jobs)
 
     def _scores(self, X, n_jobs):
-        return run_predict(predict_csr, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
+        return run_predict(predict_chunk, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
                            self.coef, self.factors)
 
 
@@ -211,7 +213,7 @@ class FFMModel:
     def _scores(self, X, n_jobs):
         if self.normalize:
             X = normalize_rows(X)
-        return run_predict(ffm_predict_csr, X, X.shape[0], n_jobs, self.fields,
+        return run_predict(ffm_predict_chunk, X, X.shape[0], n_jobs, self.fields,
                            self.dtype.type(self.intercept), self.coef, self.factors)
 
 
@@ -270,7 +272,7 @@ class HOFMModel:
         return HOFMModel(self.intercept, self.coef.copy(), self.factors.copy())
 
     def _scores(self, X, n_jobs):
-        return run_predict(anova_predict_csr, X, X.shape[0], n_jobs,
+        return run_predict(anova_predict_chunk, X, X.shape[0], n_jobs,
                            self.dtype.type(self.intercept), self.coef, self.factors)
 
 
@@ -330,7 +332,7 @@ class MulticlassFMModel:
 
     def _scores(self, X, n_jobs):
         """The class scores, shape (n_rows, n_classes)."""
-        return run_predict(softmax_predict_csr, X, (X.shape[0], self.intercept.shape[0]),
+        return run_predict(softmax_predict_chunk, X, (X.shape[0], self.intercept.shape[0]),
                            n_jobs, self.intercept, self.coef, self.factors)
 
 

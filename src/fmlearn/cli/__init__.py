@@ -1,5 +1,5 @@
 """The ``fmlearn`` command: ``train``, ``predict``, ``evaluate``, ``info``, ``convert``,
-``serve``, ``demo``, ``bench``.
+``serve``, ``demo``, ``bench``, ``warmup``.
 
 The commands parse, read files and call the library; they hold no model logic. One module
 per job:
@@ -11,6 +11,7 @@ per job:
 ``convert``    ``fmlearn convert``: CSV/TSV/Parquet tables to libFM, libSVM, FFM, RecordIO files
 ``serve``      ``fmlearn serve``
 ``demo``       ``fmlearn demo`` and ``bench``
+``warmup``     ``fmlearn warmup``: compile the kernels into numba's cache
 ``_common``    exit statuses, errors, messages, the shared options
 ``_data``      reading data files (with or without labels) and models, writing values, metrics
 ``_tables``    for ``convert``: reading tables, the vocabulary, the rows under it
@@ -57,6 +58,7 @@ Commands:
   predict   Write the predictions of MODEL for DATA.
   serve     Serve MODEL over HTTP (SageMaker's inference contract).
   train     Train a model; libFM's flags work unchanged.
+  warmup    Compile the kernels into the cache (for images and workers).
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ import click
 from .. import __version__
 from ._common import (CONTEXT, DEBUG, EXIT_DATA, EXIT_FAILURE, EXIT_USAGE, CommandError,
                       debug_option, file_error, warn)
-from . import convert, demo, predict, serve, train
+from . import convert, demo, predict, serve, train, warmup
 
 __all__ = ["cli", "main"]
 
@@ -137,7 +139,7 @@ def cli() -> None:
 
 
 for _command in (train.train, predict.predict, predict.evaluate, predict.info, convert.convert,
-                 serve.serve, demo.demo, demo.bench):
+                 serve.serve, demo.demo, demo.bench, warmup.warmup):
     cli.add_command(_command)
 
 

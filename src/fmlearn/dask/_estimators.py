@@ -22,6 +22,8 @@ from ._data import PartitionedData, is_distributed
 from ._sgd import DaskSGD
 
 _CLUSTER_PARAMS = {"local_steps": None, "checkpoint": None, "max_retries": 3}
+# (scheduler id, estimator kind, dtype) of the clusters whose workers have compiled the kind.
+_WARM_CLUSTERS: set[tuple[str, str, str]] = set()
 # Parameters a resumed fit may change: they do not shape the model or its training.
 _RESUMABLE = {"max_iter", "verbose", "checkpoint", "max_retries", "warm_start", "n_jobs"}
 
@@ -43,6 +45,28 @@ def _with_cluster_params(cls):
         parameters=list(base_signature.parameters.values()) + extra)
     cls.__init__ = __init__
     return cls
+
+
+def warm_workers(client, kind, dtype):
+    """Compile the kernels of estimator ``kind`` (a key of :data:`fmlearn.warmup.KINDS`) in
+    ``dtype`` on every worker of ``client``'s cluster at once, the first time a fit of that
+    kind runs there; later fits on the cluster skip it. A worker then has them in memory and
+    in numba's cache (shared by workers of one machine), so its tasks never compile
+    mid-epoch.
+
+    Examples
+    --------
+    >>> from distributed import Client, LocalCluster
+    >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \\
+    ...         Client(cluster) as client:
+    ...     warm_workers(client, "FMRegressor sgd", "float32")
+    """
+    from ..warmup import fit_kind
+
+    key = (client.scheduler_info()["id"], kind, dtype)
+    if key not in _WARM_CLUSTERS:
+        client.run(fit_kind, kind, dtype, 1)
+        _WARM_CLUSTERS.add(key)
 
 
 class _ClusterFit:
@@ -136,6 +160,8 @@ class _ClusterFit:
         if not warm:
             self._initialise(n_features, dtype, None)
         solver = self._cluster_solver()
+        kind = "FMClassifier" if is_classifier(self) else "FMRegressor"
+        warm_workers(client, f"{kind} {self.solver}", dtype.name)
         self._history = history
         try:
             if self.max_iter > done:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import numba_threads
 from ..kernels.sgd import merged
 from ..model import FMModel
 from ..solvers.sgd import SGDState
@@ -73,9 +72,7 @@ def train_slice(slices, r, shared, solver, seed):
     local = FMModel(model.intercept, model.coef[f], model.factors[f])
     local_state = SGDState(state.acc_intercept.copy(), state.acc_coef[f], state.acc_factors[f],
                            state.step.copy())
-    with numba_threads(1):
-        loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state,
-                            np.random.default_rng(seed))
+    loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state, np.random.default_rng(seed))
     return SliceUpdate(f, s.counts, s.X.shape[0], local.intercept, local.coef, local.factors,
                        local_state.acc_intercept, local_state.acc_coef, local_state.acc_factors,
                        loss)

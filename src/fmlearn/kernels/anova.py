@@ -18,12 +18,13 @@ cancels terms of size ``(p_j x_j)^{t-1}`` and lost every digit in float32 once `
 reached 20 at order 5. Order 2 is the FM.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .losses import loss_and_derivative
 from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
-                  settle_copies, step_size, thread_copies)
+                  settle_copies, step_size, thread_copies, thread_scratch)
 from .._numba_cache import CACHE
+from .._threads import run_threads
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -71,20 +72,19 @@ def anova_table(start, end, indices, data, factors, o, a):
     return total
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
-def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
-    """Write the score of every CSR row into ``out``, rows split into ``n_chunks`` parallel
-    chunks; ``factors`` has shape (order - 1, n_features, k). Sums run in float64 whatever
+@njit(cache=CACHE, fastmath=True, nogil=True)
+def predict_chunk(c, n_chunks, indptr, indices, data, intercept, coef, factors, out):
+    """Write the score of chunk ``c`` of ``n_chunks`` equal chunks of the CSR rows into
+    ``out``; ``factors`` has shape (order - 1, n_features, k). Sums run in float64 whatever
     the parameters' dtype."""
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        a = np.empty((factors.shape[0], factors.shape[0] + 2, factors.shape[2]))
-        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            linear = np.float64(intercept)
-            for p in range(indptr[r], indptr[r + 1]):
-                linear += np.float64(coef[indices[p]]) * data[p]
-            out[r] = linear + anova_scores(indptr[r], indptr[r + 1], indices, data, factors, a)
+    a = np.empty((factors.shape[0], factors.shape[0] + 2, factors.shape[2]))
+    for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+        linear = np.float64(intercept)
+        for p in range(indptr[r], indptr[r + 1]):
+            linear += np.float64(coef[indices[p]]) * data[p]
+        out[r] = linear + anova_scores(indptr[r], indptr[r + 1], indices, data, factors, a)
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -119,7 +119,56 @@ def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, de
                 factors[o, j, f] = v - eta * grad
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
+                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step,
+                cfg, local, tables, backs, derivs, no_factors, no_q):
+    """Thread ``c``'s share of :func:`sgd_epoch`, its bias stepped in ``local[c]`` and
+    ``tables[c]``, ``backs[c]``, ``derivs[c]`` its scratch space; returns the summed weighted
+    loss of its rows. Compiled without reference counting."""
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_starts.shape[0]
+    n_orders = factors.shape[0]
+    tp = factors.dtype.type
+    a, back, deriv = tables[c, :n_orders], backs[c, :n_orders + 2], derivs[c, 0]
+    bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
+    t = step[0] + c
+    total = 0.0
+    for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+        for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+            if n_threads > 1 and r == block_starts[blk] + block_size // 2:
+                mark_copies(local[c])
+            sw = sample_weight[r]
+            if sw == 0:
+                continue
+            start = indptr[r]
+            end = indptr[r + 1]
+            score = bias[0]
+            for p in range(start, end):
+                score += coef[indices[p]] * data[p]
+            for o in range(n_orders):
+                score += anova_table(start, end, indices, data, factors, o, a[o])
+            score = min(max(score, cfg.lower), cfg.upper)
+            l, d = loss_and_derivative(cfg.loss, score, y[r])
+            total += sw * l
+            g = tp(sw * d)
+            eta = step_size(cfg, t, tp)
+            _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
+                            sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+            reg_v = sw * cfg.reg_factors
+            for p in range(start, end):
+                j = indices[p]
+                x = data[p]
+                _update_feature(coef, acc_coef, no_factors, no_factors, j, x, g, no_q,
+                                sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
+            for o in range(n_orders):
+                step_factors(start, end, indices, data, factors, acc_factors, o, a[o], back,
+                             deriv, g, reg_v, eta, cfg)
+            t += n_threads
+        push_copies(local[c], intercept, acc_intercept, n_threads)
+    return total
+
+
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows, updating the parameters in place; returns the summed
@@ -131,57 +180,17 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     thread holds the tables of the longest row: ``(order - 1) * (nnz + 1) * (order + 1) * k``
     numbers of the model dtype.
     """
-    n_rows = indptr.shape[0] - 1
-    n_blocks = block_starts.shape[0]
     n_orders, _, k = factors.shape
-    longest = 0
-    for r in range(n_rows):
-        longest = max(longest, indptr[r + 1] - indptr[r])
-    tp = factors.dtype.type
-    losses = np.zeros(n_threads, dtype=np.float64)
+    longest = int(np.diff(indptr).max()) if indptr.shape[0] > 1 else 0
     local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    for c in prange(n_threads):
-        bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
-        no_factors = np.zeros((1, 0), dtype=factors.dtype)
-        no_q = np.zeros(0, dtype=factors.dtype)
-        a = np.empty((n_orders, longest + 1, n_orders + 2, k), dtype=factors.dtype)
-        back = np.empty((n_orders + 2, k), dtype=factors.dtype)
-        deriv = np.empty(k, dtype=factors.dtype)
-        t = step[0] + c
-        total = 0.0
-        for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
-            for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
-                if n_threads > 1 and r == block_starts[blk] + block_size // 2:
-                    mark_copies(local[c])
-                sw = sample_weight[r]
-                if sw == 0:
-                    continue
-                start = indptr[r]
-                end = indptr[r + 1]
-                score = bias[0]
-                for p in range(start, end):
-                    score += coef[indices[p]] * data[p]
-                for o in range(n_orders):
-                    score += anova_table(start, end, indices, data, factors, o, a[o])
-                score = min(max(score, cfg.lower), cfg.upper)
-                l, d = loss_and_derivative(cfg.loss, score, y[r])
-                total += sw * l
-                g = tp(sw * d)
-                eta = step_size(cfg, t, tp)
-                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
-                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
-                reg_v = sw * cfg.reg_factors
-                for p in range(start, end):
-                    j = indices[p]
-                    x = data[p]
-                    _update_feature(coef, acc_coef, no_factors, no_factors, j, x, g, no_q,
-                                    sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
-                for o in range(n_orders):
-                    step_factors(start, end, indices, data, factors, acc_factors, o, a[o], back,
-                                 deriv, g, reg_v, eta, cfg)
-                t += n_threads
-            push_copies(local[c], intercept, acc_intercept, n_threads)
-        losses[c] = total
+    tables = thread_scratch(n_threads, (n_orders, longest + 1, n_orders + 2, k), factors.dtype)
+    backs = thread_scratch(n_threads, (n_orders + 2, k), factors.dtype)
+    derivs = thread_scratch(n_threads, (1, k), factors.dtype)
+    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
+                         sample_weight, block_starts, block_size, intercept, coef, factors,
+                         acc_intercept, acc_coef, acc_factors, step, cfg, local, tables, backs,
+                         derivs, np.zeros((1, 0), dtype=factors.dtype),
+                         np.zeros(0, dtype=factors.dtype))
     settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += n_rows
-    return losses.sum()
+    step[0] += indptr.shape[0] - 1
+    return float(np.sum(losses))

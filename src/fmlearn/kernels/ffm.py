@@ -12,12 +12,13 @@ and its mirror, both from the values before the step, as in LIBFFM; the bias and
 linear weights step as in :mod:`fmlearn.kernels.sgd`.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .losses import loss_and_derivative
 from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
                   settle_copies, step_size, thread_copies)
 from .._numba_cache import CACHE
+from .._threads import run_threads
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -43,16 +44,15 @@ def score_row(start, end, indices, data, fields, intercept, coef, factors):
     return linear + pairs
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
-def predict_csr(indptr, indices, data, fields, intercept, coef, factors, out, n_chunks):
-    """Write the FFM score of every CSR row into ``out``, rows split into ``n_chunks``
-    parallel chunks."""
+@njit(cache=CACHE, fastmath=True, nogil=True)
+def predict_chunk(c, n_chunks, indptr, indices, data, fields, intercept, coef, factors, out):
+    """Write the FFM score of chunk ``c`` of ``n_chunks`` equal chunks of the CSR rows into
+    ``out``."""
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, fields,
-                               np.float64(intercept), coef, factors)
+    for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+        out[r] = score_row(indptr[r], indptr[r + 1], indices, data, fields,
+                           np.float64(intercept), coef, factors)
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -73,7 +73,51 @@ def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
             V[j, fa, f] = vj - eta * gj
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
+                block_size, fields, intercept, coef, factors, acc_intercept, acc_coef,
+                acc_factors, step, cfg, local, no_factors, no_q):
+    """Thread ``c``'s share of :func:`sgd_epoch`, its bias stepped in ``local[c]``; returns the
+    summed weighted loss of its rows. Compiled without reference counting."""
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_starts.shape[0]
+    tp = factors.dtype.type
+    bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
+    t = step[0] + c
+    total = 0.0
+    for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+        for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+            if n_threads > 1 and r == block_starts[blk] + block_size // 2:
+                mark_copies(local[c])
+            sw = sample_weight[r]
+            if sw == 0:
+                continue
+            start = indptr[r]
+            end = indptr[r + 1]
+            score = score_row(start, end, indices, data, fields, bias[0], coef, factors)
+            score = min(max(score, cfg.lower), cfg.upper)
+            l, d = loss_and_derivative(cfg.loss, score, y[r])
+            total += sw * l
+            g = tp(sw * d)
+            eta = step_size(cfg, t, tp)
+            _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
+                            sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+            reg_v = sw * cfg.reg_factors
+            for a in range(start, end):
+                i = indices[a]
+                xa = data[a]
+                fa = fields[i]
+                _update_feature(coef, acc_coef, no_factors, no_factors, i, xa, g, no_q,
+                                sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
+                for b in range(a + 1, end):
+                    j = indices[b]
+                    _step_pair(factors, acc_factors, i, fields[j], j, fa, g * xa * data[b],
+                               reg_v, eta, cfg)
+            t += n_threads
+        push_copies(local[c], intercept, acc_intercept, n_threads)
+    return total
+
+
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, fields,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg,
               n_threads):
@@ -88,48 +132,11 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     ``step`` are AdaGrad's sums and the sample count, as in
     :func:`fmlearn.kernels.sgd.sgd_epoch`.
     """
-    n_rows = indptr.shape[0] - 1
-    n_blocks = block_starts.shape[0]
-    tp = factors.dtype.type
-    losses = np.zeros(n_threads, dtype=np.float64)
     local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    for c in prange(n_threads):
-        bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
-        no_factors = np.zeros((1, 0), dtype=factors.dtype)
-        no_q = np.zeros(0, dtype=factors.dtype)
-        t = step[0] + c
-        total = 0.0
-        for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
-            for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
-                if n_threads > 1 and r == block_starts[blk] + block_size // 2:
-                    mark_copies(local[c])
-                sw = sample_weight[r]
-                if sw == 0:
-                    continue
-                start = indptr[r]
-                end = indptr[r + 1]
-                score = score_row(start, end, indices, data, fields, bias[0], coef, factors)
-                score = min(max(score, cfg.lower), cfg.upper)
-                l, d = loss_and_derivative(cfg.loss, score, y[r])
-                total += sw * l
-                g = tp(sw * d)
-                eta = step_size(cfg, t, tp)
-                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
-                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
-                reg_v = sw * cfg.reg_factors
-                for a in range(start, end):
-                    i = indices[a]
-                    xa = data[a]
-                    fa = fields[i]
-                    _update_feature(coef, acc_coef, no_factors, no_factors, i, xa, g, no_q,
-                                    sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
-                    for b in range(a + 1, end):
-                        j = indices[b]
-                        _step_pair(factors, acc_factors, i, fields[j], j, fa, g * xa * data[b],
-                                   reg_v, eta, cfg)
-                t += n_threads
-            push_copies(local[c], intercept, acc_intercept, n_threads)
-        losses[c] = total
+    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
+                         sample_weight, block_starts, block_size, fields, intercept, coef,
+                         factors, acc_intercept, acc_coef, acc_factors, step, cfg, local,
+                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
     settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += n_rows
-    return losses.sum()
+    step[0] += indptr.shape[0] - 1
+    return float(np.sum(losses))

@@ -5,7 +5,7 @@ The sums run in the dtype of the factor sums ``q``: the learners pass the model 
 (float32 sums were off by 7.5e-4 of the score over 1000 non-zeros near 1e3).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from .._numba_cache import CACHE
 
 
@@ -48,14 +48,12 @@ def score_row(start, end, indices, data, intercept, coef, factors, q):
     return finish_score(linear, squares, q)
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
-def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
-    """Write the raw FM score of every CSR row into ``out``, rows split into ``n_chunks`` parallel
-    chunks; the sums run in float64."""
+@njit(cache=CACHE, fastmath=True, nogil=True)
+def predict_chunk(c, n_chunks, indptr, indices, data, intercept, coef, factors, out):
+    """Write the raw FM score of chunk ``c`` of ``n_chunks`` equal chunks of the CSR rows into
+    ``out``; the sums run in float64."""
     n_rows = indptr.shape[0] - 1
-    k = factors.shape[1]
     chunk = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        q = np.empty(k)
-        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            out[r] = score_row(indptr[r], indptr[r + 1], indices, data, intercept, coef, factors, q)
+    q = np.empty(factors.shape[1])
+    for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+        out[r] = score_row(indptr[r], indptr[r + 1], indices, data, intercept, coef, factors, q)

@@ -9,12 +9,13 @@ multiplied by its sample weight, so a weight of 0 leaves everything unchanged.
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
 from .prefetch import prefetch_entry, prefetch_row
 from .._numba_cache import CACHE
+from .._threads import run_threads
 
 CONSTANT = 0
 INVSCALING = 1
@@ -125,7 +126,6 @@ def merge_weight(products, squares, n_threads):
     return (1.0 - rho ** n_threads) / (n_threads * (1.0 - rho))
 
 
-@njit(cache=CACHE, inline="always")
 def thread_copies(values, acc, n_threads, rows=None):
     """Each thread's copies of ``values`` (the rows ``rows`` of them, or all) and of their
     AdaGrad sums ``acc``, and both as they were.
@@ -142,18 +142,21 @@ def thread_copies(values, acc, n_threads, rows=None):
     (:func:`mark_copies`), each ``[..., 0, :]`` values and ``[..., 1, :]`` sums (all as
     they were to start with), and ``[c, TREND]`` the trend of its steps (zeros); each
     thread's more than a cache line from the next's. ``start`` of shape (2, n, ...).
+
+    Examples
+    --------
+    >>> local, start = thread_copies(np.array([1.0]), np.array([0.5]), 2)
+    >>> local.shape[:3], start.tolist()
+    ((2, 5, 2), [[1.0], [0.5]])
     """
-    n = values.shape[0] if rows is None else rows.shape[0]
+    if rows is None:
+        start = np.stack([values, acc])
+    else:
+        start = np.stack([values[rows], acc[rows]])
+    n = start.shape[1]
     pad = 1 + _PAD_BYTES // (values.itemsize * max(1, values[:1].size))
     local = np.zeros((n_threads, 5, 2, n + pad) + values.shape[1:], dtype=values.dtype)
-    start = np.empty((2, n) + values.shape[1:], dtype=values.dtype)
-    for s in range(n):
-        j = s if rows is None else rows[s]
-        start[0, s] = values[j]
-        start[1, s] = acc[j]
-    for c in range(n_threads):
-        for plane in range(TREND):
-            local[c, plane, :, :n] = start
+    local[:, :TREND, :, :n] = start
     return local, start
 
 
@@ -167,7 +170,10 @@ def _as_rows(array):
 def mark_copies(copy):
     """Note one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of the values in the
     middle of a window, for :func:`merge_weight`."""
-    copy[MIDDLE, 0] = copy[OWN, 0]
+    own, middle = _as_rows(copy[OWN, 0]), _as_rows(copy[MIDDLE, 0])
+    for s in range(own.shape[0]):  # a loop: an array assignment compiles a shape check
+        for m in range(own.shape[1]):
+            middle[s, m] = own[s, m]
 
 
 @njit(cache=CACHE, inline="always")
@@ -219,23 +225,45 @@ def push_copies(copy, values, acc, n_threads, rows=None, first=0):
                 middle[s, m] = value
 
 
-@njit(cache=CACHE, inline="always")
+def thread_scratch(n_threads, shape, dtype):
+    """Scratch space for each of ``n_threads`` threads: ``out[c, :shape[0]]`` of ``shape``,
+    C-contiguous, each thread's more than a cache line from the next's (extra rows between).
+
+    Examples
+    --------
+    >>> thread_scratch(2, (3, 4), np.float32)[1, :3].shape
+    (3, 4)
+    """
+    row_bytes = np.dtype(dtype).itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    extra = -(-_PAD_BYTES // max(1, row_bytes))
+    return np.empty((n_threads, shape[0] + extra) + tuple(shape[1:]), dtype=dtype)
+
+
 def settle_copies(local, start, values, acc, rows=None):
     """After the threads' last pushes: ``values`` and ``acc`` (their rows ``rows``) are
-    ``start`` plus every thread's merged steps (:func:`merged`), exactly, whatever the
-    pushes lost. One thread's copy is already in them, exactly."""
+    ``start`` plus every thread's merged steps (:func:`merged`, in thread order), exactly,
+    whatever the pushes lost. One thread's copy is already in them, exactly.
+
+    Examples
+    --------
+    >>> values, acc = np.array([1.0]), np.array([0.0])
+    >>> local, start = thread_copies(values, acc, 2)
+    >>> local[0, ALONE, 0, 0] += 2.0; local[1, ALONE, 0, 0] += 3.0  # the threads' steps
+    >>> settle_copies(local, start, values, acc); values.tolist()
+    [6.0]
+    """
     if local.shape[0] == 1:
         return
-    for held in range(2):
-        begin = _as_rows(start[held])
-        shared = _as_rows(values if held == 0 else acc)
-        for s in range(begin.shape[0]):
-            row = shared[s if rows is None else rows[s]]
-            row[:] = begin[s]
-            for c in range(local.shape[0]):
-                alone = _as_rows(local[c, ALONE, held])[s]
-                for m in range(row.shape[0]):
-                    row[m] = merged(alone[m], begin[s, m], row[m])
+    n = start.shape[1]
+    for held, shared in enumerate((values, acc)):
+        begin = start[held]
+        row = begin.copy()
+        for c in range(local.shape[0]):
+            row = local[c, ALONE, held, :n] + (row - begin)  # merged(alone, begin, row)
+        if rows is None:
+            shared[:] = row
+        else:
+            shared[rows] = row
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -259,7 +287,88 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
             V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
+                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
+                hot_slot, hot_features, step, cfg, local_bias, local_w, local_v, local_q,
+                no_factors, no_q):
+    """Thread ``c``'s share of :func:`sgd_epoch`: its contiguous share of the blocks, the
+    bias and hot features stepped in its copies (``local_*[c]``); returns the summed
+    weighted loss of its rows."""
+    n_rows = indptr.shape[0] - 1
+    n_nonzero = indices.shape[0]
+    n_blocks = block_starts.shape[0]
+    n_hot = hot_features.shape[0]
+    k = factors.shape[1]
+    tp = factors.dtype.type
+    q = local_q[c, 0]
+    bias, acc_bias = local_bias[c, OWN, 0], local_bias[c, OWN, 1]
+    w, acc_w = local_w[c, OWN, 0], local_w[c, OWN, 1]
+    v, acc_v = local_v[c, OWN, 0], local_v[c, OWN, 1]
+    first = c * n_hot // n_threads
+    t = step[0] + c
+    total = 0.0
+    last = (c + 1) * n_blocks // n_threads - 1
+    since = 0  # blocks since the hot features' last push
+    for b in range(c * n_blocks // n_threads, last + 1):
+        if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
+            mark_copies(local_w[c])
+            mark_copies(local_v[c])
+        for r in range(block_starts[b], min(block_starts[b] + block_size, n_rows)):
+            if n_threads > 1 and r == block_starts[b] + block_size // 2:
+                mark_copies(local_bias[c])
+            sw = sample_weight[r]
+            if sw == 0:
+                continue
+            start = indptr[r]
+            end = indptr[r + 1]
+            q[:] = 0
+            score = bias[0]
+            squares = tp(0)
+            for p in range(start, end):
+                j = indices[p]
+                if cfg.prefetch and p + PREFETCH_AHEAD < n_nonzero:
+                    ahead = indices[p + PREFETCH_AHEAD]
+                    prefetch_row(factors, ahead)
+                    prefetch_row(acc_factors, ahead)
+                    prefetch_entry(coef, ahead)
+                    prefetch_entry(acc_coef, ahead)
+                s = hot_slot[j] if n_hot > 0 else -1
+                x = data[p]
+                if s >= 0:
+                    score += w[s] * x
+                    squares += accumulate_factors(v, s, x, q)
+                else:
+                    score += coef[j] * x
+                    squares += accumulate_factors(factors, j, x, q)
+            score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
+            l, d = loss_and_derivative(cfg.loss, score, y[r])
+            total += sw * l
+            g = tp(sw * d)
+            eta = step_size(cfg, t, tp)
+            reg_w = sw * cfg.reg_linear
+            reg_v = sw * cfg.reg_factors
+            _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
+                            sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+            for p in range(start, end):
+                j = indices[p]
+                s = hot_slot[j] if n_hot > 0 else -1
+                if s >= 0:
+                    _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
+                                    eta, cfg, cfg.fit_linear)
+                else:
+                    _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
+                                    reg_w, reg_v, eta, cfg, cfg.fit_linear)
+            t += n_threads
+        push_copies(local_bias[c], intercept, acc_intercept, n_threads)
+        since += 1
+        if since == HOT_PUSH_BLOCKS or b == last:
+            push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
+            push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
+            since = 0
+    return total
+
+
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
               hot_slot, hot_features, step, cfg, n_threads):
@@ -282,88 +391,17 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     schedule. Returns the sum of the weighted losses of the rows, each taken before its
     update.
     """
-    n_rows = indptr.shape[0] - 1
-    n_nonzero = indices.shape[0]
-    n_blocks = block_starts.shape[0]
-    n_hot = hot_features.shape[0]
-    k = factors.shape[1]
-    tp = factors.dtype.type
-    losses = np.zeros(n_threads, dtype=np.float64)
     local_bias, start_bias = thread_copies(intercept, acc_intercept, n_threads)
     local_w, start_w = thread_copies(coef, acc_coef, n_threads, hot_features)
     local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
-    local_q = np.empty((n_threads, k + _PAD_BYTES // factors.itemsize), dtype=factors.dtype)
-    for c in prange(n_threads):
-        bias, acc_bias = local_bias[c, OWN, 0], local_bias[c, OWN, 1]
-        w, acc_w = local_w[c, OWN, 0], local_w[c, OWN, 1]
-        v, acc_v = local_v[c, OWN, 0], local_v[c, OWN, 1]
-        q = local_q[c, :k]
-        first = c * n_hot // n_threads
-        no_factors = np.zeros((1, 0), dtype=factors.dtype)
-        no_q = np.zeros(0, dtype=factors.dtype)
-        t = step[0] + c
-        total = 0.0
-        last = (c + 1) * n_blocks // n_threads - 1
-        since = 0  # blocks since the hot features' last push
-        for b in range(c * n_blocks // n_threads, last + 1):
-            if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
-                mark_copies(local_w[c])
-                mark_copies(local_v[c])
-            for r in range(block_starts[b], min(block_starts[b] + block_size, n_rows)):
-                if n_threads > 1 and r == block_starts[b] + block_size // 2:
-                    mark_copies(local_bias[c])
-                sw = sample_weight[r]
-                if sw == 0:
-                    continue
-                start = indptr[r]
-                end = indptr[r + 1]
-                q[:] = 0
-                score = bias[0]
-                squares = tp(0)
-                for p in range(start, end):
-                    j = indices[p]
-                    if cfg.prefetch and p + PREFETCH_AHEAD < n_nonzero:
-                        ahead = indices[p + PREFETCH_AHEAD]
-                        prefetch_row(factors, ahead)
-                        prefetch_row(acc_factors, ahead)
-                        prefetch_entry(coef, ahead)
-                        prefetch_entry(acc_coef, ahead)
-                    s = hot_slot[j] if n_hot > 0 else -1
-                    x = data[p]
-                    if s >= 0:
-                        score += w[s] * x
-                        squares += accumulate_factors(v, s, x, q)
-                    else:
-                        score += coef[j] * x
-                        squares += accumulate_factors(factors, j, x, q)
-                score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
-                l, d = loss_and_derivative(cfg.loss, score, y[r])
-                total += sw * l
-                g = tp(sw * d)
-                eta = step_size(cfg, t, tp)
-                reg_w = sw * cfg.reg_linear
-                reg_v = sw * cfg.reg_factors
-                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
-                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
-                for p in range(start, end):
-                    j = indices[p]
-                    s = hot_slot[j] if n_hot > 0 else -1
-                    if s >= 0:
-                        _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
-                                        eta, cfg, cfg.fit_linear)
-                    else:
-                        _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
-                                        reg_w, reg_v, eta, cfg, cfg.fit_linear)
-                t += n_threads
-            push_copies(local_bias[c], intercept, acc_intercept, n_threads)
-            since += 1
-            if since == HOT_PUSH_BLOCKS or b == last:
-                push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
-                push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
-                since = 0
-        losses[c] = total
+    local_q = thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype)
+    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
+                         sample_weight, block_starts, block_size, intercept, coef, factors,
+                         acc_intercept, acc_coef, acc_factors, hot_slot, hot_features, step, cfg,
+                         local_bias, local_w, local_v, local_q,
+                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
     settle_copies(local_bias, start_bias, intercept, acc_intercept)
     settle_copies(local_w, start_w, coef, acc_coef, hot_features)
     settle_copies(local_v, start_v, factors, acc_factors, hot_features)
-    step[0] += n_rows
-    return losses.sum()
+    step[0] += indptr.shape[0] - 1
+    return float(np.sum(losses))

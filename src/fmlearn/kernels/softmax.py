@@ -6,32 +6,34 @@ second-order FM's); ``p = softmax(scores)`` and the loss of a row of class ``y``
 class's parameters then step as in :mod:`fmlearn.kernels.sgd`.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .predict import score_row
 from .sgd import (OWN, _update_feature, mark_copies, push_copies, settle_copies, step_size,
-                  thread_copies)
+                  thread_copies, thread_scratch)
 from .._numba_cache import CACHE
+from .._threads import run_threads
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, nogil=True)
-def predict_csr(indptr, indices, data, intercept, coef, factors, out, n_chunks):
-    """Write every class's FM score of every CSR row into ``out`` (n_rows, n_classes), rows
-    split into ``n_chunks`` parallel chunks."""
+@njit(cache=CACHE, fastmath=True, nogil=True)
+def predict_chunk(c, n_chunks, indptr, indices, data, intercept, coef, factors, out):
+    """Write every class's FM score of chunk ``c`` of ``n_chunks`` equal chunks of the CSR
+    rows into ``out`` (n_rows, n_classes)."""
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        q = np.empty(factors.shape[2])  # float64 sums
-        for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
-            for k in range(intercept.shape[0]):
-                out[r, k] = score_row(indptr[r], indptr[r + 1], indices, data, intercept[k],
-                                      coef[k], factors[k], q)
+    q = np.empty(factors.shape[2])  # float64 sums
+    for r in range(c * chunk, min(n_rows, (c + 1) * chunk)):
+        for k in range(intercept.shape[0]):
+            out[r, k] = score_row(indptr[r], indptr[r + 1], indices, data, intercept[k],
+                                  coef[k], factors[k], q)
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
 def softmax_loss(scores, label, proba):
     """Write ``softmax(scores)`` into ``proba``; return ``-log proba[label]`` (float64)."""
-    top = scores.max()
+    top = scores[0]
+    for k in range(1, scores.shape[0]):
+        top = max(top, scores[k])
     total = 0.0
     for k in range(scores.shape[0]):
         proba[k] = np.exp(scores[k] - top)
@@ -41,7 +43,52 @@ def softmax_loss(scores, label, proba):
     return np.log(total) + top - scores[label]
 
 
-@njit(parallel=True, cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
+                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step,
+                cfg, local, local_q, local_p, no_factors, no_q):
+    """Thread ``c``'s share of :func:`sgd_epoch`, its intercepts stepped in ``local[c]``;
+    ``local_q[c]`` and ``local_p[c]`` are its scratch space. Returns the summed weighted loss
+    of its rows. Compiled without reference counting, so it allocates nothing."""
+    n_rows = indptr.shape[0] - 1
+    n_blocks = block_starts.shape[0]
+    n_classes = factors.shape[0]
+    tp = factors.dtype.type
+    q = local_q[c, :n_classes]
+    scores, proba = local_p[c, 0], local_p[c, 1]
+    bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
+    t = step[0] + c
+    total = 0.0
+    for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
+        for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
+            if n_threads > 1 and r == block_starts[blk] + block_size // 2:
+                mark_copies(local[c])
+            sw = sample_weight[r]
+            if sw == 0:
+                continue
+            start = indptr[r]
+            end = indptr[r + 1]
+            label = int(y[r])
+            for m in range(n_classes):
+                scores[m] = score_row(start, end, indices, data, bias[m], coef[m], factors[m],
+                                      q[m])
+            total += sw * softmax_loss(scores, label, proba)
+            eta = step_size(cfg, t, tp)
+            reg_w = sw * cfg.reg_linear
+            reg_v = sw * cfg.reg_factors
+            for m in range(n_classes):
+                g = tp(sw * (proba[m] - (1.0 if m == label else 0.0)))
+                _update_feature(bias, acc_bias, no_factors, no_factors, m, tp(1), g, no_q,
+                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+                for p in range(start, end):
+                    _update_feature(coef[m], acc_coef[m], factors[m], acc_factors[m],
+                                    indices[p], data[p], g, q[m], reg_w, reg_v, eta, cfg,
+                                    cfg.fit_linear)
+            t += n_threads
+        push_copies(local[c], intercept, acc_intercept, n_threads)
+    return total
+
+
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size, intercept,
               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, n_threads):
     """One pass over the rows (labels ``y`` are class codes 0..C-1), updating the parameters
@@ -52,49 +99,14 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     every block (:func:`fmlearn.kernels.sgd.push_copies`). Every parameter steps from the
     scores before the row's step.
     """
-    n_rows = indptr.shape[0] - 1
-    n_blocks = block_starts.shape[0]
     n_classes, _, k = factors.shape
-    tp = factors.dtype.type
-    losses = np.zeros(n_threads, dtype=np.float64)
     local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    for c in prange(n_threads):
-        bias, acc_bias = local[c, OWN, 0], local[c, OWN, 1]
-        no_factors = np.zeros((1, 0), dtype=factors.dtype)
-        no_q = np.zeros(0, dtype=factors.dtype)
-        q = np.empty((n_classes, k), dtype=factors.dtype)
-        scores = np.empty(n_classes, dtype=factors.dtype)
-        proba = np.empty(n_classes, dtype=factors.dtype)
-        t = step[0] + c
-        total = 0.0
-        for blk in range(c * n_blocks // n_threads, (c + 1) * n_blocks // n_threads):
-            for r in range(block_starts[blk], min(block_starts[blk] + block_size, n_rows)):
-                if n_threads > 1 and r == block_starts[blk] + block_size // 2:
-                    mark_copies(local[c])
-                sw = sample_weight[r]
-                if sw == 0:
-                    continue
-                start = indptr[r]
-                end = indptr[r + 1]
-                label = int(y[r])
-                for m in range(n_classes):
-                    scores[m] = score_row(start, end, indices, data, bias[m], coef[m], factors[m],
-                                          q[m])
-                total += sw * softmax_loss(scores, label, proba)
-                eta = step_size(cfg, t, tp)
-                reg_w = sw * cfg.reg_linear
-                reg_v = sw * cfg.reg_factors
-                for m in range(n_classes):
-                    g = tp(sw * (proba[m] - (1.0 if m == label else 0.0)))
-                    _update_feature(bias, acc_bias, no_factors, no_factors, m, tp(1), g, no_q,
-                                    sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
-                    for p in range(start, end):
-                        _update_feature(coef[m], acc_coef[m], factors[m], acc_factors[m],
-                                        indices[p], data[p], g, q[m], reg_w, reg_v, eta, cfg,
-                                        cfg.fit_linear)
-                t += n_threads
-            push_copies(local[c], intercept, acc_intercept, n_threads)
-        losses[c] = total
+    local_q = thread_scratch(n_threads, (n_classes, k), factors.dtype)
+    local_p = thread_scratch(n_threads, (2, n_classes), factors.dtype)
+    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
+                         sample_weight, block_starts, block_size, intercept, coef, factors,
+                         acc_intercept, acc_coef, acc_factors, step, cfg, local, local_q, local_p,
+                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
     settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += n_rows
-    return losses.sum()
+    step[0] += indptr.shape[0] - 1
+    return float(np.sum(losses))

@@ -3,7 +3,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._threads import numba_threads
 from ..kernels.bpr import bpr_epoch
 from .sgd import SGDSolver
 
@@ -74,8 +73,7 @@ class BPRSolver(SGDSolver):
         pairs = self.pairs(y, np.random.default_rng() if rng is None else rng)
         weights = sample_weight[pairs[:, 0]]
         n_threads = max(1, min(self.n_threads, pairs.shape[0] // 1024 + 1))
-        with numba_threads(n_threads):
-            total = bpr_epoch(X.indptr, X.indices, X.data, pairs, weights, model.coef,
-                              model.factors, state.acc_coef, state.acc_factors, state.step,
-                              self.config(model.dtype), n_threads)
+        total = bpr_epoch(X.indptr, X.indices, X.data, pairs, weights, model.coef,
+                          model.factors, state.acc_coef, state.acc_factors, state.step,
+                          self.config(model.dtype), n_threads)
         return total / max(float(weights.sum()), 1e-300) * float(sample_weight.sum())

@@ -3,7 +3,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._threads import numba_threads
 from ..kernels.ffm import sgd_epoch
 from ..model import normalize_rows
 from .sgd import SGDSolver
@@ -50,10 +49,9 @@ class FFMSolver(SGDSolver):
         X = self.rows(X, model)
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
-        with numba_threads(n_threads):
-            total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
-                              self.block_size, model.fields, intercept, model.coef, model.factors,
-                              state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
-                              self.config(model.dtype), n_threads)
+        total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                          self.block_size, model.fields, intercept, model.coef, model.factors,
+                          state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
+                          self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])
         return total

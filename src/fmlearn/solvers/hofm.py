@@ -3,7 +3,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._threads import numba_threads
 from ..kernels.anova import sgd_epoch
 from .sgd import SGDSolver
 
@@ -36,10 +35,9 @@ class HOFMSolver(SGDSolver):
         """
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
-        with numba_threads(n_threads):
-            total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
-                              self.block_size, intercept, model.coef, model.factors,
-                              state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
-                              self.config(model.dtype), n_threads)
+        total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                          self.block_size, intercept, model.coef, model.factors,
+                          state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
+                          self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])
         return total

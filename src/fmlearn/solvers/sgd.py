@@ -3,7 +3,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._threads import numba_threads
 from ..kernels.losses import BPR, LOGISTIC, SOFTMAX, SQUARED
 from ..kernels.rows import column_counts
 from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
@@ -156,11 +155,10 @@ class SGDSolver(PointSolver):
         intercept = np.array([model.intercept], dtype=model.dtype)
         hot_slot, hot = self.hot_features(X)
         prefetch = self.learning_rate == "adagrad" and outgrows_cache(model.factors.nbytes)
-        with numba_threads(n_threads):
-            total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
-                              self.block_size, intercept, model.coef, model.factors,
-                              state.acc_intercept, state.acc_coef, state.acc_factors,
-                              hot_slot, hot, state.step, self.config(model.dtype, prefetch),
-                              n_threads)
+        total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                          self.block_size, intercept, model.coef, model.factors,
+                          state.acc_intercept, state.acc_coef, state.acc_factors,
+                          hot_slot, hot, state.step, self.config(model.dtype, prefetch),
+                          n_threads)
         model.intercept = float(intercept[0])
         return total

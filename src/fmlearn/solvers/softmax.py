@@ -1,7 +1,6 @@
 """SGD for the multiclass FM: a softmax over one FM score per class."""
 from dataclasses import dataclass
 
-from .._threads import numba_threads
 from ..kernels.softmax import sgd_epoch
 from .sgd import SGDSolver
 
@@ -35,8 +34,7 @@ class SoftmaxSolver(SGDSolver):
         order when ``rng`` is None.
         """
         block_starts, n_threads = self.blocks(X, rng)
-        with numba_threads(n_threads):
-            return sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
-                             self.block_size, model.intercept, model.coef, model.factors,
-                             state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
-                             self.config(model.dtype), n_threads)
+        return sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                         self.block_size, model.intercept, model.coef, model.factors,
+                         state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
+                         self.config(model.dtype), n_threads)

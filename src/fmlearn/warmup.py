@@ -1,0 +1,126 @@
+"""Compile the kernels before they are first needed, into numba's cache (``fmlearn warmup``).
+
+numba compiles a kernel the first time it is called with new argument types and keeps the
+result in its cache (see the README: beside the installed sources, or in
+``NUMBA_CACHE_DIR``). A container image or a cluster's workers that run :func:`warmup` once
+start every later process with the kernels ready.
+"""
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Every estimator kind and solver: name -> (estimator class, parameters, target kind).
+KINDS: dict[str, tuple[str, dict, str]] = {
+    "FMRegressor sgd": ("FMRegressor", {"solver": "sgd"}, "real"),
+    "FMRegressor sgda": ("FMRegressor", {"solver": "sgda"}, "real"),
+    "FMRegressor als": ("FMRegressor", {"solver": "als"}, "real"),
+    "FMRegressor mcmc": ("FMRegressor", {"solver": "mcmc", "max_iter": 3}, "real"),
+    "FMRegressor order=3": ("FMRegressor", {"order": 3}, "real"),
+    "FMClassifier sgd": ("FMClassifier", {"solver": "sgd"}, "binary"),
+    "FMClassifier sgda": ("FMClassifier", {"solver": "sgda"}, "binary"),
+    "FMClassifier als": ("FMClassifier", {"solver": "als"}, "binary"),
+    "FMClassifier mcmc": ("FMClassifier", {"solver": "mcmc", "max_iter": 3}, "binary"),
+    "FMClassifier order=3": ("FMClassifier", {"order": 3}, "binary"),
+    "FMClassifier 3 classes": ("FMClassifier", {}, "classes"),
+    "FFMRegressor": ("FFMRegressor", {"fields": "fields"}, "real"),
+    "FFMClassifier": ("FFMClassifier", {"fields": "fields"}, "binary"),
+    "FMRanker": ("FMRanker", {}, "pairs"),
+}
+
+
+def _problem(dtype):
+    """A tiny planted problem: one-hot users and items, and its targets of every kind."""
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 8, 64), rng.integers(0, 8, 64)
+    X = sp.hstack([sp.eye(8, format="csr", dtype=dtype)[users],
+                   sp.eye(8, format="csr", dtype=dtype)[items]]).tocsr()
+    score = np.sin(users) * np.cos(items)
+    targets = {"real": score + 3, "binary": score > 0, "pairs": score,
+               "classes": np.digitize(score, [-0.3, 0.3])}
+    return X, users, targets
+
+
+def fit_kind(name: str, dtype: str = "float32", n_jobs: int | None = None) -> None:
+    """Fit and use once the estimator kind ``name`` (a key of :data:`KINDS`) on a tiny
+    problem in ``dtype``, compiling what it needs.
+
+    Examples
+    --------
+    >>> fit_kind("FMRegressor sgd")
+    """
+    import warnings
+
+    import fmlearn
+
+    cls, params, target = KINDS[name]
+    X, users, targets = _problem(dtype)
+    params = {"fields": np.repeat([0, 1], 8)} if params.get("fields") else params
+    model = getattr(fmlearn, cls)(n_factors=2, max_iter=params.pop("max_iter", 2), dtype=dtype,
+                                  n_jobs=n_jobs, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # two epochs do not converge, on purpose
+        if target == "pairs":
+            model.fit(X, targets[target], groups=users)
+        else:
+            model.fit(X, targets[target])
+    model.predict(X)
+    if hasattr(model, "predict_proba"):
+        model.predict_proba(X)
+
+
+def read_files(dtype: str = "float32") -> None:
+    """Write and read back a tiny file in every format, compiling the readers.
+
+    Examples
+    --------
+    >>> read_files()
+    """
+    from . import io
+
+    X, _, targets = _problem(dtype)
+    fields = np.repeat([0, 1], 8)
+    y = targets["real"]
+    with tempfile.TemporaryDirectory(prefix="fmlearn-warmup-") as folder:
+        path = os.path.join(folder, "data")
+        io.dump_libsvm(X, y, path + ".libfm")
+        io.load_libsvm(path + ".libfm", dtype=dtype)
+        io.dump_ffm(X, y, fields, path + ".ffm")
+        io.load_ffm(path + ".ffm", dtype=dtype)
+        io.dump_recordio(X, y, path + ".rec")
+        io.load_recordio(path + ".rec", dtype=dtype)
+
+
+def warmup(all: bool = False, kinds: Iterable[str] | None = None,
+           progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
+    """Compile the kernels of ``kinds`` (default: every one of :data:`KINDS`) in float32, the
+    default dtype; with ``all``, in float64 too and the file readers as well. Returns the
+    seconds each step took; ``progress(step, seconds)`` is called after each.
+
+    Examples
+    --------
+    >>> seconds = warmup(kinds=["FMRegressor sgd"])
+    >>> list(seconds)
+    ['FMRegressor sgd float32']
+    """
+    names = list(KINDS if kinds is None else kinds)
+    unknown = [name for name in names if name not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown estimator kinds {unknown}; known: {sorted(KINDS)}.")
+    steps: list[tuple[str, Callable[[], None]]] = []
+    for dtype in ("float32", "float64") if all else ("float32",):
+        steps += [(f"{name} {dtype}", lambda name=name, dtype=dtype: fit_kind(name, dtype))
+                  for name in names]
+        if all:
+            steps.append((f"file readers {dtype}", lambda dtype=dtype: read_files(dtype)))
+    seconds = {}
+    for step, run in steps:
+        begin = time.perf_counter()
+        run()
+        seconds[step] = time.perf_counter() - begin
+        if progress is not None:
+            progress(step, seconds[step])
+    return seconds
