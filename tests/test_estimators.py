@@ -1,5 +1,6 @@
 """Behaviour of FMRegressor and FMClassifier: learning, history, reproducibility, the ecosystem."""
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -211,7 +212,7 @@ def test_verbose_shows_a_progress_bar(capsys):
     X, y = planted_fm_data(500, seed=11)
     FMRegressor(max_iter=3, tol=None, verbose=1, random_state=0).fit(X, y, eval_set=(X, y))
     err = capsys.readouterr().err
-    assert "FMRegressor" in err and "3/3" in err and "val_score" in err
+    assert "FMRegressor" in err and "3/3" in err and "val_rmse" in err
 
 
 def test_regressor_clips_predictions_to_the_training_range_unless_asked_not_to():
@@ -246,3 +247,23 @@ def test_bias_and_linear_switches_keep_those_terms_at_zero(solver):
     assert rmse(reg.predict(X), y) < 0.3 * y.std()
     assert np.all(only_linear_off.coef_ == 0)
     assert only_linear_off.intercept_ == pytest.approx(3, abs=0.3)
+
+
+@pytest.mark.parametrize("make, target, metric", [
+    (lambda: FMRegressor(), "real", "val_rmse"),
+    (lambda: FMClassifier(), "binary", "val_log_loss"),
+    (lambda: FMRegressor(scoring="neg_mean_absolute_error"), "real", "val_mean_absolute_error"),
+    (lambda: FMClassifier(scoring="roc_auc"), "binary", "val_roc_auc"),
+])
+def test_verbose_lines_print_losses_as_losses(make, target, metric, capsys):
+    X, y = planted_fm_data(600, seed=6)
+    y = y > np.median(y) if target == "binary" else y
+    model = make().set_params(max_iter=2, tol=None, verbose=2, random_state=0)
+    model.fit(X[:400], y[:400], eval_set=(X[400:], y[400:]))
+    lines = capsys.readouterr().err.splitlines()
+    epochs = [line for line in lines if " epoch " in line]
+    assert len(epochs) == 2
+    for line, score in zip(epochs, model.validation_scores_):
+        shown = float(re.search(metric + r" (-?[\d.]+)", line).group(1))
+        sign = 1 if metric == "val_roc_auc" else -1
+        assert shown == pytest.approx(sign * score, abs=1e-5) and shown > 0

@@ -105,7 +105,8 @@ def test_progress_bar_and_log_lines_count_passes_from_one(tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(":")[0] for line in lines] == ["FMRegressor pass 1/2",
                                                       "FMRegressor pass 2/2"]
-    assert all(re.search(r"500 rows in .* rows/s\), loss .*, val_score", line) for line in lines)
+    # The validation RMSE printed as RMSE, not as the negated score validation_scores_ keep.
+    assert all(re.search(r"500 rows in .* rows/s\), loss .*, val_rmse \d", line) for line in lines)
     assert reg.verbose == 2
     partial_fit_file(FMRegressor(random_state=0), path, n_features=50, verbose=1)
     assert "rows/s" in capsys.readouterr().err

@@ -173,6 +173,27 @@ class BaseFM(BaseEstimator):
         """The default validation score (higher is better) from raw scores and encoded targets."""
         raise NotImplementedError
 
+    #: The default validation score's metric, and its sign in the score (-1: a negated loss).
+    _validation_metric: tuple[str, int] = ("score", 1)
+
+    def _shown_score(self, score: float) -> tuple[str, float]:
+        """How a validation score is printed: a negated loss as the loss (RMSE as RMSE).
+
+        Examples
+        --------
+        >>> from fmlearn import FMRegressor
+        >>> FMRegressor()._shown_score(-0.25), FMRegressor(scoring="r2")._shown_score(0.5)
+        (('val_rmse', 0.25), ('val_r2', 0.5))
+        """
+        if self.scoring is None:
+            name, sign = self._validation_metric
+        elif isinstance(self.scoring, str):
+            negated = self.scoring.startswith("neg_")
+            name, sign = (self.scoring[4:], -1) if negated else (self.scoring, 1)
+        else:
+            name, sign = "score", 1
+        return f"val_{name}", sign * score
+
     def _learn_target_range(self, target: NDArray[Any], reset: bool) -> None:
         """Record what the solver and ``predict`` need to know of the training targets."""
 
@@ -438,7 +459,8 @@ class BaseFM(BaseEstimator):
                 if validation is not None:
                     score = self._score_validation(solver, model, state, validation)
                     val_scores.append(score)
-                    postfix["val_score"] = f"{score:.5f}"
+                    name, shown = self._shown_score(score)
+                    postfix[name] = f"{shown:.5f}"
                 bar.set_postfix(postfix)
                 self._end_epoch(solver, model, state, loss_curve, val_scores)
                 if self.verbose >= 2:

@@ -72,6 +72,8 @@ class FMClassificationMixin(ClassifierMixin):
             return self.classes_[y.astype(int)]
         return self.classes_[(y > 0).astype(int)]
 
+    _validation_metric = ("log_loss", -1)
+
     def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
                          sample_weight: NDArray[Any]) -> float:
         scores = scores.astype(np.float64)

@@ -151,6 +151,8 @@ n_features_in_, feature_names_in_
     def _decode_y(self, y: NDArray[Any]) -> NDArray[Any]:
         return y
 
+    _validation_metric = ("auc", 1)
+
     def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
                          sample_weight: NDArray[Any]) -> float:
         positive = y > 0

@@ -45,6 +45,8 @@ class FMRegressionMixin(RegressorMixin):
     def _decode_y(self, y: NDArray[Any]) -> NDArray[Any]:
         return y
 
+    _validation_metric = ("rmse", -1)
+
     def _validation_loss(self, scores: NDArray[Any], y: NDArray[Any],
                          sample_weight: NDArray[Any]) -> float:
         err = scores.astype(np.float64) - y

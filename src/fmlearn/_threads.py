@@ -34,7 +34,7 @@ def effective_n_jobs(n_jobs):
     return min(n_jobs, limit)
 
 
-def _threads():
+def _pool_of_threads():
     """The process's pool of worker threads (made again in a forked child)."""
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
@@ -59,7 +59,7 @@ def run_threads(kernel, n_threads, *args):
     """
     if n_threads == 1:
         return [kernel(0, *args)]
-    futures = [_threads().submit(kernel, c, *args) for c in range(1, n_threads)]
+    futures = [_pool_of_threads().submit(kernel, c, *args) for c in range(1, n_threads)]
     try:
         first = kernel(0, *args)
     finally:

@@ -348,7 +348,8 @@ def partial_fit_file(estimator: Any, path: StrPath, *, n_features: int, n_epochs
                 report = {"loss": f"{losses[-1]:.5f}"}
                 if validation is not None:
                     scores.append(validation.score(estimator))
-                    report["val_score"] = f"{scores[-1]:.5f}"
+                    shown = estimator._shown_score(scores[-1])
+                    report[shown[0]] = f"{shown[1]:.5f}"
                 bar.set_postfix(report)
             if verbose >= 2:
                 tqdm.write(f"{name} pass {epoch}/{n_epochs}: {rows} rows in {seconds:.1f} s "
