@@ -12,7 +12,7 @@ Two measures, each in its own interpreter and cache:
   everything once. Then ``kinds, warm cache``: the same in a new interpreter over the cache
   the first filled.
 
-    python bench/cold_start.py [--repeats N]
+    python bench/cold_start.py [--repeats N] [--quick]
 
 Writes ``bench/results/cold_start.json`` (min / median / max over the repeats).
 """
@@ -99,10 +99,12 @@ def run_child(code, cache):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="one repeat")
     args = parser.parse_args()
+    repeats = 1 if args.quick else args.repeats
     runs = {}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="fmlearn-cold-") as cache:
             for name, value in run_child(QUICKSTART, cache).items():
                 runs.setdefault(("quickstart", name), []).append(value)
@@ -121,8 +123,8 @@ def main():
         for name, s in figures.items():
             print(f"  {name:32} {s['median']:7.2f} s (min {s['min']:.2f}, max {s['max']:.2f})")
     print(f"load average {load[0]:.1f} on {os.cpu_count()} cores")
-    write_results("cold_start", {"repeats": args.repeats, "load_average": load,
-                                 "seconds": results})
+    write_results("cold_start" + ("_quick" if args.quick else ""),
+                  {"repeats": repeats, "load_average": load, "seconds": results})
 
 
 if __name__ == "__main__":
