@@ -1,0 +1,243 @@
+"""One epoch of mini-batch Adam for the second-order FM, as MXNet's sparse FM trains it.
+
+The model, loss and update of MXNet's ``example/sparse/factorization_machine`` (the
+formulation behind SageMaker's FM): per batch of rows, the gradient of the summed loss
+(``g = dloss/dscore`` per row, times its sample weight) at the batch's starting
+parameters; then for the bias (always) and for the linear weights and factor rows the
+batch touches (lazy, row-sparse), MXNet's ``adam_update``::
+
+    grad = clip(grad * rescale_grad + wd * theta, clip_gradient)
+    mean = beta1 * mean + (1 - beta1) * grad
+    var = beta2 * var + (1 - beta2) * grad**2
+    theta -= lr_t * mean / (sqrt(var) + eps),  lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+
+with ``t`` the number of batches stepped so far (from 1). The factors' gradient is
+MXNet's ``sum_r g_r x_rj q_rf - v_jf sum_r g_r x_rj**2``.
+
+Threads share a batch twice: first its rows (scores and ``g``, into ``row_g``/``row_q``),
+then its features (``j % n_threads``), each thread summing and stepping the gradients of
+its own features; the bias is thread 0's. With one thread the whole epoch runs in one call
+(:func:`epoch_one_thread`).
+"""
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from .losses import loss_and_derivative
+from .predict import accumulate_factors, finish_score
+from .._numba_cache import CACHE
+from .._threads import run_threads
+
+# Fewest rows per thread in a batch for the threads to share it (below, one thread steps it).
+MIN_ROWS_PER_THREAD = 64
+
+
+class AdamConfig(NamedTuple):
+    """Hyperparameters of an epoch: the rates and ``betas`` are Python floats (the bias
+    correction is computed in float64, as MXNet's Python optimizer does), the others
+    scalars of the model dtype. ``rescale`` <= 0 means ``1 / rows in the batch``."""
+
+    loss: int
+    lr_intercept: float
+    lr_linear: float
+    lr_factors: float
+    wd_intercept: np.floating
+    wd_linear: np.floating
+    wd_factors: np.floating
+    beta1: float
+    beta2: float
+    eps: np.floating
+    rescale: float
+    clip: np.floating
+    fit_intercept: bool
+    fit_linear: bool
+
+
+@njit(cache=CACHE, inline="always")
+def batch_rates(cfg, t, n_rows, tp):
+    """The bias-corrected rates of the bias, the linear weights and the factors at step
+    ``t`` (from 1) and the gradient's scale, for a batch of ``n_rows`` rows, as ``tp``."""
+    correction = np.sqrt(1.0 - cfg.beta2 ** t) / (1.0 - cfg.beta1 ** t)
+    rescale = cfg.rescale if cfg.rescale > 0 else 1.0 / n_rows
+    return (tp(cfg.lr_intercept * correction), tp(cfg.lr_linear * correction),
+            tp(cfg.lr_factors * correction), tp(rescale))
+
+
+@njit(cache=CACHE, inline="always")
+def adam_step(theta, mean, var, grad, lr, wd, rescale, cfg):
+    """MXNet's ``adam_update`` of one coordinate: the new ``(theta, mean, var)``."""
+    tp = type(theta)
+    one = tp(1)
+    beta1, beta2 = tp(cfg.beta1), tp(cfg.beta2)
+    g = grad * rescale + theta * wd
+    g = min(max(g, -cfg.clip), cfg.clip)
+    mean = beta1 * mean + (one - beta1) * g
+    var = beta2 * var + (one - beta2) * g * g
+    return theta - lr * mean / (np.sqrt(var) + cfg.eps), mean, var
+
+
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
+def rows_share(c, n_threads, first, last, indptr, indices, data, y, sample_weight, intercept,
+               coef, factors, cfg, row_g, row_q):
+    """Thread ``c``'s contiguous share of rows ``first`` to ``last`` (excluded): each row's
+    weighted ``dloss/dscore`` in ``row_g[r - first]`` and its sums ``q`` in
+    ``row_q[r - first]``. Returns ``(summed weighted loss, rows of non-zero weight)``."""
+    tp = factors.dtype.type
+    n = last - first
+    total = 0.0
+    weighted = 0
+    for r in range(first + c * n // n_threads, first + (c + 1) * n // n_threads):
+        i = r - first
+        sw = sample_weight[r]
+        row_g[i] = 0
+        if sw == 0:
+            continue
+        weighted += 1
+        q = row_q[i]
+        q[:] = 0
+        score = intercept[0]
+        squares = tp(0)
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            score += coef[j] * data[p]
+            squares += accumulate_factors(factors, j, data[p], q)
+        l, d = loss_and_derivative(cfg.loss, finish_score(score, squares, q), y[r])
+        total += sw * l
+        row_g[i] = tp(sw * d)
+    return total, weighted
+
+
+@njit(cache=CACHE, error_model="numpy", nogil=True, _nrt=False)
+def update_share(c, n_threads, first, last, indptr, indices, data, sample_weight, intercept,
+                 coef, factors, mean_b, var_b, mean_w, var_w, mean_v, var_v, cfg, rates,
+                 row_g, row_q, grad_w, grad_s, grad_v, mark, touched, tag):
+    """Thread ``c``'s features (``j % n_threads == c``) among those rows ``first`` to
+    ``last`` hold: sum their gradients (``row_g``, ``row_q`` of :func:`rows_share`) and
+    step them by Adam; thread 0 also steps the bias. ``mark[j] == tag`` marks a feature
+    already met in this batch; ``touched[c::n_threads]`` lists thread ``c``'s."""
+    tp = factors.dtype.type
+    k = factors.shape[1]
+    lr_b, lr_w, lr_v, rescale = rates
+    n_touched = 0
+    for r in range(first, last):
+        if sample_weight[r] == 0:
+            continue
+        g = row_g[r - first]
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            if n_threads > 1 and j % n_threads != c:
+                continue
+            if mark[j] != tag:
+                mark[j] = tag
+                touched[c + n_threads * n_touched] = j
+                n_touched += 1
+                grad_w[j] = 0
+                grad_s[j] = 0
+                for f in range(k):
+                    grad_v[j, f] = 0
+            gx = g * data[p]
+            grad_w[j] += gx
+            grad_s[j] += gx * data[p]
+            for f in range(k):
+                grad_v[j, f] += gx * row_q[r - first, f]
+    if c == 0 and cfg.fit_intercept:
+        gb = tp(0)
+        for r in range(first, last):
+            gb += row_g[r - first]
+        intercept[0], mean_b[0], var_b[0] = adam_step(intercept[0], mean_b[0], var_b[0], gb,
+                                                      lr_b, cfg.wd_intercept, rescale, cfg)
+    for s in range(n_touched):
+        j = touched[c + n_threads * s]
+        if cfg.fit_linear:
+            coef[j], mean_w[j], var_w[j] = adam_step(coef[j], mean_w[j], var_w[j], grad_w[j],
+                                                     lr_w, cfg.wd_linear, rescale, cfg)
+        for f in range(k):
+            grad = grad_v[j, f] - factors[j, f] * grad_s[j]
+            factors[j, f], mean_v[j, f], var_v[j, f] = adam_step(
+                factors[j, f], mean_v[j, f], var_v[j, f], grad, lr_v, cfg.wd_factors,
+                rescale, cfg)
+
+
+@njit(cache=CACHE, error_model="numpy", nogil=True, _nrt=False)
+def epoch_one_thread(indptr, indices, data, y, sample_weight, batch_starts, batch_size,
+                     intercept, coef, factors, mean_b, var_b, mean_w, var_w, mean_v, var_v,
+                     step, cfg, row_g, row_q, grad_w, grad_s, grad_v, mark, touched):
+    """:func:`adam_epoch` on one thread, every batch in this call."""
+    n_rows = indptr.shape[0] - 1
+    tp = factors.dtype.type
+    total = 0.0
+    for b in range(batch_starts.shape[0]):
+        first = batch_starts[b]
+        last = min(first + batch_size, n_rows)
+        loss, weighted = rows_share(0, 1, first, last, indptr, indices, data, y,
+                                    sample_weight, intercept, coef, factors, cfg, row_g, row_q)
+        total += loss
+        if weighted == 0:
+            continue
+        step[0] += 1
+        update_share(0, 1, first, last, indptr, indices, data, sample_weight, intercept, coef,
+                     factors, mean_b, var_b, mean_w, var_w, mean_v, var_v, cfg,
+                     batch_rates(cfg, step[0], last - first, tp), row_g, row_q, grad_w,
+                     grad_s, grad_v, mark, touched, step[0])
+    return total
+
+
+@njit(cache=CACHE)
+def rates_at(cfg, t, n_rows, tp_of):
+    """:func:`batch_rates` from Python, in the dtype of the array ``tp_of``."""
+    return batch_rates(cfg, t, n_rows, tp_of.dtype.type)
+
+
+def adam_epoch(indptr, indices, data, y, sample_weight, batch_starts, batch_size, intercept,
+               coef, factors, mean_b, var_b, mean_w, var_w, mean_v, var_v, step, cfg,
+               n_threads):
+    """One pass over the rows in batches of ``batch_size`` starting at ``batch_starts`` (in
+    that order), updating the parameters and Adam's moments in place; ``step[0]`` counts
+    the batches stepped (a batch whose rows all weigh 0 is skipped). Returns the summed
+    weighted loss of the rows, each taken at its batch's starting parameters.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.eye(4, dtype=np.float32)); y = np.ones(4, np.float32)
+    >>> cfg = AdamConfig(0, 0.1, 0.1, 0.1, *np.float32([0, 0, 0]), 0.9, 0.999,
+    ...                  np.float32(1e-8), -1.0, np.float32(np.inf), True, True)
+    >>> w0, w, v = np.zeros(1, np.float32), np.zeros(4, np.float32), np.zeros((4, 2), np.float32)
+    >>> moments = [np.zeros_like(a) for a in (w0, w0, w, w, v, v)]
+    >>> loss = adam_epoch(X.indptr, X.indices, X.data, y, np.ones(4, np.float32),
+    ...                   np.array([0, 2]), 2, w0, w, v, *moments, np.zeros(1, np.int64), cfg, 1)
+    >>> float(loss), round(float(w0[0]), 4)  # Adam's first step is lr (0.1) whatever the scale
+    (2.0, 0.2)
+    """
+    n_features, k = factors.shape
+    dtype = factors.dtype
+    row_g = np.zeros(batch_size, dtype=dtype)
+    row_q = np.zeros((batch_size, k), dtype=dtype)
+    grad_w = np.zeros(n_features, dtype=dtype)
+    grad_s = np.zeros(n_features, dtype=dtype)
+    grad_v = np.zeros((n_features, k), dtype=dtype)
+    mark = np.full(n_features, -1, dtype=np.int64)
+    n_threads = max(1, min(n_threads, batch_size // MIN_ROWS_PER_THREAD))
+    touched = np.zeros(n_features + n_threads, dtype=np.int64)
+    if n_threads == 1:
+        return float(epoch_one_thread(indptr, indices, data, y, sample_weight, batch_starts,
+                                      batch_size, intercept, coef, factors, mean_b, var_b,
+                                      mean_w, var_w, mean_v, var_v, step, cfg, row_g, row_q,
+                                      grad_w, grad_s, grad_v, mark, touched))
+    n_rows = indptr.shape[0] - 1
+    total = 0.0
+    for first in batch_starts:
+        last = min(int(first) + batch_size, n_rows)
+        shares = run_threads(rows_share, n_threads, n_threads, first, last, indptr, indices,
+                             data, y, sample_weight, intercept, coef, factors, cfg, row_g,
+                             row_q)
+        total += sum(loss for loss, _ in shares)
+        if not any(weighted for _, weighted in shares):
+            continue
+        step[0] += 1
+        run_threads(update_share, n_threads, n_threads, first, last, indptr, indices, data,
+                    sample_weight, intercept, coef, factors, mean_b, var_b, mean_w, var_w,
+                    mean_v, var_v, cfg, rates_at(cfg, step[0], last - first, factors), row_g,
+                    row_q, grad_w, grad_s, grad_v, mark, touched, step[0])
+    return total
