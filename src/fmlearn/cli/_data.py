@@ -324,7 +324,8 @@ def read_for_model(estimator, path, fmt, labels=True):
 
 
 def load_model(path):
-    """``fmlearn.load(path)``, with a missing or unreadable file as a ``CommandError`` (exit 2).
+    """``fmlearn.load(path)`` (``fmlearn.sagemaker.load_model`` for a SageMaker
+    ``model.tar.gz``), with a missing or unreadable file as a ``CommandError`` (exit 2).
 
     Examples
     --------
@@ -334,9 +335,10 @@ def load_model(path):
     fmlearn.cli._common.CommandError: cannot read 'no-such-model.fm': No such file or directory
     """
     from .. import load
+    from ..sagemaker.artifact import is_model_tarball, load_model as load_tarball
 
     try:
-        return load(path)
+        return (load_tarball if is_model_tarball(path) else load)(path)
     except OSError as exc:
         raise file_error(path, exc) from exc
 

@@ -99,7 +99,7 @@ def info(model):
     """Print the header of a model file as JSON.
 
     The estimator, its parameters, the number of features, the classes and the arrays'
-    shapes; no array is read.
+    shapes; no array is read (a SageMaker model.tar.gz is read whole).
     \f
 
     Examples
@@ -116,9 +116,10 @@ def info(model):
     ('FMRegressor', 3)
     """
     from .. import read_header
+    from ..sagemaker.artifact import is_model_tarball, read_header as read_tarball
 
     try:
-        header = read_header(model)
+        header = (read_tarball if is_model_tarball(model) else read_header)(model)
     except OSError as exc:
         raise file_error(model, exc) from exc
     click.echo(json.dumps(header, indent=2))

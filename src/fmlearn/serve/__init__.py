@@ -30,7 +30,8 @@ def serve(model_path: StrPath | Scorer, *, host: str = "127.0.0.1", port: int = 
     Parameters
     ----------
     model_path : str, path-like or fitted estimator
-        A model file written by :func:`fmlearn.save`.
+        A model file written by :func:`fmlearn.save`, or a SageMaker ``model.tar.gz``
+        (:func:`fmlearn.sagemaker.load_model`).
     host : str, default="127.0.0.1"
         The address to listen on (``"0.0.0.0"`` inside a SageMaker container).
     port : int, default=8080

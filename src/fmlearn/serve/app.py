@@ -107,7 +107,8 @@ class Predictor:
 def _load(model: StrPath | Scorer) -> Scorer:
     if isinstance(model, (str, os.PathLike)):
         from ..persistence import load
-        return load(model)
+        from ..sagemaker.artifact import is_model_tarball, load_model
+        return load_model(model) if is_model_tarball(model) else load(model)
     return model
 
 
@@ -300,8 +301,8 @@ def create_app(model: StrPath | Scorer, *,
     Parameters
     ----------
     model : str, path-like, FMRegressor, FMClassifier, FMModel or FMSamples
-        A model file written by :func:`fmlearn.save` (loaded once, here) or a fitted
-        estimator.
+        A model file written by :func:`fmlearn.save` or a SageMaker ``model.tar.gz``
+        (:func:`fmlearn.sagemaker.load_model`), loaded once, here; or a fitted estimator.
     max_payload_bytes : int, default=6 * 2**20
         The largest request body accepted, in bytes (SageMaker's limit is 6 MiB).
     items : str, path-like, array-like or sparse matrix, default=None
