@@ -13,16 +13,18 @@ Run with the MXNet interpreter, never the project's (MXNet is no dependency of f
     /work/mxvenv/bin/python tools/mxnet/artifacts.py check FILE...
         Loads tarballs written by ``fmlearn.sagemaker.save_model`` with ``mx.nd.load`` and
         ``mx.sym.load``, binds the symbol to the parameters, predicts the recorded rows and
-        writes what MXNet saw (names, shapes, dtypes, predictions, the file's SHA-256) to
+        writes what MXNet saw (names, shapes, dtypes, predictions, the SHA-256 of the file and of
+        the tar inside the gzip) to
         ``fmlearn_written.json``. The files are the fixtures of ``make`` loaded and saved
         again by fmlearn, in both layouts:
 
-            .venv/bin/python -c "from tests.test_sagemaker_artifact import write_round_trips; \\
-                write_round_trips('/tmp/fmw')"
+            .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); \\
+                from test_sagemaker_artifact import write_round_trips; write_round_trips('/tmp/fmw')"
             /work/mxvenv/bin/python tools/mxnet/artifacts.py check /tmp/fmw/*.tar.gz
 
 Everything is written to ``tests/fixtures/mxnet/``.
 """
+import gzip
 import hashlib
 import io
 import json
@@ -149,6 +151,7 @@ def check(paths):
         params = {key.split(":", 1)[1]: value.asnumpy() for key, value in loaded.items()}
         checked["files"][os.path.basename(path)] = {
             "sha256": hashlib.sha256(data).hexdigest(),
+            "tar_sha256": hashlib.sha256(gzip.decompress(data)).hexdigest(),
             "names": sorted(loaded),
             "shapes": {key: list(value.shape) for key, value in params.items()},
             "dtypes": {key: str(value.dtype) for key, value in params.items()},

@@ -332,8 +332,8 @@ def save_model(estimator: FMRegressor | FMClassifier, path: StrPath, *,
 
     The tar holds ``model_algo-1``, a zip of ``symbol.json`` (the FM graph with a linear or
     logistic output) and ``params`` (``arg:`` names, float32), which MXNet (``mx.nd.load``,
-    ``mx.sym.load``) and :func:`load_model` read. The bytes depend only on the parameters;
-    the file is written atomically (a temporary file renamed over ``path``).
+    ``mx.sym.load``) and :func:`load_model` read. The tar's bytes depend only on the
+    parameters; the file is written atomically (a temporary file renamed over ``path``).
 
     Parameters
     ----------
@@ -448,10 +448,9 @@ def _symbol(layout: str, n: int, k: int, classifier: bool) -> dict:
 
 def _write_tarball(fh: Any, members: dict[str, bytes]) -> None:
     inner = io.BytesIO()
-    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(inner, "w") as archive:  # stored: the tar's bytes never depend on zlib
         for name, data in members.items():
             info = zipfile.ZipInfo(name, _ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
     info = tarfile.TarInfo(MEMBER)
