@@ -5,15 +5,10 @@ A model trained by SageMaker's built-in FM is a gzipped tar holding one member,
 NDArray-list file, read by :mod:`fmlearn.sagemaker.ndarray`). Its parameters come in one of
 two layouts:
 
-=====================  ==============================  ===================================
-layout                 bias, linear weights            factors
-=====================  ==============================  ===================================
-``"w0_weight"``        ``w0_weight`` (1,),             ``v`` (N, k)
-                       ``w1_weight`` (N, 1)
-``"Linear_Plus_Bias"``  ``Linear_Plus_Bias_bias`` (1,),  ``v`` (k, N)
-                       ``Linear_Plus_Bias_weight``
-                       (1, N)
-=====================  ==============================  ===================================
+- ``"w0_weight"``: ``w0_weight`` (1,), ``w1_weight`` (N, 1), ``v`` (N, k), as in MXNet's
+  sparse FM example;
+- ``"Linear_Plus_Bias"``: ``Linear_Plus_Bias_bias`` (1,), ``Linear_Plus_Bias_weight``
+  (1, N), ``v`` (k, N)
 
 (``arg:`` before each name, as MXNet checkpoints write them, or not). The number of
 features ``N`` is ``feature_dim`` when the hyperparameters give it, else the size of the
