@@ -19,7 +19,8 @@ input ends in one of:
                  ``--memory-mib`` above what it held after its warm-up.
 
 Failing inputs are kept in ``bench/results/fuzz_failures/<target>-<i>.bin``.
-Targets: ``csr`` (hand-built matrices into every learner), ``model_files``, the readers
+Targets: ``csr`` (hand-built matrices into every learner), ``model_files``,
+``sagemaker_models`` (SageMaker FM ``model.tar.gz``, their MXNet parameter files), the readers
 ``libsvm``, ``ffm`` and ``recordio``, and the server per content type
 (``server_json``, ``server_jsonlines``, ``server_csv``, ``server_recordio``,
 ``server_recommend``): each request goes to the app, then ``/ping`` and a known request
@@ -62,6 +63,8 @@ TARGETS = {
     "csr": ("fuzz_targets.csr", "seed_inputs", "mutate", "run_csr",
             {"refused": "clean_error", "correct": "correct", "wrong": "wrong_value",
              "exception": "other_exception"}),
+    "sagemaker_models": ("fuzz_targets.sagemaker_models", "seed_files", "mutate", "run_model",
+                         SAME),
     "model_files": ("fuzz_targets.model_files", "seed_files", "mutate", "run_model_file",
                     {"refused": "clean_error", "correct": "correct", "wrong": "wrong_value",
                      "exception": "other_exception", "unpickled": "wrong_value"}),

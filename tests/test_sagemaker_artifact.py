@@ -325,6 +325,11 @@ def test_other_record_versions_and_names():
     read = read_ndarrays(data)
     assert {k: (v.dtype, v.shape) for k, v in read.items()} == {
         k: (v.dtype, v.shape) for k, v in arrays.items()}
+    empty_but_huge = struct.pack("<QQQ", 0x112, 0, 1) + struct.pack(
+        "<Iiiqqiii", 0xF993FAC9, 0, 2, 0, 2**62, 1, 0, 0) + struct.pack("<Q", 0)
+    with pytest.raises(ModelFileError, match=r"shape \(0, 4611686018427387904\) has a "
+                                             r"dimension over 2\*\*40"):
+        read_ndarrays(empty_but_huge)  # found by bench/fuzz.py: NumPy's ValueError before
     with pytest.raises(ModelFileError, match="end: 1 bytes after the last name"):
         read_ndarrays(data + b"\0")
     twice = data.replace(b"\x01\x00\x00\x00\x00\x00\x00\x00b", b"\x01\x00\x00\x00\x00\x00\x00\x00a")
@@ -364,6 +369,25 @@ def test_zip_members_are_checked(tmp_path):
     for members, message in cases:
         with pytest.raises(ModelFileError, match=message):
             load_model(tarball(tmp_path / "m.tar.gz", {"model_algo-1": None}, **members))
+
+
+def test_cut_gzip_and_unknown_zip_versions_are_refused(tmp_path):
+    """Found by bench/fuzz.py's sagemaker_models target: an EOFError and a NotImplementedError."""
+    data = (FIXTURES / "w_regressor.tar.gz").read_bytes()
+    for cut in (20, len(data) // 2, len(data) - 9):
+        (tmp_path / "cut.tar.gz").write_bytes(data[:cut])
+        with pytest.raises(ModelFileError, match="truncated or corrupt"):
+            load_model(tmp_path / "cut.tar.gz")
+    (tmp_path / "long.tar.gz").write_bytes(gzip.compress(gzip.decompress(data) + bytes(2**21)))
+    with pytest.raises(ModelFileError, match="more than 1048576 bytes after the tar's end"):
+        load_model(tmp_path / "long.tar.gz")
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("params", VALID)
+    central = inner.getvalue().index(b"PK\x01\x02")
+    newer = patched(inner.getvalue(), central + 6, "<H", 75)  # version needed to extract: 7.5
+    with pytest.raises(ModelFileError, match="model_algo-1 is not a zip archive .*7.5"):
+        load_model(tarball(tmp_path / "v.tar.gz", {"model_algo-1": newer}))
 
 
 def test_declared_sizes_are_bounded(tmp_path, monkeypatch):

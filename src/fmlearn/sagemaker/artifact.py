@@ -28,6 +28,7 @@ import io
 import json
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +54,16 @@ MEMBER = "model_algo-1"
 #: ``symbol.json`` may take 16 MiB.
 MAX_MEMBER_BYTES = 1 << 34
 _MAX_SYMBOL_BYTES = 1 << 24
+_MAX_TRAILER_BYTES = 1 << 20  # tar pads to 10 KiB records
 #: The parameter names of each layout: bias, linear weights, factors.
 LAYOUTS = {"w0_weight": ("w0_weight", "w1_weight", "v"),
            "Linear_Plus_Bias": ("Linear_Plus_Bias_bias", "Linear_Plus_Bias_weight", "v")}
 _OUTPUTS = {"LogisticRegressionOutput": "binary_classifier", "sigmoid": "binary_classifier",
             "LinearRegressionOutput": "regressor"}
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+# What a damaged gzip stream, tar or zip raises besides its module's own error
+_BROKEN = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error,
+           NotImplementedError)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -172,8 +177,9 @@ def _tar_member(path: str, fh: Any) -> bytes:
     """The bytes of ``model_algo-1``, the tar's only member."""
     try:
         tar = tarfile.open(fileobj=fh, mode="r:*")
-    except tarfile.TarError as exc:
-        raise ModelFileError(path, f"not a SageMaker model.tar.gz: {exc}") from exc
+    except _BROKEN as exc:
+        raise ModelFileError(path, f"not a SageMaker model.tar.gz, or truncated or corrupt "
+                             f"({exc})") from exc
     data = None
     with tar:
         try:
@@ -190,13 +196,23 @@ def _tar_member(path: str, fh: Any) -> bytes:
                 data = tar.extractfile(info).read(info.size)
                 if len(data) != info.size:
                     raise ModelFileError(path, f"{info.name!r} is truncated")
-        except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-            if isinstance(exc, ModelFileError):
-                raise
+            _check_end(path, tar.fileobj)
+        except _BROKEN as exc:
             raise ModelFileError(path, f"the archive is truncated or corrupt ({exc})") from exc
     if data is None:
         raise ModelFileError(path, f"the archive has no {MEMBER!r}")
     return data
+
+
+def _check_end(path: str, stream: Any) -> None:
+    """Read the stream past the tar's end (its padding), so that gzip checks its CRC and
+    length: a cut or altered file is refused even where the member itself was whole."""
+    left = _MAX_TRAILER_BYTES
+    while chunk := stream.read(1 << 16):
+        left -= len(chunk)
+        if left < 0:
+            raise ModelFileError(path, f"more than {_MAX_TRAILER_BYTES} bytes after the tar's "
+                                 "end")
 
 
 def _unsafe(name: str) -> bool:
@@ -208,7 +224,7 @@ def _zip_members(path: str, data: bytes) -> dict[str, bytes]:
     limits = {"symbol.json": _MAX_SYMBOL_BYTES, "params": MAX_MEMBER_BYTES}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (*_BROKEN, ValueError) as exc:
         raise ModelFileError(path, f"{MEMBER} is not a zip archive ({exc})") from exc
     members = {}
     with archive:

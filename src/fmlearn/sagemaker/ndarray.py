@@ -37,6 +37,7 @@ _FLAGS = {dtype: flag for flag, dtype in DTYPES.items()}
 _STORAGE = {1: "row_sparse", 2: "csr"}
 _DEVICES = (1, 2, 3, 5)  # cpu, gpu, cpu_pinned, cpu_shared
 _MAX_NDIM = 32
+_MAX_DIM = 1 << 40
 
 
 class _Bytes:
@@ -156,6 +157,8 @@ def _read_record(cursor: _Bytes) -> np.ndarray:
     shape = cursor.unpack(dim_format * ndim, "the shape")
     if any(d < 0 for d in shape):
         raise cursor.fail(f"shape {shape} has a negative dimension")
+    if max(shape, default=0) > _MAX_DIM:  # NumPy cannot shape even an empty array so
+        raise cursor.fail(f"shape {shape} has a dimension over 2**40")
     device, device_id = cursor.unpack("ii", "the context")
     if device not in _DEVICES or device_id < 0:
         raise cursor.fail(f"unknown context (device type {device}, id {device_id})")
