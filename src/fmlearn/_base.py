@@ -25,6 +25,7 @@ from ._validation import (validate_feature_groups, validate_fm_data, validate_sa
                           with_fm_indices)
 from .kernels.rows import take_rows
 from .model import FMModel, HOFMModel, check_scores
+from .solvers.adam import AdamSolver
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
@@ -54,7 +55,43 @@ SOLVER_DEFAULTS: dict[str, dict[str, float]] = {
     "sgda": {"reg_linear": 1e-5, "reg_factors": 1e-5, "init_std": 0.01},
     "als": {"reg_linear": 3.0, "reg_factors": 10.0, "init_std": 0.1},
     "mcmc": {"reg_linear": 0.0, "reg_factors": 0.0, "init_std": 0.1},
+    # SageMaker's FM defaults: linear_wd, factors_wd, factors_init_sigma.
+    "adam": {"reg_linear": 1e-3, "reg_factors": 1e-5, "init_std": 0.001},
 }
+#: How ``init_intercept``, ``init_linear`` and ``init_factors`` draw their starting values
+#: (MXNet's initializers): N(0, sigma**2), U(-scale, scale), or the value itself.
+INIT_METHODS = ("normal", "uniform", "constant")
+
+
+def initial_values(spec: tuple[str, float], shape: tuple[int, ...], dtype: np.dtype[Any],
+                   rng: np.random.Generator, name: str) -> NDArray[Any]:
+    """Starting values of ``shape`` drawn as ``spec = (method, number)`` says
+    (:data:`INIT_METHODS`); ``name`` is the parameter named in errors.
+
+    Examples
+    --------
+    >>> initial_values(("constant", 0.5), (2,), np.float32, None, "init_linear").tolist()
+    [0.5, 0.5]
+    >>> initial_values(("cauchy", 1.0), (2,), np.float32, None, "init_linear")
+    Traceback (most recent call last):
+    ...
+    ValueError: init_linear=('cauchy', 1.0): expected (method, number) with method one of normal, uniform, constant and a finite number (>= 0 for normal and uniform).
+    """
+    method, number = tuple(spec) if len(spec) == 2 else (None, None)
+    value = (float(number) if isinstance(number, (int, float, np.integer, np.floating))
+             else math.nan)
+    if (method not in INIT_METHODS or not math.isfinite(value)
+            or (value < 0 and method != "constant")):
+        raise ValueError(f"{name}={spec!r}: expected (method, number) with method one of "
+                         f"{', '.join(INIT_METHODS)} and a finite number (>= 0 for normal "
+                         "and uniform).")
+    if method == "normal":
+        values = rng.normal(0.0, value, size=shape)
+    elif method == "uniform":
+        values = rng.uniform(-value, value, size=shape)
+    else:
+        values = np.full(shape, value)
+    return values.astype(dtype)
 
 
 def with_solver_defaults(constraints: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -86,7 +123,7 @@ class BaseFM(BaseEstimator):
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
         "order": [Interval(Integral, 2, None, closed="left")],
-        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc"})],
+        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc", "adam"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "learning_rate": [StrOptions(set(SCHEDULES))],
@@ -111,6 +148,18 @@ class BaseFM(BaseEstimator):
         "dtype": [StrOptions({"float32", "float64"})],
         "burn_in": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "n_kept_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "lr_intercept": [Interval(Real, 0, None, closed="left")],
+        "lr_linear": [Interval(Real, 0, None, closed="left")],
+        "lr_factors": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "beta1": [Interval(Real, 0, 1, closed="left")],
+        "beta2": [Interval(Real, 0, 1, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
+        "rescale_grad": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        # (method, number); a list too, as a model file gives it back.
+        "init_intercept": [tuple, list, None],
+        "init_linear": [tuple, list, None],
+        "init_factors": [tuple, list, None],
     }
 
     def __init__(self, *, n_factors: int = 8, order: int = 2, solver: Solver = "sgd",
@@ -125,7 +174,13 @@ class BaseFM(BaseEstimator):
                  n_jobs: int | None = None, random_state: RandomStateLike = None,
                  verbose: int = 0, dtype: FloatDType = "float32",
                  burn_in: int | Literal["auto"] = "auto",
-                 n_kept_samples: int | None = None) -> None:
+                 n_kept_samples: int | None = None, lr_intercept: float = 0.1,
+                 lr_linear: float = 0.001, lr_factors: float = 0.0001, batch_size: int = 1000,
+                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 rescale_grad: float | Literal["auto"] = "auto",
+                 init_intercept: tuple[str, float] | None = None,
+                 init_linear: tuple[str, float] | None = None,
+                 init_factors: tuple[str, float] | None = None) -> None:
         self.n_factors = n_factors
         self.order = order
         self.solver: str = solver
@@ -153,12 +208,28 @@ class BaseFM(BaseEstimator):
         self.dtype = dtype
         self.burn_in = burn_in
         self.n_kept_samples = n_kept_samples
+        self.lr_intercept = lr_intercept
+        self.lr_linear = lr_linear
+        self.lr_factors = lr_factors
+        self.batch_size = batch_size
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.rescale_grad = rescale_grad
+        self.init_intercept = init_intercept
+        self.init_linear = init_linear
+        self.init_factors = init_factors
 
     def _resolved(self, name: str) -> float:
         """The value of parameter ``name``, ``"auto"`` replaced by the solver's
         (:data:`SOLVER_DEFAULTS`): read at fit time, never in ``__init__``."""
         value = getattr(self, name)
         return SOLVER_DEFAULTS[self.solver][name] if value == "auto" else value
+
+    # Parameters of the FM estimators only; the others start as these say.
+    init_intercept: tuple[str, float] | None = None
+    init_linear: tuple[str, float] | None = None
+    init_factors: tuple[str, float] | None = None
 
     # --- what subclasses define -------------------------------------------------------------
     _loss: str = None  # type: ignore[assignment]  # "squared" or "logistic"
@@ -333,8 +404,21 @@ class BaseFM(BaseEstimator):
     def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> Model:
         """The model a fit starts from."""
         if self.order == 2:
-            return FMModel.initial(n_features, self.n_factors, self._resolved("init_std"), dtype,
-                                   self._rng)
+            model = FMModel.initial(n_features, self.n_factors, self._resolved("init_std"),
+                                    dtype, self._rng)
+            if self.init_intercept is not None and self.fit_intercept:
+                model.intercept = float(initial_values(self.init_intercept, (1,), dtype,
+                                                       self._rng, "init_intercept")[0])
+            if self.init_linear is not None and self.fit_linear:
+                model.coef = initial_values(self.init_linear, model.coef.shape, dtype,
+                                            self._rng, "init_linear")
+            if self.init_factors is not None:
+                model.factors = initial_values(self.init_factors, model.factors.shape, dtype,
+                                               self._rng, "init_factors")
+            return model
+        if (self.init_intercept, self.init_linear, self.init_factors) != (None, None, None):
+            raise ValueError("init_intercept, init_linear and init_factors start order=2 "
+                             "models only; leave them None.")
         if self.solver != "sgd":
             raise ValueError(f"order={self.order} is learned by solver='sgd' only; "
                              f"solver={self.solver!r} fits second-order models.")
@@ -365,6 +449,13 @@ class BaseFM(BaseEstimator):
         switches = {"fit_intercept": self.fit_intercept, "fit_linear": self.fit_linear}
         penalties = (self.reg_intercept, self._resolved("reg_linear"),
                      self._resolved("reg_factors"))
+        if self.solver == "adam":
+            return AdamSolver(self._loss, self.lr_intercept, self.lr_linear, self.lr_factors,
+                              *penalties, self.clip_gradient, batch_size=self.batch_size,
+                              beta1=self.beta1, beta2=self.beta2, eps=self.eps,
+                              rescale_grad=(None if self.rescale_grad == "auto"
+                                            else self.rescale_grad),
+                              n_threads=n_threads, **switches)
         if self.solver in ("sgd", "sgda"):
             cls, extra = ((self._sgd_learner(), {"n_threads": n_threads}) if self.solver == "sgd"
                           else (SGDASolver, {"validation": validation}))
@@ -413,7 +504,7 @@ class BaseFM(BaseEstimator):
         validation rows and its per-feature parameters are renumbered before the first
         epoch and the parameters back after the last, however the loop ends.
         """
-        stochastic = self.solver in ("sgd", "sgda")
+        stochastic = self.solver in ("sgd", "sgda", "adam")
         shuffled = stochastic and self.shuffle and y is not None
         if shuffled:
             order = rng.permutation(X.shape[0])
@@ -497,7 +588,10 @@ class BaseFM(BaseEstimator):
     def _overflow(self, epoch: int, stochastic: bool, own: bool, in_place: bool) -> ValueError:
         """The error for parameters no longer finite after ``epoch`` (from 0), with a remedy;
         an estimator whose parameters were updated in place (``own``) is reset to unfitted."""
-        remedy = (f"Lower eta0 (now {self.eta0}), scale the features (for example with "
+        rate = (f"lr_intercept, lr_linear or lr_factors (now {self.lr_intercept}, "
+                f"{self.lr_linear}, {self.lr_factors})" if self.solver == "adam"
+                else f"eta0 (now {self.eta0})")
+        remedy = (f"Lower {rate}, scale the features (for example with "
                   "StandardScaler or MaxAbsScaler), raise the regularisation, or set "
                   "clip_gradient." if stochastic else
                   "Scale the features (for example with StandardScaler or MaxAbsScaler) "

@@ -183,7 +183,7 @@ class FMClassificationMixin(ClassifierMixin):
 class FMClassifier(FMClassificationMixin, BaseFM):
     """Factorization machine classifier, binary or multiclass.
 
-    With ``solver="sgd"`` the FM score is the log-odds of the second class in
+    With ``solver="sgd"`` or ``"adam"`` the FM score is the log-odds of the second class in
     ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
     ``"mcmc"`` use the probit link, as libFM does: the probability of the second
     class is ``Phi(score)``; MCMC averages that probability over its samples and
@@ -201,7 +201,8 @@ class FMClassifier(FMClassificationMixin, BaseFM):
     n_factors, order, solver, max_iter, tol, learning_rate, eta0, power_t, reg_intercept, \
 reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
 validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
-dtype, burn_in, n_kept_samples
+dtype, burn_in, n_kept_samples, lr_intercept, lr_linear, lr_factors, batch_size, beta1, \
+beta2, eps, rescale_grad, init_intercept, init_linear, init_factors
         As in :class:`FMRegressor`, the ``"auto"`` values of ``reg_linear``,
         ``reg_factors`` and ``init_std`` too: with them and ``n_factors=10``, SGD
         (``early_stopping=True``), ALS and MCMC reach a test AUC of 0.97 or more on

@@ -310,6 +310,19 @@ def _check_sgd_state(c, value, shapes, where, dtype):
             (lambda a: a < 0, lambda a: "the step count must be >= 0"))
 
 
+def _check_adam_state(c, value, shapes, where, dtype):
+    names = ("mean_intercept", "var_intercept", "mean_coef", "var_coef", "mean_factors",
+             "var_factors", "step")
+    f = c.fields(value, "adam_state", names, where)
+    for name in names[:-1]:
+        of = name.split("_")[1]
+        c.floats(f[name], f"{where} field {name!r}", shapes[of], dtype,
+                 f"Adam's moments of the model's {of}",
+                 low="non-negative" if name.startswith("var") else None)
+    c.array(f["step"], f"{where} field 'step'", (1,), np.int64, "the batch count",
+            (lambda a: a < 0, lambda a: "the batch count must be >= 0"))
+
+
 def _check_hyper(c, value, where):
     names = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
     f = c.fields(value, "hyperparameters", names, where)
@@ -385,7 +398,7 @@ def _expected_kinds(estimator, n_classes):
     """The model kind and solver-state kind a fitted ``estimator`` holds."""
     solver = estimator.solver
     states = {"sgd": "sgd_state", "bpr": "sgd_state", "sgda": "sgda_state",
-              "als": "hyperparameters", "mcmc": "mcmc_state"}
+              "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state"}
     if not hasattr(estimator, "order"):  # the FFM estimators
         return "ffm", states[solver]
     if estimator.order > 2 and solver != "sgd":
@@ -535,6 +548,8 @@ def check_estimator(estimator, header, model, attributes, name_of):
         _check_sgd_state(c, state, shapes, where, dtype)
     elif state_kind == "sgda_state":
         _check_sgda_state(c, state, shapes, where, dtype)
+    elif state_kind == "adam_state":
+        _check_adam_state(c, state, shapes, where, dtype)
     elif state_kind == "hyperparameters":
         _check_hyper(c, state, where)
     else:

@@ -113,7 +113,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         its own, evaluated by a dynamic programme in O(order**2 * k * nnz) per row and
         learned by ``solver="sgd"`` only; ``factors_`` then has shape
         (order - 1, n_features, n_factors).
-    solver : {"sgd", "sgda", "als", "mcmc"}, default="sgd"
+    solver : {"sgd", "sgda", "als", "mcmc", "adam"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
         ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
         factor layer, one per feature group, are learned on validation rows
@@ -125,6 +125,11 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         larger than for SGD (their ``"auto"`` values differ accordingly).
         ``"mcmc"``: Gibbs sampling with Normal-Gamma hyperpriors per feature group
         (``feature_groups`` in ``fit``); predictions average the kept samples.
+        ``"adam"``: SageMaker's FM learner (MXNet's sparse FM): Adam over
+        mini-batches of ``batch_size`` rows with a rate per term (``lr_intercept``,
+        ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to
+        the batch's mean gradient), and lazy updates of the weights and factors of
+        the features a batch holds; its ``"auto"`` values are SageMaker's defaults.
         SGDA runs on one thread; ALS and MCMC read the data by column and run on one
         thread, apart from the prediction passes. When the factors and their AdaGrad
         sums outgrow the caches (8 MiB), ``"sgd"`` (``order=2``, one score per row)
@@ -153,7 +158,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         parameters each sample touches, ALS to the whole sum of squared errors, so good
         values differ by orders of magnitude. ``"auto"`` (resolved in ``fit``) is 1e-3
         and 1e-2 for SGD, 1e-5 and 1e-5 for SGDA (where its learned penalties start),
-        3 and 10 for ALS; MCMC samples its penalties from their priors and uses neither.
+        3 and 10 for ALS, 1e-3 and 1e-5 for Adam (SageMaker's ``linear_wd`` and
+        ``factors_wd``); MCMC samples its penalties from their priors and uses neither.
         With ``"auto"`` and ``n_factors=10``, SGD (``early_stopping=True``), ALS and
         MCMC reach a test RMSE of 0.93 or less on MovieLens 100K (bench/defaults.py).
     fit_intercept, fit_linear : bool, default=True
@@ -163,7 +169,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     init_std : float or "auto", default="auto"
         Standard deviation of the normal distribution the factors start from;
         ``"auto"`` is 0.01 for SGD and SGDA, 0.1 (libFM's) for ALS and MCMC, whose
-        chain mixes faster from it.
+        chain mixes faster from it, 0.001 for Adam (SageMaker's ``factors_init_sigma``).
     clip_gradient : float or None, default=None
         Clip every gradient coordinate to ``[-clip_gradient, clip_gradient]``.
     early_stopping : bool, default=False
@@ -207,9 +213,31 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     clip_predictions : bool, default=True
         Clip predictions to the range of the training targets, in ``predict`` and
         inside the loss during training, as libFM does: a prediction already past
-        the bound on the target's side gets no further push; MCMC clips each sample's
+        the bound on the target's side gets no further push (Adam follows MXNet's
+        unclipped loss instead); MCMC clips each sample's
         prediction before averaging them, as libFM's MCMC does. Helps bounded targets
         (ratings, -1/+1 labels); set False to extrapolate beyond the seen range.
+    lr_intercept, lr_linear, lr_factors : float, default=0.1, 0.001, 0.0001
+        Adam: the learning rates of the bias, the linear weights and the factors
+        (SageMaker's ``bias_lr``, ``linear_lr``, ``factors_lr``, and their defaults);
+        the other solvers use ``eta0``.
+    batch_size : int, default=1000
+        Adam: rows per mini-batch (SageMaker's ``mini_batch_size``); batches are
+        consecutive rows of the once-shuffled data, visited in a new random order
+        every epoch.
+    beta1, beta2, eps : float, default=0.9, 0.999, 1e-8
+        Adam: the decay of the first and second moments and the term added to the
+        root of the second in the step's denominator.
+    rescale_grad : float or "auto", default="auto"
+        Adam: the factor of a batch's summed gradient before the penalty and the
+        clipping; ``"auto"`` is 1 / the rows in the batch (MXNet's 1 / batch_size).
+    init_intercept, init_linear, init_factors : tuple (method, number) or None, default=None
+        How the bias, the linear weights and the factors start (``order=2``):
+        ``("normal", sigma)``, ``("uniform", scale)`` for U(-scale, scale), or
+        ``("constant", value)``; SageMaker's ``*_init_method`` with ``*_init_sigma``,
+        ``*_init_scale``, ``*_init_value``. None: the bias and weights start at 0,
+        the factors from N(0, ``init_std**2``). Terms switched off by
+        ``fit_intercept``/``fit_linear`` stay 0.
 
     Attributes
     ----------
@@ -277,7 +305,14 @@ class FMRegressor(FMRegressionMixin, BaseFM):
                  warm_start: bool = False, n_jobs: int | None = None,
                  random_state: RandomStateLike = None, verbose: int = 0,
                  dtype: FloatDType = "float32", burn_in: int | Literal["auto"] = "auto",
-                 n_kept_samples: int | None = None, clip_predictions: bool = True) -> None:
+                 n_kept_samples: int | None = None, clip_predictions: bool = True,
+                 lr_intercept: float = 0.1, lr_linear: float = 0.001,
+                 lr_factors: float = 0.0001, batch_size: int = 1000, beta1: float = 0.9,
+                 beta2: float = 0.999, eps: float = 1e-8,
+                 rescale_grad: float | Literal["auto"] = "auto",
+                 init_intercept: tuple[str, float] | None = None,
+                 init_linear: tuple[str, float] | None = None,
+                 init_factors: tuple[str, float] | None = None) -> None:
         super().__init__(
             n_factors=n_factors, order=order, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
@@ -287,5 +322,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
             validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
             scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
             random_state=random_state, verbose=verbose, dtype=dtype, burn_in=burn_in,
-            n_kept_samples=n_kept_samples)
+            n_kept_samples=n_kept_samples, lr_intercept=lr_intercept, lr_linear=lr_linear,
+            lr_factors=lr_factors, batch_size=batch_size, beta1=beta1, beta2=beta2, eps=eps,
+            rescale_grad=rescale_grad, init_intercept=init_intercept, init_linear=init_linear,
+            init_factors=init_factors)
         self.clip_predictions = clip_predictions

@@ -75,6 +75,7 @@ from ._regression import FMRegressor
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
+from .solvers.adam import AdamState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
 
@@ -191,6 +192,7 @@ _register("hofm", HOFMModel)
 _register("fm_multiclass", MulticlassFMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
+_register("adam_state", AdamState)
 _register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
@@ -390,9 +392,12 @@ def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
                                  f"set_params({name}='r2')) or None before saving.")
         elif isinstance(value, (list, tuple, np.ndarray)) and _is_int_vector(value):
             value = np.asarray(value).tolist()  # e.g. FFM's fields; loaded back as a list
+        elif isinstance(value, tuple) and all(isinstance(v, (bool, int, float, str))
+                                              for v in value):
+            value = list(value)  # e.g. init_linear=("normal", 0.01); loaded back as a list
         elif not (value is None or isinstance(value, (bool, int, float, str))):
             raise ModelFileError(path, f"cannot save {name}={value!r}: only None, bools, "
-                                 "numbers, strings and vectors of integers can be stored")
+                                 "numbers, strings, vectors of integers and tuples of those can be stored")
         params[name] = value
     return params
 

@@ -207,8 +207,9 @@ def adam_epoch(indptr, indices, data, y, sample_weight, batch_starts, batch_size
     >>> moments = [np.zeros_like(a) for a in (w0, w0, w, w, v, v)]
     >>> loss = adam_epoch(X.indptr, X.indices, X.data, y, np.ones(4, np.float32),
     ...                   np.array([0, 2]), 2, w0, w, v, *moments, np.zeros(1, np.int64), cfg, 1)
-    >>> float(loss), round(float(w0[0]), 4)  # Adam's first step is lr (0.1) whatever the scale
-    (2.0, 0.2)
+    >>> # each batch's loss at its starting parameters; Adam's first steps are about lr (0.1)
+    >>> round(float(loss), 2), round(float(w0[0]), 4)
+    (1.81, 0.1996)
     """
     n_features, k = factors.shape
     dtype = factors.dtype
