@@ -124,6 +124,37 @@ def test_file_mode_trains_and_prints_sagemaker_metric_lines(regressor):
     assert "completed 100.0 % of epochs" in done.stdout
 
 
+@pytest.mark.parametrize("job", ["regressor", "classifier"])
+def test_the_model_is_also_written_in_sagemaker_fms_layout(job, request):
+    from fmlearn.sagemaker import load_model
+
+    root, done = request.getfixturevalue(job)
+    assert done.returncode == 0, done.stderr
+    ours, theirs = load(root / "model/model.fm"), load_model(root / "model/sagemaker_fm.tar.gz")
+    if job == "classifier":
+        np.testing.assert_allclose(theirs.predict_proba(X_TEST), ours.predict_proba(X_TEST),
+                                   rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_allclose(theirs.predict(X_TEST), ours.predict(X_TEST), rtol=1e-5)
+
+
+def test_the_images_kernels_are_copied_into_a_writable_cache(tmp_path, monkeypatch):
+    import numba
+
+    from fmlearn.sagemaker.container import seed_kernel_cache
+
+    image, used = tmp_path / "image", tmp_path / "tmp"
+    (image / "kernels_0").mkdir(parents=True)
+    (image / "kernels_0/predict.nbi").write_bytes(b"index")
+    (image / "kernels_0/predict.nbc").write_bytes(b"code")
+    used.mkdir()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(image))
+    monkeypatch.setattr(numba.config, "CACHE_DIR", str(used))  # as import fmlearn falls back
+    assert seed_kernel_cache() == 2
+    assert (used / "kernels_0/predict.nbc").read_bytes() == b"code"
+    assert seed_kernel_cache() == 0  # already there (another worker's copy)
+
+
 def test_classifier_metric_lines_equal_the_saved_models_metrics(classifier):
     from sklearn.metrics import accuracy_score, f1_score, log_loss
 
@@ -254,12 +285,8 @@ def test_serve_answers_the_sagemaker_sdk_and_starts_quickly(classifier):
     model = load(root / "model/model.fm")
     rows = X_TEST[:5].toarray()
     proba = model.predict_proba(rows)[:, 1]
-    first = start_serving(root, "--workers", "1")  # may fill the kernel cache
-    stop(first[0])
-    process, url, seconds = start_serving(root, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+    process, url, _ = start_serving(root, env={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
     try:
-        print(f"\nserve: start to first good /ping {seconds:.2f} s with the kernels cached "
-              f"(2 workers; {first[2]:.2f} s on the first start, 1 worker)")
         serializer, deserializer = RecordSerializer(), RecordDeserializer()
         response = httpx.post(url + "/invocations", content=serializer.serialize(rows),
                               headers={"Content-Type": serializer.CONTENT_TYPE,
@@ -282,9 +309,12 @@ def test_serve_answers_the_sagemaker_sdk_and_starts_quickly(classifier):
         assert httpx.get(url + "/execution-parameters").json()["BatchStrategy"] == "MULTI_RECORD"
     finally:
         stop(process)
+    process, url, seconds = start_serving(root, "--workers", "1")  # the kernels are cached
+    stop(process)
+    print(f"\nserve: start to first good /ping {seconds:.2f} s (1 worker, kernels cached)")
 
 
 def test_serve_without_a_model_fails(tmp_path):
     done = run(tmp_path, "serve")
     assert done.returncode == 1
-    assert "no model to serve" in done.stderr
+    assert "no model to serve: neither model.fm nor sagemaker_fm.tar.gz is in" in done.stderr

@@ -15,13 +15,15 @@ to SageMaker's tree, ``/opt/ml`` or the folder in the environment variable
     lines). The ``train`` channel is read once per epoch and the optional ``test`` channel
     once after training, in chunks: in File mode the files of ``input/data/<channel>/``,
     in Pipe mode the FIFO ``input/data/<channel>_<epoch>`` SageMaker streams each pass
-    into. The model is written to ``model/model.fm``; the metric lines SageMaker's FM
+    into. The model is written to ``model/model.fm``, and in SageMaker FM's own layout
+    (what :func:`fmlearn.sagemaker.load_model` and MXNet read) to
+    ``model/sagemaker_fm.tar.gz``; the metric lines SageMaker's FM
     prints (:data:`METRIC_DEFINITIONS` reads them) go to stdout. On any failure the
     reason is written to ``output/failure`` and the exit status is 1. Training uses
     every core (``n_jobs=-1``); ``FMLEARN_N_JOBS=1`` in the job's environment trains on
     one thread, which gives the same model run after run (``random_state`` is 0).
 ``serve``
-    ``model/model.fm`` on port 8080 (``/ping``, ``/invocations``,
+    ``model/model.fm`` (else ``model/sagemaker_fm.tar.gz``) on port 8080 (``/ping``, ``/invocations``,
     ``/execution-parameters``; see :func:`fmlearn.serve.create_app`) with
     ``SAGEMAKER_MODEL_SERVER_WORKERS`` worker processes (default: one per CPU) or
     ``--workers``.
@@ -44,6 +46,8 @@ ROOT_ENV = "FMLEARN_SAGEMAKER_ROOT"
 WORKERS_ENV = "SAGEMAKER_MODEL_SERVER_WORKERS"
 N_JOBS_ENV = "FMLEARN_N_JOBS"
 MODEL_FILE = "model.fm"
+#: The same model in SageMaker FM's own layout (:func:`fmlearn.sagemaker.save_model`).
+SAGEMAKER_MODEL_FILE = "sagemaker_fm.tar.gz"
 #: The channel ContentTypes read, and their format.
 CONTENT_TYPES = {"application/x-recordio-protobuf": "recordio", "text/libsvm": "libsvm",
                  "text/x-libsvm": "libsvm"}
@@ -324,10 +328,12 @@ def train(root=None):
     >>> train(root)  # doctest: +ELLIPSIS
     #quality_metric: host=algo-1, epoch=0, train rmse <loss>=...
     >>> sorted(p.name for p in (root / "model").iterdir())
-    ['model.fm']
+    ['model.fm', 'sagemaker_fm.tar.gz']
     """
+    from ..cli._common import warn
     from ..cli.sagemaker import read_hyperparameters
     from ..persistence import save
+    from .artifact import save_model
 
     root = os.fspath(root or sagemaker_root())
     config_dir, data_dir = os.path.join(root, "input/config"), os.path.join(root, "input/data")
@@ -374,6 +380,10 @@ def train(root=None):
     model_dir = os.path.join(root, "model")
     os.makedirs(model_dir, exist_ok=True)
     save(estimator, os.path.join(model_dir, MODEL_FILE))
+    try:
+        save_model(estimator, os.path.join(model_dir, SAGEMAKER_MODEL_FILE))
+    except ValueError as exc:  # a model SageMaker FM's layout cannot hold
+        warn(f"{SAGEMAKER_MODEL_FILE} is not written: {exc}")
     if "test" in settings:
         score = _TestScore(classifier)
         for X, y in _channel_chunks(data_dir, "test", settings["test"], 0, n_features):
@@ -387,10 +397,44 @@ def train(root=None):
 
 
 def _model_path(root):
-    path = os.path.join(root, "model", MODEL_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no model to serve: {path} does not exist")
-    return path
+    for name in (MODEL_FILE, SAGEMAKER_MODEL_FILE):
+        path = os.path.join(root, "model", name)
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"no model to serve: neither {MODEL_FILE} nor "
+                            f"{SAGEMAKER_MODEL_FILE} is in {os.path.join(root, 'model')}")
+
+
+def warmup():
+    """Run ``train`` and ``serve``'s start on a tiny job of each predictor type, so that
+    every kernel they reach is in numba's cache (the image runs this when it is built).
+
+    Examples
+    --------
+    >>> warmup()
+    """
+    import contextlib
+    import io
+
+    import numpy as np
+
+    from ..io import dump_libsvm, dump_recordio
+    from ..serve import create_app
+
+    X, y = np.eye(4), np.array([1.0, 0.0, 1.0, 0.0])
+    with tempfile.TemporaryDirectory(prefix="fmlearn-warmup-") as folder:
+        for predictor in ("regressor", "binary_classifier"):
+            root = os.path.join(folder, predictor)
+            for channel in ("config", "data/train", "data/test"):
+                os.makedirs(os.path.join(root, "input", channel))
+            with open(os.path.join(root, "input/config/hyperparameters.json"), "w") as handle:
+                json.dump({"feature_dim": "4", "num_factors": "2",
+                           "predictor_type": predictor}, handle)
+            dump_recordio(X, y, os.path.join(root, "input/data/train/rows.rec"))
+            dump_libsvm(X, y, os.path.join(root, "input/data/test/rows.libsvm"))
+            with contextlib.redirect_stdout(io.StringIO()):
+                train(root)
+            create_app(_model_path(root))
 
 
 def serving_app():
@@ -404,8 +448,8 @@ def serving_app():
     >>> from fmlearn import FMRegressor, save
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> (root / "model").mkdir()
-    >>> save(FMRegressor(max_iter=2, random_state=0).fit(np.eye(3), [1, 2, 3]),
-    ...      root / "model/model.fm")
+    >>> _ = save(FMRegressor(max_iter=2, random_state=0).fit(np.eye(3), [1, 2, 3]),
+    ...          root / "model/model.fm")
     >>> os.environ[ROOT_ENV] = str(root)
     >>> sorted(route.path for route in serving_app().routes)
     ['/execution-parameters', '/ping', '/recommend']
@@ -487,6 +531,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="fmlearn-sagemaker", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("train", help="train on the channels under the root")
+    commands.add_parser("warmup", help="compile what train and serve run (when the image "
+                                       "is built)")
     serving = commands.add_parser("serve", help="serve the model under the root")
     serving.add_argument("--workers", type=int, help=f"worker processes (default: ${WORKERS_ENV}, "
                          "else one per CPU)")
@@ -497,6 +543,8 @@ def main(argv=None):
         seed_kernel_cache()
         if args.command == "train":
             train()
+        elif args.command == "warmup":
+            warmup()
         else:
             serve(workers=args.workers, host=args.host, port=args.port)
     except Exception as exc:
