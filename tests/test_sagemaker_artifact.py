@@ -31,16 +31,29 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "mxnet"
 RECORD = json.loads((FIXTURES / "mxnet_predictions.json").read_text())
 ROWS = np.asarray(RECORD["rows"], dtype=np.float64)
 NAMES = sorted(RECORD["fixtures"])
+TRAINED = "fmlearn_trained.tar.gz"
+
+
+def train_fixture(path):
+    """``fmlearn_trained.tar.gz``: a classifier trained by fmlearn on 7 features, as saved."""
+    rng = np.random.default_rng(3)
+    X = rng.random((400, 7))
+    y = (X[:, 0] * X[:, 1] - X[:, 2] * X[:, 3] > 0).astype(int)
+    clf = FMClassifier(n_factors=3, max_iter=20, tol=None, random_state=0, n_jobs=1).fit(X, y)
+    return save_model(clf, path)
 
 
 def write_round_trips(folder):
-    """Each MXNet fixture loaded by fmlearn and saved again in each layout; the files
-    ``tools/mxnet/artifacts.py check`` reads with MXNet."""
+    """Each MXNet fixture loaded by fmlearn and saved again in each layout, and the
+    fmlearn-trained fixture saved again; the files ``tools/mxnet/artifacts.py check`` reads
+    with MXNet."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return {f"{name}_as_{layout}.tar.gz": save_model(
+    written = {f"{name}_as_{layout}.tar.gz": save_model(
         load_model(FIXTURES / f"{name}.tar.gz"), folder / f"{name}_as_{layout}.tar.gz",
         layout=layout) for name in NAMES for layout in LAYOUTS}
+    written[TRAINED] = save_model(load_model(FIXTURES / TRAINED), folder / TRAINED)
+    return written
 
 
 def scores(estimator, X):
@@ -159,6 +172,10 @@ def test_mxnet_read_what_fmlearn_writes(tmp_path):
         record = checked[name]
         tar = gzip.decompress(Path(path).read_bytes())  # deflate's bytes vary with zlib
         assert hashlib.sha256(tar).hexdigest() == record["tar_sha256"], name
+        if name == TRAINED:  # trained by fmlearn: MXNet predicts as fmlearn does
+            np.testing.assert_allclose(scores(load_model(path), ROWS), record["predictions"],
+                                       rtol=1e-5, atol=1e-6)
+            continue
         source, layout = name.removesuffix(".tar.gz").split("_as_")
         assert record["names"] == sorted(f"arg:{p}" for p in LAYOUTS[layout])
         assert set(record["dtypes"].values()) == {"float32"}

@@ -16,8 +16,12 @@ Run with the MXNet interpreter, never the project's (MXNet is no dependency of f
         writes what MXNet saw (names, shapes, dtypes, predictions, the SHA-256 of the file and of
         the tar inside the gzip) to
         ``fmlearn_written.json``. The files are the fixtures of ``make`` loaded and saved
-        again by fmlearn, in both layouts:
+        again by fmlearn, in both layouts, and ``fmlearn_trained.tar.gz`` (a classifier
+        trained by fmlearn, made once by ``train_fixture``) saved again:
 
+            .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); \\
+                from test_sagemaker_artifact import train_fixture as t, FIXTURES as f; \\
+                t(f / 'fmlearn_trained.tar.gz')"
             .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); \\
                 from test_sagemaker_artifact import write_round_trips; write_round_trips('/tmp/fmw')"
             /work/mxvenv/bin/python tools/mxnet/artifacts.py check /tmp/fmw/*.tar.gz
