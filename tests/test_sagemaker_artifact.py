@@ -179,8 +179,8 @@ def test_mxnet_read_what_fmlearn_writes(tmp_path):
         source, layout = name.removesuffix(".tar.gz").split("_as_")
         assert record["names"] == sorted(f"arg:{p}" for p in LAYOUTS[layout])
         assert set(record["dtypes"].values()) == {"float32"}
-        np.testing.assert_allclose(record["predictions"], RECORD["fixtures"][source]["predictions"],
-                                   rtol=1e-5, atol=1e-6)
+        mxnet = RECORD["fixtures"][source]["predictions"]
+        np.testing.assert_allclose(record["predictions"], mxnet, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(scores(load_model(path), ROWS), record["predictions"],
                                    rtol=1e-5, atol=1e-6)
 
@@ -205,16 +205,18 @@ def test_round_trip_of_a_fitted_estimator(tmp_path, layout, cls):
     loaded.set_params(warm_start=True, max_iter=1).fit(X, y if cls is FMRegressor else y > 1)
     # the bytes depend only on the parameters
     first = Path(path).read_bytes()
-    assert Path(save_model(estimator, tmp_path / "again.tar.gz", layout=layout)).read_bytes() == first
+    again = save_model(estimator, tmp_path / "again.tar.gz", layout=layout)
+    assert Path(again).read_bytes() == first
 
 
 def test_save_model_refuses_what_sagemaker_cannot_hold(tmp_path):
     X = np.eye(4)
-    mcmc = FMClassifier(n_factors=2, solver="mcmc", max_iter=5, random_state=0).fit(X, [0, 1, 0, 1])
+    y = [0, 1, 0, 1]
+    mcmc = FMClassifier(n_factors=2, solver="mcmc", max_iter=5, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="one set of parameters; got FMClassifier holding a "
                                          "FMSamples"):
         save_model(mcmc, tmp_path / "m.tar.gz")
-    als = FMClassifier(n_factors=2, solver="als", max_iter=2, random_state=0).fit(X, [0, 1, 0, 1])
+    als = FMClassifier(n_factors=2, solver="als", max_iter=2, random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="solver='als' classifies with the probit link"):
         save_model(als, tmp_path / "m.tar.gz")
     reg = FMRegressor(n_factors=2, max_iter=2).fit(X, [1.0, 2, 3, 4])
@@ -292,7 +294,7 @@ def test_every_truncation_is_refused():
             read_ndarrays(VALID[:cut], "m.params")
     with pytest.raises(ModelFileError, match=r"record 2 of 3: truncated: the record magic"):
         read_ndarrays(VALID[:offsets[2]], "m.params")
-    with pytest.raises(ModelFileError, match=r"names: truncated: the name count needs 8"):
+    with pytest.raises(ModelFileError, match=r"names: truncated: the name count: 8 bytes needed"):
         read_ndarrays(VALID[:offsets[3]], "m.params")
 
 
@@ -318,7 +320,7 @@ def patched(data, offset, fmt, *values):
     ("r0+28", "<i", (13,), "unknown dtype flag 13"),
     ("names", "<Q", (2,), "names: 2 names for 3 arrays"),
     ("names", "<Q", (2**60,), "names: 1152921504606846976 names for 3 arrays"),
-    ("names+8", "<Q", (2**50,), "name 0: truncated: its bytes need"),
+    ("names+8", "<Q", (2**50,), "name 0: truncated: its bytes: .* bytes needed"),
 ])
 def test_malformed_fields_are_refused(where, fmt, values, message):
     offsets = record_offsets(VALID)
@@ -349,7 +351,8 @@ def test_other_record_versions_and_names():
         read_ndarrays(empty_but_huge)  # found by bench/fuzz.py: NumPy's ValueError before
     with pytest.raises(ModelFileError, match="end: 1 bytes after the last name"):
         read_ndarrays(data + b"\0")
-    twice = data.replace(b"\x01\x00\x00\x00\x00\x00\x00\x00b", b"\x01\x00\x00\x00\x00\x00\x00\x00a")
+    one = struct.pack("<Q", 1)
+    twice = data.replace(one + b"b", one + b"a")
     with pytest.raises(ModelFileError, match="names: 'a' names two arrays"):
         read_ndarrays(twice)
 
@@ -422,7 +425,8 @@ def test_declared_sizes_are_bounded(tmp_path, monkeypatch):
         archive.writestr("params", b"\0" * (2**20 + 1))
     with pytest.raises(ModelFileError, match="'params' says it holds 1048577 bytes"):
         load_model(tarball(tmp_path / "b.tar.gz", {"model_algo-1": bomb.getvalue()}))
-    (tmp_path / "t.tar.gz").write_bytes(gzip.compress(gzip.decompress(Path(path).read_bytes())[:700]))
+    cut = gzip.decompress(Path(path).read_bytes())[:700]
+    (tmp_path / "t.tar.gz").write_bytes(gzip.compress(cut))
     with pytest.raises(ModelFileError, match="truncated"):
         load_model(tmp_path / "t.tar.gz")
 

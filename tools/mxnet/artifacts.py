@@ -23,7 +23,7 @@ Run with the MXNet interpreter, never the project's (MXNet is no dependency of f
                 from test_sagemaker_artifact import train_fixture as t, FIXTURES as f; \\
                 t(f / 'fmlearn_trained.tar.gz')"
             .venv/bin/python -c "import sys; sys.path.insert(0, 'tests'); \\
-                from test_sagemaker_artifact import write_round_trips; write_round_trips('/tmp/fmw')"
+                from test_sagemaker_artifact import write_round_trips as w; w('/tmp/fmw')"
             /work/mxvenv/bin/python tools/mxnet/artifacts.py check /tmp/fmw/*.tar.gz
 
 Everything is written to ``tests/fixtures/mxnet/``.

@@ -193,7 +193,8 @@ def _tar_member(path: str, fh: Any) -> bytes:
                 if info.size > MAX_MEMBER_BYTES:
                     raise ModelFileError(path, f"{info.name!r} says it holds {info.size} bytes, "
                                          f"more than the {MAX_MEMBER_BYTES} read")
-                data = tar.extractfile(info).read(info.size)
+                member = tar.extractfile(info)
+                data = b"" if member is None else member.read(info.size)
                 if len(data) != info.size:
                     raise ModelFileError(path, f"{info.name!r} is truncated")
             _check_end(path, tar.fileobj)
@@ -291,16 +292,15 @@ def _parameters(params: dict | list, n_features: int | None, n_factors: int | No
     if len(dtypes) != 1 or dtypes.pop().kind != "f":
         raise fail(f"the parameters' dtypes are {[a.dtype.name for a in (bias, linear, v)]}; "
                    "expected one floating dtype")
-    linear_shape = (-1, 1) if layout == "w0_weight" else (1, -1)
-    if (bias.shape != (1,) or linear.ndim != 2
-            or linear.shape[linear_shape.index(1)] != 1 or v.ndim != 2):
+    columns = layout == "w0_weight"  # w1_weight is a column (N, 1), v (N, k)
+    if bias.shape != (1,) or linear.ndim != 2 or linear.shape[columns] != 1 or v.ndim != 2:
         raise fail(f"shapes {names[0]} {bias.shape}, {names[1]} {linear.shape}, v {v.shape}; "
-                   f"the {layout} layout has (1,), {'(N, 1)' if layout == 'w0_weight' else '(1, N)'}"
-                   f", {'(N, k)' if layout == 'w0_weight' else '(k, N)'}")
+                   f"the {layout} layout has (1,), "
+                   + ("(N, 1), (N, k)" if columns else "(1, N), (k, N)"))
     n = linear.size if n_features is None else n_features
     if linear.size != n:
         raise fail(f"{names[1]} has {linear.size} weights; feature_dim is {n}")
-    orientations = [rows for rows in (layout == "w0_weight", layout != "w0_weight")
+    orientations = [rows for rows in (columns, not columns)
                     if v.shape[1 - rows] == n and n_factors in (None, v.shape[rows])]
     if not orientations:
         raise fail(f"v has shape {v.shape}; expected (feature_dim, num_factors) or its transpose "

@@ -31,8 +31,9 @@ __all__ = ["DTYPES", "read_ndarrays", "write_ndarrays"]
 LIST_MAGIC = 0x112
 V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 #: MXNet's dtype flags (``mshadow::TypeFlag``) and the NumPy dtypes they stand for.
-DTYPES = {0: np.dtype("<f4"), 1: np.dtype("<f8"), 2: np.dtype("<f2"), 3: np.dtype("u1"),
-          4: np.dtype("<i4"), 5: np.dtype("i1"), 6: np.dtype("<i8")}
+DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"), 1: np.dtype("<f8"), 2: np.dtype("<f2"), 3: np.dtype("u1"),
+    4: np.dtype("<i4"), 5: np.dtype("i1"), 6: np.dtype("<i8")}
 _FLAGS = {dtype: flag for flag, dtype in DTYPES.items()}
 _STORAGE = {1: "row_sparse", 2: "csr"}
 _DEVICES = (1, 2, 3, 5)  # cpu, gpu, cpu_pinned, cpu_shared
@@ -52,7 +53,7 @@ class _Bytes:
 
     def take(self, n: int, what: str) -> memoryview:
         if n > self.left:
-            raise self.fail(f"truncated: {what} needs {n} bytes, {self.left} left")
+            raise self.fail(f"truncated: {what}: {n} bytes needed, {self.left} left")
         self.at += n
         return self.data[self.at - n:self.at]
 
@@ -91,10 +92,11 @@ def read_ndarrays(data: bytes, path: str = "<bytes>", member: str = "params"
     >>> arrays = read_ndarrays(data)
     >>> arrays["arg:v"].shape, arrays["arg:v"].dtype
     ((2, 3), dtype('float32'))
-    >>> read_ndarrays(data[:-2], "model.params")
-    Traceback (most recent call last):
-    ...
-    fmlearn.persistence.ModelFileError: model.params: params: name 0: truncated: its bytes need 5 bytes, 3 left
+    >>> try:
+    ...     read_ndarrays(data[:-2], "m.params")
+    ... except ModelFileError as exc:
+    ...     print(exc.problem)
+    params: name 0: truncated: its bytes: 5 bytes needed, 3 left
     """
     def fail_at(where):
         return lambda problem: ModelFileError(path, f"{member}: {where}: {problem}")
