@@ -145,6 +145,11 @@ def test_hyperparameters_give_the_predictor_type_and_check_the_shapes(tmp_path):
         load_model(path, {"feature_dim": "x"})
     with pytest.raises(ModelFileError, match="predictor_type 'multiclass'"):
         load_model(path, {"predictor_type": "multiclass"})
+    params, _ = params_bytes(path)
+    broken = tarball(tmp_path / "m.tar.gz", {"model_algo-1": None},
+                     **{"symbol.json": b"[1]", "params": params})
+    with pytest.raises(ModelFileError, match="symbol.json is not an MXNet symbol"):
+        load_model(broken, {"predictor_type": "regressor"})  # checked even when not needed
 
 
 def test_v_orientation_follows_feature_dim(tmp_path):

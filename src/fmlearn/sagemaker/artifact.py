@@ -120,9 +120,12 @@ def load_model(path: StrPath, hyperparameters: Mapping[str, Any] | None = None
         return ModelFileError(path_str, f"{MEMBER}: {problem}")
 
     hyper = dict(hyperparameters or {})
-    predictor = hyper.get("predictor_type") or _symbol_predictor(members["symbol.json"], fail)
+    output = _symbol_predictor(members["symbol.json"], fail)
+    predictor = hyper.get("predictor_type") or output
     if predictor not in ("regressor", "binary_classifier"):
-        raise fail(f"predictor_type {predictor!r} is not 'regressor' or 'binary_classifier'")
+        raise fail("symbol.json does not tell regressor from binary_classifier; pass "
+                   "hyperparameters={'predictor_type': ...}" if predictor is None else
+                   f"predictor_type {predictor!r} is not 'regressor' or 'binary_classifier'")
     params = read_ndarrays(members["params"], path_str, f"{MEMBER}: params")
     bias, linear, factors = _parameters(params, _count(hyper, "feature_dim", fail),
                                         _count(hyper, "num_factors", fail), fail)
@@ -249,18 +252,15 @@ def _zip_members(path: str, data: bytes) -> dict[str, bytes]:
     return members
 
 
-def _symbol_predictor(text: bytes, fail: Any) -> str:
-    """The predictor type the graph's output says."""
+def _symbol_predictor(text: bytes, fail: Any) -> str | None:
+    """The predictor type the graph's output says, None where it does not tell."""
     try:
         nodes = json.loads(text.decode("utf-8"))["nodes"]
         ops = {node["op"] for node in nodes}
     except Exception as exc:
         raise fail(f"symbol.json is not an MXNet symbol ({type(exc).__name__}: {exc})") from exc
     types = {_OUTPUTS[op] for op in ops if isinstance(op, str) and op in _OUTPUTS}
-    if len(types) != 1:
-        raise fail("symbol.json does not tell regressor from binary_classifier; pass "
-                   "hyperparameters={'predictor_type': ...}")
-    return types.pop()
+    return types.pop() if len(types) == 1 else None
 
 
 def _count(hyper: Mapping[str, Any], name: str, fail: Any) -> int | None:
