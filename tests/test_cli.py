@@ -222,8 +222,8 @@ def test_sagemaker_hyperparameters_and_default_paths(ml, tmp_path):
     config.mkdir()
     model_dir.mkdir()
     hyper = {"feature_dim": str(ml["n_features"]), "num_factors": "4",
-             "predictor_type": "regressor", "epochs": "2", "mini_batch_size": "1000",
-             "bias_lr": "0.02", "linear_lr": "0.02", "factors_lr": "0.02",
+             "predictor_type": "regressor", "epochs": "2", "mini_batch_size": "500",
+             "bias_lr": "0.1", "linear_lr": "0.02", "factors_lr": "0.02",
              "bias_wd": "0.01", "linear_wd": "0.001", "factors_wd": "0.0001",
              "factors_init_method": "normal", "factors_init_sigma": "0.05",
              "_tuning_objective_metric": "test:rmse"}
@@ -232,16 +232,71 @@ def test_sagemaker_hyperparameters_and_default_paths(ml, tmp_path):
            "SM_INPUT_CONFIG_DIR": str(config), "SM_MODEL_DIR": str(model_dir)}
     result = fmlearn("train", "-seed", 5, env=env)
     assert result.returncode == 0, result.stderr
-    assert "mini_batch_size=1000 is ignored" in result.stderr
-    assert "_tuning_objective_metric" not in result.stderr
+    assert "ignored" not in result.stderr and "_tuning_objective_metric" not in result.stderr
 
     reg, X_test, _ = python_fit(ml, FMRegressor(
-        n_factors=4, solver="sgd", max_iter=2, tol=None, learning_rate="adagrad", eta0=0.02,
-        reg_intercept=0.01, reg_linear=0.001, reg_factors=0.0001, init_std=0.05,
-        random_state=5))
+        n_factors=4, solver="adam", max_iter=2, tol=None, batch_size=500, lr_intercept=0.1,
+        lr_linear=0.02, lr_factors=0.02, reg_intercept=0.01, reg_linear=0.001,
+        reg_factors=0.0001, init_intercept=("normal", 0.01), init_linear=("normal", 0.01),
+        init_factors=("normal", 0.05), clip_predictions=False, random_state=5))
     saved = load(model_dir / "model.fm")
     assert np.array_equal(saved.predict(X_test), reg.predict(X_test))
     assert 0.85 < metric(result.stdout, "test:rmse") < 1.1
+
+
+# A value other than the default for each of SageMaker's hyperparameters, and the estimator
+# parameter (and value) it must become.
+SAGEMAKER_MAPPING = [
+    ("epochs", "3", "max_iter", 3), ("mini_batch_size", "64", "batch_size", 64),
+    ("bias_lr", "0.5", "lr_intercept", 0.5), ("linear_lr", "0.05", "lr_linear", 0.05),
+    ("factors_lr", "0.03", "lr_factors", 0.03), ("bias_wd", "0.2", "reg_intercept", 0.2),
+    ("linear_wd", "0.02", "reg_linear", 0.02), ("factors_wd", "0.3", "reg_factors", 0.3),
+    ("bias_init_sigma", "0.5", "init_intercept", ("normal", 0.5)),
+    ("linear_init_sigma", "0.2", "init_linear", ("normal", 0.2)),
+    ("factors_init_sigma", "0.1", "init_factors", ("normal", 0.1)),
+    ("clip_gradient", "5", "clip_gradient", 5.0), ("eps", "1e-6", "eps", 1e-6),
+    ("rescale_grad", "0.25", "rescale_grad", 0.25),
+]
+SAGEMAKER_REQUIRED = {"feature_dim": "10", "num_factors": "4", "predictor_type": "regressor"}
+
+
+@pytest.mark.parametrize("name, value, param, expected", SAGEMAKER_MAPPING,
+                         ids=[m[0] for m in SAGEMAKER_MAPPING])
+def test_every_sagemaker_hyperparameter_is_honoured(name, value, param, expected):
+    from fmlearn.cli.sagemaker import estimator_spec
+
+    spec, warnings = estimator_spec({**SAGEMAKER_REQUIRED, name: value})
+    assert spec.params["solver"] == "adam" and warnings == []
+    assert spec.params[param] == expected
+    assert spec.estimator().get_params()[param] == expected
+
+
+@pytest.mark.parametrize("term, param", [("bias", "init_intercept"), ("linear", "init_linear"),
+                                         ("factors", "init_factors")])
+def test_sagemaker_init_methods(term, param):
+    from fmlearn.cli.sagemaker import estimator_spec
+
+    for method, key, number in (("uniform", "scale", 0.3), ("constant", "value", -0.5)):
+        spec, _ = estimator_spec({**SAGEMAKER_REQUIRED, f"{term}_init_method": method,
+                                  f"{term}_init_{key}": str(number)})
+        assert spec.params[param] == (method, number)
+        with pytest.raises(Exception, match=f"{term}_init_method={method} needs "
+                                            f"{term}_init_{key}"):
+            estimator_spec({**SAGEMAKER_REQUIRED, f"{term}_init_method": method})
+
+
+def test_sagemaker_defaults_are_sagemakers():
+    from fmlearn.cli.sagemaker import estimator_spec
+
+    spec, _ = estimator_spec(SAGEMAKER_REQUIRED)
+    est = spec.estimator()
+    assert (est.solver, est.max_iter, est.batch_size, est.eps, est.rescale_grad) == (
+        "adam", 1, 1000, 1e-8, "auto")
+    assert (est.lr_intercept, est.lr_linear, est.lr_factors) == (0.1, 0.001, 0.0001)
+    assert (est.reg_intercept, est.reg_linear, est.reg_factors) == (0.01, 0.001, 0.00001)
+    assert (est.init_intercept, est.init_linear, est.init_factors) == (
+        ("normal", 0.01), ("normal", 0.01), ("normal", 0.001))
+    assert est.clip_gradient is None and est.clip_predictions is False
 
 
 @pytest.mark.skipif(importlib.util.find_spec("fmlearn.io.recordio") is None,

@@ -6,31 +6,33 @@ too. Names and defaults are those of the AWS documentation page
 ``fact-machines-hyperparameters``. How each maps:
 
 =======================  ====================================================================
-SageMaker                fmlearn
+SageMaker                fmlearn (``solver="adam"``: MXNet's sparse FM, which SageMaker's runs)
 =======================  ====================================================================
-predictor_type           ``regressor`` → ``FMRegressor``, ``binary_classifier`` →
-                         ``FMClassifier``; labels ``> 0`` are 1, the others 0. Required.
+predictor_type           ``regressor`` → ``FMRegressor`` (``clip_predictions=False``: MXNet's
+                         raw score), ``binary_classifier`` → ``FMClassifier``; labels
+                         ``> 0`` are 1, the others 0. Required.
 feature_dim              the model width; a row with a larger index is an error. Required.
 num_factors              ``n_factors``. Required.
 epochs                   ``max_iter`` (default 1; ``tol=None``: all epochs run).
+mini_batch_size          ``batch_size`` (default 1000).
+bias_lr, linear_lr,      ``lr_intercept``, ``lr_linear``, ``lr_factors`` (defaults 0.1, 0.001,
+factors_lr               0.0001): Adam's rate per term (MXNet's ``lr_mult`` at rate 1).
 bias_wd, linear_wd,      ``reg_intercept``, ``reg_linear``, ``reg_factors`` (defaults 0.01,
-factors_wd               0.001, 0.00001): an L2 penalty on the parameters each row touches.
-bias_lr, linear_lr,      fmlearn's SGD has one learning rate (``eta0``, AdaGrad schedule):
-factors_lr               given values that are equal become ``eta0``; when they differ
-                         ``factors_lr`` is used (else ``linear_lr``, else ``bias_lr``) and a
-                         warning names the others. None given: fmlearn's ``eta0=0.1``
-                         (SageMaker's per-term defaults are not applied).
-factors_init_method,     ``normal`` → ``init_std=factors_init_sigma`` (default 0.001);
-factors_init_sigma,      ``uniform`` → ``init_std=factors_init_scale/sqrt(3)`` (same variance),
-factors_init_scale,      with a warning; ``constant`` is not supported (equal factors get
-factors_init_value       equal updates): a warning, and the normal default.
-bias_init_*,             not supported: fmlearn starts w0 and w at 0. A warning unless the
-linear_init_*            method is ``constant`` with value 0.
-clip_gradient            ``clip_gradient`` (each gradient coordinate clipped to [-c, c]).
-mini_batch_size          ignored with a warning: fmlearn's SGD updates after every row.
-eps, rescale_grad        ignored with a warning: AdaGrad here uses ``eta0 / sqrt(1 + sum g**2)``
-                         and no gradient scaling.
+factors_wd               0.001, 0.00001): MXNet's weight decay, ``wd * theta`` added to the
+                         rescaled gradient of the parameters a batch touches.
+``*_init_method``,       ``init_intercept``, ``init_linear``, ``init_factors`` =
+``*_init_sigma``,        ``("normal", *_init_sigma)`` (default; sigma 0.01, 0.01, 0.001),
+``*_init_scale``,        ``("uniform", *_init_scale)`` (U(-scale, scale); the scale is
+``*_init_value``         required) or ``("constant", *_init_value)`` (the value is required);
+                         for ``bias``, ``linear`` and ``factors``.
+clip_gradient            ``clip_gradient``: each coordinate of the rescaled, decayed gradient
+                         clipped to [-c, c] (default: none).
+eps                      ``eps`` (default 1e-8), Adam's term in the step's denominator.
+rescale_grad             ``rescale_grad`` (default: 1 / the rows in the batch, MXNet's
+                         1 / ``mini_batch_size``).
 =======================  ====================================================================
+
+Adam's ``beta1`` and ``beta2`` are MXNet's 0.9 and 0.999, which SageMaker does not expose.
 
 Names starting with ``_`` or ``sagemaker_`` (set by SageMaker itself, e.g.
 ``_tuning_objective_metric``) are ignored silently; other unknown names with a warning.
@@ -64,8 +66,8 @@ HYPERPARAMETERS = {
     "factors_init_method": ("choice", "normal"),
     "factors_init_scale": ("non-negative float", None),
     "factors_init_sigma": ("non-negative float", 0.001), "factors_init_value": ("float", None),
-    "clip_gradient": ("positive float", None), "eps": ("float", None),
-    "rescale_grad": ("float", None),
+    "clip_gradient": ("positive float", None), "eps": ("positive float", 1e-8),
+    "rescale_grad": ("positive float", "auto"),
 }
 _CHOICES = {"predictor_type": ("binary_classifier", "regressor"),
             "bias_init_method": ("normal", "uniform", "constant"),
@@ -162,8 +164,19 @@ def _value(name, raw):
     return number
 
 
+def _init(term, get):
+    """``init_<term>`` from SageMaker's ``<term>_init_*``: (method, sigma/scale/value)."""
+    method = get(f"{term}_init_method")
+    name = f"{term}_init_" + {"normal": "sigma", "uniform": "scale", "constant": "value"}[method]
+    if get(name) is None:
+        raise click.BadParameter(f"{term}_init_method={method} needs {name}.",
+                                 param_hint="'--hyperparameters'")
+    return (method, float(get(name)))
+
+
 def estimator_spec(hyper):
-    """The estimator SageMaker's hyperparameters ask for, with warnings for what is not honoured.
+    """The estimator SageMaker's hyperparameters ask for: ``solver="adam"`` with each
+    hyperparameter mapped as the module's table says; warnings only for unknown names.
 
     Parameters
     ----------
@@ -183,14 +196,15 @@ def estimator_spec(hyper):
     Examples
     --------
     >>> spec, warnings = estimator_spec({"feature_dim": "100", "num_factors": "4",
-    ...     "predictor_type": "binary_classifier", "epochs": "3", "mini_batch_size": "500"})
+    ...     "predictor_type": "binary_classifier", "epochs": "3", "mini_batch_size": "500",
+    ...     "linear_init_method": "constant", "linear_init_value": "0"})
     >>> spec.estimator()
-    FMClassifier(init_std=0.001, max_iter=3, n_factors=4, reg_factors=1e-05,
-                 reg_intercept=0.01, reg_linear=0.001, tol=None)
-    >>> spec.n_features
-    100
-    >>> print(*warnings)
-    mini_batch_size=500 is ignored: fmlearn's SGD updates the model after every row
+    FMClassifier(batch_size=500, init_factors=('normal', 0.001),
+                 init_intercept=('normal', 0.01), init_linear=('constant', 0.0),
+                 max_iter=3, n_factors=4, reg_factors=1e-05, reg_intercept=0.01,
+                 reg_linear=0.001, solver='adam', tol=None)
+    >>> spec.n_features, warnings
+    (100, [])
     """
     warnings = []
     given = {}
@@ -210,53 +224,16 @@ def estimator_spec(hyper):
     def get(name):
         return given.get(name, HYPERPARAMETERS[name][1])
 
-    params = {"n_factors": given["num_factors"], "solver": "sgd", "max_iter": get("epochs"),
-              "tol": None, "reg_intercept": get("bias_wd"), "reg_linear": get("linear_wd"),
-              "reg_factors": get("factors_wd"), "init_std": get("factors_init_sigma")}
-    rates = {n: given[n] for n in ("factors_lr", "linear_lr", "bias_lr") if n in given}
-    if rates:
-        chosen = next(iter(rates))
-        params["eta0"] = rates[chosen]
-        others = {n: v for n, v in rates.items() if v != rates[chosen]}
-        if others:
-            warnings.append(f"fmlearn's SGD has one learning rate for all terms: using "
-                            f"{chosen}={rates[chosen]:g}; "
-                            + ", ".join(f"{n}={v:g}" for n, v in others.items())
-                            + " ignored")
-    if params.get("eta0", 1.0) <= 0:
-        raise click.BadParameter("the learning rate must be > 0.",
-                                 param_hint="'--hyperparameters'")
-    method = get("factors_init_method")
-    if method == "uniform":
-        scale = given.get("factors_init_scale")
-        if scale is None:
-            raise click.BadParameter("factors_init_method=uniform needs factors_init_scale.",
-                                     param_hint="'--hyperparameters'")
-        params["init_std"] = scale / math.sqrt(3.0)
-        warnings.append(f"factors_init_method=uniform is not available: the factors start "
-                        f"from a normal distribution of the same variance (sigma "
-                        f"{params['init_std']:.4g})")
-    elif method == "constant":
-        warnings.append("factors_init_method=constant is not supported (equal factors get "
-                        "equal updates): the factors start from N(0, 0.001**2)")
-        params["init_std"] = HYPERPARAMETERS["factors_init_sigma"][1]
-    for term in ("bias", "linear"):
-        names = [n for n in given if n.startswith(f"{term}_init_")]
-        zero = (given.get(f"{term}_init_method") == "constant"
-                and given.get(f"{term}_init_value", 0.0) == 0.0)
-        if names and not zero:
-            warnings.append(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} ignored: "
-                            f"fmlearn starts the {term} term{'s' * (term == 'linear')} at 0")
-    if "clip_gradient" in given:
-        params["clip_gradient"] = given["clip_gradient"]
-    if "mini_batch_size" in given:
-        warnings.append(f"mini_batch_size={given['mini_batch_size']} is ignored: fmlearn's SGD "
-                        "updates the model after every row")
-    for name in ("eps", "rescale_grad"):
-        if name in given:
-            warnings.append(f"{name}={given[name]:g} is ignored: fmlearn's AdaGrad steps "
-                            "eta0 / sqrt(1 + sum g**2) with the unscaled gradient")
     classifier = given["predictor_type"] == "binary_classifier"
+    params = {"n_factors": given["num_factors"], "solver": "adam", "max_iter": get("epochs"),
+              "tol": None, "batch_size": get("mini_batch_size"), "eps": get("eps"),
+              "rescale_grad": get("rescale_grad"), "clip_gradient": get("clip_gradient")}
+    for term, name in (("bias", "intercept"), ("linear", "linear"), ("factors", "factors")):
+        params[f"lr_{name}"] = get(f"{term}_lr")
+        params[f"reg_{name}"] = get(f"{term}_wd")
+        params[f"init_{name}"] = _init(term, get)
+    if not classifier:
+        params["clip_predictions"] = False
     spec = TrainSpec(task="classification" if classifier else "regression", params=params,
                      negative_label=0.0, n_features=given["feature_dim"])
     return spec, warnings
