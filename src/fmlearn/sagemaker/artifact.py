@@ -392,9 +392,9 @@ def save_model(estimator: FMRegressor | FMClassifier, path: StrPath, *,
     if not isinstance(estimator, (FMRegressor, FMClassifier)) or type(model) is not FMModel:
         raise ValueError(f"save_model writes a second-order FM with one set of parameters; got "
                          f"{type(estimator).__name__} holding a {type(model).__name__}")
-    if classifier and estimator.solver not in ("sgd", "sgda"):
+    if classifier and estimator.solver in ("als", "mcmc"):
         raise ValueError(f"solver={estimator.solver!r} classifies with the probit link; "
-                         "SageMaker's FM uses the logistic one (solver='sgd' or 'sgda')")
+                         "SageMaker's FM uses the logistic one (solver='sgd', 'sgda' or 'adam')")
     bias = np.array([model.intercept], dtype=np.float32)
     linear = model.coef.astype(np.float32)
     factors = model.factors.astype(np.float32)
