@@ -50,9 +50,11 @@ __all__ = ["LAYOUTS", "MAX_MEMBER_BYTES", "is_model_tarball", "load_model", "rea
            "save_model"]
 
 MEMBER = "model_algo-1"
-#: The largest member (``model_algo-1``, ``params``) read, decompressed, in bytes;
-#: ``symbol.json`` may take 16 MiB.
-MAX_MEMBER_BYTES = 1 << 34
+#: The largest member (``model_algo-1``, ``params``) read, decompressed, in bytes (4 GiB:
+#: 16 million features with 64 factors in float32); ``symbol.json`` may take 16 MiB. A
+#: member that says it is larger is refused before a byte of it is decompressed; raise
+#: this for larger models.
+MAX_MEMBER_BYTES = 1 << 32
 _MAX_SYMBOL_BYTES = 1 << 24
 _MAX_TRAILER_BYTES = 1 << 20  # tar pads to 10 KiB records
 #: The parameter names of each layout: bias, linear weights, factors.
