@@ -352,9 +352,9 @@ def save_model(estimator: FMRegressor | FMClassifier, path: StrPath, *,
     ----------
     estimator : FMRegressor or FMClassifier
         Fitted, of order 2 with one set of parameters: a classifier with two classes and
-        the logistic link (``solver`` ``"sgd"`` or ``"sgda"``). The parameters are stored
-        as float32; regression predictions are no longer clipped; ``classes_[1]`` is the
-        class SageMaker calls 1.
+        the logistic link (``solver`` ``"sgd"``, ``"sgda"`` or ``"adam"``; not the probit
+        ``"als"`` or ``"mcmc"``). The parameters are stored as float32; regression
+        predictions are no longer clipped; ``classes_[1]`` is the class SageMaker calls 1.
     path : str or path-like
         Where to write; an existing file is replaced.
     layout : {"w0_weight", "Linear_Plus_Bias"}, default="w0_weight"
