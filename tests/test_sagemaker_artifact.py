@@ -191,13 +191,15 @@ def test_mxnet_read_what_fmlearn_writes(tmp_path):
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
-@pytest.mark.parametrize("cls", [FMRegressor, FMClassifier])
-def test_round_trip_of_a_fitted_estimator(tmp_path, layout, cls):
+@pytest.mark.parametrize("cls, solver", [(FMRegressor, "sgd"), (FMClassifier, "sgd"),
+                                         (FMClassifier, "adam")])
+def test_round_trip_of_a_fitted_estimator(tmp_path, layout, cls, solver):
     rng = np.random.default_rng(0)
     X = rng.random((150, 6))
     y = X[:, 0] * X[:, 1] + X[:, 2]
-    estimator = cls(n_factors=3, max_iter=4, random_state=0, clip_predictions=False) \
-        if cls is FMRegressor else cls(n_factors=3, max_iter=4, random_state=0)
+    estimator = cls(n_factors=3, max_iter=4, random_state=0, solver=solver)
+    if cls is FMRegressor:
+        estimator.set_params(clip_predictions=False)
     estimator.fit(X, y if cls is FMRegressor else y > np.median(y))
     path = save_model(estimator, tmp_path / "model.tar.gz", layout=layout)
     loaded = load_model(path)
