@@ -417,11 +417,13 @@ def warmup():
     import io
 
     import numpy as np
+    import scipy.sparse as sp
 
     from ..io import dump_libsvm, dump_recordio
     from ..serve import create_app
 
     X, y = np.eye(4), np.array([1.0, 0.0, 1.0, 0.0])
+    sparse = sp.csr_matrix(X, dtype=np.float32)  # as the SageMaker SDK writes float32 rows
     with tempfile.TemporaryDirectory(prefix="fmlearn-warmup-") as folder:
         for predictor in ("regressor", "binary_classifier"):
             root = os.path.join(folder, predictor)
@@ -430,7 +432,8 @@ def warmup():
             with open(os.path.join(root, "input/config/hyperparameters.json"), "w") as handle:
                 json.dump({"feature_dim": "4", "num_factors": "2",
                            "predictor_type": predictor}, handle)
-            dump_recordio(X, y, os.path.join(root, "input/data/train/rows.rec"))
+            dump_recordio(sparse, y, os.path.join(root, "input/data/train/sparse.rec"))
+            dump_recordio(X, y, os.path.join(root, "input/data/train/dense.rec"))
             dump_libsvm(X, y, os.path.join(root, "input/data/test/rows.libsvm"))
             with contextlib.redirect_stdout(io.StringIO()):
                 train(root)
