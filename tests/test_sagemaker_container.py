@@ -332,3 +332,37 @@ def test_batches_recut_chunks_into_equal_row_counts():
     assert [b[0].shape[0] for b in batches] == [6, 6, 4]
     np.testing.assert_array_equal(sp.vstack([b[0] for b in batches]).toarray(), X.toarray())
     np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), y)
+
+
+def test_the_dockerfile_runs_this_entry_point_as_a_user_with_the_kernels_compiled():
+    """No container runtime here: what the image's build and start rely on, read from the
+    Dockerfile and .dockerignore."""
+    import fnmatch
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    lines = [line.split("#")[0].strip() for line in (repo / "Dockerfile").read_text().splitlines()]
+    steps = [line for line in lines if line]
+    assert steps[0] == "FROM python:3.11-slim"
+    assert 'ENTRYPOINT ["python", "-m", "fmlearn.sagemaker.container"]' in steps
+    assert "EXPOSE 8080" in steps
+    user = steps.index("USER fmlearn")
+    warm = next(i for i, s in enumerate(steps) if "fmlearn warmup --all" in s)
+    assert user < warm and "python -m fmlearn.sagemaker.container warmup" in steps[warm]
+    assert any("NUMBA_CACHE_DIR=/opt/fmlearn/numba-cache" in s for s in steps)
+    copied = [name for s in steps if s.startswith("COPY") for name in s.split()[1:-1]]
+    assert copied and all((repo / name).exists() for name in copied)
+    rules = [r.strip() for r in (repo / ".dockerignore").read_text().splitlines()
+             if r.strip() and not r.startswith("#")]
+
+    def sent(path):  # the last matching rule decides, as Docker reads .dockerignore
+        kept = True
+        for rule in rules:
+            pattern = rule.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                kept = rule.startswith("!")
+        return kept
+
+    assert all(sent(name) for name in copied)
+    assert sent("src/fmlearn/sagemaker/container.py") and not sent("tests/test_serve.py")
+    assert not sent(".venv/bin/python")
