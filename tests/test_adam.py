@@ -160,3 +160,11 @@ def test_negative_second_moments_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="var_coef' holds -1.0 at index 2; it must be "
                                              "finite and >= 0"):
         save(est, tmp_path / "m.fm")  # save checks what load will
+
+
+def test_divergence_names_adams_rates():
+    X = np.random.default_rng(0).random((40, 4)) * 1e19
+    with pytest.raises(ValueError, match=r"Floating-point overflow at epoch 1: .* Lower "
+                                         r"lr_intercept, lr_linear or lr_factors \(now 0.1, "
+                                         r"0.001, 0.0001\)"):
+        FMRegressor(solver="adam", batch_size=8).fit(X, X.sum(axis=1))
