@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -318,7 +320,34 @@ def test_serve_answers_the_sagemaker_sdk_and_starts_quickly(classifier):
 def test_serve_without_a_model_fails(tmp_path):
     done = run(tmp_path, "serve")
     assert done.returncode == 1
-    assert "no model to serve: neither model.fm nor sagemaker_fm.tar.gz is in" in done.stderr
+    assert ("no model to serve: none of model.fm, sagemaker_fm.tar.gz, model_algo-1 is in"
+            in done.stderr)
+
+
+def test_serve_answers_with_a_model_of_sagemakers_builtin_fm(tmp_path):
+    """A model.tar.gz of the built-in algorithm (written by MXNet), unpacked into model/ as
+    SageMaker does before it starts the serving container."""
+    import tarfile
+
+    import httpx
+
+    from fmlearn.sagemaker import load_model
+
+    fixture = Path(__file__).parent / "fixtures/mxnet/w_regressor.tar.gz"
+    (tmp_path / "model").mkdir()
+    with tarfile.open(fixture) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    estimator = load_model(fixture)
+    rows = np.eye(estimator.n_features_in_)[:3] + np.eye(estimator.n_features_in_)[3:6]
+    process, url, _ = start_serving(tmp_path, "--workers", "1")
+    try:
+        response = httpx.post(url + "/invocations", json={
+            "instances": [{"features": row.tolist()} for row in rows]})
+        assert response.status_code == 200, response.text
+        scores = [p["score"] for p in response.json()["predictions"]]
+        np.testing.assert_array_equal(scores, estimator.predict(rows))
+    finally:
+        stop(process)
 
 
 def test_batches_recut_chunks_into_equal_row_counts():
@@ -338,7 +367,6 @@ def test_the_dockerfile_runs_this_entry_point_as_a_user_with_the_kernels_compile
     """No container runtime here: what the image's build and start rely on, read from the
     Dockerfile and .dockerignore."""
     import fnmatch
-    from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
     lines = [line.split("#")[0].strip() for line in (repo / "Dockerfile").read_text().splitlines()]

@@ -23,7 +23,8 @@ to SageMaker's tree, ``/opt/ml`` or the folder in the environment variable
     every core (``n_jobs=-1``); ``FMLEARN_N_JOBS=1`` in the job's environment trains on
     one thread, which gives the same model run after run (``random_state`` is 0).
 ``serve``
-    ``model/model.fm`` (else ``model/sagemaker_fm.tar.gz``) on port 8080 (``/ping``, ``/invocations``,
+    ``model/model.fm`` (else ``model/sagemaker_fm.tar.gz``, else ``model/model_algo-1``: a
+    model of SageMaker's built-in FM, as SageMaker unpacks its ``model.tar.gz``) on port 8080 (``/ping``, ``/invocations``,
     ``/execution-parameters``; see :func:`fmlearn.serve.create_app`) with
     ``SAGEMAKER_MODEL_SERVER_WORKERS`` worker processes (default: one per CPU) or
     ``--workers``.
@@ -48,6 +49,8 @@ N_JOBS_ENV = "FMLEARN_N_JOBS"
 MODEL_FILE = "model.fm"
 #: The same model in SageMaker FM's own layout (:func:`fmlearn.sagemaker.save_model`).
 SAGEMAKER_MODEL_FILE = "sagemaker_fm.tar.gz"
+#: What SageMaker unpacks from a ``model.tar.gz`` of its built-in FM.
+BUILTIN_MODEL_FILE = "model_algo-1"
 #: The channel ContentTypes read, and their format.
 CONTENT_TYPES = {"application/x-recordio-protobuf": "recordio", "text/libsvm": "libsvm",
                  "text/x-libsvm": "libsvm"}
@@ -397,12 +400,29 @@ def train(root=None):
 
 
 def _model_path(root):
-    for name in (MODEL_FILE, SAGEMAKER_MODEL_FILE):
+    names = (MODEL_FILE, SAGEMAKER_MODEL_FILE, BUILTIN_MODEL_FILE)
+    for name in names:
         path = os.path.join(root, "model", name)
         if os.path.isfile(path):
             return path
-    raise FileNotFoundError(f"no model to serve: neither {MODEL_FILE} nor "
-                            f"{SAGEMAKER_MODEL_FILE} is in {os.path.join(root, 'model')}")
+    raise FileNotFoundError(f"no model to serve: none of {', '.join(names)} is in "
+                            f"{os.path.join(root, 'model')}")
+
+
+def _builtin_model(path):
+    """The estimator of ``model_algo-1``, packed again as the tar SageMaker unpacked."""
+    import io
+    import tarfile
+
+    from .artifact import load_model
+
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as tar:
+        tar.add(path, arcname=BUILTIN_MODEL_FILE)
+    with tempfile.NamedTemporaryFile(suffix=".tar") as handle:
+        handle.write(packed.getvalue())
+        handle.flush()
+        return load_model(handle.name)
 
 
 def warmup():
@@ -461,7 +481,8 @@ def serving_app():
     from ..serve import create_app
 
     seed_kernel_cache()
-    return create_app(_model_path(sagemaker_root()))
+    path = _model_path(sagemaker_root())
+    return create_app(_builtin_model(path) if path.endswith(BUILTIN_MODEL_FILE) else path)
 
 
 def serve(root=None, *, workers=None, host="0.0.0.0", port=8080):
