@@ -394,3 +394,17 @@ def test_the_dockerfile_runs_this_entry_point_as_a_user_with_the_kernels_compile
     assert all(sent(name) for name in copied)
     assert sent("src/fmlearn/sagemaker/container.py") and not sent("tests/test_serve.py")
     assert not sent(".venv/bin/python")
+
+
+def test_a_gzip_file_channel_is_read_in_chunks(tmp_path):
+    import gzip
+
+    from fmlearn.sagemaker.container import _channel_chunks
+
+    (tmp_path / "train").mkdir()
+    with gzip.open(tmp_path / "train/part.rec.gz", "wb") as handle:
+        handle.write(recordio_bytes(X_TRAIN[:50], Y_TRAIN[:50]))
+    chunks = list(_channel_chunks(tmp_path, "train", ("File", None, True), 0, FEATURE_DIM))
+    np.testing.assert_array_equal(sp.vstack([X for X, _ in chunks]).toarray(),
+                                  X_TRAIN[:50].toarray())
+    np.testing.assert_allclose(np.concatenate([y for _, y in chunks]), Y_TRAIN[:50], rtol=1e-6)
