@@ -14,10 +14,11 @@ batch touches (lazy, row-sparse), MXNet's ``adam_update``::
 with ``t`` the number of batches stepped so far (from 1). The factors' gradient is
 MXNet's ``sum_r g_r x_rj q_rf - v_jf sum_r g_r x_rj**2``.
 
-Threads share a batch twice: first its rows (scores and ``g``, into ``row_g``/``row_q``),
-then its features (``j % n_threads``), each thread summing and stepping the gradients of
-its own features; the bias is thread 0's. With one thread the whole epoch runs in one call
-(:func:`epoch_one_thread`).
+Threads share a batch twice: first its rows, each thread scoring its share and summing
+their gradients into buffers of its own (:func:`rows_share`); then its features
+(``j % n_threads``), each thread adding up the threads' buffers of its own features and
+stepping them (:func:`update_share`); the bias is thread 0's. With one thread the whole epoch
+runs in one call (:func:`epoch_one_thread`).
 """
 from typing import NamedTuple
 
@@ -27,10 +28,16 @@ from numba import njit
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
 from .._numba_cache import CACHE
+from .sgd import thread_scratch
 from .._threads import run_threads
 
-# Fewest rows per thread in a batch for the threads to share it (below, one thread steps it).
-MIN_ROWS_PER_THREAD = 64
+# Least work per thread (a batch's non-zeros times k + 1) for threads to share a batch: each
+# batch costs two hand-offs to the pool's threads, 0.1 to 0.4 ms on a 2-core machine. frappe
+# (10 non-zeros a row, k=64), one thread against two (bench/sagemaker_defaults.py's machine):
+# batches of 1000 rows 0.074 against 0.125 s per epoch, of 10,000 rows 0.067 against 0.061.
+MIN_WORK_PER_THREAD = 2**21
+# Most bytes of the threads' gradient buffers (a model's worth each); beyond, one thread.
+MAX_THREAD_BUFFER_BYTES = 256 * 2**20
 
 
 class AdamConfig(NamedTuple):
@@ -79,90 +86,101 @@ def adam_step(theta, mean, var, grad, lr, wd, rescale, cfg):
 
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def rows_share(c, n_threads, first, last, indptr, indices, data, y, sample_weight, intercept,
-               coef, factors, cfg, row_g, row_q):
-    """Thread ``c``'s contiguous share of rows ``first`` to ``last`` (excluded): each row's
-    weighted ``dloss/dscore`` in ``row_g[r - first]`` and its sums ``q`` in
-    ``row_q[r - first]``. Returns ``(summed weighted loss, rows of non-zero weight)``."""
+               coef, factors, cfg, q, grad_w, grad_s, grad_v, mark, touched, tag):
+    """Thread ``c``'s contiguous share of rows ``first`` to ``last`` (excluded), at the
+    batch's starting parameters: their gradients summed into the thread's buffers
+    ``grad_w[c]``, ``grad_s[c]`` (``sum g x**2``) and ``grad_v[c]`` (``sum g x q``) for the
+    features they hold, listed in ``touched[c]`` (``mark[c, j] == tag`` once listed).
+    Returns ``(summed weighted loss, rows of non-zero weight, bias gradient, features
+    listed)``."""
     tp = factors.dtype.type
+    k = factors.shape[1]
+    qc = q[c, 0]
     n = last - first
     total = 0.0
     weighted = 0
+    bias = tp(0)
+    n_touched = 0
     for r in range(first + c * n // n_threads, first + (c + 1) * n // n_threads):
-        i = r - first
         sw = sample_weight[r]
-        row_g[i] = 0
         if sw == 0:
             continue
         weighted += 1
-        q = row_q[i]
-        q[:] = 0
+        qc[:] = 0
         score = intercept[0]
         squares = tp(0)
         for p in range(indptr[r], indptr[r + 1]):
             j = indices[p]
             score += coef[j] * data[p]
-            squares += accumulate_factors(factors, j, data[p], q)
-        l, d = loss_and_derivative(cfg.loss, finish_score(score, squares, q), y[r])
+            squares += accumulate_factors(factors, j, data[p], qc)
+        l, d = loss_and_derivative(cfg.loss, finish_score(score, squares, qc), y[r])
         total += sw * l
-        row_g[i] = tp(sw * d)
-    return total, weighted
+        g = tp(sw * d)
+        bias += g
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            if mark[c, j] != tag:
+                mark[c, j] = tag
+                touched[c, n_touched] = j
+                n_touched += 1
+                grad_w[c, j] = 0
+                grad_s[c, j] = 0
+                for f in range(k):
+                    grad_v[c, j, f] = 0
+            gx = g * data[p]
+            grad_w[c, j] += gx
+            grad_s[c, j] += gx * data[p]
+            for f in range(k):
+                grad_v[c, j, f] += gx * qc[f]
+    return total, weighted, bias, n_touched
 
 
 @njit(cache=CACHE, error_model="numpy", nogil=True, _nrt=False)
-def update_share(c, n_threads, first, last, indptr, indices, data, sample_weight, intercept,
-                 coef, factors, mean_b, var_b, mean_w, var_w, mean_v, var_v, cfg, rates,
-                 row_g, row_q, grad_w, grad_s, grad_v, mark, touched, tag):
-    """Thread ``c``'s features (``j % n_threads == c``) among those rows ``first`` to
-    ``last`` hold: sum their gradients (``row_g``, ``row_q`` of :func:`rows_share`) and
-    step them by Adam; thread 0 also steps the bias. ``mark[j] == tag`` marks a feature
-    already met in this batch; ``touched[c::n_threads]`` lists thread ``c``'s."""
-    tp = factors.dtype.type
+def update_share(c, n_threads, counts, intercept, coef, factors, mean_b, var_b, mean_w, var_w,
+                 mean_v, var_v, cfg, rates, bias, grad_w, grad_s, grad_v, mark, touched, seen,
+                 tag):
+    """Step thread ``c``'s features (``j % n_threads == c``) among those the threads listed
+    (``touched[t, :counts[t]]``) by Adam, their gradients the sums of the threads' buffers;
+    thread 0 also steps the bias by its gradient ``bias``. ``seen[j] == tag`` marks a
+    feature already stepped."""
     k = factors.shape[1]
+    tp = factors.dtype.type
     lr_b, lr_w, lr_v, rescale = rates
-    n_touched = 0
-    for r in range(first, last):
-        if sample_weight[r] == 0:
-            continue
-        g = row_g[r - first]
-        for p in range(indptr[r], indptr[r + 1]):
-            j = indices[p]
-            if n_threads > 1 and j % n_threads != c:
-                continue
-            if mark[j] != tag:
-                mark[j] = tag
-                touched[c + n_threads * n_touched] = j
-                n_touched += 1
-                grad_w[j] = 0
-                grad_s[j] = 0
-                for f in range(k):
-                    grad_v[j, f] = 0
-            gx = g * data[p]
-            grad_w[j] += gx
-            grad_s[j] += gx * data[p]
-            for f in range(k):
-                grad_v[j, f] += gx * row_q[r - first, f]
     if c == 0 and cfg.fit_intercept:
-        gb = tp(0)
-        for r in range(first, last):
-            gb += row_g[r - first]
-        intercept[0], mean_b[0], var_b[0] = adam_step(intercept[0], mean_b[0], var_b[0], gb,
+        intercept[0], mean_b[0], var_b[0] = adam_step(intercept[0], mean_b[0], var_b[0], bias,
                                                       lr_b, cfg.wd_intercept, rescale, cfg)
-    for s in range(n_touched):
-        j = touched[c + n_threads * s]
-        if cfg.fit_linear:
-            coef[j], mean_w[j], var_w[j] = adam_step(coef[j], mean_w[j], var_w[j], grad_w[j],
-                                                     lr_w, cfg.wd_linear, rescale, cfg)
-        for f in range(k):
-            grad = grad_v[j, f] - factors[j, f] * grad_s[j]
-            factors[j, f], mean_v[j, f], var_v[j, f] = adam_step(
-                factors[j, f], mean_v[j, f], var_v[j, f], grad, lr_v, cfg.wd_factors,
-                rescale, cfg)
+    for t in range(n_threads):
+        for s in range(counts[t]):
+            j = touched[t, s]
+            if n_threads > 1:
+                if j % n_threads != c or seen[j] == tag:
+                    continue
+                seen[j] = tag
+            if cfg.fit_linear:
+                gw = tp(0)
+                for u in range(n_threads):
+                    if mark[u, j] == tag:
+                        gw += grad_w[u, j]
+                coef[j], mean_w[j], var_w[j] = adam_step(coef[j], mean_w[j], var_w[j], gw,
+                                                         lr_w, cfg.wd_linear, rescale, cfg)
+            gs = tp(0)
+            for u in range(n_threads):
+                if mark[u, j] == tag:
+                    gs += grad_s[u, j]
+            for f in range(k):
+                gv = tp(0)
+                for u in range(n_threads):
+                    if mark[u, j] == tag:
+                        gv += grad_v[u, j, f]
+                factors[j, f], mean_v[j, f], var_v[j, f] = adam_step(
+                    factors[j, f], mean_v[j, f], var_v[j, f], gv - factors[j, f] * gs, lr_v,
+                    cfg.wd_factors, rescale, cfg)
 
 
 @njit(cache=CACHE, error_model="numpy", nogil=True, _nrt=False)
 def epoch_one_thread(indptr, indices, data, y, sample_weight, batch_starts, batch_size,
                      intercept, coef, factors, mean_b, var_b, mean_w, var_w, mean_v, var_v,
-                     step, cfg, row_g, row_q, grad_w, grad_s, grad_v, mark, touched):
+                     step, cfg, q, grad_w, grad_s, grad_v, mark, touched, seen, counts):
     """:func:`adam_epoch` on one thread, every batch in this call."""
     n_rows = indptr.shape[0] - 1
     tp = factors.dtype.type
@@ -170,16 +188,17 @@ def epoch_one_thread(indptr, indices, data, y, sample_weight, batch_starts, batc
     for b in range(batch_starts.shape[0]):
         first = batch_starts[b]
         last = min(first + batch_size, n_rows)
-        loss, weighted = rows_share(0, 1, first, last, indptr, indices, data, y,
-                                    sample_weight, intercept, coef, factors, cfg, row_g, row_q)
+        tag = step[0] + 1
+        loss, weighted, bias, counts[0] = rows_share(
+            0, 1, first, last, indptr, indices, data, y, sample_weight, intercept, coef,
+            factors, cfg, q, grad_w, grad_s, grad_v, mark, touched, tag)
         total += loss
         if weighted == 0:
             continue
-        step[0] += 1
-        update_share(0, 1, first, last, indptr, indices, data, sample_weight, intercept, coef,
-                     factors, mean_b, var_b, mean_w, var_w, mean_v, var_v, cfg,
-                     batch_rates(cfg, step[0], last - first, tp), row_g, row_q, grad_w,
-                     grad_s, grad_v, mark, touched, step[0])
+        step[0] = tag
+        update_share(0, 1, counts, intercept, coef, factors, mean_b, var_b, mean_w, var_w,
+                     mean_v, var_v, cfg, batch_rates(cfg, tag, last - first, tp), bias, grad_w,
+                     grad_s, grad_v, mark, touched, seen, tag)
     return total
 
 
@@ -197,6 +216,10 @@ def adam_epoch(indptr, indices, data, y, sample_weight, batch_starts, batch_size
     the batches stepped (a batch whose rows all weigh 0 is skipped). Returns the summed
     weighted loss of the rows, each taken at its batch's starting parameters.
 
+    ``n_threads`` threads share each batch when it holds ``MIN_WORK_PER_THREAD`` non-zeros
+    times ``k + 1`` per thread (on average) and their gradient buffers (a model's worth
+    each) fit in ``MAX_THREAD_BUFFER_BYTES``.
+
     Examples
     --------
     >>> import scipy.sparse as sp
@@ -213,32 +236,38 @@ def adam_epoch(indptr, indices, data, y, sample_weight, batch_starts, batch_size
     """
     n_features, k = factors.shape
     dtype = factors.dtype
-    row_g = np.zeros(batch_size, dtype=dtype)
-    row_q = np.zeros((batch_size, k), dtype=dtype)
-    grad_w = np.zeros(n_features, dtype=dtype)
-    grad_s = np.zeros(n_features, dtype=dtype)
-    grad_v = np.zeros((n_features, k), dtype=dtype)
-    mark = np.full(n_features, -1, dtype=np.int64)
-    n_threads = max(1, min(n_threads, batch_size // MIN_ROWS_PER_THREAD))
-    touched = np.zeros(n_features + n_threads, dtype=np.int64)
+    n_rows = indptr.shape[0] - 1
+    work = indices.shape[0] / max(1, n_rows) * min(batch_size, n_rows) * (k + 1)
+    n_threads = max(1, min(n_threads, int(work // MIN_WORK_PER_THREAD),
+                           MAX_THREAD_BUFFER_BYTES // (n_features * (k + 2) * dtype.itemsize)))
+    q = thread_scratch(n_threads, (1, k), dtype)
+    grad_w = np.zeros((n_threads, n_features), dtype=dtype)
+    grad_s = np.zeros((n_threads, n_features), dtype=dtype)
+    grad_v = np.zeros((n_threads, n_features, k), dtype=dtype)
+    mark = np.full((n_threads, n_features), -1, dtype=np.int64)
+    touched = np.zeros((n_threads, n_features), dtype=np.int64)
+    seen = np.full(n_features, -1, dtype=np.int64)
+    counts = np.zeros(n_threads, dtype=np.int64)
     if n_threads == 1:
         return float(epoch_one_thread(indptr, indices, data, y, sample_weight, batch_starts,
                                       batch_size, intercept, coef, factors, mean_b, var_b,
-                                      mean_w, var_w, mean_v, var_v, step, cfg, row_g, row_q,
-                                      grad_w, grad_s, grad_v, mark, touched))
-    n_rows = indptr.shape[0] - 1
+                                      mean_w, var_w, mean_v, var_v, step, cfg, q, grad_w,
+                                      grad_s, grad_v, mark, touched, seen, counts))
     total = 0.0
     for first in batch_starts:
         last = min(int(first) + batch_size, n_rows)
+        tag = int(step[0]) + 1
         shares = run_threads(rows_share, n_threads, n_threads, first, last, indptr, indices,
-                             data, y, sample_weight, intercept, coef, factors, cfg, row_g,
-                             row_q)
-        total += sum(loss for loss, _ in shares)
-        if not any(weighted for _, weighted in shares):
+                             data, y, sample_weight, intercept, coef, factors, cfg, q, grad_w,
+                             grad_s, grad_v, mark, touched, tag)
+        total += sum(share[0] for share in shares)
+        if not any(share[1] for share in shares):
             continue
-        step[0] += 1
-        run_threads(update_share, n_threads, n_threads, first, last, indptr, indices, data,
-                    sample_weight, intercept, coef, factors, mean_b, var_b, mean_w, var_w,
-                    mean_v, var_v, cfg, rates_at(cfg, step[0], last - first, factors), row_g,
-                    row_q, grad_w, grad_s, grad_v, mark, touched, step[0])
+        counts[:] = [share[3] for share in shares]
+        step[0] = tag
+        run_threads(update_share, n_threads, n_threads, counts, intercept, coef, factors,
+                    mean_b, var_b, mean_w, var_w, mean_v, var_v, cfg,
+                    rates_at(cfg, tag, last - first, factors),
+                    dtype.type(sum(share[2] for share in shares)), grad_w, grad_s, grad_v,
+                    mark, touched, seen, tag)
     return total
