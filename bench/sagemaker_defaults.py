@@ -9,15 +9,14 @@ file as ``eval_set``, MovieLens the 10 % split), seeds 0 .. SEEDS - 1.
   AUC and log-loss on frappe.test.libfm (5382 features).
 - MovieLens 100K u1: ``regressor`` / ``FMRegressor`` on user and item one-hot, test RMSE on
   u1.test.
-- Seconds per epoch on frappe (k=64): Adam (batches of 1000) and SGD, ``n_jobs`` 1 and 2, the
-  median of REPEATS fits of EPOCHS epochs after a warm-up fit (compilation excluded).
+- Seconds per epoch on frappe (k=64): Adam (batches of 1000) and SGD, ``n_jobs`` 1 and 2,
+  REPEATS fits of EPOCHS epochs each, the four in turn (the machine's load shifts), after a
+  warm-up fit (compilation excluded).
 
     python bench/sagemaker_defaults.py
 """
-import time
-
 import numpy as np
-from common import load_frappe, spread, write_results
+from common import alternate, load_frappe, spread, write_results
 from defaults import movielens
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -27,7 +26,7 @@ from fmlearn.cli.sagemaker import estimator_spec
 K = 64
 SEEDS = 3
 SAGEMAKER_EPOCHS = (1, 10, 50)  # 1 is SageMaker's default
-EPOCHS, REPEATS = 3, 3
+EPOCHS, REPEATS = 3, 5
 
 
 def sagemaker(predictor_type, n_features, epochs, seed):
@@ -66,20 +65,17 @@ def accuracy(name, predictor_type, train, test, eval_set, Estimator):
 
 
 def seconds_per_epoch(X, y):
-    out = {}
+    fits = {}
     for solver in ("adam", "sgd"):
         for n_jobs in (1, 2):
             est = FMClassifier(solver=solver, n_factors=K, max_iter=1, tol=None, n_jobs=n_jobs,
                                random_state=0).fit(X[:2000], y[:2000])
-            times = []
-            for _ in range(REPEATS):
-                est.set_params(max_iter=EPOCHS)
-                start = time.perf_counter()
-                est.fit(X, y)
-                times.append((time.perf_counter() - start) / EPOCHS)
-            out[f"{solver}_n_jobs_{n_jobs}"] = spread(times)
-            print("frappe seconds per epoch", solver, n_jobs, out[f"{solver}_n_jobs_{n_jobs}"],
-                  flush=True)
+            fits[f"{solver}_n_jobs_{n_jobs}"] = est.set_params(max_iter=EPOCHS).fit
+    _, seconds = alternate({name: lambda fit=fit: fit(X, y) for name, fit in fits.items()},
+                           REPEATS)
+    out = {name: spread([s / EPOCHS for s in times]) for name, times in seconds.items()}
+    for name, values in out.items():
+        print("frappe seconds per epoch", name, values, flush=True)
     return out
 
 

@@ -34,7 +34,7 @@ from .._threads import run_threads
 # Least work per thread (a batch's non-zeros times k + 1) for threads to share a batch: each
 # batch costs two hand-offs to the pool's threads, 0.1 to 0.4 ms on a 2-core machine. frappe
 # (10 non-zeros a row, k=64), one thread against two (bench/sagemaker_defaults.py's machine):
-# batches of 1000 rows 0.074 against 0.125 s per epoch, of 10,000 rows 0.067 against 0.061.
+# batches of 1000 rows 0.074 against 0.125 s per epoch, of 10,000 rows 0.066 against 0.059.
 MIN_WORK_PER_THREAD = 2**21
 # Most bytes of the threads' gradient buffers (a model's worth each); beyond, one thread.
 MAX_THREAD_BUFFER_BYTES = 256 * 2**20
