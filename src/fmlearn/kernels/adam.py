@@ -27,8 +27,8 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .predict import accumulate_factors, finish_score
-from .._numba_cache import CACHE
 from .sgd import thread_scratch
+from .._numba_cache import CACHE
 from .._threads import run_threads
 
 # Least work per thread (a batch's non-zeros times k + 1) for threads to share a batch: each
