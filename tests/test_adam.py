@@ -170,3 +170,14 @@ def test_divergence_names_adams_rates():
                                          r"lr_intercept, lr_linear or lr_factors \(now 0.1, "
                                          r"0.001, 0.0001\)"):
         FMRegressor(solver="adam", batch_size=8).fit(X, X.sum(axis=1))
+
+
+def test_partial_fit_carries_the_moments_and_seeds_reproduce():
+    X = np.random.default_rng(1).random((100, 5))
+    y = X.sum(axis=1)
+    est = FMRegressor(solver="adam", batch_size=30, random_state=0)
+    est.partial_fit(X, y).partial_fit(X, y)
+    assert est._solver_state.step[0] == 8 and est.n_iter_ == 1  # 4 batches per call
+    again = FMRegressor(solver="adam", batch_size=30, random_state=0)
+    np.testing.assert_array_equal(again.partial_fit(X, y).partial_fit(X, y).predict(X),
+                                  est.predict(X))
