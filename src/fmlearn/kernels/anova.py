@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from .losses import loss_and_derivative
+from .no_alias import no_alias
 from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
                   settle_copies, step_size, thread_copies, thread_scratch)
 from .._numba_cache import CACHE
@@ -119,6 +120,7 @@ def step_factors(start, end, indices, data, factors, acc_factors, o, a, back, de
                 factors[o, j, f] = v - eta * grad
 
 
+@no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
                 block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step,

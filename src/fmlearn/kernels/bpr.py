@@ -10,6 +10,7 @@ from the difference. The bias cancels and is not learned.
 import numpy as np
 from numba import njit
 
+from .no_alias import no_alias
 from .predict import score_row
 from .sgd import ADAGRAD, _clip, step_size, thread_scratch
 from .._numba_cache import CACHE
@@ -41,6 +42,7 @@ def _step_feature(coef, factors, acc_coef, acc_factors, j, xp, xn, qp, qn, g, re
         _step(row, acc, f, g * dscore + reg_v * v, eta, cfg)
 
 
+@no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, pairs, weights, coef, factors, acc_coef,
                 acc_factors, step, cfg, local_q):

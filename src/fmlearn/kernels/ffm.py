@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from .losses import loss_and_derivative
+from .no_alias import no_alias
 from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
                   settle_copies, step_size, thread_copies)
 from .._numba_cache import CACHE
@@ -73,6 +74,7 @@ def _step_pair(V, acc, i, fb, j, fa, gxx, reg, eta, cfg):
             V[j, fa, f] = vj - eta * gj
 
 
+@no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
                 block_size, fields, intercept, coef, factors, acc_intercept, acc_coef,

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from .losses import loss_and_derivative
+from .no_alias import no_alias
 from .predict import accumulate_factors, finish_score
 from .prefetch import prefetch_entry, prefetch_row
 from .._numba_cache import CACHE
@@ -287,6 +288,7 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
             V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
 
 
+@no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
                 block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors,

@@ -8,6 +8,7 @@ class's parameters then step as in :mod:`fmlearn.kernels.sgd`.
 import numpy as np
 from numba import njit
 
+from .no_alias import no_alias
 from .predict import score_row
 from .sgd import (OWN, _update_feature, mark_copies, push_copies, settle_copies, step_size,
                   thread_copies, thread_scratch)
@@ -43,6 +44,7 @@ def softmax_loss(scores, label, proba):
     return np.log(total) + top - scores[label]
 
 
+@no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
                 block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step,
