@@ -8,6 +8,7 @@ start every later process with the kernels ready.
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -54,13 +55,11 @@ def fit_kind(name: str, dtype: str = "float32", n_jobs: int | None = None) -> No
     --------
     >>> fit_kind("FMRegressor sgd")
     """
-    import warnings
-
     import fmlearn
 
     cls, params, target = KINDS[name]
     X, users, targets = _problem(dtype)
-    params = {"fields": np.repeat([0, 1], 8)} if params.get("fields") else params
+    params = {"fields": np.repeat([0, 1], 8)} if params.get("fields") else dict(params)
     model = getattr(fmlearn, cls)(n_factors=2, max_iter=params.pop("max_iter", 2), dtype=dtype,
                                   n_jobs=n_jobs, random_state=0, **params)
     with warnings.catch_warnings():
@@ -72,6 +71,26 @@ def fit_kind(name: str, dtype: str = "float32", n_jobs: int | None = None) -> No
     model.predict(X)
     if hasattr(model, "predict_proba"):
         model.predict_proba(X)
+    if params.get("solver") == "adam":
+        _share_adam_batches(model, target, dtype)
+
+
+def _share_adam_batches(model, target, dtype):
+    """Fit ``model``'s Adam once on batches large enough to be shared by two threads
+    (``kernels.adam.MIN_WORK_PER_THREAD`` non-zeros times ``k + 1`` each), compiling the
+    kernels that only such batches run; nothing where numba has one thread."""
+    from .kernels.adam import MIN_WORK_PER_THREAD
+
+    n_factors = 15
+    n_rows = -(-4 * MIN_WORK_PER_THREAD // (2 * (n_factors + 1)))  # two non-zeros per row
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 8, n_rows), rng.integers(0, 8, n_rows)
+    X = sp.hstack([sp.eye(8, format="csr", dtype=dtype)[users],
+                   sp.eye(8, format="csr", dtype=dtype)[items]]).tocsr()
+    y = np.sin(users) * np.cos(items) > 0 if target == "binary" else np.sin(users) + 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one epoch does not converge, on purpose
+        model.set_params(n_jobs=2, n_factors=n_factors, batch_size=n_rows, max_iter=1).fit(X, y)
 
 
 def read_files(dtype: str = "float32") -> None:
