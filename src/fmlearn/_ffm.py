@@ -1,10 +1,12 @@
 """Field-aware factorization machines (Juan, Zhuang, Chin, Lin, RecSys 2016)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseFM
@@ -16,6 +18,75 @@ from .solvers.ffm import FFMSolver
 
 if TYPE_CHECKING:
     from ._typing import FloatDType, RandomStateLike, Schedule, Scoring
+
+Fields = Union[ArrayLike, str, Mapping[str, Any], Callable[[NDArray[Any]], Sequence[Any]], None]
+
+
+def resolve_fields(fields: Fields, n_features: int,
+                   feature_names: NDArray[Any] | None) -> tuple[NDArray[np.int32], list]:
+    """The field code of every feature and the label of every code, from ``fields``.
+
+    ``"auto"``, a mapping and a callable take the fields from ``feature_names`` (see
+    ``fields`` in :class:`FFMClassifier`); their fields are numbered in the order of the
+    first feature of each. An array or None goes through
+    :func:`~fmlearn._validation.validate_fields`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> names = np.array(["ids__user_1", "ids__user_2", "ids__item_a", "num__age"], dtype=object)
+    >>> resolve_fields("auto", 4, names)
+    (array([0, 0, 1, 2], dtype=int32), ['ids__user', 'ids__item', 'num__age'])
+    >>> resolve_fields({"ids": "ids", "num__age": "age"}, 4, names)
+    (array([0, 0, 0, 1], dtype=int32), ['ids', 'age'])
+    >>> resolve_fields([5, 5, 2, 9], 4, None)
+    (array([1, 1, 0, 2], dtype=int32), [2, 5, 9])
+    """
+    if fields is None or not (isinstance(fields, (str, Mapping)) or callable(fields)):
+        codes = validate_fields(fields, n_features)
+        ids = np.asarray(fields if fields is not None else np.zeros(n_features, np.int64))
+        known = np.unique(ids[ids >= 0]).tolist()
+        return codes, known if known else [0]
+    if feature_names is None:
+        if not callable(fields):
+            raise ValueError(f"fields={'a mapping' if isinstance(fields, Mapping) else repr(fields)} "
+                             "takes the fields from the feature names, and X has none: pass a "
+                             "pandas DataFrame (e.g. a ColumnTransformer's output after "
+                             "set_output(transform='pandas')) or an array of field ids.")
+        feature_names = np.array([f"x{j}" for j in range(n_features)], dtype=object)
+    if isinstance(fields, str):
+        labels = [_auto_field(str(name)) for name in feature_names]
+    elif isinstance(fields, Mapping):
+        labels = [_mapped_field(fields, str(name), j) for j, name in enumerate(feature_names)]
+    else:
+        labels = list(fields(feature_names))
+        if len(labels) != n_features:
+            raise ValueError(f"fields(feature_names) must give one field per feature: X has "
+                             f"{n_features} features, it gave {len(labels)}.")
+    numbers: dict[Any, int] = {}
+    for j, label in enumerate(labels):
+        if not isinstance(label, (str, int, np.integer)) or isinstance(label, bool):
+            raise ValueError(f"the field of feature {feature_names[j]!r} (column {j}) is "
+                             f"{label!r}; fields are strings or integers.")
+        numbers.setdefault(label.item() if isinstance(label, np.integer) else label,
+                           len(numbers))
+    codes = np.array([numbers[label] for label in labels], dtype=np.int32)
+    return codes, list(numbers)
+
+
+def _auto_field(name: str) -> str:
+    """``fields="auto"``: the name up to its last ``_`` if its part after ``__`` has one."""
+    return name.rsplit("_", 1)[0] if "_" in name.rpartition("__")[2] else name
+
+
+def _mapped_field(mapping: Mapping[str, Any], name: str, column: int) -> Any:
+    """The field of the longest key that is ``name`` or starts it followed by ``_``."""
+    keys = [key for key in mapping if name == key or name.startswith(f"{key}_")]
+    if not keys:
+        raise ValueError(f"fields: no key of the mapping is feature {name!r} (column {column}) "
+                         "or a prefix of it followed by '_'; add its input column, "
+                         f"e.g. {_auto_field(name)!r}.")
+    return mapping[max(keys, key=len)]
 
 
 class BaseFFM(BaseFM):
@@ -29,11 +100,11 @@ class BaseFFM(BaseFM):
     _parameter_constraints: dict = {
         **{name: rule for name, rule in BaseFM._parameter_constraints.items()
            if name not in ("order", "solver", "burn_in", "n_kept_samples")},
-        "fields": ["array-like", None],
+        "fields": ["array-like", None, StrOptions({"auto"}), Mapping, callable],
         "normalize": ["boolean"],
     }
 
-    def __init__(self, *, fields: ArrayLike | None = None, n_factors: int = 8,
+    def __init__(self, *, fields: Fields = None, n_factors: int = 8,
                  normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
                  reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
@@ -70,7 +141,8 @@ class BaseFFM(BaseFM):
         self.dtype = dtype
 
     def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> FFMModel:
-        fields = validate_fields(self.fields, n_features)
+        fields, self._field_names = resolve_fields(
+            self.fields, n_features, getattr(self, "feature_names_in_", None))
         return FFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
                                 self.normalize)
 
@@ -84,6 +156,13 @@ class BaseFFM(BaseFM):
         return self.model_.fields
 
     @property
+    def field_names_(self) -> NDArray[np.object_]:
+        """The label of each field code: the ids of an array ``fields``, else the names."""
+        check_is_fitted(self, "model_")
+        names = getattr(self, "_field_names", range(self.model_.factors.shape[1]))
+        return np.array(list(names), dtype=object)
+
+    @property
     def factors_(self) -> NDArray[np.floating[Any]]:
         """The latent vectors, one per (feature, field): shape (n_features, n_fields, n_factors)."""
         check_is_fitted(self, "model_")
@@ -93,11 +172,31 @@ class BaseFFM(BaseFM):
 _PARAMETERS = """\
     Parameters
     ----------
-    fields : array-like of int of shape (n_features,), default=None
-        The field of each column of ``X``: from :func:`fmlearn.io.load_ffm` or
-        :func:`fmlearn.preprocessing.column_fields`. Any integer ids; they are
-        numbered 0 .. n_fields - 1 in sorted order (``fields_``). None puts every
-        feature in one field, which makes the model an FM.
+    fields : array-like of int of shape (n_features,), "auto", mapping or callable, \
+default=None
+        The field of each column of ``X``. An array fixes them: from
+        :func:`fmlearn.io.load_ffm` or :func:`fmlearn.preprocessing.column_fields`; any
+        integer ids, numbered 0 .. n_fields - 1 in sorted order (``fields_``). None
+        puts every feature in one field, which makes the model an FM. The other forms
+        are resolved at each ``fit`` from the feature names (``feature_names_in_``: a
+        DataFrame's columns, e.g. a ``ColumnTransformer``'s output after
+        ``set_output(transform="pandas")``), so the width may change between fits,
+        as in a ``Pipeline``, ``cross_val_score`` or ``GridSearchCV``:
+
+        - ``"auto"``: the field of a name is the name up to its last ``_`` when the
+          part after its last ``__`` holds a ``_`` (``"ids__user_3"`` and
+          ``"user_3"`` are in ``"ids__user"`` and ``"user"``: a ``OneHotEncoder``'s
+          column and category), else the whole name (``"num__age"``). Where a
+          category or a numeric column's name holds ``_``, give a mapping.
+        - a mapping ``{column: field}``: a name's field is that of the longest key
+          that is the name or starts it followed by ``_`` (``{"ids__user": 0}``
+          takes ``"ids__user_3"``; a key ``"ids"`` takes a whole transformer's
+          output); a name no key takes is an error.
+        - a callable ``fields(feature_names) -> labels``: one string or integer
+          label per name; without names it gets ``"x0"``, ``"x1"``, ...
+
+        These fields are numbered in the order of their first column; their labels
+        are ``field_names_``.
     n_factors : int, default=8
         Length k of each latent vector; every feature has one per field.
     normalize : bool, default=False
@@ -133,6 +232,8 @@ best_validation_score_, n_features_in_, feature_names_in_
         The latent vectors.
     fields_ : ndarray of int32 of shape (n_features,)
         The field code of each feature.
+    field_names_ : ndarray of object of shape (n_fields,)
+        The label of each field code: the resolved names, or the ids of an array.
 """
 
 
@@ -168,7 +269,7 @@ class FFMRegressor(FMRegressionMixin, BaseFFM):
     _parameter_constraints: dict = {**BaseFFM._parameter_constraints,
                                     "clip_predictions": ["boolean"]}
 
-    def __init__(self, *, fields: ArrayLike | None = None, n_factors: int = 8,
+    def __init__(self, *, fields: Fields = None, n_factors: int = 8,
                  normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
                  reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,

@@ -481,6 +481,10 @@ def _check_attributes(estimator, attributes, c):
         raise FileProblem(f"best_validation_score_ is {best!r}; expected a number")
     if "n_retries_" in attributes:
         c.count(attributes["n_retries_"], "n_retries_")
+    labels = attributes.get("_field_names", [])
+    if not (isinstance(labels, list) and all(isinstance(v, (int, str)) for v in labels)
+            and len(set(labels)) == len(labels)):
+        raise FileProblem(f"_field_names is {labels!r}; expected distinct field labels")
 
 
 def check_estimator(estimator, header, model, attributes, name_of):

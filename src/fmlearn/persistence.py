@@ -215,7 +215,8 @@ def _estimator_class(name: str) -> type[BaseFM] | None:
 # Fitted attributes besides model_ and those the header names at the top level. A test checks
 # that a loaded estimator has every attribute the original had: add new ones here.
 _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
-               "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_")
+               "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_",
+               "_field_names")
 
 
 # --- objects to nodes and arrays -----------------------------------------------------------------
@@ -386,6 +387,12 @@ def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
                           "generator state a warm start continues from is saved in full.",
                           UserWarning, stacklevel=3)
             value = None
+        elif name == "fields" and callable(value):
+            raise ModelFileError(path, f"cannot save fields={value!r}: a callable cannot be "
+                                 "stored without pickle. Fix the fields it resolved to first: "
+                                 "set_params(fields=estimator.fields_).")
+        elif name == "fields" and isinstance(value, dict) and _is_label_map(value):
+            value = dict(value)  # FFM's {column: field}; loaded back as a dict
         elif callable(value):
             raise ModelFileError(path, f"cannot save {name}={value!r}: a callable cannot be "
                                  "stored without pickle. Set it to a scorer name (for example "
@@ -400,6 +407,11 @@ def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
                                  "numbers, strings, vectors of integers and tuples of those can be stored")
         params[name] = value
     return params
+
+
+def _is_label_map(value: dict) -> bool:
+    return all(isinstance(k, str) and isinstance(v, (int, str)) and not isinstance(v, bool)
+               for k, v in value.items())
 
 
 def _is_int_vector(value: Any) -> bool:
