@@ -16,6 +16,13 @@ BATCHED = ("mini-batch Adam: a repeated row moves the batch boundaries and count
            "its batch's mean gradient, where a weighted row counts once")
 PAIRED = ("BPR samples pairs: a repeated row is also drawn as other rows' lower-ranked partner, "
           "which a weight on the preferred row does not do")
+
+
+def alternate_fields(names):
+    """FFM fields resolved at each fit from the names: every other column."""
+    return [j % 2 for j in range(len(names))]
+
+
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
               for solver in ("sgd", "sgda", "als", "mcmc", "ftrl")] + [
     # SageMaker's rates and batch size are made for many batches an epoch; these small data
@@ -24,6 +31,7 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     for cls in (FMRegressor, FMClassifier)] + [
     FMRegressor(order=3, random_state=0), FMClassifier(order=3, random_state=0),
     FFMRegressor(random_state=0), FFMClassifier(random_state=0), FMRanker(random_state=0),
+    FFMClassifier(fields=alternate_fields, random_state=0),
     # In-memory input fits in this process; test_dask.py checks the cluster fits.
     DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),
     MultiValueEncoder(), FieldHasher(n_features=64)]
