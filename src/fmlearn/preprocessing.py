@@ -261,7 +261,7 @@ class FieldHasher(_RawCells, TransformerMixin, BaseEstimator):
     ----------
     fields_ : ndarray of int64, shape (n_features,)
         The field (input column) of every output column, for ``FFMClassifier(fields=...)``.
-    count_columns_ : ndarray of bool, shape (n_features_in_,)
+    count_columns_ : ndarray of bool, shape (n_columns,)
         Which input columns are binned as counts.
     n_collisions_ : int
         Distinct (column, token) pairs of the training data that share an output
