@@ -26,6 +26,7 @@ from ._validation import (validate_feature_groups, validate_fm_data, validate_sa
 from .kernels.rows import take_rows
 from .model import FMModel, HOFMModel, check_scores
 from .solvers.adam import AdamSolver
+from .solvers.ftrl import FTRLSolver
 from .solvers.als import ALSSolver
 from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
@@ -57,6 +58,8 @@ SOLVER_DEFAULTS: dict[str, dict[str, float]] = {
     "mcmc": {"reg_linear": 0.0, "reg_factors": 0.0, "init_std": 0.1},
     # SageMaker's FM defaults: linear_wd, factors_wd, factors_init_sigma.
     "adam": {"reg_linear": 1e-3, "reg_factors": 1e-5, "init_std": 0.001},
+    # FTRL's L2 is added once to the sum of a coordinate's losses, not at every row.
+    "ftrl": {"reg_linear": 1e-3, "reg_factors": 1.0, "init_std": 0.01},
 }
 #: How ``init_intercept``, ``init_linear`` and ``init_factors`` draw their starting values
 #: (MXNet's initializers): N(0, sigma**2), U(-scale, scale), or the value itself.
@@ -123,7 +126,7 @@ class BaseFM(BaseEstimator):
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
         "order": [Interval(Integral, 2, None, closed="left")],
-        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc", "adam"})],
+        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc", "adam", "ftrl"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "learning_rate": [StrOptions(set(SCHEDULES))],
@@ -156,6 +159,9 @@ class BaseFM(BaseEstimator):
         "beta2": [Interval(Real, 0, 1, closed="left")],
         "eps": [Interval(Real, 0, None, closed="neither")],
         "rescale_grad": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "l1_linear": [Interval(Real, 0, None, closed="left")],
+        "l1_factors": [Interval(Real, 0, None, closed="left")],
         # (method, number); a list too, as a model file gives it back.
         "init_intercept": [tuple, list, None],
         "init_linear": [tuple, list, None],
@@ -180,7 +186,8 @@ class BaseFM(BaseEstimator):
                  rescale_grad: float | Literal["auto"] = "auto",
                  init_intercept: tuple[str, float] | None = None,
                  init_linear: tuple[str, float] | None = None,
-                 init_factors: tuple[str, float] | None = None) -> None:
+                 init_factors: tuple[str, float] | None = None, beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0) -> None:
         self.n_factors = n_factors
         self.order = order
         self.solver: str = solver
@@ -219,6 +226,9 @@ class BaseFM(BaseEstimator):
         self.init_intercept = init_intercept
         self.init_linear = init_linear
         self.init_factors = init_factors
+        self.beta = beta
+        self.l1_linear = l1_linear
+        self.l1_factors = l1_factors
 
     def _resolved(self, name: str) -> float:
         """The value of parameter ``name``, ``"auto"`` replaced by the solver's
@@ -456,6 +466,11 @@ class BaseFM(BaseEstimator):
                               rescale_grad=(None if self.rescale_grad == "auto"
                                             else self.rescale_grad),
                               n_threads=n_threads, **switches)
+        if self.solver == "ftrl":
+            return FTRLSolver(self._loss, self.eta0, self.beta, 0.0, penalties[0],
+                              self.l1_linear, penalties[1], self.l1_factors, penalties[2],
+                              n_threads=n_threads, target_range=self._target_range(),
+                              **switches)
         if self.solver in ("sgd", "sgda"):
             cls, extra = ((self._sgd_learner(), {"n_threads": n_threads}) if self.solver == "sgd"
                           else (SGDASolver, {"validation": validation}))
@@ -504,7 +519,7 @@ class BaseFM(BaseEstimator):
         validation rows and its per-feature parameters are renumbered before the first
         epoch and the parameters back after the last, however the loop ends.
         """
-        stochastic = self.solver in ("sgd", "sgda", "adam")
+        stochastic = self.solver in ("sgd", "sgda", "adam", "ftrl")
         shuffled = stochastic and self.shuffle and y is not None
         if shuffled:
             order = rng.permutation(X.shape[0])

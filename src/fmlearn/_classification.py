@@ -202,7 +202,8 @@ class FMClassifier(FMClassificationMixin, BaseFM):
 reg_linear, reg_factors, fit_intercept, fit_linear, init_std, clip_gradient, early_stopping, \
 validation_fraction, n_iter_no_change, shuffle, warm_start, n_jobs, random_state, verbose, \
 dtype, burn_in, n_kept_samples, lr_intercept, lr_linear, lr_factors, batch_size, beta1, \
-beta2, eps, rescale_grad, init_intercept, init_linear, init_factors
+beta2, eps, rescale_grad, init_intercept, init_linear, init_factors, beta, l1_linear, \
+l1_factors
         As in :class:`FMRegressor`, the ``"auto"`` values of ``reg_linear``,
         ``reg_factors`` and ``init_std`` too: with them and ``n_factors=10``, SGD
         (``early_stopping=True``), ALS and MCMC reach a test AUC of 0.97 or more on

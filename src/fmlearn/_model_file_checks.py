@@ -323,6 +323,16 @@ def _check_adam_state(c, value, shapes, where, dtype):
             (lambda a: a < 0, lambda a: "the batch count must be >= 0"))
 
 
+def _check_ftrl_state(c, value, shapes, where, dtype):
+    names = ("z_intercept", "n_intercept", "z_coef", "n_coef", "z_factors", "n_factors")
+    f = c.fields(value, "ftrl_state", names, where)
+    for name in names:
+        kind, of = name.split("_")
+        c.floats(f[name], f"{where} field {name!r}", shapes[of], dtype,
+                 f"FTRL's {'sums of squared gradients' if kind == 'n' else 'z'} of the "
+                 f"model's {of}", low="non-negative" if kind == "n" else None)
+
+
 def _check_hyper(c, value, where):
     names = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
     f = c.fields(value, "hyperparameters", names, where)
@@ -398,7 +408,8 @@ def _expected_kinds(estimator, n_classes):
     """The model kind and solver-state kind a fitted ``estimator`` holds."""
     solver = estimator.solver
     states = {"sgd": "sgd_state", "bpr": "sgd_state", "sgda": "sgda_state",
-              "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state"}
+              "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state",
+              "ftrl": "ftrl_state"}
     if not hasattr(estimator, "order"):  # the FFM estimators
         return "ffm", states[solver]
     if estimator.order > 2 and solver != "sgd":
@@ -554,6 +565,8 @@ def check_estimator(estimator, header, model, attributes, name_of):
         _check_sgda_state(c, state, shapes, where, dtype)
     elif state_kind == "adam_state":
         _check_adam_state(c, state, shapes, where, dtype)
+    elif state_kind == "ftrl_state":
+        _check_ftrl_state(c, state, shapes, where, dtype)
     elif state_kind == "hyperparameters":
         _check_hyper(c, state, where)
     else:

@@ -113,7 +113,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         its own, evaluated by a dynamic programme in O(order**2 * k * nnz) per row and
         learned by ``solver="sgd"`` only; ``factors_`` then has shape
         (order - 1, n_features, n_factors).
-    solver : {"sgd", "sgda", "als", "mcmc", "adam"}, default="sgd"
+    solver : {"sgd", "sgda", "als", "mcmc", "adam", "ftrl"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
         ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
         factor layer, one per feature group, are learned on validation rows
@@ -130,6 +130,9 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to
         the batch's mean gradient), and lazy updates of the weights and factors of
         the features a batch holds; its ``"auto"`` values are SageMaker's defaults.
+        ``"ftrl"``: per-row FTRL-Proximal (McMahan et al., KDD 2013; xLearn's
+        ``opt='ftrl'``) on every coordinate, with ``eta0`` as its ``alpha``, ``beta``,
+        ``l1_linear``/``l1_factors`` as its L1 and ``reg_*`` as its L2 strengths.
         SGDA runs on one thread; ALS and MCMC read the data by column and run on one
         thread, apart from the prediction passes. When the factors and their AdaGrad
         sums outgrow the caches (8 MiB), ``"sgd"`` (``order=2``, one score per row)
@@ -238,6 +241,18 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         ``*_init_scale``, ``*_init_value``. None: the bias and weights start at 0,
         the factors from N(0, ``init_std**2``). Terms switched off by
         ``fit_intercept``/``fit_linear`` stay 0.
+    beta : float, default=1.0
+        FTRL: the ``beta`` of the per-coordinate rate ``alpha / (beta + sqrt(n))``
+        (``alpha`` is ``eta0``, ``n`` the coordinate's summed squared gradients).
+    l1_linear, l1_factors : float, default=0.0
+        FTRL: the L1 strengths of the linear weights and of the factors (the paper's and
+        xLearn's ``lambda_1``; the factors' is 0 by default, as in xLearn, and none is
+        applied to the bias). A weight whose ``|z|`` stays within its L1 strength is
+        exactly 0, so ``l1_linear > 0`` gives sparse ``coef_``. Their L2 strengths
+        (``lambda_2``) are ``reg_intercept``, ``reg_linear`` and ``reg_factors``, added
+        once to a coordinate's summed loss rather than at every row, so their ``"auto"``
+        values are 1e-3 and 1. Named after ``reg_*``, one per term, as the other
+        solvers' penalties are.
 
     Attributes
     ----------
@@ -312,7 +327,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
                  rescale_grad: float | Literal["auto"] = "auto",
                  init_intercept: tuple[str, float] | None = None,
                  init_linear: tuple[str, float] | None = None,
-                 init_factors: tuple[str, float] | None = None) -> None:
+                 init_factors: tuple[str, float] | None = None, beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0) -> None:
         super().__init__(
             n_factors=n_factors, order=order, solver=solver, max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
@@ -325,5 +341,5 @@ class FMRegressor(FMRegressionMixin, BaseFM):
             n_kept_samples=n_kept_samples, lr_intercept=lr_intercept, lr_linear=lr_linear,
             lr_factors=lr_factors, batch_size=batch_size, beta1=beta1, beta2=beta2, eps=eps,
             rescale_grad=rescale_grad, init_intercept=init_intercept, init_linear=init_linear,
-            init_factors=init_factors)
+            init_factors=init_factors, beta=beta, l1_linear=l1_linear, l1_factors=l1_factors)
         self.clip_predictions = clip_predictions

@@ -76,6 +76,7 @@ from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.adam import AdamState
+from .solvers.ftrl import FTRLState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
 
@@ -193,6 +194,7 @@ _register("fm_multiclass", MulticlassFMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
 _register("adam_state", AdamState)
+_register("ftrl_state", FTRLState)
 _register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
