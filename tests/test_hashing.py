@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
+from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import murmurhash3_32
 
@@ -168,3 +169,6 @@ def test_ffm_learns_from_hashed_fields_in_a_pipeline():
     X, _, _ = load_criteo(SAMPLE, n_features=WIDTH)
     clf = FFMClassifier(fields=fields, n_factors=4, max_iter=5, tol=None, random_state=0).fit(X, y)
     np.testing.assert_allclose(pipe.predict_proba(frame), clf.predict_proba(X))
+    # The width does not depend on the rows, so the fixed fields hold at every refit.
+    scores = cross_val_score(pipe, frame, y, cv=2, scoring="neg_log_loss")
+    assert scores.shape == (2,) and np.isfinite(scores).all()
