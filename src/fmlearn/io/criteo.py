@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from itertools import chain, islice
 
@@ -18,7 +19,8 @@ CATEGORIES = [f"C{j}" for j in range(1, 27)]
 NAMES = ["label", *COUNTS, *CATEGORIES]
 
 
-def iter_criteo(path, chunksize=100_000) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+def iter_criteo(path: str | os.PathLike[str], *,
+                chunksize: int = 100_000) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Read a raw Criteo file in chunks of rows, as DataFrames and labels.
 
     The file has 40 columns a line: the label (0 or 1), the counts ``I1`` to
@@ -70,7 +72,8 @@ def iter_criteo(path, chunksize=100_000) -> Iterator[tuple[pd.DataFrame, np.ndar
                 yield _frame(path, batch, sep)
 
 
-def load_criteo(path, n_features=2**20, chunksize=100_000):
+def load_criteo(path: str | os.PathLike[str], *, n_features: int = 2**20,
+                chunksize: int = 100_000) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """Read a raw Criteo file hashed into a fixed width, one field per column.
 
     Each chunk of :func:`iter_criteo` goes through
@@ -102,8 +105,9 @@ def load_criteo(path, n_features=2**20, chunksize=100_000):
     ((200, 39000), True, 39)
     """
     hasher = FieldHasher(n_features=n_features, counts=COUNTS)
-    blocks, labels = [], []
-    for frame, y in iter_criteo(path, chunksize):
+    blocks: list[sp.csr_matrix] = []
+    labels: list[np.ndarray] = []
+    for frame, y in iter_criteo(path, chunksize=chunksize):
         if not blocks:
             hasher.fit(frame)
         blocks.append(hasher.transform(frame))
@@ -113,7 +117,8 @@ def load_criteo(path, n_features=2**20, chunksize=100_000):
     return sp.vstack(blocks, format="csr"), np.concatenate(labels), hasher.fields_
 
 
-def _frame(path, batch, sep):
+def _frame(path: str | os.PathLike[str], batch: list[tuple[int, str]],
+           sep: str) -> tuple[pd.DataFrame, np.ndarray]:
     for number, line in batch:
         if line.count(sep) != len(NAMES) - 1:
             raise DataFormatError(path, f"{line.count(sep) + 1} columns; a Criteo line has "
