@@ -24,7 +24,7 @@ def sparse_rows(n_rows, n_features, per_row, seed):
                          shape=(n_rows, n_features))
 
 
-def brute_force_ftrl(X, y, sw, w0, w, V, p, logistic):
+def brute_force_ftrl(X, y, sw, w0, w, V, p, logistic, clip):
     """Algorithm 1 of McMahan et al. over the rows in order, on dicts of coordinates."""
     theta = {("b",): w0, **{("w", j): w[j] for j in range(len(w))},
              **{("v", j, f): V[j, f] for j in range(V.shape[0]) for f in range(V.shape[1])}}
@@ -46,7 +46,7 @@ def brute_force_ftrl(X, y, sw, w0, w, V, p, logistic):
             for f in range(V.shape[1]):
                 grads["v", j, f] = d * x * (q[f] - theta["v", j, f] * x)
         for key, g in grads.items():
-            g *= sw[r]
+            g = min(max(g * sw[r], -clip), clip)
             sigma = (math.sqrt(n[key] + g * g) - math.sqrt(n[key])) / p["eta0"]
             z[key] += g - sigma * theta[key]
             n[key] += g * g
@@ -58,8 +58,8 @@ def brute_force_ftrl(X, y, sw, w0, w, V, p, logistic):
             np.array([[theta["v", j, f] for f in range(V.shape[1])] for j in range(V.shape[0])]))
 
 
-@pytest.mark.parametrize("logistic", [False, True])
-def test_one_thread_is_the_closed_form_of_every_coordinate(logistic):
+@pytest.mark.parametrize("logistic, clip", [(False, None), (True, None), (False, 0.8)])
+def test_one_thread_is_the_closed_form_of_every_coordinate(logistic, clip):
     X = as_fm_csr(sparse_rows(30, 12, 4, seed=0), np.float64)
     rng = np.random.default_rng(1)
     y = np.sign(rng.normal(size=30)) if logistic else rng.normal(size=30)
@@ -68,10 +68,10 @@ def test_one_thread_is_the_closed_form_of_every_coordinate(logistic):
              reg_linear=0.2, reg_factors=0.3)
     model = FMModel.initial(12, 3, 0.3, np.float64, np.random.default_rng(2))
     expected = brute_force_ftrl(X, y, sw, 0.0, model.coef.copy(), model.factors.copy(), p,
-                                logistic)
+                                logistic, math.inf if clip is None else clip)
     solver = FTRLSolver("logistic" if logistic else "squared", p["eta0"], p["beta"], 0.0,
                         p["reg_intercept"], p["l1_linear"], p["reg_linear"], p["l1_factors"],
-                        p["reg_factors"], block_size=7)
+                        p["reg_factors"], clip, block_size=7)
     solver.epoch(model, X, y, sw, solver.initial_state(model, None))
     np.testing.assert_allclose(model.intercept, expected[0], rtol=1e-12)
     np.testing.assert_allclose(model.coef, expected[1], rtol=1e-12, atol=1e-15)
@@ -87,7 +87,7 @@ def test_first_step_feeds_the_loss_gradient():
     model = FMModel.initial(4, 3, 0.5, np.float64, np.random.default_rng(0))
     model.intercept, model.coef[:] = 0.2, [0.1, 0.0, -0.3, 0.2]
     start = model.copy()
-    solver = FTRLSolver("logistic", alpha, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    solver = FTRLSolver("logistic", alpha, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None)
     state = solver.initial_state(model, None)
     solver.epoch(model, X, y, np.ones(1), state)
 
@@ -173,3 +173,13 @@ def test_negative_sums_of_squared_gradients_are_refused(tmp_path):
     with pytest.raises(ModelFileError, match="n_coef' holds -1.0 at index 2; it must be "
                                              "finite and >= 0"):
         save(est, tmp_path / "m.fm")
+
+
+def test_two_threads_learn_the_planted_clicks():
+    X, y = planted(6000, 0)
+    X_test, y_test = planted(3000, 10)
+    params = dict(solver="ftrl", n_factors=4, max_iter=10, tol=None, random_state=0, eta0=0.2)
+    one = FMClassifier(**params, n_jobs=1).fit(X, y)
+    two = FMClassifier(**params, n_jobs=2).fit(X, y)
+    auc_one, auc_two = (roc_auc_score(y_test, est.decision_function(X_test)) for est in (one, two))
+    assert auc_two > auc_one - 0.01

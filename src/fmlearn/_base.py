@@ -469,7 +469,7 @@ class BaseFM(BaseEstimator):
         if self.solver == "ftrl":
             return FTRLSolver(self._loss, self.eta0, self.beta, 0.0, penalties[0],
                               self.l1_linear, penalties[1], self.l1_factors, penalties[2],
-                              n_threads=n_threads, target_range=self._target_range(),
+                              self.clip_gradient, n_threads=n_threads, target_range=self._target_range(),
                               **switches)
         if self.solver in ("sgd", "sgda"):
             cls, extra = ((self._sgd_learner(), {"n_threads": n_threads}) if self.solver == "sgd"

@@ -171,7 +171,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         pairwise-interaction model.
     init_std : float or "auto", default="auto"
         Standard deviation of the normal distribution the factors start from;
-        ``"auto"`` is 0.01 for SGD and SGDA, 0.1 (libFM's) for ALS and MCMC, whose
+        ``"auto"`` is 0.01 for SGD, SGDA and FTRL, 0.1 (libFM's) for ALS and MCMC, whose
         chain mixes faster from it, 0.001 for Adam (SageMaker's ``factors_init_sigma``).
     clip_gradient : float or None, default=None
         Clip every gradient coordinate to ``[-clip_gradient, clip_gradient]``.

@@ -11,7 +11,8 @@ applied lazily: a row updates ``(z, n)`` and the weight of the coordinates it to
 closed form of its ``(z, n)``, or its starting value until first touched (as in xLearn,
 the factors start random with ``z = n = 0``: the first step's ``sigma * w`` carries the
 starting value into ``z``). Gradients are those of the score (Rendle 2010, eq. 4) times
-``g = dloss/dscore`` times the row's sample weight, taken at the row's starting parameters.
+``g = dloss/dscore`` times the row's sample weight, taken at the row's starting parameters,
+each clipped to ``[-clip, clip]``.
 """
 from typing import NamedTuple
 
@@ -29,7 +30,8 @@ from .._threads import run_threads
 class FTRLConfig(NamedTuple):
     """Hyperparameters of one epoch, scalars of the model dtype: ``alpha`` and ``beta`` of the
     per-coordinate rate, the L1 and L2 strengths of the bias (``*_b``), the linear weights
-    (``*_w``) and the factors (``*_v``), and the bounds of the score inside the loss."""
+    (``*_w``) and the factors (``*_v``), the bound on every gradient coordinate and the bounds
+    of the score inside the loss."""
 
     loss: int
     alpha: np.floating
@@ -40,6 +42,7 @@ class FTRLConfig(NamedTuple):
     l2_w: np.floating
     l1_v: np.floating
     l2_v: np.floating
+    clip: np.floating
     lower: np.floating
     upper: np.floating
     fit_intercept: bool
@@ -63,9 +66,10 @@ def ftrl_weight(z, n, alpha, beta, l1, l2):
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
-def ftrl_step(w, z, n, g, alpha, beta, l1, l2):
+def ftrl_step(w, z, n, g, alpha, beta, l1, l2, clip):
     """One FTRL-Proximal update of a coordinate with weight ``w``, state ``(z, n)`` and
-    gradient ``g``: the new ``(w, z, n)``."""
+    gradient ``g`` (clipped to ``[-clip, clip]``): the new ``(w, z, n)``."""
+    g = min(max(g, -clip), clip)
     n_new = n + g * g
     sigma = (np.sqrt(n_new) - np.sqrt(n)) / alpha
     z = z + g - sigma * w
@@ -107,18 +111,18 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
             if cfg.fit_intercept:
                 intercept[0], z_b[0], n_b[0] = ftrl_step(intercept[0], z_b[0], n_b[0], g,
                                                          cfg.alpha, cfg.beta, cfg.l1_b,
-                                                         cfg.l2_b)
+                                                         cfg.l2_b, cfg.clip)
             for p in range(start, end):
                 j = indices[p]
                 x = data[p]
                 gx = g * x
                 if cfg.fit_linear:
                     coef[j], z_w[j], n_w[j] = ftrl_step(coef[j], z_w[j], n_w[j], gx, cfg.alpha,
-                                                        cfg.beta, cfg.l1_w, cfg.l2_w)
+                                                        cfg.beta, cfg.l1_w, cfg.l2_w, cfg.clip)
                 for f in range(k):
                     factors[j, f], z_v[j, f], n_v[j, f] = ftrl_step(
                         factors[j, f], z_v[j, f], n_v[j, f], gx * (q[f] - factors[j, f] * x),
-                        cfg.alpha, cfg.beta, cfg.l1_v, cfg.l2_v)
+                        cfg.alpha, cfg.beta, cfg.l1_v, cfg.l2_v, cfg.clip)
     return total
 
 
@@ -136,7 +140,7 @@ def ftrl_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size
     --------
     >>> import scipy.sparse as sp
     >>> X = sp.csr_matrix(np.eye(2, dtype=np.float64)); y = np.ones(2)
-    >>> cfg = FTRLConfig(0, *np.float64([0.5, 1, 0, 0, 0, 0, 0, 0, -9, 9]), True, True)
+    >>> cfg = FTRLConfig(0, *np.float64([0.5, 1, 0, 0, 0, 0, 0, 0, 9, -9, 9]), True, True)
     >>> w0, w, v = np.zeros(1), np.zeros(2), np.zeros((2, 1))
     >>> state = [np.zeros_like(a) for a in (w0, w0, w, w, v, v)]
     >>> loss = ftrl_epoch(X.indptr, X.indices, X.data, y, np.ones(2), np.array([0]), 2,

@@ -44,7 +44,7 @@ class FTRLSolver(PointSolver):
     >>> from fmlearn.model import FMModel
     >>> X = sp.csr_matrix(np.eye(4, dtype=np.float32)); y = np.ones(4, np.float32)
     >>> model = FMModel.initial(4, 2, 0.1, np.float32, np.random.default_rng(0))
-    >>> solver = FTRLSolver("squared", 0.1, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    >>> solver = FTRLSolver("squared", 0.1, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, None)
     >>> state = solver.initial_state(model, None)
     >>> loss = solver.epoch(model, X, y, np.ones(4, np.float32), state)
     >>> loss > 0, float(state.n_intercept[0]) > 0
@@ -60,6 +60,7 @@ class FTRLSolver(PointSolver):
     l2_linear: float
     l1_factors: float
     l2_factors: float
+    clip_gradient: float | None
     n_threads: int = 1
     block_size: int = 256
     target_range: tuple | None = None
@@ -74,10 +75,11 @@ class FTRLSolver(PointSolver):
         """The kernel's hyperparameters as scalars of ``dtype``."""
         tp = np.dtype(dtype).type
         big = np.finfo(dtype).max
+        clip = big if self.clip_gradient is None else self.clip_gradient
         lower, upper = (-big, big) if self.target_range is None else self.target_range
         return FTRLConfig(LOSSES[self.loss], *(tp(v) for v in (
             self.alpha, self.beta, self.l1_intercept, self.l2_intercept, self.l1_linear,
-            self.l2_linear, self.l1_factors, self.l2_factors, lower, upper)),
+            self.l2_linear, self.l1_factors, self.l2_factors, clip, lower, upper)),
             self.fit_intercept, self.fit_linear)
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
