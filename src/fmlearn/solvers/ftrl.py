@@ -6,6 +6,7 @@ import numpy as np
 from ..kernels.ftrl import FTRLConfig, ftrl_epoch
 from ..kernels.losses import LOGISTIC, SQUARED
 from .base import PointSolver
+from .sgd import shuffled_blocks
 
 LOSSES = {"squared": SQUARED, "logistic": LOGISTIC}
 
@@ -86,14 +87,12 @@ class FTRLSolver(PointSolver):
         """Update ``model`` and ``state`` in place by one pass over ``X``; return the summed
         loss. Blocks are visited in a random order drawn from ``rng``, or in storage order
         when ``rng`` is None."""
-        n_blocks = -(-X.shape[0] // self.block_size)
-        order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
+        block_starts, n_threads = shuffled_blocks(X.shape[0], self.block_size, self.n_threads,
+                                                  rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
-        total = ftrl_epoch(X.indptr, X.indices, X.data, y, sample_weight,
-                           order.astype(np.int64) * self.block_size, self.block_size,
-                           intercept, model.coef, model.factors, state.z_intercept,
-                           state.n_intercept, state.z_coef, state.n_coef, state.z_factors,
-                           state.n_factors, self.config(model.dtype),
-                           max(1, min(self.n_threads, n_blocks)))
+        total = ftrl_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
+                           self.block_size, intercept, model.coef, model.factors,
+                           state.z_intercept, state.n_intercept, state.z_coef, state.n_coef,
+                           state.z_factors, state.n_factors, self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])
         return total

@@ -28,6 +28,21 @@ def outgrows_cache(factor_bytes):
     return 2 * factor_bytes > OUT_OF_CACHE_BYTES
 
 
+def shuffled_blocks(n_rows, block_size, n_threads, rng):
+    """The first row of each block of ``block_size`` of ``n_rows`` rows, in a random order
+    drawn from ``rng`` (storage order when None), and how many of ``n_threads`` threads
+    share them (no more than there are blocks).
+
+    Examples
+    --------
+    >>> shuffled_blocks(10, 4, 8, None)
+    (array([0, 4, 8]), 3)
+    """
+    n_blocks = -(-n_rows // block_size)
+    order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
+    return order.astype(np.int64) * block_size, max(1, min(n_threads, n_blocks))
+
+
 @dataclass
 class SGDState:
     """What SGD carries between epochs and calls: AdaGrad's accumulators and the sample count.
@@ -141,9 +156,7 @@ class SGDSolver(PointSolver):
     def blocks(self, X, rng):
         """The first row of each block of ``block_size`` rows, in a random order drawn from
         ``rng`` (storage order when None), and the threads to share them."""
-        n_blocks = -(-X.shape[0] // self.block_size)
-        order = np.arange(n_blocks) if rng is None else rng.permutation(n_blocks)
-        return order.astype(np.int64) * self.block_size, max(1, min(self.n_threads, n_blocks))
+        return shuffled_blocks(X.shape[0], self.block_size, self.n_threads, rng)
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """Update ``model`` and ``state`` in place by one pass over ``X``; return the summed loss.
