@@ -22,10 +22,9 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
-                  settle_copies, step_size, thread_copies, thread_scratch)
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_bias_copies, mark_copies,
+                  push_copies, step_size, thread_scratch)
 from .._numba_cache import CACHE
-from .._threads import run_threads
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -184,15 +183,11 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     """
     n_orders, _, k = factors.shape
     longest = int(np.diff(indptr).max()) if indptr.shape[0] > 1 else 0
-    local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    tables = thread_scratch(n_threads, (n_orders, longest + 1, n_orders + 2, k), factors.dtype)
-    backs = thread_scratch(n_threads, (n_orders + 2, k), factors.dtype)
-    derivs = thread_scratch(n_threads, (1, k), factors.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, block_starts, block_size, intercept, coef, factors,
-                         acc_intercept, acc_coef, acc_factors, step, cfg, local, tables, backs,
-                         derivs, np.zeros((1, 0), dtype=factors.dtype),
-                         np.zeros(0, dtype=factors.dtype))
-    settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += indptr.shape[0] - 1
-    return float(np.sum(losses))
+    args = (indptr, indices, data, y, sample_weight, block_starts, block_size, intercept, coef,
+            factors, acc_intercept, acc_coef, acc_factors, step, cfg)
+    tables = (n_orders, longest + 1, n_orders + 2, k)
+    scratch = (thread_scratch(n_threads, tables, factors.dtype),
+               thread_scratch(n_threads, (n_orders + 2, k), factors.dtype),
+               thread_scratch(n_threads, (1, k), factors.dtype))
+    return epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                                  scratch)

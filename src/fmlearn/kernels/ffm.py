@@ -16,10 +16,9 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, OWN, _clip, _update_feature, mark_copies, push_copies,
-                  settle_copies, step_size, thread_copies)
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_bias_copies, mark_copies,
+                  push_copies, step_size)
 from .._numba_cache import CACHE
-from .._threads import run_threads
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -134,11 +133,6 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     ``step`` are AdaGrad's sums and the sample count, as in
     :func:`fmlearn.kernels.sgd.sgd_epoch`.
     """
-    local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, block_starts, block_size, fields, intercept, coef,
-                         factors, acc_intercept, acc_coef, acc_factors, step, cfg, local,
-                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
-    settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += indptr.shape[0] - 1
-    return float(np.sum(losses))
+    args = (indptr, indices, data, y, sample_weight, block_starts, block_size, fields, intercept,
+            coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg)
+    return epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step)

@@ -371,6 +371,32 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
     return total
 
 
+def epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                           scratch=()):
+    """One epoch of ``thread_pass(c, n_threads, *args, local, *scratch, no_factors, no_q)`` on
+    ``n_threads`` threads, for the epochs whose only parameters every row updates are the
+    intercepts: stepped in per-thread copies ``local`` (:func:`thread_copies`) and settled
+    after (:func:`settle_copies`); ``no_factors`` and ``no_q`` are the empty arrays a bias
+    step passes to :func:`_update_feature`. ``args[0]`` is the row pointer: ``step[0]``
+    advances by its rows. Returns the summed loss of the threads.
+
+    Examples
+    --------
+    >>> step = np.zeros(1, np.int64)
+    >>> half = lambda c, n_threads, indptr, local, no_factors, no_q: 0.5  # each thread's loss
+    >>> epoch_with_bias_copies(half, 2, (np.array([0, 1, 2]),), np.zeros(1), np.zeros(1), step)
+    1.0
+    >>> step.tolist()
+    [2]
+    """
+    local, initial = thread_copies(intercept, acc_intercept, n_threads)
+    empty = np.zeros((1, 0), dtype=intercept.dtype), np.zeros(0, dtype=intercept.dtype)
+    losses = run_threads(thread_pass, n_threads, n_threads, *args, local, *scratch, *empty)
+    settle_copies(local, initial, intercept, acc_intercept)
+    step[0] += args[0].shape[0] - 1
+    return float(np.sum(losses))
+
+
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
               hot_slot, hot_features, step, cfg, n_threads):

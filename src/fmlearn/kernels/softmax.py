@@ -10,10 +10,9 @@ from numba import njit
 
 from .no_alias import no_alias
 from .predict import score_row
-from .sgd import (OWN, _update_feature, mark_copies, push_copies, settle_copies, step_size,
-                  thread_copies, thread_scratch)
+from .sgd import (OWN, _update_feature, epoch_with_bias_copies, mark_copies, push_copies,
+                  step_size, thread_scratch)
 from .._numba_cache import CACHE
-from .._threads import run_threads
 
 
 @njit(cache=CACHE, fastmath=True, nogil=True)
@@ -102,13 +101,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     scores before the row's step.
     """
     n_classes, _, k = factors.shape
-    local, initial = thread_copies(intercept, acc_intercept, n_threads)
-    local_q = thread_scratch(n_threads, (n_classes, k), factors.dtype)
-    local_p = thread_scratch(n_threads, (2, n_classes), factors.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, block_starts, block_size, intercept, coef, factors,
-                         acc_intercept, acc_coef, acc_factors, step, cfg, local, local_q, local_p,
-                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
-    settle_copies(local, initial, intercept, acc_intercept)
-    step[0] += indptr.shape[0] - 1
-    return float(np.sum(losses))
+    args = (indptr, indices, data, y, sample_weight, block_starts, block_size, intercept, coef,
+            factors, acc_intercept, acc_coef, acc_factors, step, cfg)
+    scratch = (thread_scratch(n_threads, (n_classes, k), factors.dtype),
+               thread_scratch(n_threads, (2, n_classes), factors.dtype))
+    return epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                                  scratch)
