@@ -298,6 +298,8 @@ SEEDS = {
     "fm_sgd_float64": lambda: FMRegressor(n_factors=2, max_iter=3, dtype="float64"),
     "fm_sgda": lambda: FMRegressor(n_factors=2, max_iter=3, solver="sgda"),
     "fm_als_classifier": lambda: FMClassifier(n_factors=2, max_iter=3, solver="als"),
+    "fm_adam": lambda: FMRegressor(n_factors=2, max_iter=3, solver="adam", batch_size=16),
+    "fm_ftrl_classifier": lambda: FMClassifier(n_factors=2, max_iter=3, solver="ftrl"),
     "mcmc_regressor": lambda: FMRegressor(n_factors=2, max_iter=6, solver="mcmc"),
     "mcmc_classifier": lambda: FMClassifier(n_factors=2, max_iter=6, solver="mcmc"),
     "hofm": lambda: FMRegressor(n_factors=2, max_iter=3, order=3),
@@ -320,7 +322,7 @@ def seed_target(name, y):
 
 def seed_estimators():
     """A small fitted estimator of every kind ``fmlearn.persistence`` writes, by name
-    (``SEEDS``): FM by SGD, SGDA, ALS and MCMC (regression and probit), higher-order,
+    (``SEEDS``): FM by SGD, SGDA, ALS, Adam, FTRL and MCMC (regression and probit), higher-order,
     multiclass, field-aware (normalised) and ranking models, fitted on ``seed_data()``."""
     X, y = seed_data()
     with warnings.catch_warnings():
