@@ -15,7 +15,8 @@ _WHERE = {
     "FMClassifier": "._classification", "FFMClassifier": "._ffm", "FFMRegressor": "._ffm",
     "FMRanker": "._ranking", "FMRegressor": "._regression", "FFMModel": ".model",
     "FMModel": ".model", "ModelFileError": ".persistence", "load": ".persistence",
-    "read_header": ".persistence", "save": ".persistence",
+    "read_header": ".persistence", "save": ".persistence", "FwFMClassifier": "._fwfm",
+    "FwFMRegressor": "._fwfm", "FwFMModel": ".fwfm_model",
 }
 __all__ = sorted(_WHERE)
 __version__ = "0.1.0"
@@ -23,8 +24,10 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from ._classification import FMClassifier
     from ._ffm import FFMClassifier, FFMRegressor
+    from ._fwfm import FwFMClassifier, FwFMRegressor
     from ._ranking import FMRanker
     from ._regression import FMRegressor
+    from .fwfm_model import FwFMModel
     from .model import FFMModel, FMModel
     from .persistence import ModelFileError, load, read_header, save
 
