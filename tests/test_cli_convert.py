@@ -49,7 +49,7 @@ def test_each_format_holds_the_table(table, output, to):
         X, y = load_recordio(path)
     elif to == "ffm":
         X, y, fields = load_ffm(path, n_features=9)
-        assert fields.tolist() == GROUPS  # a field per source column
+        assert fields[:, 0].tolist() == GROUPS  # a field per source column
     else:
         X, y = load_libsvm(path, n_features=9, zero_based=to is None)
     np.testing.assert_array_equal(X.toarray(), EXPECTED)

@@ -131,7 +131,7 @@ def test_classifier_two_threads_and_fields_from_an_ffm_file(tmp_path):
     y = (score > np.median(score)).astype(int)
     dump_ffm(X, y, fields, tmp_path / "train.ffm")
     X_file, y_file, fields_file = load_ffm(tmp_path / "train.ffm")
-    assert fields_file.tolist() == fields.tolist()
+    assert fields_file.tolist() == np.c_[fields, np.arange(fields.size)].tolist()
     one = FFMClassifier(fields=fields_file, n_factors=4, max_iter=10, tol=None, random_state=0)
     two = FFMClassifier(fields=fields_file, n_factors=4, max_iter=10, tol=None, random_state=0,
                         n_jobs=2)

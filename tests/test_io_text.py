@@ -48,8 +48,9 @@ def test_ffm_round_trip_keeps_fields(tmp_path):
     X2, y2, fields2 = load_ffm(path, n_features=12, zero_based=False)
     assert (X2 != X).nnz == 0
     seen = np.unique(X.indices)
-    np.testing.assert_array_equal(fields2[seen], fields[seen])
-    assert (fields2[np.setdiff1d(np.arange(12), seen)] == -1).all()
+    np.testing.assert_array_equal(fields2[seen, 0], fields[seen])
+    assert (fields2[np.setdiff1d(np.arange(12), seen), 0] == -1).all()
+    np.testing.assert_array_equal(fields2[:, 1], np.arange(12))
 
 
 @settings(max_examples=30, deadline=None)
@@ -132,7 +133,7 @@ def test_too_large_index_for_n_features():
 ])
 def test_ffm_errors_name_the_place(text, message):
     with pytest.raises(DataFormatError, match=message):
-        load_ffm(io.BytesIO(text))
+        load_ffm(io.BytesIO(text), field_conflicts="raise")
 
 
 def test_error_names_the_file(tmp_path):
@@ -203,7 +204,7 @@ def test_criteo_ffm_sample_reads():
     # Its feature ids were hashed over all fields: some occur under two fields.
     with pytest.raises(DataFormatError, match=r"line 17: feature 5525 is in field 7 here but in "
                                               r"field 5 on line 4"):
-        load_ffm(path)
+        load_ffm(path, field_conflicts="raise")
     X, y, fields = load_ffm(path, field_conflicts="first")
     assert X.shape == (200, 9991) and set(np.unique(y)) == {0.0, 1.0}
     first = {}
@@ -291,8 +292,8 @@ def test_a_tiny_ffm_file_cannot_ask_for_a_huge_fields_array(index):
     text = b"1 0:12:1\n"
     with pytest.raises(DataFormatError, match=r"more than max_features=10"):
         load_ffm(io.BytesIO(text), max_features=10)
-    assert load_ffm(io.BytesIO(text), max_features=13)[2].shape == (13,)
-    assert load_ffm(io.BytesIO(text), max_features=10, n_features=20)[2].shape == (20,)
+    assert load_ffm(io.BytesIO(text), max_features=13)[2].shape == (13, 2)
+    assert load_ffm(io.BytesIO(text), max_features=10, n_features=20)[2].shape == (20, 2)
 
 
 def test_summed_repeats_beyond_the_dtype_are_an_error():

@@ -272,7 +272,10 @@ def _is_bounds(value):
 def _check_point_model(c, value, kind, where, dtype):
     """A model of one parameter set (``fm``, ``hofm``, ``ffm``, ``fm_multiclass``); returns
     the shapes of its ``intercept``, ``coef`` and ``factors`` for the solver state."""
-    f = c.fields(value, kind, _FIELDS[kind], where)
+    names = _FIELDS[kind]
+    if kind == "ffm" and isinstance(value, Raw) and "feature_ids" in value.fields:
+        names += ("feature_ids",)  # absent from files written before the (field, id) columns
+    f = c.fields(value, kind, names, where)
     why = "the model's dtype"
     if kind == "fm_multiclass":
         intercept, coef = ("n_classes",), ("n_classes", "n_features")
@@ -286,6 +289,9 @@ def _check_point_model(c, value, kind, where, dtype):
         c.ids(f["fields"], f"{where} field 'fields'", _FM, np.int32, "n_fields", "fields")
         c.scalar(f["normalize"], f"{where} field 'normalize'", lambda v: isinstance(v, bool),
                  "true or false")
+        if f.get("feature_ids") is not None:
+            c.array(f["feature_ids"], f"{where} field 'feature_ids'", _FM, np.int32,
+                    "feature ids", (lambda a: a < 0, lambda a: "feature ids are >= 0"))
     return {"intercept": intercept, "coef": coef, "factors": _FACTORS[kind]}
 
 

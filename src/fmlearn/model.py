@@ -162,6 +162,9 @@ class FFMModel:
     fields : ndarray of int32 of shape (n_features,)
         The field of each feature, 0 .. n_fields - 1.
     normalize : bool, default=False
+    feature_ids : ndarray of int32 of shape (n_features,), optional
+        The file's feature id of each column when the columns are (field, feature id)
+        tokens (:func:`fmlearn.io.load_ffm`); kept with the model, unused by it.
 
     Examples
     --------
@@ -177,9 +180,10 @@ class FFMModel:
     factors: np.ndarray
     fields: np.ndarray
     normalize: bool = False
+    feature_ids: np.ndarray | None = None
 
     @classmethod
-    def initial(cls, fields, n_factors, init_std, dtype, rng, normalize=False):
+    def initial(cls, fields, n_factors, init_std, dtype, rng, normalize=False, feature_ids=None):
         """Zero bias and weights, factors drawn from N(0, init_std**2), for features in ``fields``.
 
         Examples
@@ -192,7 +196,7 @@ class FFMModel:
         n_fields = int(fields.max()) + 1 if fields.size else 1
         factors = rng.normal(0.0, init_std, size=(fields.shape[0], n_fields, n_factors))
         return cls(0.0, np.zeros(fields.shape[0], dtype=dtype), factors.astype(dtype), fields,
-                   normalize)
+                   normalize, feature_ids)
 
     dtype = FMModel.dtype
     n_features = FMModel.n_features
@@ -205,7 +209,7 @@ class FFMModel:
     def copy(self):
         """A deep copy of the parameters."""
         return FFMModel(self.intercept, self.coef.copy(), self.factors.copy(), self.fields,
-                        self.normalize)
+                        self.normalize, self.feature_ids)
 
     predict = FMModel.predict
     predict_csr = FMModel.predict_csr

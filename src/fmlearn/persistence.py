@@ -417,8 +417,9 @@ def _is_label_map(value: dict) -> bool:
 
 
 def _is_int_vector(value: Any) -> bool:
-    array = np.asarray(value)
-    return array.ndim == 1 and array.dtype.kind in "iu"
+    array = np.asarray(value)  # or (field, feature id) pairs: an FFM's vocabulary
+    return (array.ndim == 1 or array.ndim == 2 and array.shape[1] == 2) \
+        and array.dtype.kind in "iu"
 
 
 def _json_classes(classes: np.ndarray, path: StrPath) -> list:

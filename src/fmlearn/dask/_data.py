@@ -1,5 +1,6 @@
 """Training rows spread over a Dask cluster: one ``Partition`` per chunk, held by the workers."""
 from dataclasses import dataclass
+from functools import partial
 
 import dask
 import dask.array as da
@@ -66,7 +67,9 @@ def make_partition(index, X, y, sample_weight, dtype, seed):
     return Partition(index, X, y, sample_weight)
 
 
-_READERS = {"libsvm": load_libsvm, "ffm": load_ffm, "recordio": load_recordio}
+# Shards are read alone: an FFM id in two fields is an error, not a column of one shard only.
+_READERS = {"libsvm": load_libsvm, "ffm": partial(load_ffm, field_conflicts="raise"),
+            "recordio": load_recordio}
 
 
 def read_partition(index, path, file_format, dtype, seed):

@@ -230,8 +230,10 @@ def iter_blocks(source, block_bytes):
             handle.close()
 
 
-def format_rows(X, y, *, fields=None, qid=None, zero_based=True):
+def format_rows(X, y, *, fields=None, ids=None, qid=None, zero_based=True):
     """The text of the rows of CSR ``X`` with labels ``y``, as bytes.
+
+    ``ids`` (optional) is the feature id written for each column, else the column.
 
     Each distinct value is formatted once, with the fewest digits that read
     back to the same number of its dtype; the lines are assembled by a kernel.
@@ -255,7 +257,9 @@ def format_rows(X, y, *, fields=None, qid=None, zero_based=True):
     size = X.shape[0] * (widest + 22 * (qid is not None) + 1) + X.nnz * (widest + 2 * 11 + 3)
     out = np.empty(size, dtype=np.uint8)
     length = kt.format_sparse_text(
-        out, X.indptr.astype(np.int64), X.indices.astype(np.int64), 0 if zero_based else 1,
+        out, X.indptr.astype(np.int64),
+        (X.indices if ids is None else np.asarray(ids)[X.indices]).astype(np.int64),
+        0 if zero_based else 1,
         fields, (value_codes + labels.size).astype(np.int64), label_codes.astype(np.int64), qids,
         text, offsets.astype(np.int64))
     return out[:length].tobytes()
