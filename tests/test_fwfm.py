@@ -152,3 +152,98 @@ def test_fields_are_checked_against_the_data():
         FwFMClassifier(fields=[0.0, 1.0, 1.0]).fit(X, [0, 1, 1])
     with pytest.raises(ValueError, match="reg_field_weights"):
         FwFMRegressor(reg_field_weights=-1.0).fit(X, [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("Estimator", [FwFMRegressor, FwFMClassifier])
+def test_model_file_round_trip_warm_start_and_server(Estimator, tmp_path):
+    import asyncio
+
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from fmlearn.serve import create_app
+
+    X, score, fields = planted_fwfm(800, seed=2)
+    y = score if Estimator is FwFMRegressor else (score > 0).astype(int)
+    est = Estimator(fields=fields, n_factors=3, max_iter=3, tol=None, normalize=True,
+                    random_state=0).fit(X, y)
+    loaded = load(save(est, tmp_path / "fwfm.fm"))
+    assert type(loaded) is Estimator and loaded.model_.normalize
+    assert np.array_equal(loaded.predict(X), est.predict(X))
+    for name in ("field_weights_", "fields_", "factors_", "coef_"):
+        assert np.array_equal(getattr(loaded, name), getattr(est, name)), name
+    assert np.array_equal(loaded._solver_state.acc_field_weights,
+                          est._solver_state.acc_field_weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for again in (est, loaded):
+            again.set_params(warm_start=True, max_iter=1).fit(X, y)
+    assert np.array_equal(loaded.field_weights_, est.field_weights_)
+
+    async def talk():
+        transport = httpx.ASGITransport(app=create_app(loaded))
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.post("/invocations", content=",".join(map(str, X[0].toarray()[0])),
+                                     headers={"Content-Type": "text/csv"})
+
+    answer = asyncio.run(talk())
+    expected = est.predict(X[:1]) if Estimator is FwFMRegressor else est.predict_proba(X[:1])[:, 1]
+    assert answer.json()["predictions"][0]["score"] == pytest.approx(float(expected[0]), rel=1e-6)
+
+
+def crafted(data, name, change):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from fuzz_targets.model_files import read_array, with_array
+
+    return with_array(data, name, change(read_array(data, name).copy()))
+
+
+def _set(index, value):
+    def change(a):
+        a[index] = value
+        return a
+    return change
+
+
+@pytest.mark.parametrize("name, change, problem", [
+    ("model.field_weights", _set((0, 1), 5.0), r"'model.field_weights' is not symmetric: "
+                                                r"\[0, 1\] is 5.0, \[1, 0\]"),
+    ("model.field_weights", _set((2, 2), np.nan), "'model.field_weights' holds nan at index "
+                                                  r"\(2, 2\); parameters must be finite"),
+    ("model.field_weights", lambda a: a[:2], r"'model.field_weights' has shape \[2, 3\]; "
+                                             r"expected \[n_fields=2, n_fields=2\]"),
+    ("model.fields", _set(4, 3), "'model.fields' holds 3 at index 4; the model has 3 fields"),
+    ("model.factors", lambda a: a[:, :2], r"'model.factors' has shape \[60, 2\]; expected "
+                                          r"\[n_features=60, n_factors=3\]"),
+    ("solver_state.acc_field_weights", _set((1, 0), 0.0),
+     r"'solver_state.acc_field_weights' holds 0.0 at index \(1, 0\); it must be finite and > 0"),
+    ("solver_state.acc_field_weights", lambda a: a[:1], r"has shape \[1, 3\]; expected "
+                                                         r"\[n_fields=3, n_fields=3\]"),
+])
+def test_bad_model_files_are_refused_naming_the_array(tmp_path, name, change, problem):
+    from fmlearn import ModelFileError
+
+    X, score, fields = planted_fwfm(300, seed=3)
+    est = FwFMRegressor(fields=fields, n_factors=3, max_iter=2, tol=None, random_state=0)
+    with open(save(est.fit(X, score), tmp_path / "good.fm"), "rb") as good:
+        data = good.read()
+    path = tmp_path / "bad.fm"
+    path.write_bytes(crafted(data, name, change))
+    with pytest.raises(ModelFileError, match=problem):
+        load(path)
+
+
+def test_the_server_scores_rows_of_a_normalizing_ffm_too():
+    # The server's rows are no SciPy matrix; normalising them failed for the FFM as well.
+    from fmlearn import FFMClassifier
+    from fmlearn.serve.app import Predictor
+    from fmlearn.serve.codecs import Rows
+
+    X, score, fields = planted_fwfm(300, seed=4)
+    clf = FFMClassifier(fields=fields, n_factors=2, max_iter=2, tol=None, normalize=True,
+                        random_state=0).fit(X, score > 0)
+    row = X[:1].astype(np.float32)
+    rows = Rows(row.indptr.astype(np.int64), row.indices.astype(np.int32), row.data, row.shape)
+    assert Predictor(clf)(rows)[0][0] == pytest.approx(clf.predict_proba(X[:1])[0, 1], rel=1e-6)

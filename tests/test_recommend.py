@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.metrics import ndcg_score, roc_auc_score
 
-from fmlearn import FFMClassifier, FMClassifier, FMModel, FMRanker, FMRegressor
+from fmlearn import FFMClassifier, FMClassifier, FMModel, FMRanker, FMRegressor, FwFMRegressor
 from fmlearn.model import FMSamples
 from fmlearn.recommend import (Recommender, auc, mean_average_precision_at_k, ndcg_at_k,
                                precision_at_k, recall_at_k, recommend, similar_items)
@@ -58,6 +58,9 @@ ESTIMATORS = {
     "ffm-classifier": lambda: FFMClassifier(
         fields=[0] * N_USERS + [1] * N_ITEMS + [2, 3], n_factors=3, max_iter=10, dtype="float64",
         random_state=0),
+    "fwfm-regressor": lambda: FwFMRegressor(
+        fields=[0] * N_USERS + [1] * N_ITEMS + [2, 3], n_factors=3, max_iter=10, dtype="float64",
+        random_state=0, clip_predictions=False),
     "order3-regressor": lambda: FMRegressor(order=3, n_factors=3, max_iter=10, init_std=0.1,
                                             dtype="float64", random_state=0,
                                             clip_predictions=False),

@@ -255,10 +255,11 @@ class _Checker:
 # --- the model and the solver state --------------------------------------------------------------
 _FM = ("n_features",)
 _FACTORS = {"fm": ("n_features", "n_factors"), "hofm": ("order - 1", "n_features", "n_factors"),
-            "ffm": ("n_features", "n_fields", "n_factors"),
+            "ffm": ("n_features", "n_fields", "n_factors"), "fwfm": ("n_features", "n_factors"),
             "fm_multiclass": ("n_classes", "n_features", "n_factors")}
 _FIELDS = {"fm": ("intercept", "coef", "factors"), "hofm": ("intercept", "coef", "factors"),
            "ffm": ("intercept", "coef", "factors", "fields", "normalize"),
+           "fwfm": ("intercept", "coef", "factors", "fields", "field_weights", "normalize"),
            "fm_multiclass": ("intercept", "coef", "factors"),
            "fm_samples": ("intercepts", "coefs", "factors_samples", "link", "bounds")}
 
@@ -270,8 +271,9 @@ def _is_bounds(value):
 
 
 def _check_point_model(c, value, kind, where, dtype):
-    """A model of one parameter set (``fm``, ``hofm``, ``ffm``, ``fm_multiclass``); returns
-    the shapes of its ``intercept``, ``coef`` and ``factors`` for the solver state."""
+    """A model of one parameter set (``fm``, ``hofm``, ``ffm``, ``fwfm``, ``fm_multiclass``);
+    returns the shapes of its ``intercept``, ``coef``, ``factors`` (and ``field_weights``)
+    for the solver state."""
     names = _FIELDS[kind]
     if kind == "ffm" and isinstance(value, Raw) and "feature_ids" in value.fields:
         names += ("feature_ids",)  # absent from files written before the (field, id) columns
@@ -285,14 +287,24 @@ def _check_point_model(c, value, kind, where, dtype):
         c.real(f["intercept"], f"{where} field 'intercept'")
     c.floats(f["coef"], f"{where} field 'coef'", coef, dtype, why)
     c.floats(f["factors"], f"{where} field 'factors'", _FACTORS[kind], dtype, why)
-    if kind == "ffm":
+    shapes = {"intercept": intercept, "coef": coef, "factors": _FACTORS[kind]}
+    if kind == "fwfm":
+        shapes["field_weights"] = ("n_fields", "n_fields")
+        weights = c.floats(f["field_weights"], f"{where} field 'field_weights'",
+                           shapes["field_weights"], dtype, why)
+        asymmetric = np.argwhere(weights != weights.T)
+        if asymmetric.size:
+            i, j = asymmetric[0].tolist()
+            raise FileProblem(f"array {c.name_of(weights)!r} is not symmetric: [{i}, {j}] is "
+                              f"{weights[i, j].item()!r}, [{j}, {i}] {weights[j, i].item()!r}")
+    if kind in ("ffm", "fwfm"):
         c.ids(f["fields"], f"{where} field 'fields'", _FM, np.int32, "n_fields", "fields")
         c.scalar(f["normalize"], f"{where} field 'normalize'", lambda v: isinstance(v, bool),
                  "true or false")
         if f.get("feature_ids") is not None:
             c.array(f["feature_ids"], f"{where} field 'feature_ids'", _FM, np.int32,
                     "feature ids", (lambda a: a < 0, lambda a: "feature ids are >= 0"))
-    return {"intercept": intercept, "coef": coef, "factors": _FACTORS[kind]}
+    return shapes
 
 
 def _check_samples(c, f, names, where, dtype):
@@ -306,11 +318,13 @@ def _check_samples(c, f, names, where, dtype):
 
 
 def _check_sgd_state(c, value, shapes, where, dtype):
-    f = c.fields(value, "sgd_state", ("acc_intercept", "acc_coef", "acc_factors", "step"),
-                 where)
-    for name, of in (("acc_intercept", "intercept"), ("acc_coef", "coef"),
-                     ("acc_factors", "factors")):
-        c.floats(f[name], f"{where} field {name!r}", shapes[of], dtype,
+    """AdaGrad's sums of each of the model's arrays and the step count: an ``sgd_state``, or
+    an ``fwfm_state`` for a model with field weights."""
+    held = [of for of in ("intercept", "coef", "factors", "field_weights") if of in shapes]
+    kind = "fwfm_state" if "field_weights" in shapes else "sgd_state"
+    f = c.fields(value, kind, [f"acc_{of}" for of in held] + ["step"], where)
+    for of in held:
+        c.floats(f[f"acc_{of}"], f"{where} field 'acc_{of}'", shapes[of], dtype,
                  f"AdaGrad's sums of the model's {of}", low="positive")
     c.array(f["step"], f"{where} field 'step'", (1,), np.int64, "the step count",
             (lambda a: a < 0, lambda a: "the step count must be >= 0"))
@@ -416,6 +430,8 @@ def _expected_kinds(estimator, n_classes):
     states = {"sgd": "sgd_state", "bpr": "sgd_state", "sgda": "sgda_state",
               "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state",
               "ftrl": "ftrl_state"}
+    if hasattr(estimator, "reg_field_weights"):  # the FwFM estimators
+        return "fwfm", "fwfm_state"
     if not hasattr(estimator, "order"):  # the FFM estimators
         return "ffm", states[solver]
     if estimator.order > 2 and solver != "sgd":
@@ -565,7 +581,7 @@ def check_estimator(estimator, header, model, attributes, name_of):
         shapes = _check_point_model(c, model, model_kind, "model", dtype)
     _check_attributes(estimator, attributes, c)
     state, where = attributes["_solver_state"], "_solver_state"
-    if state_kind == "sgd_state":
+    if state_kind in ("sgd_state", "fwfm_state"):
         _check_sgd_state(c, state, shapes, where, dtype)
     elif state_kind == "sgda_state":
         _check_sgda_state(c, state, shapes, where, dtype)

@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.special import log_ndtr, ndtr, ndtri_exp
 from sklearn.preprocessing import normalize
 
@@ -349,6 +350,8 @@ def normalize_rows(X):
     >>> normalize_rows(sp.csr_matrix(np.array([[3.0, 4.0]]))).toarray()
     array([[0.6, 0.8]])
     """
+    if not sp.issparse(X):  # the server's rows (fmlearn.serve.codecs.Rows)
+        X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=X.shape)
     return with_fm_indices(normalize(X, norm="l2", copy=True))
 
 

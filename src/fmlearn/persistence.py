@@ -69,14 +69,17 @@ from sklearn.utils.validation import check_is_fitted
 from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
+from ._fwfm import FwFMClassifier, FwFMRegressor
 from ._model_file_checks import Archive, FileProblem, Raw, agree_with_table, check_estimator
 from ._ranking import FMRanker
 from ._regression import FMRegressor
+from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.adam import AdamState
 from .solvers.ftrl import FTRLState
+from .solvers.fwfm import FwFMState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
 
@@ -189,10 +192,12 @@ def _decode_generator(fields: dict) -> np.random.Generator:
 
 _register("fm", FMModel)
 _register("ffm", FFMModel)
+_register("fwfm", FwFMModel)
 _register("hofm", HOFMModel)
 _register("fm_multiclass", MulticlassFMModel)
 _register("fm_samples", FMSamples)
 _register("sgd_state", SGDState)
+_register("fwfm_state", FwFMState)
 _register("adam_state", AdamState)
 _register("ftrl_state", FTRLState)
 _register("sgda_state", SGDAState)
@@ -202,7 +207,7 @@ _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
 _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker, FFMRegressor,
-                                             FFMClassifier)}
+                                             FFMClassifier, FwFMRegressor, FwFMClassifier)}
 # Estimators of optional parts, imported when a file names them.
 _OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
 

@@ -23,9 +23,10 @@ bounded. For MCMC models (:class:`~fmlearn.model.FMSamples`) the decomposition i
 to every kept sample and the scores are averaged through the model's link, exactly as
 ``predict`` averages them.
 
-Field-aware and higher-order models (:class:`~fmlearn.model.FFMModel`,
-:class:`~fmlearn.model.HOFMModel`) have no such decomposition: their recommendations
-score every ``user + item`` row, one user at a time, under the same contract.
+Field-aware, field-weighted and higher-order models (:class:`~fmlearn.model.FFMModel`,
+:class:`~fmlearn.fwfm_model.FwFMModel`, :class:`~fmlearn.model.HOFMModel`) have no such
+decomposition: their recommendations score every ``user + item`` row, one user at a time,
+under the same contract.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_array
 
 from ._validation import check_sparse_arrays, with_fm_indices
+from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, add_linked, apply_link, inverse_link
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ _BLOCK_ELEMENTS = 2**22
 # Cache the item terms of every MCMC sample when they take at most this many bytes.
 _CACHE_BYTES = 2**28
 # Models that give one score per row; the first two rank through the decomposition.
-_RANKABLE = (FMModel, FMSamples, FFMModel, HOFMModel)
+_RANKABLE = (FMModel, FMSamples, FFMModel, HOFMModel, FwFMModel)
 
 
 def _resolve(estimator_or_model: Scorer) -> tuple[Any, Callable[[Any], Any] | None]:
@@ -71,7 +73,8 @@ def _resolve(estimator_or_model: Scorer) -> tuple[Any, Callable[[Any], Any] | No
     model = getattr(estimator_or_model, "model_", None)
     if not isinstance(model, _RANKABLE):
         raise TypeError("expected a fitted estimator with one score per row (FMRegressor, binary "
-                        "FMClassifier, FMRanker, FFMRegressor, FFMClassifier) or its model; got "
+                        "FMClassifier, FMRanker, FFMRegressor, FFMClassifier, FwFMRegressor, "
+                        "FwFMClassifier) or its model; got "
                         f"{type(estimator_or_model).__name__}" +
                         (" that is not fitted (call fit first)" if hasattr(estimator_or_model, "fit")
                          else ""))

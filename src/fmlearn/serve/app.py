@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from numpy.typing import ArrayLike, NDArray
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..fwfm_model import FwFMModel
 from ..model import FFMModel, FMModel, FMSamples, HOFMModel, check_scores
 from . import codecs
 from .codecs import RequestError
@@ -62,17 +63,17 @@ class Predictor:
     (array([6.]), None)
     """
 
-    model: Any  # FMModel, FFMModel, HOFMModel or FMSamples
+    model: Any  # FMModel, FFMModel, FwFMModel, HOFMModel or FMSamples
     _finish: Callable[[NDArray[Any]], NDArray[Any]] | None
     _cdf: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None
 
     def __init__(self, estimator: Scorer) -> None:
         self.estimator = estimator
-        if isinstance(estimator, (FMModel, FFMModel, HOFMModel, FMSamples)):
+        if isinstance(estimator, (FMModel, FFMModel, FwFMModel, HOFMModel, FMSamples)):
             self.model, self._finish, self._cdf, self.n_jobs = estimator, None, None, None
         else:
             model = getattr(estimator, "model_", None)
-            if not isinstance(model, (FMModel, FFMModel, HOFMModel, FMSamples)):
+            if not isinstance(model, (FMModel, FFMModel, FwFMModel, HOFMModel, FMSamples)):
                 raise TypeError(f"expected a fitted FMRegressor or FMClassifier (or a model file); "
                                 f"got {type(estimator).__name__}")
             self.model, self.n_jobs = model, estimator.n_jobs
