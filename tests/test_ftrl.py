@@ -46,16 +46,21 @@ def brute_force_ftrl(X, y, sw, w0, w, V, p, logistic, clip):
             for f in range(V.shape[1]):
                 grads["v", j, f] = d * x * (q[f] - theta["v", j, f] * x)
         for key, g in grads.items():
-            g = min(max(g * sw[r], -clip), clip)
-            sigma = (math.sqrt(n[key] + g * g) - math.sqrt(n[key])) / p["eta0"]
-            z[key] += g - sigma * theta[key]
-            n[key] += g * g
-            kind = key[0]
-            theta[key] = (0.0 if abs(z[key]) <= l1[kind] else
-                          -(z[key] - math.copysign(l1[kind], z[key]))
-                          / ((p["beta"] + math.sqrt(n[key])) / p["eta0"] + l2[kind]))
+            closed_form_step(theta, z, n, key, min(max(g * sw[r], -clip), clip), p, l1, l2)
     return (theta["b",], np.array([theta["w", j] for j in range(len(w))]),
             np.array([[theta["v", j, f] for f in range(V.shape[1])] for j in range(V.shape[0])]))
+
+
+def closed_form_step(theta, z, n, key, g, p, l1, l2):
+    """Algorithm 1's step of coordinate ``key`` of the dicts ``theta``, ``z``, ``n`` with
+    gradient ``g``; ``l1`` and ``l2`` hold the strengths of each kind of key (``key[0]``)."""
+    sigma = (math.sqrt(n[key] + g * g) - math.sqrt(n[key])) / p["eta0"]
+    z[key] += g - sigma * theta[key]
+    n[key] += g * g
+    kind = key[0]
+    theta[key] = (0.0 if abs(z[key]) <= l1[kind] else
+                  -(z[key] - math.copysign(l1[kind], z[key]))
+                  / ((p["beta"] + math.sqrt(n[key])) / p["eta0"] + l2[kind]))
 
 
 @pytest.mark.parametrize("logistic, clip", [(False, None), (True, None), (False, 0.8)])
@@ -91,6 +96,15 @@ def test_first_step_feeds_the_loss_gradient():
     state = solver.initial_state(model, None)
     solver.epoch(model, X, y, np.ones(1), state)
 
+    assert_fed_gradients(X, y, start, state, alpha)
+    assert state.z_coef[1] == state.n_coef[1] == 0  # a feature the row lacks is untouched
+
+
+def assert_fed_gradients(X, y, start, state, alpha):
+    """After one step from zero state on the row ``X`` with label ``y`` (+1 or -1), every
+    coordinate of the weights and factors has ``n = g**2`` and ``z = g - sqrt(n) / alpha *
+    theta0``, where ``g`` is the central finite difference of the logistic loss at ``start``
+    (0 where the step did not touch it)."""
     def loss(m):
         return float(np.log1p(np.exp(-y[0] * m.predict_csr(X, 1, check=False)[0])))
 
@@ -105,7 +119,6 @@ def test_first_step_feeds_the_loss_gradient():
             getattr(down, name)[index] -= 1e-6
             numeric[index] = (loss(up) - loss(down)) / 2e-6
         np.testing.assert_allclose(fed, numeric, atol=1e-8)
-    assert state.z_coef[1] == state.n_coef[1] == 0  # a feature the row lacks is untouched
 
 
 def planted(n_rows, seed):

@@ -234,7 +234,10 @@ class BaseFM(BaseEstimator):
         """The value of parameter ``name``, ``"auto"`` replaced by the solver's
         (:data:`SOLVER_DEFAULTS`): read at fit time, never in ``__init__``."""
         value = getattr(self, name)
-        return SOLVER_DEFAULTS[self.solver][name] if value == "auto" else value
+        return self._solver_defaults[self.solver][name] if value == "auto" else value
+
+    #: The ``"auto"`` values per solver (the FFM estimators have LIBFFM's for SGD).
+    _solver_defaults: dict[str, dict[str, float]] = SOLVER_DEFAULTS
 
     # Parameters of the FM estimators only; the others start as these say.
     init_intercept: tuple[str, float] | None = None
@@ -439,6 +442,10 @@ class BaseFM(BaseEstimator):
         """The learner class of ``solver="sgd"`` for this model."""
         return SGDSolver if self.order == 2 else HOFMSolver
 
+    def _ftrl_learner(self) -> type:
+        """The learner class of ``solver="ftrl"`` for this model."""
+        return FTRLSolver
+
     def _partial_fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None,
                      classes: ArrayLike | None) -> Self:
         first = not hasattr(self, "model_")
@@ -467,7 +474,7 @@ class BaseFM(BaseEstimator):
                                             else self.rescale_grad),
                               n_threads=n_threads, **switches)
         if self.solver == "ftrl":
-            return FTRLSolver(self._loss, self.eta0, self.beta, 0.0, penalties[0],
+            return self._ftrl_learner()(self._loss, self.eta0, self.beta, 0.0, penalties[0],
                               self.l1_linear, penalties[1], self.l1_factors, penalties[2],
                               self.clip_gradient, n_threads=n_threads, target_range=self._target_range(),
                               **switches)

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseFM
+from ._base import BaseFM, with_solver_defaults
 from ._classification import FMClassificationMixin
 from ._regression import FMRegressionMixin
 from ._validation import validate_fields
 from .model import FFMModel
 from .solvers.ffm import FFMSolver
+from .solvers.ftrl_ffm import FFMFTRLSolver
 
 if TYPE_CHECKING:
     from ._typing import FloatDType, RandomStateLike, Schedule, Scoring
@@ -29,9 +30,7 @@ def resolve_fields(fields: Fields, n_features: int,
     ``"auto"``, a mapping and a callable take the fields from ``feature_names`` (see
     ``fields`` in :class:`FFMClassifier`); their fields are numbered in the order of the
     first feature of each. An array or None goes through
-    :func:`~fmlearn._validation.validate_fields`; of a vocabulary of shape
-    (n_features, 2) (:func:`fmlearn.io.load_ffm`'s (field, feature id) per column),
-    the fields are its first column.
+    :func:`~fmlearn._validation.validate_fields`.
 
     Examples
     --------
@@ -43,14 +42,10 @@ def resolve_fields(fields: Fields, n_features: int,
     (array([0, 0, 0, 1], dtype=int32), ['ids', 'age'])
     >>> resolve_fields([5, 5, 2, 9], 4, None)
     (array([1, 1, 0, 2], dtype=int32), [2, 5, 9])
-    >>> resolve_fields([[5, 0], [2, 1], [2, 2], [7, 0]], 4, None)
-    (array([1, 0, 0, 2], dtype=int32), [2, 5, 7])
     """
     if fields is None or not (isinstance(fields, (str, Mapping)) or callable(fields)):
+        codes = validate_fields(fields, n_features)
         ids = np.asarray(fields if fields is not None else np.zeros(n_features, np.int64))
-        if ids.ndim == 2 and ids.shape[1] == 2:  # a vocabulary: (field, feature id) per column
-            ids = ids[:, 0]
-        codes = validate_fields(ids, n_features)
         known = np.unique(ids[ids >= 0]).tolist()
         return codes, known if known else [0]
     if feature_names is None:
@@ -80,27 +75,6 @@ def resolve_fields(fields: Fields, n_features: int,
     return codes, list(numbers)
 
 
-def vocabulary_ids(fields: Fields) -> NDArray[np.int32] | None:
-    """The feature id of each column if ``fields`` is a vocabulary of shape (n_features, 2).
-
-    Examples
-    --------
-    >>> vocabulary_ids([[0, 7], [1, 7]])
-    array([7, 7], dtype=int32)
-    >>> vocabulary_ids([0, 1]) is None
-    True
-    """
-    if fields is None or isinstance(fields, (str, Mapping)) or callable(fields) \
-            or np.ndim(fields) != 2:
-        return None
-    ids = np.asarray(fields)[:, 1]
-    bad = np.flatnonzero((ids < 0) | (ids > np.iinfo(np.int32).max))
-    if bad.size:
-        raise ValueError(f"fields: the feature ids (second column) must be 0 .. 2**31 - 1; "
-                         f"column {bad[0]} has {ids[bad[0]]}.")
-    return ids.astype(np.int32)
-
-
 def _auto_field(name: str) -> str:
     """``fields="auto"``: the name up to its last ``_`` if its part after ``__`` has one."""
     return name.rsplit("_", 1)[0] if "_" in name.rpartition("__")[2] else name
@@ -116,34 +90,45 @@ def _mapped_field(mapping: Mapping[str, Any], name: str, column: int) -> Any:
     return mapping[max(keys, key=len)]
 
 
-class BaseFFM(BaseFM):
-    """What the FFM estimators share: the fields, the normalisation, the FFM model and learner.
+#: The ``"auto"`` values of the FFM estimators per solver: LIBFFM's for SGD; FTRL's L2 is
+#: added once to a coordinate's summed loss, not at every row.
+FFM_SOLVER_DEFAULTS: dict[str, dict[str, float]] = {
+    "sgd": {"reg_linear": 2e-5, "reg_factors": 2e-5, "init_std": 0.1},
+    "ftrl": {"reg_linear": 1e-3, "reg_factors": 1.0, "init_std": 0.1},
+}
 
-    They learn by SGD only: ``solver`` is fixed (a class attribute, not a parameter),
-    so the epoch loop, early stopping, history and ``partial_fit`` are the FM's.
+
+class BaseFFM(BaseFM):
+    """What the FFM estimators share: the fields, the normalisation, the FFM model and learners
+    (SGD and FTRL), so the epoch loop, early stopping, history and ``partial_fit`` are the FM's.
     """
 
-    solver = "sgd"
+    _solver_defaults = FFM_SOLVER_DEFAULTS
     _parameter_constraints: dict = {
-        **{name: rule for name, rule in BaseFM._parameter_constraints.items()
-           if name not in ("order", "solver", "burn_in", "n_kept_samples")},
+        **{name: rule for name, rule in with_solver_defaults(BaseFM._parameter_constraints).items()
+           if name not in ("order", "burn_in", "n_kept_samples")},
+        "solver": [StrOptions(set(FFM_SOLVER_DEFAULTS))],
         "fields": ["array-like", None, StrOptions({"auto"}), Mapping, callable],
         "normalize": ["boolean"],
     }
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool = False, solver: Literal["sgd", "ftrl"] = "sgd",
+                 max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
-                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
-                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.1,
+                 reg_intercept: float = 0.0, reg_linear: float | Literal["auto"] = "auto",
+                 reg_factors: float | Literal["auto"] = "auto", fit_intercept: bool = True,
+                 fit_linear: bool = True, init_std: float | Literal["auto"] = "auto",
                  clip_gradient: float | None = None, early_stopping: bool = False,
                  validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
                  n_jobs: int | None = None, random_state: RandomStateLike = None,
-                 verbose: int = 0, dtype: FloatDType = "float32") -> None:
+                 verbose: int = 0, dtype: FloatDType = "float32", beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0) -> None:
         self.fields = fields
         self.n_factors = n_factors
         self.normalize = normalize
+        self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
         self.learning_rate = learning_rate
@@ -166,15 +151,21 @@ class BaseFFM(BaseFM):
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype
+        self.beta = beta
+        self.l1_linear = l1_linear
+        self.l1_factors = l1_factors
 
     def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> FFMModel:
         fields, self._field_names = resolve_fields(
             self.fields, n_features, getattr(self, "feature_names_in_", None))
-        return FFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
-                                self.normalize, vocabulary_ids(self.fields))
+        return FFMModel.initial(fields, self.n_factors, self._resolved("init_std"), dtype,
+                                self._rng, self.normalize)
 
     def _sgd_learner(self) -> type:
         return FFMSolver
+
+    def _ftrl_learner(self) -> type:
+        return FFMFTRLSolver
 
     @property
     def fields_(self) -> NDArray[np.int32]:
@@ -190,12 +181,6 @@ class BaseFFM(BaseFM):
         return np.array(list(names), dtype=object)
 
     @property
-    def feature_ids_(self) -> NDArray[np.int32] | None:
-        """The file's feature id of each column when ``fields`` is a vocabulary, else None."""
-        check_is_fitted(self, "model_")
-        return self.model_.feature_ids
-
-    @property
     def factors_(self) -> NDArray[np.floating[Any]]:
         """The latent vectors, one per (feature, field): shape (n_features, n_fields, n_factors)."""
         check_is_fitted(self, "model_")
@@ -205,16 +190,11 @@ class BaseFFM(BaseFM):
 _PARAMETERS = """\
     Parameters
     ----------
-    fields : array-like of int of shape (n_features,) or (n_features, 2), "auto", \
-mapping or callable, default=None
+    fields : array-like of int of shape (n_features,), "auto", mapping or callable, \
+default=None
         The field of each column of ``X``. An array fixes them: from
         :func:`fmlearn.io.load_ffm` or :func:`fmlearn.preprocessing.column_fields`; any
-        integer ids, numbered 0 .. n_fields - 1 in sorted order (``fields_``). A
-        vocabulary of shape (n_features, 2), as :func:`~fmlearn.io.load_ffm` gives
-        by default, is each column's (field id, feature id): its fields are the first
-        column and its feature ids are kept (``feature_ids_``, and in model files).
-        Each of its columns has parameters of its own, where LIBFFM shares one
-        latent vector per feature id between the fields it occurs in. None
+        integer ids, numbered 0 .. n_fields - 1 in sorted order (``fields_``). None
         puts every feature in one field, which makes the model an FM. The other forms
         are resolved at each ``fit`` from the feature names (``feature_names_in_``: a
         DataFrame's columns, e.g. a ``ColumnTransformer``'s output after
@@ -248,16 +228,30 @@ shuffle, warm_start, n_jobs, random_state, verbose, dtype, clip_gradient, power_
 fit_intercept, fit_linear
         As in :class:`FMRegressor`. ``n_jobs`` threads update the shared parameters
         without locks, as LIBFFM's OpenMP learner does.
+    solver : {"sgd", "ftrl"}, default="sgd"
+        The learner. ``"sgd"``: per-row steps of every pair's two latent vectors, as
+        LIBFFM (``learning_rate``, ``eta0``, ``reg_*``). ``"ftrl"``: per-row
+        FTRL-Proximal (McMahan et al., KDD 2013; xLearn's FFM with ``opt='ftrl'``) on
+        every coordinate, a pair stepping its two vectors as SGD does, with ``eta0``
+        as its ``alpha``, ``beta``, ``l1_linear``/``l1_factors`` as its L1 and
+        ``reg_*`` as its L2 strengths; ``learning_rate`` and ``power_t`` are unused.
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
         AdaGrad, as LIBFFM.
     eta0 : float, default=0.2
-        Initial learning rate (LIBFFM's default).
-    reg_intercept, reg_linear, reg_factors : float, default=0, 2e-5, 2e-5
-        L2 penalties (LIBFFM's ``lambda`` is ``reg_factors``), applied to the
-        parameters each row touches; a latent vector is penalised once per pair
-        that uses it.
-    init_std : float, default=0.1
-        Standard deviation of the normal distribution the latent vectors start from.
+        Initial learning rate (LIBFFM's default); FTRL's ``alpha``.
+    reg_intercept : float, default=0
+        L2 penalty on the bias.
+    reg_linear, reg_factors : float or "auto", default="auto"
+        L2 penalties (LIBFFM's ``lambda`` is ``reg_factors``). SGD applies them to
+        the parameters each row touches, a latent vector once per pair that uses it;
+        ``"auto"`` (resolved in ``fit``) is LIBFFM's 2e-5 for both. FTRL adds them
+        once to a coordinate's summed loss; ``"auto"`` is 1e-3 and 1, as for the FM.
+    init_std : float or "auto", default="auto"
+        Standard deviation of the normal distribution the latent vectors start from;
+        ``"auto"`` is 0.1 for both solvers.
+    beta, l1_linear, l1_factors : float, default=1.0, 0.0, 0.0
+        FTRL: as in :class:`FMRegressor` (``l1_linear > 0`` gives exact zeros in
+        ``coef_``).
 """
 
 _ATTRIBUTES = """\
@@ -270,8 +264,6 @@ best_validation_score_, n_features_in_, feature_names_in_
         The latent vectors.
     fields_ : ndarray of int32 of shape (n_features,)
         The field code of each feature.
-    feature_ids_ : ndarray of int32 of shape (n_features,) or None
-        The file's feature id of each column, when ``fields`` is a vocabulary.
     field_names_ : ndarray of object of shape (n_fields,)
         The label of each field code: the resolved names, or the ids of an array.
 """
@@ -310,25 +302,29 @@ class FFMRegressor(FMRegressionMixin, BaseFFM):
                                     "clip_predictions": ["boolean"]}
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool = False, solver: Literal["sgd", "ftrl"] = "sgd",
+                 max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
-                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
-                 fit_intercept: bool = True, fit_linear: bool = True, init_std: float = 0.1,
+                 reg_intercept: float = 0.0, reg_linear: float | Literal["auto"] = "auto",
+                 reg_factors: float | Literal["auto"] = "auto", fit_intercept: bool = True,
+                 fit_linear: bool = True, init_std: float | Literal["auto"] = "auto",
                  clip_gradient: float | None = None, early_stopping: bool = False,
                  validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
                  n_jobs: int | None = None, random_state: RandomStateLike = None,
-                 verbose: int = 0, dtype: FloatDType = "float32",
+                 verbose: int = 0, dtype: FloatDType = "float32", beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0,
                  clip_predictions: bool = True) -> None:
         super().__init__(
-            fields=fields, n_factors=n_factors, normalize=normalize, max_iter=max_iter, tol=tol,
+            fields=fields, n_factors=n_factors, normalize=normalize, solver=solver,
+            max_iter=max_iter, tol=tol,
             learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
             reg_linear=reg_linear, reg_factors=reg_factors, fit_intercept=fit_intercept,
             fit_linear=fit_linear, init_std=init_std, clip_gradient=clip_gradient,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, scoring=scoring, shuffle=shuffle,
             warm_start=warm_start, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
-            dtype=dtype)
+            dtype=dtype, beta=beta, l1_linear=l1_linear, l1_factors=l1_factors)
         self.clip_predictions = clip_predictions
 
 

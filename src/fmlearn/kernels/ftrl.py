@@ -76,6 +76,20 @@ def ftrl_step(w, z, n, g, alpha, beta, l1, l2, clip):
     return ftrl_weight(z, n_new, alpha, beta, l1, l2), z, n_new
 
 
+@njit(cache=CACHE, fastmath=True, inline="always")
+def ftrl_bias_and_linear(start, end, indices, data, g, intercept, coef, z_b, n_b, z_w, n_w, cfg):
+    """FTRL steps of the bias (gradient ``g``) and of the weights of a row's features
+    ``indices[start:end]`` (gradient ``g * x``), where ``cfg`` learns them."""
+    if cfg.fit_intercept:
+        intercept[0], z_b[0], n_b[0] = ftrl_step(intercept[0], z_b[0], n_b[0], g, cfg.alpha,
+                                                 cfg.beta, cfg.l1_b, cfg.l2_b, cfg.clip)
+    if cfg.fit_linear:
+        for p in range(start, end):
+            j = indices[p]
+            coef[j], z_w[j], n_w[j] = ftrl_step(coef[j], z_w[j], n_w[j], g * data[p], cfg.alpha,
+                                                cfg.beta, cfg.l1_w, cfg.l2_w, cfg.clip)
+
+
 @no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
@@ -108,17 +122,12 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
             l, d = loss_and_derivative(cfg.loss, score, y[r])
             total += sw * l
             g = tp(sw * d)
-            if cfg.fit_intercept:
-                intercept[0], z_b[0], n_b[0] = ftrl_step(intercept[0], z_b[0], n_b[0], g,
-                                                         cfg.alpha, cfg.beta, cfg.l1_b,
-                                                         cfg.l2_b, cfg.clip)
+            ftrl_bias_and_linear(start, end, indices, data, g, intercept, coef, z_b, n_b, z_w,
+                                 n_w, cfg)
             for p in range(start, end):
                 j = indices[p]
                 x = data[p]
                 gx = g * x
-                if cfg.fit_linear:
-                    coef[j], z_w[j], n_w[j] = ftrl_step(coef[j], z_w[j], n_w[j], gx, cfg.alpha,
-                                                        cfg.beta, cfg.l1_w, cfg.l2_w, cfg.clip)
                 for f in range(k):
                     factors[j, f], z_v[j, f], n_v[j, f] = ftrl_step(
                         factors[j, f], z_v[j, f], n_v[j, f], gx * (q[f] - factors[j, f] * x),
