@@ -1,7 +1,8 @@
 """scikit-learn's conformance checks for every estimator and learner."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fmlearn import FFMClassifier, FFMRegressor, FMClassifier, FMRanker, FMRegressor
+from fmlearn import (FFMClassifier, FFMRegressor, FMClassifier, FMRanker, FMRegressor,
+                     FwFMClassifier, FwFMRegressor)
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.preprocessing import FieldHasher, MultiValueEncoder
 
@@ -32,6 +33,7 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     FMRegressor(order=3, random_state=0), FMClassifier(order=3, random_state=0),
     FFMRegressor(random_state=0), FFMClassifier(random_state=0), FMRanker(random_state=0),
     FFMClassifier(fields=alternate_fields, random_state=0),
+    FwFMRegressor(random_state=0), FwFMClassifier(fields=alternate_fields, random_state=0),
     FFMRegressor(solver="ftrl", random_state=0), FFMClassifier(solver="ftrl", random_state=0),
     # In-memory input fits in this process; test_dask.py checks the cluster fits.
     DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),

@@ -30,7 +30,9 @@ def resolve_fields(fields: Fields, n_features: int,
     ``"auto"``, a mapping and a callable take the fields from ``feature_names`` (see
     ``fields`` in :class:`FFMClassifier`); their fields are numbered in the order of the
     first feature of each. An array or None goes through
-    :func:`~fmlearn._validation.validate_fields`.
+    :func:`~fmlearn._validation.validate_fields`; of a vocabulary of shape
+    (n_features, 2) (:func:`fmlearn.io.load_ffm`'s (field, feature id) per column),
+    the fields are its first column.
 
     Examples
     --------
@@ -42,10 +44,14 @@ def resolve_fields(fields: Fields, n_features: int,
     (array([0, 0, 0, 1], dtype=int32), ['ids', 'age'])
     >>> resolve_fields([5, 5, 2, 9], 4, None)
     (array([1, 1, 0, 2], dtype=int32), [2, 5, 9])
+    >>> resolve_fields([[5, 0], [2, 1], [2, 2], [7, 0]], 4, None)
+    (array([1, 0, 0, 2], dtype=int32), [2, 5, 7])
     """
     if fields is None or not (isinstance(fields, (str, Mapping)) or callable(fields)):
-        codes = validate_fields(fields, n_features)
         ids = np.asarray(fields if fields is not None else np.zeros(n_features, np.int64))
+        if ids.ndim == 2 and ids.shape[1] == 2:  # a vocabulary: (field, feature id) per column
+            ids = ids[:, 0]
+        codes = validate_fields(ids, n_features)
         known = np.unique(ids[ids >= 0]).tolist()
         return codes, known if known else [0]
     if feature_names is None:
@@ -73,6 +79,27 @@ def resolve_fields(fields: Fields, n_features: int,
                            len(numbers))
     codes = np.array([numbers[label] for label in labels], dtype=np.int32)
     return codes, list(numbers)
+
+
+def vocabulary_ids(fields: Fields) -> NDArray[np.int32] | None:
+    """The feature id of each column if ``fields`` is a vocabulary of shape (n_features, 2).
+
+    Examples
+    --------
+    >>> vocabulary_ids([[0, 7], [1, 7]])
+    array([7, 7], dtype=int32)
+    >>> vocabulary_ids([0, 1]) is None
+    True
+    """
+    if fields is None or isinstance(fields, (str, Mapping)) or callable(fields) \
+            or np.ndim(fields) != 2:
+        return None
+    ids = np.asarray(fields)[:, 1]
+    bad = np.flatnonzero((ids < 0) | (ids > np.iinfo(np.int32).max))
+    if bad.size:
+        raise ValueError(f"fields: the feature ids (second column) must be 0 .. 2**31 - 1; "
+                         f"column {bad[0]} has {ids[bad[0]]}.")
+    return ids.astype(np.int32)
 
 
 def _auto_field(name: str) -> str:
@@ -159,7 +186,7 @@ class BaseFFM(BaseFM):
         fields, self._field_names = resolve_fields(
             self.fields, n_features, getattr(self, "feature_names_in_", None))
         return FFMModel.initial(fields, self.n_factors, self._resolved("init_std"), dtype,
-                                self._rng, self.normalize)
+                                self._rng, self.normalize, vocabulary_ids(self.fields))
 
     def _sgd_learner(self) -> type:
         return FFMSolver
@@ -181,6 +208,12 @@ class BaseFFM(BaseFM):
         return np.array(list(names), dtype=object)
 
     @property
+    def feature_ids_(self) -> NDArray[np.int32] | None:
+        """The file's feature id of each column when ``fields`` is a vocabulary, else None."""
+        check_is_fitted(self, "model_")
+        return self.model_.feature_ids
+
+    @property
     def factors_(self) -> NDArray[np.floating[Any]]:
         """The latent vectors, one per (feature, field): shape (n_features, n_fields, n_factors)."""
         check_is_fitted(self, "model_")
@@ -190,11 +223,16 @@ class BaseFFM(BaseFM):
 _PARAMETERS = """\
     Parameters
     ----------
-    fields : array-like of int of shape (n_features,), "auto", mapping or callable, \
-default=None
+    fields : array-like of int of shape (n_features,) or (n_features, 2), "auto", \
+mapping or callable, default=None
         The field of each column of ``X``. An array fixes them: from
         :func:`fmlearn.io.load_ffm` or :func:`fmlearn.preprocessing.column_fields`; any
-        integer ids, numbered 0 .. n_fields - 1 in sorted order (``fields_``). None
+        integer ids, numbered 0 .. n_fields - 1 in sorted order (``fields_``). A
+        vocabulary of shape (n_features, 2), as :func:`~fmlearn.io.load_ffm` gives
+        by default, is each column's (field id, feature id): its fields are the first
+        column and its feature ids are kept (``feature_ids_``, and in model files).
+        Each of its columns has parameters of its own, where LIBFFM shares one
+        latent vector per feature id between the fields it occurs in. None
         puts every feature in one field, which makes the model an FM. The other forms
         are resolved at each ``fit`` from the feature names (``feature_names_in_``: a
         DataFrame's columns, e.g. a ``ColumnTransformer``'s output after
@@ -264,6 +302,8 @@ best_validation_score_, n_features_in_, feature_names_in_
         The latent vectors.
     fields_ : ndarray of int32 of shape (n_features,)
         The field code of each feature.
+    feature_ids_ : ndarray of int32 of shape (n_features,) or None
+        The file's feature id of each column, when ``fields`` is a vocabulary.
     field_names_ : ndarray of object of shape (n_fields,)
         The label of each field code: the resolved names, or the ids of an array.
 """
