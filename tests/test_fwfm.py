@@ -247,3 +247,14 @@ def test_the_server_scores_rows_of_a_normalizing_ffm_too():
     row = X[:1].astype(np.float32)
     rows = Rows(row.indptr.astype(np.int64), row.indices.astype(np.int32), row.data, row.shape)
     assert Predictor(clf)(rows)[0][0] == pytest.approx(clf.predict_proba(X[:1])[0, 1], rel=1e-6)
+
+
+def test_a_token_vocabulary_gives_the_fields_and_is_kept_in_model_files(tmp_path):
+    X, score, fields = planted_fwfm(300, seed=5)
+    vocabulary = np.column_stack([fields, np.arange(60) % 7])  # (field, feature id) per column
+    est = FwFMRegressor(fields=vocabulary, n_factors=2, max_iter=2, tol=None,
+                        random_state=0).fit(X, score)
+    assert est.fields_.tolist() == fields.tolist()
+    loaded = load(save(est, tmp_path / "tokens.fm"))
+    assert loaded.feature_ids_.tolist() == (np.arange(60) % 7).tolist()
+    assert np.array_equal(loaded.predict(X), est.predict(X))

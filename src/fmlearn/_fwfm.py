@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._classification import FMClassificationMixin
-from ._ffm import BaseFFM, Fields, resolve_fields
+from ._ffm import BaseFFM, Fields, resolve_fields, vocabulary_ids
 from ._regression import FMRegressionMixin
 from .fwfm_model import FwFMModel
 from .solvers.fwfm import FwFMSolver
@@ -54,7 +54,7 @@ class BaseFwFM(BaseFFM):
         fields, self._field_names = resolve_fields(
             self.fields, n_features, getattr(self, "feature_names_in_", None))
         return FwFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
-                                 self.normalize)
+                                 self.normalize, vocabulary_ids(self.fields))
 
     def _sgd_learner(self) -> type:
         return FwFMSolver
@@ -80,8 +80,8 @@ class BaseFwFM(BaseFFM):
 _PARAMETERS = """\
     Parameters
     ----------
-    fields : array-like of int of shape (n_features,), "auto", mapping or callable, \
-default=None
+    fields : array-like of int of shape (n_features,) or (n_features, 2), "auto", \
+mapping or callable, default=None
         The field of each column of ``X``, as in :class:`FFMClassifier`. None puts every
         feature in one field: an FM with one learned scale of its pairs.
     n_factors : int, default=8
@@ -104,7 +104,8 @@ _ATTRIBUTES = """\
     model_ : FwFMModel
         The learned parameters.
     intercept_, coef_, n_iter_, t_, loss_curve_, validation_scores_, \
-best_validation_score_, n_features_in_, feature_names_in_, fields_, field_names_
+best_validation_score_, n_features_in_, feature_names_in_, fields_, field_names_, \
+feature_ids_
         As in :class:`FFMClassifier`.
     factors_ : ndarray of shape (n_features, n_factors)
         The latent vectors.

@@ -259,7 +259,8 @@ _FACTORS = {"fm": ("n_features", "n_factors"), "hofm": ("order - 1", "n_features
             "fm_multiclass": ("n_classes", "n_features", "n_factors")}
 _FIELDS = {"fm": ("intercept", "coef", "factors"), "hofm": ("intercept", "coef", "factors"),
            "ffm": ("intercept", "coef", "factors", "fields", "normalize"),
-           "fwfm": ("intercept", "coef", "factors", "fields", "field_weights", "normalize"),
+           "fwfm": ("intercept", "coef", "factors", "fields", "field_weights", "normalize",
+                    "feature_ids"),
            "fm_multiclass": ("intercept", "coef", "factors"),
            "fm_samples": ("intercepts", "coefs", "factors_samples", "link", "bounds")}
 

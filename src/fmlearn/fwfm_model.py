@@ -28,6 +28,9 @@ class FwFMModel:
     field_weights : ndarray of shape (n_fields, n_fields)
         The symmetric weights r of the pairs of fields; same dtype as ``coef``.
     normalize : bool, default=False
+    feature_ids : ndarray of int32 of shape (n_features,), optional
+        The file's feature id of each column when the columns are (field, feature id)
+        tokens (:func:`fmlearn.io.load_ffm`); kept with the model, unused by it.
 
     Examples
     --------
@@ -45,9 +48,10 @@ class FwFMModel:
     fields: np.ndarray
     field_weights: np.ndarray
     normalize: bool = False
+    feature_ids: np.ndarray | None = None
 
     @classmethod
-    def initial(cls, fields, n_factors, init_std, dtype, rng, normalize=False):
+    def initial(cls, fields, n_factors, init_std, dtype, rng, normalize=False, feature_ids=None):
         """Zero bias and weights, factors drawn from N(0, init_std**2) and every field weight 1
         (the FM), for features in ``fields``.
 
@@ -62,7 +66,7 @@ class FwFMModel:
         n_fields = int(fields.max()) + 1 if fields.size else 1
         factors = rng.normal(0.0, init_std, size=(fields.shape[0], n_factors)).astype(dtype)
         return cls(0.0, np.zeros(fields.shape[0], dtype=dtype), factors, fields,
-                   np.ones((n_fields, n_fields), dtype=dtype), normalize)
+                   np.ones((n_fields, n_fields), dtype=dtype), normalize, feature_ids)
 
     dtype = FMModel.dtype
     n_features = FMModel.n_features
@@ -75,7 +79,7 @@ class FwFMModel:
     def copy(self):
         """A deep copy of the parameters."""
         return FwFMModel(self.intercept, self.coef.copy(), self.factors.copy(), self.fields,
-                         self.field_weights.copy(), self.normalize)
+                         self.field_weights.copy(), self.normalize, self.feature_ids)
 
     predict = FMModel.predict
     predict_csr = FMModel.predict_csr
