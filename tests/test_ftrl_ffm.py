@@ -171,7 +171,7 @@ def test_auto_defaults_follow_the_solver_and_other_solvers_are_refused():
     sgd = FFMRegressor(fields=FIELDS, max_iter=1)
     ftrl = FFMRegressor(fields=FIELDS, max_iter=1, solver="ftrl")
     assert [sgd._resolved(name) for name in ("reg_linear", "reg_factors")] == [2e-5, 2e-5]
-    assert [ftrl._resolved(name) for name in ("reg_linear", "reg_factors")] == [1e-3, 1.0]
+    assert [ftrl._resolved(name) for name in ("reg_linear", "reg_factors")] == [1e-3, 0.1]
     with pytest.raises(InvalidParameterError, match="'solver' parameter of FFMRegressor must "
                                                     "be a str among"):
         FFMRegressor(fields=FIELDS, solver="als").fit(X, y)
