@@ -1,5 +1,5 @@
 """The ``fmlearn`` command: ``train``, ``predict``, ``evaluate``, ``info``, ``convert``,
-``serve``, ``demo``, ``bench``, ``warmup``.
+``serve``, ``demo``, ``bench``, ``warmup``, ``ffm-train``, ``ffm-predict``.
 
 The commands parse, read files and call the library; they hold no model logic. One module
 per job:
@@ -8,6 +8,8 @@ per job:
 ``train``      ``fmlearn train``; libFM's command line (``libfm``) and SageMaker's
                hyperparameters (``sagemaker``) map onto the estimators
 ``predict``    ``fmlearn predict``, ``evaluate``, ``info``
+``libffm``     ``fmlearn ffm-train``, ``ffm-predict``: LIBFFM's command lines; the field
+               models of ``train --model ffm|fwfm``
 ``convert``    ``fmlearn convert``: CSV/TSV/Parquet tables to libFM, libSVM, FFM, RecordIO files
 ``serve``      ``fmlearn serve``
 ``demo``       ``fmlearn demo`` and ``bench``
@@ -50,15 +52,18 @@ Examples
 Usage: fmlearn [OPTIONS] COMMAND [ARGS]...
 ...
 Commands:
-  bench     Run the benchmark suite of a source checkout (its bench/run.py).
-  convert   Convert a CSV/TSV/Parquet table to libFM, libSVM, FFM or RecordIO.
-  demo      Run the MovieLens demo (fmlearn.demo).
-  evaluate  Print the metrics of MODEL on the labelled rows of DATA.
-  info      Print the header of a model file as JSON.
-  predict   Write the predictions of MODEL for DATA.
-  serve     Serve MODEL over HTTP (SageMaker's inference contract).
-  train     Train a model; libFM's flags work unchanged.
-  warmup    Compile the kernels into the cache (for images and workers).
+  bench        Run the benchmark suite of a source checkout (its...
+  convert      Convert a CSV/TSV/Parquet table to libFM, libSVM, FFM or
+               RecordIO.
+  demo         Run the MovieLens demo (fmlearn.demo).
+  evaluate     Print the metrics of MODEL on the labelled rows of DATA.
+  ffm-predict  Write an FFM's probabilities, as LIBFFM's ffm-predict.
+  ffm-train    Train an FFM with LIBFFM's ffm-train options.
+  info         Print the header of a model file as JSON.
+  predict      Write the predictions of MODEL for DATA.
+  serve        Serve MODEL over HTTP (SageMaker's inference contract).
+  train        Train a model; libFM's flags work unchanged.
+  warmup       Compile the kernels into the cache (for images and workers).
 """
 from __future__ import annotations
 
@@ -71,7 +76,7 @@ import click
 from .. import __version__
 from ._common import (CONTEXT, DEBUG, EXIT_DATA, EXIT_FAILURE, EXIT_USAGE, CommandError,
                       debug_option, file_error, warn)
-from . import convert, demo, predict, serve, train, warmup
+from . import convert, demo, libffm, predict, serve, train, warmup
 
 __all__ = ["cli", "main"]
 
@@ -139,7 +144,8 @@ def cli() -> None:
 
 
 for _command in (train.train, predict.predict, predict.evaluate, predict.info, convert.convert,
-                 serve.serve, demo.demo, demo.bench, warmup.warmup):
+                 serve.serve, demo.demo, demo.bench, warmup.warmup, libffm.ffm_train,
+                 libffm.ffm_predict):
     cli.add_command(_command)
 
 

@@ -114,7 +114,8 @@ class TrainSpec:
     ----------
     task : {"regression", "classification"}
     params : dict
-        Keyword arguments of :class:`~fmlearn.FMRegressor` or :class:`~fmlearn.FMClassifier`.
+        Keyword arguments of the estimator: :class:`~fmlearn.FMRegressor` or
+        :class:`~fmlearn.FMClassifier` (or their FFM or FwFM counterparts, by ``model``).
     negative_label : float
         The label rows with a target ``<= 0`` get for classification (libFM: -1,
         SageMaker: 0); the others get 1.
@@ -122,6 +123,8 @@ class TrainSpec:
         A width the data must fit in (SageMaker's ``feature_dim``).
     notes : list of str
         What was mapped loosely or ignored, printed before training.
+    model : {"fm", "ffm", "fwfm"}, default="fm"
+        The model family.
     """
 
     task: str
@@ -129,6 +132,7 @@ class TrainSpec:
     negative_label: float = -1.0
     n_features: int | None = None
     notes: list = field(default_factory=list)
+    model: str = "fm"
 
     def estimator(self):
         """The unfitted estimator.
@@ -137,8 +141,11 @@ class TrainSpec:
         --------
         >>> TrainSpec("regression", {"n_factors": 4}).estimator()
         FMRegressor(n_factors=4)
+        >>> TrainSpec("classification", {"n_factors": 4}, model="ffm").estimator()
+        FFMClassifier(n_factors=4)
         """
-        from .. import FMClassifier, FMRegressor
+        import fmlearn
 
-        cls = FMRegressor if self.task == "regression" else FMClassifier
-        return cls(**self.params)
+        prefix = {"fm": "FM", "ffm": "FFM", "fwfm": "FwFM"}[self.model]
+        suffix = "Regressor" if self.task == "regression" else "Classifier"
+        return getattr(fmlearn, prefix + suffix)(**self.params)

@@ -123,7 +123,8 @@ def data_files(path):
     return files
 
 
-def read_data(path, fmt="auto", *, n_features=None, dtype=np.float32, labels=True):
+def read_data(path, fmt="auto", *, n_features=None, dtype=np.float32, labels=True,
+              tokens=False, vocabulary=None):
     """Read a libSVM/libFM, FFM or RecordIO file (or a folder of them) as a ``Dataset``.
 
     Text files are read with zero-based feature indices (libFM's convention).
@@ -140,6 +141,12 @@ def read_data(path, fmt="auto", *, n_features=None, dtype=np.float32, labels=Tru
         True: every row starts with a label (a file whose first token is a feature is an
         error that says so). False: no row has one. None: each file's first data line
         tells. ``y`` is None unless every file has labels.
+    tokens : bool, default=False
+        FFM files: a column per (field, feature id) token, ``fields`` the vocabulary
+        (:func:`fmlearn.io.load_ffm`; the files of a folder share one), for the FFM
+        models. Else a column per feature id, an id taking the first field it has.
+    vocabulary : ndarray of shape (n_columns, 2), optional
+        FFM files: read into these (field, id) columns, dropping other tokens.
 
     Raises
     ------
@@ -177,9 +184,19 @@ def read_data(path, fmt="auto", *, n_features=None, dtype=np.float32, labels=Tru
             raise DataFormatError(files[0], "cannot tell the format: no data line with "
                                   "index:value or field:index:value in the first 64 KiB, and "
                                   "no RecordIO header")
-    parts = [_read_one(f, fmt, layout, n_features, dtype, labels)
+    if fmt == "ffm" and tokens and vocabulary is None and len(files) > 1:
+        from ..io.ffm import merge_vocabularies
+
+        vocabulary = merge_vocabularies([_read_one(f, fmt, layout, None, dtype, labels,
+                                                   True, None).fields
+                                         for f, layout in zip(files, layouts)])
+    parts = [_read_one(f, fmt, layout, n_features, dtype, labels, tokens, vocabulary)
              for f, layout in zip(files, layouts)]
-    if len(parts) == 1:
+    if len(parts) == 1 or (fmt == "ffm" and vocabulary is not None):
+        if len(parts) > 1:
+            parts = [parts[0]._replace(X=sp.vstack([p.X for p in parts], format="csr"),
+                                       y=None if any(p.y is None for p in parts)
+                                       else np.concatenate([p.y for p in parts]))]
         return parts[0]._replace(path=os.fspath(path))
     width = max(p.X.shape[1] for p in parts)
     X = sp.vstack([widen(p, width).X for p in parts], format="csr")
@@ -193,7 +210,7 @@ def read_data(path, fmt="auto", *, n_features=None, dtype=np.float32, labels=Tru
     return Dataset(X, y, fields, os.fspath(path), fmt)
 
 
-def _read_one(path, fmt, layout, n_features, dtype, labels):
+def _read_one(path, fmt, layout, n_features, dtype, labels, tokens=False, vocabulary=None):
     from ..io import load_ffm, load_libsvm
     from ..io.errors import DataFormatError
 
@@ -212,6 +229,8 @@ def _read_one(path, fmt, layout, n_features, dtype, labels):
         if fmt == "libsvm":
             X, y = load_libsvm(source, n_features=n_features, zero_based=True, dtype=dtype)
             fields = None
+        elif tokens or vocabulary is not None:  # a column per (field, id), as LIBFFM reads
+            X, y, fields = load_ffm(source, zero_based=True, vocabulary=vocabulary, dtype=dtype)
         else:
             # Hashed FFM files may hold one feature id in two fields; keep the first.
             X, y, fields = load_ffm(source, n_features=n_features, zero_based=True,
@@ -310,11 +329,13 @@ def read_for_model(estimator, path, fmt, labels=True):
     n = estimator.n_features_in_
     why = f"the {n} features the model was trained on"
     dtype = np.dtype(estimator.dtype)
-    recordio = fmt == "recordio" or (fmt == "auto"
-                                     and sniff(data_files(path)[0]).format == "recordio")
+    kind = sniff(data_files(path)[0]).format if fmt == "auto" else fmt
+    # A model of (field, id) columns reads FFM rows by its vocabulary: its fields.
+    vocabulary = (np.asarray(estimator.fields) if kind == "ffm"
+                  and getattr(estimator, "feature_ids_", None) is not None else None)
     try:
-        data = read_data(path, fmt, n_features=None if recordio else n, dtype=dtype,
-                         labels=labels)
+        data = read_data(path, fmt, n_features=None if kind == "recordio" else n, dtype=dtype,
+                         labels=labels, vocabulary=vocabulary)
     except DataFormatError as exc:
         if "out of range for n_features" not in exc.problem:
             raise

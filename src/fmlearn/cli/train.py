@@ -8,12 +8,13 @@ import time
 import click
 import numpy as np
 
-from . import libfm, sagemaker
+from . import libffm, libfm, sagemaker
 from ._common import CONTEXT, debug_option, file_error, format_option, note, warn
-from ._data import (check_readable, format_metric, metrics, predictions, read_data, widen,
-                    write_values)
+from ._data import (check_readable, data_files, format_metric, metrics, predictions, read_data,
+                    sniff, widen, write_values)
 
-_MODEL_FLAGS = ("task", "dim", "method", "n_iter", "learn_rate", "regular", "init_stdev")
+_MODEL_FLAGS = ("task", "dim", "method", "n_iter", "learn_rate", "regular", "init_stdev",
+                "model")
 
 
 class _BurnIn(click.ParamType):
@@ -84,6 +85,11 @@ def _option(*names, **kwargs):
 @_option("--method", type=click.Choice(["sgd", "sgda", "als", "mcmc"], case_sensitive=False),
          help="Learning method; sgda: SGD with the regularisation learned on -validation. "
               " [default: mcmc; Python API: sgd]")
+@_option("--model", type=click.Choice(["fm", "ffm", "fwfm"]),
+         help="The model: a factorization machine, a field-aware FM (FFMRegressor / "
+              "FFMClassifier) or a field-weighted FM (FwFM*), the last two from FFM files with "
+              "a column per (field, feature id) token and -method sgd; libFM's flags map as "
+              "for fm.  [default: ffm for FFM files, else fm]")
 @_option("--meta", "meta_path", metavar="FILE",
          help="Feature groups of MCMC's priors and sgda's penalties: one group id per "
               "feature and line (fmlearn convert --meta writes one).")
@@ -121,7 +127,7 @@ def _option(*names, **kwargs):
               "per iteration) as an image, e.g. curve.png; needs matplotlib.")
 @debug_option
 def train(task, train_path, test_path, validation_path, out_path, dim, regular, init_stdev,
-          n_iter, learn_rate, method, meta_path, seed, verbosity, rlog_path, model_out,
+          n_iter, learn_rate, method, model, meta_path, seed, verbosity, rlog_path, model_out,
           load_model, relation, cache_size, hyperparameters_path, fmt, schedule, burn_in,
           python_defaults, n_jobs, dtype, quiet, plot_path):
     """Train a factorization machine; libFM's command line works unchanged.
@@ -196,14 +202,21 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
         if task is None:
             raise click.UsageError("Missing option '-task' (r: regression, c: binary "
                                    "classification), or give --hyperparameters.", ctx)
+        if model is None:
+            check_readable(train_path)
+            head = fmt if fmt != "auto" else sniff(data_files(train_path)[0]).format
+            model = "ffm" if head == "ffm" else "fm"
         spec = libfm.estimator_spec(
-            task, method=(method or ("sgd" if python_defaults else "mcmc")).lower(),
+            task, method=(method or ("sgd" if python_defaults or model != "fm"
+                                     else "mcmc")).lower(),
             dim=dim or "1,1,8", regular=regular, learn_rate=learn_rate or "0.1",
             init_stdev=0.1 if init_stdev is None else init_stdev, n_iter=n_iter or 100,
             seed=seed, burn_in=0 if burn_in is None else burn_in,
             schedule=schedule or "constant", has_validation=validation_path is not None)
         if python_defaults:
             spec = libfm.python_defaults(spec, given)
+        if model != "fm":
+            spec = libffm.field_model_spec(spec, model, "method" in given)
     if out_path is not None and test_path is None:
         raise click.UsageError("-out writes the predictions for -test; give -test.", ctx)
     check_readable(*(p for p in (train_path, test_path, validation_path, meta_path) if p))
@@ -213,6 +226,12 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
 
     data = _read_training_data(spec, fmt, dtype, train=train_path, test=test_path,
                                validation=validation_path)
+    if spec.model != "fm":
+        if data["train"].fields is None:
+            raise click.UsageError(f"--model {spec.model} needs the fields of FFM rows "
+                                   f"(field:index:value); {train_path} holds "
+                                   f"{data['train'].format} rows.", ctx)
+        spec.params["fields"] = data["train"].fields
     groups = libfm.read_groups(meta_path) if meta_path is not None else None
     width = max([d.X.shape[1] for d in data.values()] + [0 if groups is None else groups.size])
     if spec.n_features is not None:
@@ -327,14 +346,19 @@ def _fit(estimator, X, y, progress, **fit):
 
 
 def _read_training_data(spec, fmt, dtype, **paths):
+    """The data sets by name; for the field models, FFM files as (field, id) columns, the
+    others through the vocabulary of ``train`` (the first)."""
     from ..io.errors import DataFormatError
 
     data = {}
+    tokens = spec.model != "fm"
     for name, path in paths.items():
         if path is None:
             continue
+        vocabulary = data["train"].fields if tokens and name != "train" else None
         try:
-            data[name] = read_data(path, fmt, n_features=spec.n_features, dtype=np.dtype(dtype))
+            data[name] = read_data(path, fmt, n_features=spec.n_features, dtype=np.dtype(dtype),
+                                   tokens=tokens, vocabulary=vocabulary)
         except DataFormatError as exc:
             if "out of range for n_features" not in exc.problem:
                 raise

@@ -249,6 +249,30 @@ def _rows(parsed: Any, name: str, zero_based: bool, n_features: int | None,
     return X, parsed.labels, fields
 
 
+def merge_vocabularies(vocabularies: list[ArrayLike]) -> NDArray[np.int32]:
+    """One vocabulary holding every (field, id) of ``vocabularies``, numbered as
+    :func:`load_ffm` numbers the tokens of one file that holds them in that order.
+
+    For the files of a folder: read each with ``vocabulary=`` the merged one.
+
+    Examples
+    --------
+    >>> merge_vocabularies([[[0, 0], [-1, 1], [1, 0]], [[0, 0], [2, 1]]])
+    array([[0, 0],
+           [2, 1],
+           [1, 0]], dtype=int32)
+    """
+    pairs = np.concatenate([_checked_vocabulary(v) for v in vocabularies])
+    pairs = pairs[pairs[:, 0] >= 0]
+    _, first_at = np.unique(pairs, axis=0, return_index=True)
+    pairs = pairs[np.sort(first_at)]
+    ids, token_fields = pairs[:, 1], pairs[:, 0]
+    first_fields = np.full(int(ids.max(initial=-1)) + 1, -1, dtype=np.int32)
+    first_fields[ids[::-1]] = token_fields[::-1]
+    clash = np.flatnonzero(first_fields[ids] != token_fields)
+    return _token_columns(token_fields, ids, first_fields, clash)[1]
+
+
 def _token_columns(token_fields: NDArray[np.int32], ids: NDArray[np.int32],
                    first_fields: NDArray[np.int32],
                    clash: NDArray[np.intp]) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
