@@ -33,6 +33,7 @@ KINDS: dict[str, tuple[str, dict, str]] = {
     "FMClassifier 3 classes": ("FMClassifier", {}, "classes"),
     "FFMRegressor": ("FFMRegressor", {"fields": "fields"}, "real"),
     "FFMClassifier": ("FFMClassifier", {"fields": "fields"}, "binary"),
+    "FFMClassifier ftrl": ("FFMClassifier", {"fields": "fields", "solver": "ftrl"}, "binary"),
     "FwFMClassifier": ("FwFMClassifier", {"fields": "fields"}, "binary"),
     "FMRanker": ("FMRanker", {}, "pairs"),
 }
