@@ -96,8 +96,8 @@ fit_intercept, fit_linear, learning_rate, eta0, init_std
     reg_intercept, reg_linear, reg_factors : float, default=0, 2e-5, 2e-5
         L2 penalties, applied to the parameters each row touches.
     reg_field_weights : float, default=1e-5
-        L2 penalty of the field weights each row uses (DeepCTR's FwFM default; its
-        weights start near 0, fmlearn's at 1).
+        L2 penalty of the field weights each row uses, pulling them towards 0 (DeepCTR's
+        FwFM default strength ``l2_reg_field_strength``).
 """
 
 _ATTRIBUTES = """\
@@ -120,7 +120,8 @@ _MODEL = """\
     ``r[f, f]``), in O(k (nnz + F**2)) per row for F fields in the row. On click data it
     comes close to the FFM with about 1/n_fields of its parameters (Pan et al., WWW
     2018). The weights start at 1, so an untrained FwFM is an FM; DeepCTR and FuxiCTR
-    start them near 0, which leaves the factors' first steps without a gradient. These
+    start them near 0 (a truncated normal; PyTorch's linear-layer default), where the
+    factors' first gradients through the pairs are near 0 as well. These
     are classes of their own, not an option of the FM estimators, since they need fields
     and learn r, and the FM's ALS and MCMC learners do not apply to them.
 """
