@@ -122,3 +122,19 @@ def test_train_field_model_errors(criteo, tmp_path):
     assert result.returncode == 2
     assert "--model ffm needs the fields of FFM rows (field:index:value); rows.libfm holds " \
            "libsvm rows" in result.stderr
+
+
+def test_a_folder_of_ffm_files_shares_one_vocabulary(tmp_path):
+    from fmlearn.cli._data import read_data
+
+    (tmp_path / "part-0").write_text("1 0:3:1 1:4:1\n0 0:5:1 1:3:2\n")
+    (tmp_path / "part-1").write_text("1 2:3:1 1:4:0.5\n0 0:7:1 1:8:1\n")
+    data = read_data(tmp_path, "ffm", tokens=True)
+    rows = [{(f, j, v) for f, j, v in (t.split(":") for t in line.split()[1:])}
+            for part in ("part-0", "part-1") for line in (tmp_path / part).read_text().split("\n")
+            if line]
+    X = data.X.tocsr()
+    read = [{(str(data.fields[c, 0]), str(data.fields[c, 1]), f"{v:g}")
+             for c, v in zip(X[r].indices, X[r].data)} for r in range(X.shape[0])]
+    assert read == [{(f, j, f"{float(v):g}") for f, j, v in row} for row in rows]
+    assert data.y.tolist() == [1, 0, 1, 0]
