@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from fmlearn import FFMClassifier, FFMRegressor
 from fmlearn._validation import as_fm_csr
 from fmlearn.model import FFMModel, normalize_rows
-from fmlearn.persistence import load, save
+from fmlearn.persistence import ModelFileError, load, save
 from fmlearn.solvers.ftrl_ffm import FFMFTRLSolver
 from test_ftrl import assert_fed_gradients, closed_form_step
 
@@ -164,6 +164,21 @@ def test_model_file_keeps_z_n_and_warm_start_and_partial_fit_continue(tmp_path):
     np.testing.assert_array_equal(est.fit(X, y).predict(X), loaded.fit(X, y).predict(X))
     np.testing.assert_array_equal(est.partial_fit(X, y).predict(X),
                                   loaded.partial_fit(X, y).predict(X))
+
+
+def test_a_state_that_does_not_match_the_model_is_refused(tmp_path):
+    X, y, _ = planted(100, 8)
+    est = FFMClassifier(fields=FIELDS, solver="ftrl", n_factors=2, max_iter=1, tol=None).fit(X, y)
+    state = est._solver_state
+    state.n_factors = state.n_factors[:, :1].copy()
+    with pytest.raises(ModelFileError, match=r"'solver_state.n_factors' has shape \[12, 1, 2\]; "
+                                             r"expected \[n_features=12, n_fields=4, n_factors=2\]"):
+        save(est, tmp_path / "m.fm")
+    state.n_factors = np.zeros((12, 4, 2), np.float32)
+    state.n_factors[3, 1, 0] = -2
+    with pytest.raises(ModelFileError, match=r"n_factors' holds -2.0 at index \(3, 1, 0\); it "
+                                             "must be finite and >= 0"):
+        save(est, tmp_path / "m.fm")
 
 
 def test_auto_defaults_follow_the_solver_and_other_solvers_are_refused():
