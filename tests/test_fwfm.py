@@ -258,3 +258,13 @@ def test_a_token_vocabulary_gives_the_fields_and_is_kept_in_model_files(tmp_path
     loaded = load(save(est, tmp_path / "tokens.fm"))
     assert loaded.feature_ids_.tolist() == (np.arange(60) % 7).tolist()
     assert np.array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_normalize_auto_keeps_an_fwfm(tmp_path):
+    X, score, fields = planted_fwfm(2000, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = FwFMClassifier(fields=fields, n_factors=2, normalize="auto", early_stopping=True,
+                             max_iter=3, random_state=0).fit(X, score > 0)
+    assert isinstance(clf.model_, FwFMModel) and clf.model_.normalize == clf.normalize_
+    assert np.array_equal(load(save(clf, tmp_path / "auto.fm")).predict(X), clf.predict(X))

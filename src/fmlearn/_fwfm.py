@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,7 +29,7 @@ class BaseFwFM(BaseFFM):
     }
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool | Literal["auto"] = False, max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
                  reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
                  reg_field_weights: float = 1e-5, fit_intercept: bool = True,
@@ -86,8 +86,9 @@ mapping or callable, default=None
         feature in one field: an FM with one learned scale of its pairs.
     n_factors : int, default=8
         Length k of each feature's latent vector.
-    normalize : bool, default=False
-        Scale every row to unit L2 norm, as in :class:`FFMClassifier`.
+    normalize : bool or "auto", default=False
+        Scale every row to unit L2 norm, as in :class:`FFMClassifier`; ``"auto"`` fits
+        both and keeps the better on the validation data (``normalize_``).
     max_iter, tol, early_stopping, validation_fraction, n_iter_no_change, scoring, \
 shuffle, warm_start, n_jobs, random_state, verbose, dtype, clip_gradient, power_t, \
 fit_intercept, fit_linear, learning_rate, eta0, init_std
@@ -105,7 +106,7 @@ _ATTRIBUTES = """\
         The learned parameters.
     intercept_, coef_, n_iter_, t_, loss_curve_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_, fields_, field_names_, \
-feature_ids_
+feature_ids_, normalize_
         As in :class:`FFMClassifier`.
     factors_ : ndarray of shape (n_features, n_factors)
         The latent vectors.
@@ -157,7 +158,7 @@ class FwFMRegressor(FMRegressionMixin, BaseFwFM):
                                     "clip_predictions": ["boolean"]}
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool | Literal["auto"] = False, max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
                  reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
                  reg_field_weights: float = 1e-5, fit_intercept: bool = True,
