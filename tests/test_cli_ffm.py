@@ -138,3 +138,56 @@ def test_a_folder_of_ffm_files_shares_one_vocabulary(tmp_path):
              for c, v in zip(X[r].indices, X[r].data)} for r in range(X.shape[0])]
     assert read == [{(f, j, f"{float(v):g}") for f, j, v in row} for row in rows]
     assert data.y.tolist() == [1, 0, 1, 0]
+
+
+def libffm_binary(W, normalization, align):
+    """The bytes LIBFFM >= 1.2's ffm_save_model writes for W of shape (n, m, k): blocks of
+    ``align`` weights and ``align`` AdaGrad sums (here 1), k padded to a multiple of align."""
+    n, m, k = W.shape
+    k_aligned = -(-k // align) * align
+    padded = np.zeros((n, m, k_aligned), dtype=np.float32)
+    padded[:, :, :k] = W
+    blocks = np.ones((n, m, k_aligned // align, 2, align), dtype=np.float32)
+    blocks[:, :, :, 0, :] = padded.reshape(n, m, k_aligned // align, align)
+    header = np.array([n, m, k], dtype="<i4").tobytes() + bytes([normalization])
+    return header + blocks.astype("<f4").tobytes()
+
+
+def libffm_text(W, normalization):
+    """LIBFFM 1.0-1.1's text model file."""
+    n, m, k = W.shape
+    lines = [f"n {n}", f"m {m}", f"k {k}", f"normalization {int(normalization)}"]
+    lines += [f"w{j},{f} " + " ".join(repr(float(v)) for v in W[j, f]) + " "
+              for j in range(n) for f in range(m)]
+    return "\n".join(lines) + "\n"
+
+
+def test_ffm_predict_scores_libffm_models_as_libffm(criteo, tmp_path):
+    from test_ffm_tokens import libffm_scores, tokens
+
+    from fmlearn.io import DataFormatError, load_libffm_model
+
+    train, test = criteo[:2]
+    rows, labels = tokens(test)
+    n = 9000  # ids of the test file beyond the model are skipped, as LIBFFM does
+    W = np.random.default_rng(3).normal(0, 0.5, (n, 17, 3)).astype(np.float32)
+    kept = [[(f, j, v) for f, j, v in row if j < n and f < 17] for row in rows]
+    expected = libffm_scores(kept, W.astype(np.float64), normalize=False)
+    r = np.array([sum(v * v for *_, v in row) for row in rows])
+    (tmp_path / "libffm.model").write_bytes(libffm_binary(W, True, align=4))
+    result = run_script("ffm-predict", test, "libffm.model", "out.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    proba = np.loadtxt(tmp_path / "out.txt")
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-expected / r)), rtol=1e-5)
+    assert result.stdout == f"logloss = {log_loss(labels > 0, proba):.5f}\n"
+
+    X, _, vocabulary = load_ffm(test)
+    (tmp_path / "one.model").write_bytes(libffm_binary(W, False, align=1))
+    (tmp_path / "text.model").write_text(libffm_text(W, False))
+    for path, align in (("one.model", 1), ("text.model", 4)):
+        model = load_libffm_model(tmp_path / path, vocabulary, align=align)
+        np.testing.assert_allclose(model.predict(X), expected, rtol=1e-4, atol=1e-5)
+    (tmp_path / "cut.model").write_bytes(libffm_binary(W, False, align=4)[:-4])
+    with pytest.raises(DataFormatError, match=r"cut.model: not a LIBFFM model: its header "
+                                              r"says n=9000, m=17, k=3, which take"):
+        load_libffm_model(tmp_path / "cut.model", vocabulary)

@@ -28,6 +28,9 @@ LIBFFM option      :class:`~fmlearn.FFMClassifier`
 --seed N           ``random_state`` (fmlearn's; LIBFFM seeds from a fixed state)
 =================  ============================================================================
 
+``ffm-predict`` also reads the model files of LIBFFM's own ``ffm-train``
+(:func:`fmlearn.io.load_libffm_model`), and then gives LIBFFM's scores.
+
 LIBFFM draws the initial latent vectors from U(0, 1/sqrt(k)); fmlearn from
 N(0, ``init_std``\\ :sup:`2`) (``init_std=0.1``), so the two give close, not equal, models. Where an
 id occurs under several fields LIBFFM shares its latent vectors; fmlearn's columns do not.
@@ -168,14 +171,17 @@ def ffm_train(training_set_file, model_file, lam, k, n_iter, eta, n_threads, val
 @click.argument("test_file")
 @click.argument("model_file")
 @click.argument("output_file")
+@click.option("--align", type=click.Choice(["4", "1"]), default="4", show_default=True,
+              help="LIBFFM binary models: the kALIGN of the LIBFFM build that wrote them, 4 "
+                   "with SSE (its default), 1 without.")
 @debug_option
-def ffm_predict(test_file, model_file, output_file):
+def ffm_predict(test_file, model_file, output_file, align):
     """Write the probability of a click for each row of TEST_FILE, one per line, and print
     the log-loss (labels > 0 are clicks), as LIBFFM's ffm-predict.
 
-    MODEL_FILE is an fmlearn model file (fmlearn ffm-train or train writes one); tokens
-    whose (field, feature id) the model never saw are left out, as LIBFFM ignores
-    fields and ids beyond its model.
+    MODEL_FILE is an fmlearn model file (fmlearn ffm-train or train writes one: tokens
+    whose (field, feature id) it never saw are left out) or a model file of LIBFFM's own
+    ffm-train (fmlearn.io.load_libffm_model: the scores are LIBFFM's).
     \f
 
     Examples
@@ -193,10 +199,22 @@ def ffm_predict(test_file, model_file, output_file):
     >>> result.stdout.split(" = ")[0], len((folder / "out").read_text().split())
     ('logloss', 20)
     """
-    from ._data import check_readable, load_model, metrics, predictions, read_for_model, \
-        write_values
+    from ._data import (check_readable, load_model, metrics, predictions, read_data,
+                        read_for_model, write_values)
 
     check_readable(test_file, model_file)
+    if _is_libffm_model(model_file):
+        from scipy.special import expit
+        from sklearn.metrics import log_loss
+
+        from ..io import load_libffm_model
+
+        rows = read_data(test_file, "ffm", tokens=True)
+        model = load_libffm_model(model_file, rows.fields, align=int(align))
+        proba = expit(model.predict(rows.X))
+        write_values(output_file, proba)
+        click.echo(f"logloss = {log_loss(rows.y > 0, proba, labels=[False, True]):.5f}")
+        return
     estimator = load_model(model_file)
     if not hasattr(estimator, "classes_"):
         raise CommandError(f"ffm-predict writes probabilities; {model_file} holds "
@@ -205,6 +223,20 @@ def ffm_predict(test_file, model_file, output_file):
     write_values(output_file, predictions(estimator, rows.X, proba=True))
     logloss = metrics(estimator, rows.X, rows.y)["logloss"]
     click.echo(f"logloss = {logloss:.5f}")
+
+
+def _is_libffm_model(path):
+    """Whether ``path`` looks like LIBFFM's model file: its text header, or a binary header
+    whose n, m, k give the file's size (for kALIGN 1 or 4)."""
+    with open(path, "rb") as fh:
+        head = fh.read(13)
+    if head.startswith(b"n "):
+        return True
+    if len(head) < 13 or head[12] > 1:
+        return False
+    n, m, k = (int(v) for v in np.frombuffer(head, dtype="<i4", count=3))
+    sizes = {13 + 8 * n * m * (-(-k // align) * align) for align in (1, 4)}
+    return min(n, m, k) > 0 and os.path.getsize(path) in sizes
 
 
 __test__ = {f"{command.name}_command": command.callback for command in (ffm_train, ffm_predict)}
