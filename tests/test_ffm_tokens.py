@@ -181,3 +181,52 @@ def test_estimator_refuses_negative_feature_ids():
     with pytest.raises(ValueError, match=r"fields: the feature ids \(second column\) must be "
                                          r"0 .. 2\*\*31 - 1; column 1 has -3"):
         FFMClassifier(fields=[[0, 0], [1, -3]], max_iter=1).fit(np.eye(2), [0, 1])
+
+
+def vocabulary_model_file(tmp_path):
+    """The bytes of a saved FFM fitted with a vocabulary, and the bench's crafting helpers."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from fuzz_targets import model_files
+
+    clf = FFMClassifier(fields=[[0, 5], [1, 5], [-1, 2]], max_iter=2, tol=None,
+                        random_state=0).fit(np.eye(3), [0, 1, 0])
+    save(clf, tmp_path / "m.fm")
+    return (tmp_path / "m.fm").read_bytes(), model_files
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda a: np.array([-1, 5, 2], dtype=np.int32),
+     r"'model.feature_ids' holds -1 at index 0; feature ids are >= 0"),
+    (lambda a: a.astype(np.int64), r"'model.feature_ids' has dtype <i8; expected <i4"),
+    (lambda a: a[:2], r"'model.feature_ids' has shape \[2\]; expected \[n_features=3\]"),
+])
+def test_model_files_check_the_feature_ids(tmp_path, change, problem):
+    from fmlearn import ModelFileError
+
+    data, files = vocabulary_model_file(tmp_path)
+    np.testing.assert_array_equal(load(tmp_path / "m.fm").feature_ids_, [5, 5, 2])
+    crafted = files.with_array(data, "model.feature_ids",
+                               change(files.read_array(data, "model.feature_ids")))
+    (tmp_path / "crafted.fm").write_bytes(crafted)
+    with pytest.raises(ModelFileError, match=problem):
+        load(tmp_path / "crafted.fm")
+
+
+def test_model_files_without_feature_ids_load_as_before(tmp_path):
+    data, files = vocabulary_model_file(tmp_path)
+
+    def old(header):  # as written before the (field, id) columns: no feature_ids field
+        del header["model"]["fields"]["feature_ids"]
+        header["arrays"] = {k: v for k, v in header["arrays"].items()
+                            if k != "model.feature_ids"}
+        header["params"]["fields"] = [0, 1, -1]
+        return header
+
+    crafted = files.with_header(data, old)
+    (tmp_path / "old.fm").write_bytes(crafted)
+    loaded = load(tmp_path / "old.fm")
+    assert loaded.feature_ids_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(np.eye(3)),
+                                  load(tmp_path / "m.fm").predict_proba(np.eye(3)))
