@@ -35,6 +35,7 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     FFMClassifier(fields=alternate_fields, random_state=0),
     FwFMRegressor(random_state=0), FwFMClassifier(fields=alternate_fields, random_state=0),
     FFMRegressor(solver="ftrl", random_state=0), FFMClassifier(solver="ftrl", random_state=0),
+    FwFMRegressor(solver="ftrl", random_state=0), FwFMClassifier(solver="ftrl", random_state=0),
     # In-memory input fits in this process; test_dask.py checks the cluster fits.
     DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),
     MultiValueEncoder(), FieldHasher(n_features=64)]

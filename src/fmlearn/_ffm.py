@@ -133,6 +133,7 @@ class BaseFFM(BaseFM):
     """
 
     _solver_defaults = FFM_SOLVER_DEFAULTS
+    _model_class: type = FFMModel
     _parameter_constraints: dict = {
         **{name: rule for name, rule in with_solver_defaults(BaseFM._parameter_constraints).items()
            if name not in ("order", "burn_in", "n_kept_samples")},
@@ -233,14 +234,15 @@ class BaseFFM(BaseFM):
         check_is_fitted(self, "model_")
         return bool(self.model_.normalize)
 
-    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> FFMModel:
+    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> Any:
         if self.normalize == "auto":
             raise ValueError("normalize='auto' is chosen by fit on validation data; partial_fit "
                              "needs normalize=True or False.")
         fields, self._field_names = resolve_fields(
             self.fields, n_features, getattr(self, "feature_names_in_", None))
-        return FFMModel.initial(fields, self.n_factors, self._resolved("init_std"), dtype,
-                                self._rng, self.normalize, vocabulary_ids(self.fields))
+        return self._model_class.initial(fields, self.n_factors, self._resolved("init_std"),
+                                         dtype, self._rng, self.normalize,
+                                         vocabulary_ids(self.fields))
 
     def _sgd_learner(self) -> type:
         return FFMSolver

@@ -10,9 +10,10 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._classification import FMClassificationMixin
-from ._ffm import BaseFFM, Fields, resolve_fields, vocabulary_ids
+from ._ffm import BaseFFM, Fields
 from ._regression import FMRegressionMixin
 from .fwfm_model import FwFMModel
+from .solvers.ftrl_fwfm import FwFMFTRLSolver
 from .solvers.fwfm import FwFMSolver
 
 if TYPE_CHECKING:
@@ -29,37 +30,40 @@ class BaseFwFM(BaseFFM):
     }
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool | Literal["auto"] = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool | Literal["auto"] = False, solver: Literal["sgd", "ftrl"] = "sgd",
+                 max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
-                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
-                 reg_field_weights: float = 1e-5, fit_intercept: bool = True,
-                 fit_linear: bool = True, init_std: float = 0.1,
+                 reg_intercept: float = 0.0, reg_linear: float | Literal["auto"] = "auto",
+                 reg_factors: float | Literal["auto"] = "auto", reg_field_weights: float = 1e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True,
+                 init_std: float | Literal["auto"] = "auto",
                  clip_gradient: float | None = None, early_stopping: bool = False,
                  validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
                  n_jobs: int | None = None, random_state: RandomStateLike = None,
-                 verbose: int = 0, dtype: FloatDType = "float32") -> None:
+                 verbose: int = 0, dtype: FloatDType = "float32", beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0) -> None:
         super().__init__(
-            fields=fields, n_factors=n_factors, normalize=normalize, max_iter=max_iter, tol=tol,
-            learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
-            reg_linear=reg_linear, reg_factors=reg_factors, fit_intercept=fit_intercept,
-            fit_linear=fit_linear, init_std=init_std, clip_gradient=clip_gradient,
-            early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, scoring=scoring, shuffle=shuffle,
-            warm_start=warm_start, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
-            dtype=dtype)
+            fields=fields, n_factors=n_factors, normalize=normalize, solver=solver,
+            max_iter=max_iter, tol=tol, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
+            reg_intercept=reg_intercept, reg_linear=reg_linear, reg_factors=reg_factors,
+            fit_intercept=fit_intercept, fit_linear=fit_linear, init_std=init_std,
+            clip_gradient=clip_gradient, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
+            scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
+            random_state=random_state, verbose=verbose, dtype=dtype, beta=beta,
+            l1_linear=l1_linear, l1_factors=l1_factors)
         self.reg_field_weights = reg_field_weights
 
-    def _new_model(self, n_features: int, dtype: np.dtype[Any]) -> FwFMModel:
-        fields, self._field_names = resolve_fields(
-            self.fields, n_features, getattr(self, "feature_names_in_", None))
-        return FwFMModel.initial(fields, self.n_factors, self.init_std, dtype, self._rng,
-                                 self.normalize, vocabulary_ids(self.fields))
+    _model_class = FwFMModel
 
     def _sgd_learner(self) -> type:
         return FwFMSolver
 
-    def _solver(self, validation: Any = None) -> FwFMSolver:
+    def _ftrl_learner(self) -> type:
+        return FwFMFTRLSolver
+
+    def _solver(self, validation: Any = None) -> Any:
         solver = super()._solver(validation)
         solver.reg_field_weights = self.reg_field_weights
         return solver
@@ -89,16 +93,25 @@ mapping or callable, default=None
     normalize : bool or "auto", default=False
         Scale every row to unit L2 norm, as in :class:`FFMClassifier`; ``"auto"`` fits
         both and keeps the better on the validation data (``normalize_``).
+    solver : {"sgd", "ftrl"}, default="sgd"
+        ``"sgd"``: per-row steps of every parameter a row touches (``learning_rate``,
+        ``eta0``). ``"ftrl"``: per-row FTRL-Proximal (McMahan et al., KDD 2013) on every
+        coordinate, the field weights included, with ``eta0`` as its ``alpha``,
+        ``beta``, ``l1_linear``/``l1_factors`` as its L1 and ``reg_*`` as its L2 strengths,
+        as in :class:`FFMClassifier`.
     max_iter, tol, early_stopping, validation_fraction, n_iter_no_change, scoring, \
 shuffle, warm_start, n_jobs, random_state, verbose, dtype, clip_gradient, power_t, \
-fit_intercept, fit_linear, learning_rate, eta0, init_std
+fit_intercept, fit_linear, learning_rate, eta0, init_std, beta, l1_linear, l1_factors
         As in :class:`FFMClassifier`: AdaGrad from ``eta0=0.2`` by default, ``n_jobs``
         threads updating the shared parameters without locks.
-    reg_intercept, reg_linear, reg_factors : float, default=0, 2e-5, 2e-5
-        L2 penalties, applied to the parameters each row touches.
+    reg_intercept, reg_linear, reg_factors : float or "auto", default=0, "auto", "auto"
+        L2 penalties. SGD applies them to the parameters each row touches (``"auto"``:
+        2e-5); FTRL adds them once to a coordinate's summed loss (``"auto"``: 1e-3 and
+        0.1), as in :class:`FFMClassifier`.
     reg_field_weights : float, default=1e-5
-        L2 penalty of the field weights each row uses, pulling them towards 0 (DeepCTR's
-        FwFM default strength ``l2_reg_field_strength``).
+        L2 penalty of the field weights, pulling them towards 0 (DeepCTR's FwFM default
+        strength ``l2_reg_field_strength``): SGD applies it to the weights each row
+        uses, FTRL once to each weight's summed loss (no L1: they are few).
 """
 
 _ATTRIBUTES = """\
@@ -158,26 +171,30 @@ class FwFMRegressor(FMRegressionMixin, BaseFwFM):
                                     "clip_predictions": ["boolean"]}
 
     def __init__(self, *, fields: Fields = None, n_factors: int = 8,
-                 normalize: bool | Literal["auto"] = False, max_iter: int = 100, tol: float | None = 1e-4,
+                 normalize: bool | Literal["auto"] = False, solver: Literal["sgd", "ftrl"] = "sgd",
+                 max_iter: int = 100, tol: float | None = 1e-4,
                  learning_rate: Schedule = "adagrad", eta0: float = 0.2, power_t: float = 0.25,
-                 reg_intercept: float = 0.0, reg_linear: float = 2e-5, reg_factors: float = 2e-5,
-                 reg_field_weights: float = 1e-5, fit_intercept: bool = True,
-                 fit_linear: bool = True, init_std: float = 0.1,
+                 reg_intercept: float = 0.0, reg_linear: float | Literal["auto"] = "auto",
+                 reg_factors: float | Literal["auto"] = "auto", reg_field_weights: float = 1e-5,
+                 fit_intercept: bool = True, fit_linear: bool = True,
+                 init_std: float | Literal["auto"] = "auto",
                  clip_gradient: float | None = None, early_stopping: bool = False,
                  validation_fraction: float = 0.1, n_iter_no_change: int = 5,
                  scoring: Scoring = None, shuffle: bool = True, warm_start: bool = False,
                  n_jobs: int | None = None, random_state: RandomStateLike = None,
-                 verbose: int = 0, dtype: FloatDType = "float32",
+                 verbose: int = 0, dtype: FloatDType = "float32", beta: float = 1.0,
+                 l1_linear: float = 0.0, l1_factors: float = 0.0,
                  clip_predictions: bool = True) -> None:
         super().__init__(
-            fields=fields, n_factors=n_factors, normalize=normalize, max_iter=max_iter, tol=tol,
-            learning_rate=learning_rate, eta0=eta0, power_t=power_t, reg_intercept=reg_intercept,
-            reg_linear=reg_linear, reg_factors=reg_factors, reg_field_weights=reg_field_weights,
-            fit_intercept=fit_intercept, fit_linear=fit_linear, init_std=init_std,
-            clip_gradient=clip_gradient, early_stopping=early_stopping,
-            validation_fraction=validation_fraction, n_iter_no_change=n_iter_no_change,
-            scoring=scoring, shuffle=shuffle, warm_start=warm_start, n_jobs=n_jobs,
-            random_state=random_state, verbose=verbose, dtype=dtype)
+            fields=fields, n_factors=n_factors, normalize=normalize, solver=solver,
+            max_iter=max_iter, tol=tol, learning_rate=learning_rate, eta0=eta0, power_t=power_t,
+            reg_intercept=reg_intercept, reg_linear=reg_linear, reg_factors=reg_factors,
+            reg_field_weights=reg_field_weights, fit_intercept=fit_intercept,
+            fit_linear=fit_linear, init_std=init_std, clip_gradient=clip_gradient,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, scoring=scoring, shuffle=shuffle,
+            warm_start=warm_start, n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+            dtype=dtype, beta=beta, l1_linear=l1_linear, l1_factors=l1_factors)
         self.clip_predictions = clip_predictions
 
 

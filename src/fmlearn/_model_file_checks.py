@@ -345,13 +345,17 @@ def _check_adam_state(c, value, shapes, where, dtype):
 
 
 def _check_ftrl_state(c, value, shapes, where, dtype):
-    names = ("z_intercept", "n_intercept", "z_coef", "n_coef", "z_factors", "n_factors")
-    f = c.fields(value, "ftrl_state", names, where)
+    """FTRL's ``(z, n)`` of each of the model's arrays: an ``ftrl_state``, or an
+    ``fwfm_ftrl_state`` for a model with field weights."""
+    held = [of for of in ("intercept", "coef", "factors", "field_weights") if of in shapes]
+    kind = "fwfm_ftrl_state" if "field_weights" in shapes else "ftrl_state"
+    names = [f"{z}_{of}" for of in held for z in ("z", "n")]
+    f = c.fields(value, kind, names, where)
     for name in names:
-        kind, of = name.split("_")
+        z, of = name.split("_", 1)
         c.floats(f[name], f"{where} field {name!r}", shapes[of], dtype,
-                 f"FTRL's {'sums of squared gradients' if kind == 'n' else 'z'} of the "
-                 f"model's {of}", low="non-negative" if kind == "n" else None)
+                 f"FTRL's {'sums of squared gradients' if z == 'n' else 'z'} of the "
+                 f"model's {of}", low="non-negative" if z == "n" else None)
 
 
 def _check_hyper(c, value, where):
@@ -432,7 +436,7 @@ def _expected_kinds(estimator, n_classes):
               "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state",
               "ftrl": "ftrl_state"}
     if hasattr(estimator, "reg_field_weights"):  # the FwFM estimators
-        return "fwfm", "fwfm_state"
+        return "fwfm", "fwfm_ftrl_state" if solver == "ftrl" else "fwfm_state"
     if not hasattr(estimator, "order"):  # the FFM estimators
         return "ffm", states[solver]
     if estimator.order > 2 and solver != "sgd":
@@ -588,7 +592,7 @@ def check_estimator(estimator, header, model, attributes, name_of):
         _check_sgda_state(c, state, shapes, where, dtype)
     elif state_kind == "adam_state":
         _check_adam_state(c, state, shapes, where, dtype)
-    elif state_kind == "ftrl_state":
+    elif state_kind in ("ftrl_state", "fwfm_ftrl_state"):
         _check_ftrl_state(c, state, shapes, where, dtype)
     elif state_kind == "hyperparameters":
         _check_hyper(c, state, where)

@@ -79,6 +79,7 @@ from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.adam import AdamState
 from .solvers.ftrl import FTRLState
+from .solvers.ftrl_fwfm import FwFMFTRLState
 from .solvers.fwfm import FwFMState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
@@ -200,6 +201,7 @@ _register("sgd_state", SGDState)
 _register("fwfm_state", FwFMState)
 _register("adam_state", AdamState)
 _register("ftrl_state", FTRLState)
+_register("fwfm_ftrl_state", FwFMFTRLState)
 _register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)

@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, dict, str]] = {
     "FFMClassifier": ("FFMClassifier", {"fields": "fields"}, "binary"),
     "FFMClassifier ftrl": ("FFMClassifier", {"fields": "fields", "solver": "ftrl"}, "binary"),
     "FwFMClassifier": ("FwFMClassifier", {"fields": "fields"}, "binary"),
+    "FwFMClassifier ftrl": ("FwFMClassifier", {"fields": "fields", "solver": "ftrl"}, "binary"),
     "FMRanker": ("FMRanker", {}, "pairs"),
 }
 
