@@ -191,3 +191,16 @@ def test_ffm_predict_scores_libffm_models_as_libffm(criteo, tmp_path):
     with pytest.raises(DataFormatError, match=r"cut.model: not a LIBFFM model: its header "
                                               r"says n=9000, m=17, k=3, which take"):
         load_libffm_model(tmp_path / "cut.model", vocabulary)
+
+
+def test_predict_reads_ffm_rows_through_an_fwfm_models_vocabulary(criteo, tmp_path):
+    from fmlearn import save
+
+    train, test, (X, y), (X_test, _), vocabulary = criteo
+    fwfm = FwFMClassifier(fields=vocabulary, n_factors=2, max_iter=2, tol=None,
+                          random_state=0).fit(X, y)
+    save(fwfm, tmp_path / "fwfm.fm")
+    result = run_script("predict", "fwfm.fm", test, "--proba", "-o", "p.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    proba = fwfm.predict_proba(X_test)[:, 1]
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "p.txt", dtype=proba.dtype), proba)

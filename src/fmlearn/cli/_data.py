@@ -331,8 +331,8 @@ def read_for_model(estimator, path, fmt, labels=True):
     dtype = np.dtype(estimator.dtype)
     kind = sniff(data_files(path)[0]).format if fmt == "auto" else fmt
     # A model of (field, id) columns reads FFM rows by its vocabulary: its fields.
-    vocabulary = (np.asarray(estimator.fields) if kind == "ffm"
-                  and getattr(estimator, "feature_ids_", None) is not None else None)
+    fields = getattr(estimator, "fields", None)
+    vocabulary = np.asarray(fields) if kind == "ffm" and np.ndim(fields) == 2 else None
     try:
         data = read_data(path, fmt, n_features=None if kind == "recordio" else n, dtype=dtype,
                          labels=labels, vocabulary=vocabulary)

@@ -70,7 +70,9 @@ def load_ffm(source: Source, *, n_features: int | None = None, zero_based: bool 
 
     Returns
     -------
-    X : scipy.sparse.csr_matrix of shape (n_rows, n_features)
+    X : scipy.sparse.csr_matrix of shape (n_rows, n_columns)
+        ``n_columns`` is ``n_features``, and with ``field_conflicts="token"`` one more
+        for each further field of an id (or the vocabulary's length).
     y : ndarray of shape (n_rows,)
     fields : ndarray of int32 of shape (n_columns, 2) or (n_features,)
         With ``field_conflicts="token"``, the vocabulary: the (field id, feature id)
