@@ -122,6 +122,12 @@ def test_train_field_model_errors(criteo, tmp_path):
     assert result.returncode == 2
     assert "--model ffm needs the fields of FFM rows (field:index:value); rows.libfm holds " \
            "libsvm rows" in result.stderr
+    (tmp_path / "hp.json").write_text('{"num_factors": "2", "predictor_type": '
+                                      '"binary_classifier", "feature_dim": "4"}')
+    result = run_script("train", "--hyperparameters", "hp.json", "--train", "rows.libfm",
+                        "--model", "ffm", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--model cannot be combined with --hyperparameters" in result.stderr
 
 
 def test_a_folder_of_ffm_files_shares_one_vocabulary(tmp_path):

@@ -119,8 +119,9 @@ def _labels(y):
 @debug_option
 def ffm_train(training_set_file, model_file, lam, k, n_iter, eta, n_threads, validation,
               auto_stop, no_norm, quiet, seed):
-    """Train an FFM as LIBFFM's ffm-train does: no bias or linear terms, AdaGrad, rows
-    scaled to unit length, a column per (field, feature id) token.
+    """Train an FFM as LIBFFM's ffm-train does: no bias or linear terms
+    (FFMClassifier with fit_intercept=False, fit_linear=False), AdaGrad, rows scaled to
+    unit length, a column per (field, feature id) token.
 
     Writes fmlearn's model file, by default <basename of TRAINING_SET_FILE>.model (as
     LIBFFM), which fmlearn ffm-predict, predict and serve read. Labels > 0 are clicks.

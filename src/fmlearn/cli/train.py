@@ -188,7 +188,8 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     given = {name for name in ctx.params
              if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
     if hyperparameters_path is not None:
-        clash = [f"-{name.replace('n_iter', 'iter')}" for name in _MODEL_FLAGS if name in given]
+        clash = [{"n_iter": "-iter", "model": "--model"}.get(name, f"-{name}")
+                 for name in _MODEL_FLAGS if name in given]
         clash += ["--python-defaults"] if python_defaults else []
         if clash:
             raise click.UsageError(f"{', '.join(clash)} cannot be combined with "
