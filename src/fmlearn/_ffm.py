@@ -133,7 +133,7 @@ class BaseFFM(BaseFM):
     """
 
     _solver_defaults = FFM_SOLVER_DEFAULTS
-    _model_class: type = FFMModel
+    _model_class: Any = FFMModel
     _parameter_constraints: dict = {
         **{name: rule for name, rule in with_solver_defaults(BaseFM._parameter_constraints).items()
            if name not in ("order", "burn_in", "n_kept_samples")},
