@@ -2,10 +2,13 @@
 it; the vocabulary reads other files, round-trips through dump_ffm and model files, and
 fmlearn's FFM gives LIBFFM's scores on the Criteo sample."""
 import io
+import tempfile
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import shared_data
 from fmlearn import FFMClassifier, FFMModel, load, save
@@ -230,3 +233,24 @@ def test_model_files_without_feature_ids_load_as_before(tmp_path):
     assert loaded.feature_ids_ is None
     np.testing.assert_array_equal(loaded.predict_proba(np.eye(3)),
                                   load(tmp_path / "m.fm").predict_proba(np.eye(3)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.dictionaries(st.tuples(st.integers(0, 3), st.integers(0, 6)),
+                                st.sampled_from([0.5, 1.0, 2.0, -3.0]), min_size=1, max_size=6),
+                min_size=1, max_size=8))
+def test_random_token_files_round_trip(rows):
+    text = "".join("1 " + " ".join(f"{f}:{j}:{v}" for (f, j), v in row.items()) + "\n"
+                   for row in rows).encode()
+    X, _, vocabulary = load_ffm(io.BytesIO(text), dtype=np.float64)
+    column = {tuple(p): c for c, p in enumerate(vocabulary.tolist()) if p[0] >= 0}
+    assert len(column) == len({pair for row in rows for pair in row})
+    read = [{tuple(vocabulary[c]): v for c, v in zip(X[r].indices, X[r].data)}
+            for r in range(X.shape[0])]
+    assert read == rows
+    X2, _, _ = load_ffm(io.BytesIO(text), vocabulary=vocabulary, dtype=np.float64)
+    assert (X2 != X).nnz == 0
+    with tempfile.TemporaryDirectory() as folder:
+        dump_ffm(X, np.ones(len(rows)), vocabulary, f"{folder}/again.ffm")
+        X3, _, _ = load_ffm(f"{folder}/again.ffm", vocabulary=vocabulary, dtype=np.float64)
+    assert (X3 != X).nnz == 0
