@@ -12,6 +12,7 @@ from .kernels.anova import predict_chunk as anova_predict_chunk
 from .kernels.ffm import predict_chunk as ffm_predict_chunk
 from .kernels.predict import predict_chunk
 from .kernels.softmax import predict_chunk as softmax_predict_chunk
+from .relations import RelationalRows
 
 # Rows per thread below which scoring stays on fewer threads: waking one costs more.
 ROWS_PER_THREAD = 512
@@ -141,6 +142,8 @@ class FMModel:
         return self._scores(X, n_jobs)
 
     def _scores(self, X, n_jobs):
+        if isinstance(X, RelationalRows):  # rows with blocks, scored through block caches
+            return X.scores(self.intercept, self.coef, self.factors).astype(self.dtype)
         return run_predict(predict_chunk, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
                            self.coef, self.factors)
 

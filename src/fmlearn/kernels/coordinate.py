@@ -21,6 +21,8 @@ import math
 import numpy as np
 from numba import njit, prange
 from .._numba_cache import CACHE
+from .posterior import posterior_value
+from .relations import update_relations
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 PARALLEL_ENTRIES = 16384  # blocks with fewer entries are not worth splitting over threads
@@ -31,22 +33,6 @@ LANES = 4  # interleaved partial sums per thread (a power of two)
 def seed_generator(seed):
     """Seed numba's random generator of the calling thread."""
     np.random.seed(seed)
-
-
-@njit(cache=CACHE, inline="always")
-def posterior_value(theta, shh, she, alpha, mu, lam, sample):
-    """The conditional mean of ``theta`` (ALS) or a draw from its conditional (Gibbs).
-
-    ``shh = sum s h^2`` and ``she = sum s h e`` over the rows the parameter touches.
-    A parameter with neither data nor prior keeps its value.
-    """
-    precision = alpha * shh + lam
-    if precision <= 0.0:
-        return theta
-    mean = (alpha * (theta * shh - she) + mu * lam) / precision
-    if sample:
-        return mean + np.random.standard_normal() / math.sqrt(precision)
-    return mean
 
 
 @njit(cache=CACHE)
@@ -270,7 +256,8 @@ def draw_noise_precision(e, s, weighted):
 
 @njit(cache=CACHE)
 def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_intercept, sample,
-                     sample_alpha, sample_priors, n_chunks, fit_intercept=True, fit_linear=True):
+                     sample_alpha, sample_priors, n_chunks, fit_intercept=True, fit_linear=True,
+                     relations=None):
     """One pass over every parameter: ``alpha``, ``w0``, then layer by layer (``w``, then
     ``V[:, f]`` for each f) its group priors and, block by block, its values
     (``update_layer``) — libFM's order, which mixes faster than going block by block
@@ -288,7 +275,9 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
     and ``lam`` is the L2 penalty). ``e`` and ``q`` must hold the residual and factor sums
     of the current parameters; ``s`` are row weights, read only when ``weighted``. Large
     blocks are split over ``n_chunks`` threads. ``fit_intercept`` and ``fit_linear`` off
-    leave ``w0`` and ``w`` (and the priors of ``w``) as they are.
+    leave ``w0`` and ``w`` (and the priors of ``w``) as they are. ``relations`` (see
+    ``fmlearn.kernels.relations``) adds block columns after the layout's, updated in each
+    layer after them.
     """
     alpha_arr, mu_w, lam_w, mu_v, lam_v = hyper
     if sample_alpha:
@@ -307,9 +296,15 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
         if linear:
             update_layer(values, None, layout, s, weighted, e, groups, alpha, mu, lam, sample,
                          n_chunks)
+            if relations is not None:
+                update_relations(values, None, relations, s, weighted, e, groups, alpha, mu,
+                                 lam, sample)
         else:
             update_layer(values, q[layer - 1], layout, s, weighted, e, groups, alpha, mu, lam,
                          sample, n_chunks)
+            if relations is not None:
+                update_relations(values, q[layer - 1], relations, s, weighted, e, groups, alpha,
+                                 mu, lam, sample)
 
 
 @njit(cache=CACHE, parallel=True)

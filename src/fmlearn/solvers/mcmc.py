@@ -5,6 +5,7 @@ import numpy as np
 
 from .._validation import with_fm_indices
 from ..model import FMSamples, add_linked, apply_link, inverse_link, remove_linked
+from ..relations import RelationalRows
 from .als import ALSSolver, Hyperparameters, pointwise_loss
 
 TRACED = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
@@ -111,8 +112,8 @@ class MCMCSolver(ALSSolver):
                 total, lost = remove_linked(total, self._linked(dropped, X), self.link)
                 rows = np.flatnonzero(np.atleast_2d(lost).any(axis=0))
                 if rows.size:  # sums the dropped sample dominated: added up again
-                    total[..., rows] = self._linked_sum(state.samples,
-                                                        with_fm_indices(X[rows]))
+                    subset = X[rows] if isinstance(X, RelationalRows) else with_fm_indices(X[rows])
+                    total[..., rows] = self._linked_sum(state.samples, subset)
         else:
             total = self._linked_sum(state.samples, X)
         self._sums[id(X)] = (X, total, n_iter)

@@ -1,0 +1,162 @@
+"""Relational block structure (Rendle, "Scaling Factorization Machines to Relational Data",
+VLDB 2013): rows that repeat the same sub-vector hold an index into a block matrix instead.
+
+The feature space is X's columns followed by each block's. ``relations`` is the packed
+tuple ``(offset, index, col_start, n_block_rows, col_ptr, block_rows, block_data)``:
+``offset`` is X's width; ``index[b, r]`` the row of block ``b`` that row ``r`` holds;
+block ``b`` owns the block columns ``col_start[b]:col_start[b + 1]`` (feature
+``offset + j`` for block column ``j``) and has ``n_block_rows[b]`` rows; block column ``j``
+holds the entries ``col_ptr[j]:col_ptr[j + 1]`` at block rows ``block_rows[p]`` with values
+``block_data[p]`` (CSC, rows ascending).
+
+Scores and coordinate updates go through per-block-row caches: a block row's linear sum,
+factor sums ``q_b`` and squares are computed once for every row that holds it, and the
+sufficient statistics of a block column are sums over its block rows of sums over the
+rows that hold them, so a layer costs O(nnz of the block + rows), not O(rows x width).
+"""
+import numpy as np
+from numba import njit
+from .._numba_cache import CACHE
+from .posterior import posterior_value
+
+
+@njit(cache=CACHE)
+def block_sums(values, offset, j0, j1, m, col_ptr, block_rows, block_data, out, squares):
+    """Add ``sum_j values[offset + j] x_bj`` over block columns ``j0:j1`` to ``out[b]`` and
+    ``sum_j (values[offset + j] x_bj)^2`` to ``squares[b]`` (when not None), per block row."""
+    for j in range(j0, j1):
+        v = np.float64(values[offset + j])
+        for p in range(col_ptr[j], col_ptr[j + 1]):
+            vx = v * block_data[p]
+            out[block_rows[p]] += vx
+            if squares is not None:
+                squares[block_rows[p]] += vx * vx
+
+
+@njit(cache=CACHE)
+def relational_scores_and_sums(indptr, indices, data, w0, w, V, relations, out, q):
+    """Scores of the rows (X's CSR rows with their blocks) into ``out`` and, when ``q`` is
+    not None, their factor sums into ``q`` (n_factors, n_rows); O(k (nnz(x) + blocks)) a row
+    once each block row's linear sum, factor sums and squares are cached."""
+    offset, index, col_start, n_block_rows, col_ptr, block_rows, block_data = relations
+    n_rows, k, n_blocks = indptr.shape[0] - 1, V.shape[1], n_block_rows.shape[0]
+    lin = np.zeros(n_rows)
+    acc = np.zeros((n_rows, k))
+    squares = np.zeros(n_rows)
+    for b in range(n_blocks):
+        m = n_block_rows[b]
+        lin_b, sq_b, q_b = np.zeros(m), np.zeros(m), np.zeros((k, m))
+        block_sums(w, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
+                   block_data, lin_b, None)
+        for f in range(k):
+            block_sums(V[:, f], offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
+                       block_data, q_b[f], sq_b)
+        for r in range(n_rows):
+            i = index[b, r]
+            lin[r] += lin_b[i]
+            squares[r] += sq_b[i]
+            for f in range(k):
+                acc[r, f] += q_b[f, i]
+    for r in range(n_rows):
+        total = w0 + lin[r]
+        sq = squares[r]
+        for p in range(indptr[r], indptr[r + 1]):
+            i = indices[p]
+            x = np.float64(data[p])
+            total += w[i] * x
+            for f in range(k):
+                vx = V[i, f] * x
+                acc[r, f] += vx
+                sq += vx * vx
+        pairs = 0.0
+        for f in range(k):
+            pairs += acc[r, f] * acc[r, f]
+            if q is not None:
+                q[f, r] = acc[r, f]
+        out[r] = total + 0.5 * (pairs - sq)
+
+
+@njit(cache=CACHE)
+def update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alpha, mu, lam,
+                          sample):
+    """Update one layer (``values`` is ``w`` when ``q_f`` is None, else ``V[:, f]`` with row
+    sums ``q_f``) of the columns of block ``b``, one column after another in column order
+    (the draws and results of the same columns in the expanded matrix); the residual ``e``
+    (and ``q_f``) of the rows follow.
+
+    Per block row ``i`` (over the rows ``r`` holding it, ``q_r = qrest_r + q_i``): ``S0 =
+    sum s``, ``SE = sum s e`` and, for a factor layer, ``R1 = sum s qrest``, ``R2 = sum s
+    qrest^2``, ``RE = sum s qrest e``. With ``c = q_i - v x`` a column's statistics are
+    ``sum s h^2 = sum_i x^2 (R2 + 2 c R1 + c^2 S0)`` and ``sum s h e = sum_i x (RE + c
+    SE)``; its change ``d`` moves ``SE`` by ``d x (R1 + c S0)``, ``RE`` by ``d x (R2 + c
+    R1)`` and ``q_i`` by ``d x``. The rows take the block rows' changes at the end.
+    """
+    offset, index, col_start, n_block_rows, col_ptr, block_rows, block_data = relations
+    linear = q_f is None
+    m, idx = n_block_rows[b], index[b]
+    q_b, sq_b = np.zeros(m), np.zeros(m)
+    block_sums(values, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
+               block_data, q_b, sq_b)
+    q_old, sq_old = q_b.copy(), sq_b.copy()
+    S0, SE, R1, R2, RE = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
+    for r in range(e.shape[0]):
+        i = idx[r]
+        sr = s[r] if weighted else 1.0
+        S0[i] += sr
+        SE[i] += sr * e[r]
+        if not linear:
+            rest = q_f[r] - q_b[i]
+            R1[i] += sr * rest
+            R2[i] += sr * rest * rest
+            RE[i] += sr * rest * e[r]
+    for j in range(col_start[b], col_start[b + 1]):
+        c = offset + j
+        theta = np.float64(values[c])
+        shh = 0.0
+        she = 0.0
+        for p in range(col_ptr[j], col_ptr[j + 1]):
+            i, x = block_rows[p], np.float64(block_data[p])
+            if linear:
+                shh += x * x * S0[i]
+                she += x * SE[i]
+            else:
+                ci = q_b[i] - theta * x
+                shh += x * x * (R2[i] + 2.0 * ci * R1[i] + ci * ci * S0[i])
+                she += x * (RE[i] + ci * SE[i])
+        g = groups[c]
+        values[c] = posterior_value(theta, shh, she, alpha, mu[g], lam[g], sample)
+        d = np.float64(values[c]) - theta
+        if d == 0.0:
+            continue
+        for p in range(col_ptr[j], col_ptr[j + 1]):
+            i, x = block_rows[p], np.float64(block_data[p])
+            if linear:
+                SE[i] += d * x * S0[i]
+            else:
+                ci = q_b[i] - theta * x
+                SE[i] += d * x * (R1[i] + ci * S0[i])
+                RE[i] += d * x * (R2[i] + ci * R1[i])
+            q_b[i] += d * x
+    if linear:
+        for r in range(e.shape[0]):
+            i = idx[r]
+            e[r] += q_b[i] - q_old[i]
+        return
+    sq_b[:] = 0.0
+    q_new = np.zeros(m)
+    block_sums(values, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
+               block_data, q_new, sq_b)
+    for r in range(e.shape[0]):
+        i = idx[r]
+        dq = q_new[i] - q_old[i]
+        rest = q_f[r] - q_old[i]
+        e[r] += rest * dq + 0.5 * (q_new[i] * q_new[i] - q_old[i] * q_old[i] - sq_b[i] + sq_old[i])
+        q_f[r] += dq
+
+
+@njit(cache=CACHE)
+def update_relations(values, q_f, relations, s, weighted, e, groups, alpha, mu, lam, sample):
+    """``update_relation_block`` over every block, in order."""
+    for b in range(relations[3].shape[0]):
+        update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alpha, mu, lam,
+                              sample)
