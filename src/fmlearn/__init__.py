@@ -13,7 +13,7 @@ _configure_numba_cache()  # before any kernel is defined
 # public name -> the module that defines it
 _WHERE = {
     "FMClassifier": "._classification", "FFMClassifier": "._ffm", "FFMRegressor": "._ffm",
-    "FMRanker": "._ranking", "FMRegressor": "._regression", "FFMModel": ".model",
+    "FMOrdinalRegressor": "._ordinal", "FMRanker": "._ranking", "FMRegressor": "._regression", "FFMModel": ".model",
     "FMModel": ".model", "ModelFileError": ".persistence", "load": ".persistence",
     "read_header": ".persistence", "save": ".persistence", "FwFMClassifier": "._fwfm",
     "FwFMRegressor": "._fwfm", "FwFMModel": ".fwfm_model",
@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from ._classification import FMClassifier
     from ._ffm import FFMClassifier, FFMRegressor
+    from ._ordinal import FMOrdinalRegressor
     from ._fwfm import FwFMClassifier, FwFMRegressor
     from ._ranking import FMRanker
     from ._regression import FMRegressor

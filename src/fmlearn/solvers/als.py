@@ -11,7 +11,8 @@ from .base import PointSolver
 
 
 def pointwise_loss(loss, scores, y):
-    """Per-row loss of scores: squared ``(s - y)^2 / 2`` or probit ``-log Phi(y s)``, float64.
+    """Per-row loss of scores: squared ``(s - y)^2 / 2``, probit ``-log Phi(y s)``, or ordinal
+    ``-log p_y`` (``scores`` the class probabilities), float64.
 
     Examples
     --------
@@ -19,6 +20,9 @@ def pointwise_loss(loss, scores, y):
     >>> pointwise_loss("squared", np.array([1.0]), np.array([3.0]))
     array([2.])
     """
+    if loss == "ordinal":  # scores: class probabilities (n_classes, n_rows); y: class codes
+        chosen = scores[y.astype(np.intp), np.arange(y.shape[0])]
+        return -np.log(np.maximum(chosen, np.finfo(np.float64).tiny))
     scores = scores.astype(np.float64)
     if loss == "probit":
         return -log_ndtr(y * scores)
@@ -145,11 +149,7 @@ class ALSSolver(PointSolver):
         with numba_threads(self.n_threads):
             scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
                             model.factors, scores, q)
-            if self.loss == "probit":
-                z = np.empty(n_rows)
-                probit_targets(scores, y.astype(np.float64), z, self.sample)
-            else:
-                z = y.astype(np.float64)
+            z = self.latent_targets(model, scores, y, sample_weight)
             e = (scores - z).astype(model.dtype)
             weighted = bool(np.any(sample_weight != 1))
             coordinate_sweep(self.layout(X), sample_weight.astype(np.float64), weighted, e, q, w0,
@@ -159,6 +159,15 @@ class ALSSolver(PointSolver):
                              self.fit_intercept, self.fit_linear)
         model.intercept = float(w0[0])
         return e + z
+
+    def latent_targets(self, model, scores, y, sample_weight):
+        """The targets the sweep fits, float64: ``y`` (squared loss), or the probit link's
+        latent targets given the current ``scores`` (drawn when sampling, else expected)."""
+        if self.loss != "probit":
+            return y.astype(np.float64)
+        z = np.empty(scores.shape[0])
+        probit_targets(scores, y.astype(np.float64), z, self.sample)
+        return z
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """One ALS sweep; return the summed weighted training loss of the updated model."""
