@@ -158,7 +158,7 @@ def test_model_file_round_trip_and_server_predictor(Estimator, tmp_path):
     assert type(loaded) is Estimator and loaded.model_.normalize
     assert np.array_equal(loaded.predict(X), est.predict(X))
     assert np.array_equal(loaded.fields_, est.fields_)
-    assert loaded.fields == fields.tolist()  # the parameter: integer vectors come back as lists
+    np.testing.assert_array_equal(loaded.fields, fields)  # the parameter, an int64 array member
     scores, labels = Predictor(loaded)(as_fm_csr(X, np.float32))
     expected = est.predict(X) if Estimator is FFMRegressor else est.predict_proba(X)[:, 1]
     np.testing.assert_allclose(scores, expected, rtol=1e-6)

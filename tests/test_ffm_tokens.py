@@ -2,6 +2,7 @@
 it; the vocabulary reads other files, round-trips through dump_ffm and model files, and
 fmlearn's FFM gives LIBFFM's scores on the Criteo sample."""
 import io
+import json
 import tempfile
 
 import numpy as np
@@ -11,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_data
-from fmlearn import FFMClassifier, FFMModel, load, save
+from fmlearn import FFMClassifier, FFMModel, FwFMClassifier, load, save
+from fmlearn.persistence import read_header
 from fmlearn.io import dump_ffm, iter_ffm, load_ffm
 
 SAMPLE = "criteo_libffm_sample/small_{}.txt"
@@ -223,7 +225,8 @@ def test_model_files_without_feature_ids_load_as_before(tmp_path):
     def old(header):  # as written before the (field, id) columns: no feature_ids field
         del header["model"]["fields"]["feature_ids"]
         header["arrays"] = {k: v for k, v in header["arrays"].items()
-                            if k != "model.feature_ids"}
+                            if k not in ("model.feature_ids", "params.fields")}
+        del header["param_arrays"]  # and integer vectors as JSON lists in the params
         header["params"]["fields"] = [0, 1, -1]
         return header
 
@@ -254,3 +257,36 @@ def test_random_token_files_round_trip(rows):
         dump_ffm(X, np.ones(len(rows)), vocabulary, f"{folder}/again.ffm")
         X3, _, _ = load_ffm(f"{folder}/again.ffm", vocabulary=vocabulary, dtype=np.float64)
     assert (X3 != X).nnz == 0
+
+
+def test_long_fields_are_an_array_member_not_json(tmp_path):
+    """A field per column of a 3-million-column hashed space: the header stays small (JSON
+    would take tens of MB and, past 64 MiB, save a file that does not load)."""
+    n = 3_000_000
+    fields = np.arange(n, dtype=np.int32) % 3
+    rows = sp.csr_matrix((np.ones(6), [0, 1, 2, n - 3, n - 2, n - 1], [0, 3, 6]), shape=(2, n))
+    clf = FwFMClassifier(fields=fields, n_factors=1, max_iter=2, tol=None,
+                         random_state=0).fit(rows, [0, 1])
+    path = save(clf, tmp_path / "wide.fm")
+    header = read_header(path)
+    assert header["param_arrays"] == {"fields": {"array": "params.fields"}}
+    assert len(json.dumps(header)) < 10_000
+    loaded = load(path)
+    np.testing.assert_array_equal(loaded.fields, fields)
+    np.testing.assert_array_equal(loaded.predict_proba(rows), clf.predict_proba(rows))
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda data, files: files.with_array(data, "params.fields", np.ones(3)),
+     r"parameter 'fields' \(array 'params.fields'\) must be a vector of integers"),
+    (lambda data, files: files.with_header(
+        data, lambda h: {**h, "params": {**h["params"], "fields": [0, 1, 2]}}),
+     r"parameter 'fields' is both in params and in param_arrays"),
+])
+def test_crafted_parameter_arrays_are_refused(tmp_path, change, problem):
+    from fmlearn import ModelFileError
+
+    data, files = vocabulary_model_file(tmp_path)
+    (tmp_path / "bad.fm").write_bytes(change(data, files))
+    with pytest.raises(ModelFileError, match=problem):
+        load(tmp_path / "bad.fm")

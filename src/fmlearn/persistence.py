@@ -15,8 +15,10 @@ A model file is a zip archive in NumPy's ``.npz`` layout, so
     ``model.coef``, ``model.factors``, ``solver_state.acc_factors``, ...
 
 The header holds ``format`` (``"fmlearn-model"``), ``format_version``, ``fmlearn_version``,
-``estimator`` (the class name), ``model_kind``, ``dtype``, ``params`` (``get_params()``),
-``n_features_in_``, ``feature_names_in_``, ``classes_`` with ``classes_dtype``, ``n_iter_``,
+``estimator`` (the class name), ``model_kind``, ``dtype``, ``params`` (``get_params()``, less
+the vectors of integers, such as an FFM's ``fields``, which ``param_arrays`` names as array
+members ``params.<name>``), ``n_features_in_``, ``feature_names_in_``, ``classes_`` with
+``classes_dtype``, ``n_iter_``,
 ``model`` and ``attributes`` (the other fitted attributes, the solver state and the random
 generator included) and ``arrays`` (the dtype and shape of each array member; an array that
 is byte for byte another one, as MCMC's kept samples are ``model_``'s, is written once and
@@ -386,8 +388,11 @@ def _fmlearn_version() -> str:
     return __version__
 
 
-def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
-    params = {}
+def _json_params(estimator: BaseFM, path: StrPath, encoder: _Encoder
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters as JSON values, and those that are vectors of integers (an FFM's
+    ``fields``, maybe millions long) as array nodes of ``encoder``."""
+    params, arrays = {}, {}
     for name, value in estimator.get_params(deep=False).items():
         if isinstance(value, np.generic):
             value = value.item()
@@ -407,7 +412,8 @@ def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
                                  "stored without pickle. Set it to a scorer name (for example "
                                  f"set_params({name}='r2')) or None before saving.")
         elif isinstance(value, (list, tuple, np.ndarray)) and _is_int_vector(value):
-            value = np.asarray(value).tolist()  # e.g. FFM's fields; loaded back as a list
+            arrays[name] = encoder.node(np.asarray(value, dtype=np.int64), f"params.{name}")
+            continue  # e.g. FFM's fields; loaded back as an int64 array
         elif isinstance(value, tuple) and all(isinstance(v, (bool, int, float, str))
                                               for v in value):
             value = list(value)  # e.g. init_linear=("normal", 0.01); loaded back as a list
@@ -415,7 +421,7 @@ def _json_params(estimator: BaseFM, path: StrPath) -> dict[str, Any]:
             raise ModelFileError(path, f"cannot save {name}={value!r}: only None, bools, "
                                  "numbers, strings, vectors of integers and tuples of those can be stored")
         params[name] = value
-    return params
+    return params, arrays
 
 
 def _is_label_map(value: dict) -> bool:
@@ -427,6 +433,14 @@ def _is_int_vector(value: Any) -> bool:
     array = np.asarray(value)  # or (field, feature id) pairs: an FFM's vocabulary
     return (array.ndim == 1 or array.ndim == 2 and array.shape[1] == 2) \
         and array.dtype.kind in "iu"
+
+
+def _int_vector(value: Any, name: str) -> np.ndarray:
+    """A parameter read from the array ``params.<name>``: integers, one or two per feature."""
+    if not (isinstance(value, np.ndarray) and _is_int_vector(value)):
+        raise FileProblem(f"parameter {name!r} (array 'params.{name}') must be a vector of "
+                          "integers or an (n, 2) array of them")
+    return value
 
 
 def _json_classes(classes: np.ndarray, path: StrPath) -> list:
@@ -450,6 +464,7 @@ def _build_header(estimator: BaseFM, path: StrPath
     classes = fitted.get("classes_")
     names = fitted.get("feature_names_in_")
     model = encoder.node(estimator.model_, "model")
+    params, param_arrays = _json_params(estimator, path, encoder)
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -457,7 +472,8 @@ def _build_header(estimator: BaseFM, path: StrPath
         "estimator": name,
         "model_kind": model["kind"],
         "dtype": np.dtype(estimator.model_.dtype).name,
-        "params": _json_params(estimator, path),
+        "params": params,
+        "param_arrays": param_arrays,
         "n_features_in_": int(estimator.n_features_in_),
         "feature_names_in_": None if names is None else [str(n) for n in names],
         "classes_": None if classes is None else _json_classes(classes, path),
@@ -736,7 +752,12 @@ def _read_estimator(path: StrPath, arrays: Archive | Mapping[str, np.ndarray],
     if unknown:
         raise ValueError(f"unknown fitted attribute {unknown[0]!r}")
     decoder = _Decoder(path, arrays, header["arrays"])
-    estimator = cls(**header["params"])
+    vectors = header.get("param_arrays", {})  # older files keep them as lists in params
+    twice = sorted(set(vectors) & set(header["params"]))
+    if twice:
+        raise FileProblem(f"parameter {twice[0]!r} is both in params and in param_arrays")
+    estimator = cls(**header["params"], **{name: _int_vector(decoder.raw(node), name)
+                                          for name, node in vectors.items()})
     model = decoder.raw(header["model"])
     attributes = {attr: decoder.raw(node) for attr, node in header["attributes"].items()}
     check_estimator(estimator, header, model, attributes, decoder.names.get)
