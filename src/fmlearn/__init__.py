@@ -16,7 +16,7 @@ _WHERE = {
     "FMOrdinalRegressor": "._ordinal", "FMRanker": "._ranking", "FMRegressor": "._regression", "FFMModel": ".model",
     "FMModel": ".model", "ModelFileError": ".persistence", "load": ".persistence",
     "read_header": ".persistence", "save": ".persistence", "FwFMClassifier": "._fwfm",
-    "FwFMRegressor": "._fwfm", "FwFMModel": ".fwfm_model",
+    "FwFMRegressor": "._fwfm", "FwFMModel": ".fwfm_model", "RelationBlock": ".relations",
 }
 __all__ = sorted(_WHERE)
 __version__ = "0.1.0"
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .fwfm_model import FwFMModel
     from .model import FFMModel, FMModel
     from .persistence import ModelFileError, load, read_header, save
+    from .relations import RelationBlock
 
 
 def __getattr__(name: str) -> Any:

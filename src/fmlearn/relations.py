@@ -29,7 +29,7 @@ class RelationBlock:
     Examples
     --------
     >>> import numpy as np
-    >>> from fmlearn.relations import RelationBlock
+    >>> from fmlearn import RelationBlock
     >>> users = RelationBlock([0, 1, 1, 0], np.eye(2))
     >>> users.n_features
     2
@@ -97,9 +97,10 @@ class RelationalRows:
         col_ptr = np.concatenate(ptrs)
         rows = np.concatenate([B.indices for B in self.blocks] + [np.zeros(0, np.int32)])
         data = np.concatenate([B.data for B in self.blocks] + [np.zeros(0, self.X.dtype)])
-        return (self.X.shape[1], self.index, col_start,
+        # Unsigned indices spare numba's negative-index checks.
+        return (self.X.shape[1], self.index.astype(np.uint32), col_start,
                 np.array([B.shape[0] for B in self.blocks], dtype=np.int64), col_ptr,
-                rows.astype(np.int64), data.astype(self.X.dtype))
+                rows.astype(np.uint32), data.astype(self.X.dtype))
 
     def scores(self, intercept, coef, factors, q=None):
         """FM scores of the rows (float64) under the given parameters; their factor sums

@@ -89,7 +89,8 @@ def update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alp
     qrest^2``, ``RE = sum s qrest e``. With ``c = q_i - v x`` a column's statistics are
     ``sum s h^2 = sum_i x^2 (R2 + 2 c R1 + c^2 S0)`` and ``sum s h e = sum_i x (RE + c
     SE)``; its change ``d`` moves ``SE`` by ``d x (R1 + c S0)``, ``RE`` by ``d x (R2 + c
-    R1)`` and ``q_i`` by ``d x``. The rows take the block rows' changes at the end.
+    R1)`` and ``q_i`` by ``d x``. The rows take the block rows' changes at the end, from
+    ``q_i`` and the squares ``sum_j (v_j x_ij)^2`` before and after.
     """
     offset, index, col_start, n_block_rows, col_ptr, block_rows, block_data = relations
     linear = q_f is None
@@ -128,6 +129,7 @@ def update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alp
         d = np.float64(values[c]) - theta
         if d == 0.0:
             continue
+        squares = (theta + d) * (theta + d) - theta * theta
         for p in range(col_ptr[j], col_ptr[j + 1]):
             i, x = block_rows[p], np.float64(block_data[p])
             if linear:
@@ -136,22 +138,19 @@ def update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alp
                 ci = q_b[i] - theta * x
                 SE[i] += d * x * (R1[i] + ci * S0[i])
                 RE[i] += d * x * (R2[i] + ci * R1[i])
+                sq_b[i] += squares * x * x
             q_b[i] += d * x
+    # What each row of block row i gains: e += rest * dq + shift, q_f += dq.
+    dq = q_b - q_old
     if linear:
         for r in range(e.shape[0]):
-            i = idx[r]
-            e[r] += q_b[i] - q_old[i]
+            e[r] += dq[idx[r]]
         return
-    sq_b[:] = 0.0
-    q_new = np.zeros(m)
-    block_sums(values, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
-               block_data, q_new, sq_b)
+    shift = 0.5 * (q_b * q_b - q_old * q_old - sq_b + sq_old)
     for r in range(e.shape[0]):
         i = idx[r]
-        dq = q_new[i] - q_old[i]
-        rest = q_f[r] - q_old[i]
-        e[r] += rest * dq + 0.5 * (q_new[i] * q_new[i] - q_old[i] * q_old[i] - sq_b[i] + sq_old[i])
-        q_f[r] += dq
+        e[r] += (q_f[r] - q_old[i]) * dq[i] + shift[i]
+        q_f[r] += dq[i]
 
 
 @njit(cache=CACHE)
