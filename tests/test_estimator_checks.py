@@ -25,7 +25,7 @@ def alternate_fields(names):
 
 
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
-              for solver in ("sgd", "sgda", "als", "mcmc", "ftrl")] + [
+              for solver in ("sgd", "sgda", "als", "mcmc", "ftrl", "vb")] + [
     # SageMaker's rates and batch size are made for many batches an epoch; these small data
     # sets fit in one.
     cls(random_state=0, solver="adam", batch_size=16, lr_linear=0.01, lr_factors=0.01)

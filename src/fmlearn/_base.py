@@ -32,6 +32,7 @@ from .solvers.hofm import HOFMSolver
 from .solvers.mcmc import TRACED, MCMCSolver
 from .solvers.sgd import SCHEDULES, SGDSolver
 from .solvers.sgda import SGDASolver
+from .solvers.vb import VBSolver
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -56,6 +57,8 @@ SOLVER_DEFAULTS: dict[str, dict[str, float]] = {
     "sgda": {"reg_linear": 1e-5, "reg_factors": 1e-5, "init_std": 0.01},
     "als": {"reg_linear": 3.0, "reg_factors": 10.0, "init_std": 0.1},
     "mcmc": {"reg_linear": 0.0, "reg_factors": 0.0, "init_std": 0.1},
+    # Variational Bayes learns its penalties as MCMC does; its factors start as myFM's.
+    "vb": {"reg_linear": 0.0, "reg_factors": 0.0, "init_std": 0.1},
     # SageMaker's FM defaults: linear_wd, factors_wd, factors_init_sigma.
     "adam": {"reg_linear": 1e-3, "reg_factors": 1e-5, "init_std": 0.001},
     # FTRL's L2 is added once to the sum of a coordinate's losses, not at every row.
@@ -126,7 +129,7 @@ class BaseFM(BaseEstimator):
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 0, None, closed="left")],
         "order": [Interval(Integral, 2, None, closed="left")],
-        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc", "adam", "ftrl"})],
+        "solver": [StrOptions({"sgd", "sgda", "als", "mcmc", "adam", "ftrl", "vb"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, None, None, closed="neither"), None],
         "learning_rate": [StrOptions(set(SCHEDULES))],
@@ -322,6 +325,36 @@ class BaseFM(BaseEstimator):
             raise AttributeError("hyperparameter_trace_ exists for solver='mcmc' only.")
         return {name: np.array(self._solver_state.trace[name]) for name in TRACED}
 
+    def _vb_state(self, name: str) -> Any:
+        """The variational posterior (``solver="vb"``); AttributeError naming ``name`` else."""
+        check_is_fitted(self, "model_")
+        if self.solver != "vb":
+            raise AttributeError(f"{name} exists for solver='vb' only.")
+        return self._solver_state
+
+    @property
+    def elbo_(self) -> NDArray[np.float64]:
+        """``solver="vb"``: the evidence lower bound after each iteration (up to a
+        constant), over all fits of a warm-started chain; it never decreases."""
+        return np.array(self._vb_state("elbo_").elbo)
+
+    @property
+    def intercept_var_(self) -> float:
+        """``solver="vb"``: the posterior variance of the bias (0 when not fitted)."""
+        return float(self._vb_state("intercept_var_").intercept_var)
+
+    @property
+    def coef_var_(self) -> NDArray[np.float64]:
+        """``solver="vb"``: the posterior variances of the linear weights, shape
+        (n_features,); their means are ``coef_``."""
+        return self._vb_state("coef_var_").coef_var
+
+    @property
+    def factors_var_(self) -> NDArray[np.float64]:
+        """``solver="vb"``: the posterior variances of the factors, shape (n_features,
+        n_factors); their means are ``factors_``."""
+        return self._vb_state("factors_var_").factors_var
+
     @property
     def regularization_(self) -> dict[str, NDArray[Any]]:
         """``solver="sgda"``: the penalties learned so far, per feature group.
@@ -360,9 +393,9 @@ class BaseFM(BaseEstimator):
             Held-out data scored after every epoch (``validation_scores_``); with
             ``early_stopping=True`` it replaces the random ``validation_fraction`` split.
         feature_groups : array-like of int of shape (n_features,), default=None
-            ``solver="mcmc"`` and ``"sgda"``: the group of each feature (e.g. 0 for
-            user ids, 1 for item ids); each group has its own prior mean and precision
-            (MCMC) or its own learned penalties (SGDA), as libFM's ``-meta``. None puts
+            ``solver="mcmc"``, ``"vb"`` and ``"sgda"``: the group of each feature (e.g. 0
+            for user ids, 1 for item ids); each group has its own prior mean and precision
+            (MCMC, VB) or its own learned penalties (SGDA), as libFM's ``-meta``. None puts
             all features in one group.
 
         Returns
@@ -488,6 +521,9 @@ class BaseFM(BaseEstimator):
         loss = "probit" if self._loss == "logistic" else self._loss
         if self.solver == "als":
             return ALSSolver(loss, *penalties, n_threads=n_threads, **switches)
+        if self.solver == "vb":
+            return VBSolver(loss, *penalties, n_threads=n_threads,
+                            init_std=self._resolved("init_std"), **switches)
         return MCMCSolver(loss, *penalties, n_threads=n_threads, burn_in=self._burn_in,
                           n_kept_samples=self.n_kept_samples,
                           target_range=self._target_range(), **switches)
@@ -565,7 +601,7 @@ class BaseFM(BaseEstimator):
                 if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
                         and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
                     # Every learner but the coordinate ones steps by eta0 (BPR's too).
-                    raise self._overflow(epoch, self.solver not in ("als", "mcmc"), own,
+                    raise self._overflow(epoch, self.solver not in ("als", "mcmc", "vb"), own,
                                          in_place)
                 loss_curve.append(loss)
                 postfix = {"loss": f"{loss:.5f}"}

@@ -85,12 +85,12 @@ class FMClassificationMixin(ClassifierMixin):
 
     def _link_cdf(self) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
         """The function from scores to probabilities of ``classes_[1]``: the logistic for the
-        SGD learners, the normal CDF for the probit learners (ALS and MCMC)."""
-        return ndtr if self.solver in ("als", "mcmc") else expit
+        SGD learners, the normal CDF for the probit learners (ALS, MCMC and VB)."""
+        return ndtr if self.solver in ("als", "mcmc", "vb") else expit
 
     def _log_proba_of(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
         """Log-probability of the second class for each score, by the solver's link."""
-        if self.solver in ("als", "mcmc"):
+        if self.solver in ("als", "mcmc", "vb"):
             return log_ndtr(scores)
         return -np.logaddexp(0.0, -scores)
 
@@ -185,8 +185,9 @@ class FMClassifier(FMClassificationMixin, BaseFM):
 
     With ``solver="sgd"`` or ``"adam"`` the FM score is the log-odds of the second class in
     ``classes_`` and training minimises the logistic loss. ``solver="als"`` and
-    ``"mcmc"`` use the probit link, as libFM does: the probability of the second
-    class is ``Phi(score)``; MCMC averages that probability over its samples and
+    ``"mcmc"`` use the probit link, as libFM does, and ``"vb"`` too, as myFM's
+    ``VariationalFMClassifier``: the probability of the second class is ``Phi(score)``
+    (VB: of the posterior means' score); MCMC averages that probability over its samples and
     reports ``Phi^-1`` of the average as the score. Any labels are accepted
     (numbers, strings, booleans).
 

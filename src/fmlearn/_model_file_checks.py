@@ -428,13 +428,39 @@ def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype):
                  "traces are float64")
 
 
+_VB_PRIORS = {"mu_w_var": ("n_groups",), "lam_w_rate": ("n_groups",),
+              "mu_v_var": ("n_groups", "n_factors"), "lam_v_rate": ("n_groups", "n_factors")}
+
+
+def _check_vb_state(c, value, where):
+    """The variational posterior: priors, groups, variances >= 0, ``q(alpha)`` and the ELBO."""
+    names = ("hyper", "groups", "intercept_var", "coef_var", "factors_var", "noise", *_VB_PRIORS,
+             "elbo")
+    f = c.fields(value, "vb_state", names, where)
+    _check_hyper(c, f["hyper"], f"{where} field 'hyper'")
+    _check_groups(c, f["groups"], f"{where} field 'groups'")
+    c.scalar(f["intercept_var"], f"{where} field 'intercept_var'",
+             lambda v: _is_finite(v) and v >= 0, "a finite number >= 0")
+    for name, shape in (("coef_var", _FM), ("factors_var", ("n_features", "n_factors"))):
+        c.floats(f[name], f"{where} field {name!r}", shape, np.float64, "variances are float64",
+                 low="non-negative")
+    c.floats(f["noise"], f"{where} field 'noise'", (2,), np.float64,
+             "q(alpha)'s shape and rate are float64", low="positive")
+    for name, shape in _VB_PRIORS.items():
+        c.floats(f[name], f"{where} field {name!r}", shape, np.float64, "priors are float64",
+                 low="positive")
+    elbo = f["elbo"]
+    if not (isinstance(elbo, list) and elbo and all(map(_is_finite, elbo))):
+        raise FileProblem(f"{where} field 'elbo' is {elbo!r}; expected a list of finite numbers")
+
+
 # --- the estimator -------------------------------------------------------------------------------
 def _expected_kinds(estimator, n_classes):
     """The model kind and solver-state kind a fitted ``estimator`` holds."""
     solver = estimator.solver
     states = {"sgd": "sgd_state", "bpr": "sgd_state", "sgda": "sgda_state",
               "als": "hyperparameters", "mcmc": "mcmc_state", "adam": "adam_state",
-              "ftrl": "ftrl_state"}
+              "ftrl": "ftrl_state", "vb": "vb_state"}
     if hasattr(estimator, "reg_field_weights"):  # the FwFM estimators
         return "fwfm", "fwfm_ftrl_state" if solver == "ftrl" else "fwfm_state"
     if not hasattr(estimator, "order"):  # the FFM estimators
@@ -596,6 +622,8 @@ def check_estimator(estimator, header, model, attributes, name_of):
         _check_ftrl_state(c, state, shapes, where, dtype)
     elif state_kind == "hyperparameters":
         _check_hyper(c, state, where)
+    elif state_kind == "vb_state":
+        _check_vb_state(c, state, where)
     else:
         burn_in = c.count(attributes.get("_burn_in"), "_burn_in")
         _check_mcmc_state(c, state, c.dims["n_samples"], burn_in, where, dtype)

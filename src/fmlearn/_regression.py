@@ -113,7 +113,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         its own, evaluated by a dynamic programme in O(order**2 * k * nnz) per row and
         learned by ``solver="sgd"`` only; ``factors_`` then has shape
         (order - 1, n_features, n_factors).
-    solver : {"sgd", "sgda", "als", "mcmc", "adam", "ftrl"}, default="sgd"
+    solver : {"sgd", "sgda", "als", "mcmc", "adam", "ftrl", "vb"}, default="sgd"
         The learner. ``"sgd"``: per-sample gradient steps (``learning_rate``,
         ``eta0``, ``reg_*``). ``"sgda"``: SGD whose penalties on ``w`` and on each
         factor layer, one per feature group, are learned on validation rows
@@ -125,6 +125,10 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         larger than for SGD (their ``"auto"`` values differ accordingly).
         ``"mcmc"``: Gibbs sampling with Normal-Gamma hyperpriors per feature group
         (``feature_groups`` in ``fit``); predictions average the kept samples.
+        ``"vb"``: variational Bayes of the same model (myFM's ``VariationalFMRegressor``):
+        a Gaussian posterior of each parameter, independent of the others, fitted by
+        coordinate ascent of the evidence lower bound (``elbo_``, which never decreases);
+        the means are the model, their variances ``coef_var_`` and ``factors_var_``.
         ``"adam"``: SageMaker's FM learner (MXNet's sparse FM): Adam over
         mini-batches of ``batch_size`` rows with a rate per term (``lr_intercept``,
         ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to

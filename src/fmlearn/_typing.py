@@ -39,7 +39,7 @@ FloatDType: TypeAlias = Literal["float32", "float64"]
 #: The learning-rate schedules.
 Schedule: TypeAlias = Literal["adagrad", "constant", "invscaling"]
 #: The learners of the FM estimators.
-Solver: TypeAlias = Literal["sgd", "sgda", "als", "mcmc", "adam", "ftrl"]
+Solver: TypeAlias = Literal["sgd", "sgda", "als", "mcmc", "adam", "ftrl", "vb"]
 #: A validation score: None (the loss), a scikit-learn scorer name or a scorer.
 Scoring: TypeAlias = "str | Callable[..., float] | None"
 

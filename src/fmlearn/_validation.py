@@ -282,9 +282,9 @@ def validate_feature_groups(feature_groups, n_features, solver):
     """
     if feature_groups is None:
         return None
-    if solver not in ("mcmc", "sgda"):
-        raise ValueError(f"feature_groups sets the priors of solver='mcmc' and the penalty "
-                         f"groups of solver='sgda'; solver={solver!r} does not use it.")
+    if solver not in ("mcmc", "vb", "sgda"):
+        raise ValueError(f"feature_groups sets the priors of solver='mcmc' and 'vb' and the "
+                         f"penalty groups of solver='sgda'; solver={solver!r} does not use it.")
     groups = np.asarray(feature_groups)
     if groups.ndim != 1 or groups.shape[0] != n_features:
         raise ValueError(f"feature_groups must give one group per feature: X has {n_features} "

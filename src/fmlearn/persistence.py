@@ -79,6 +79,7 @@ from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
+from .solvers.vb import VBState
 from .solvers.adam import AdamState
 from .solvers.ftrl import FTRLState
 from .solvers.ftrl_fwfm import FwFMFTRLState
@@ -207,6 +208,7 @@ _register("fwfm_ftrl_state", FwFMFTRLState)
 _register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
+_register("vb_state", VBState)
 _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
