@@ -157,3 +157,17 @@ def test_negative_sums_of_field_weight_gradients_are_refused_naming_the_array(tm
     with pytest.raises(ModelFileError, match=r"array 'solver_state.n_field_weights' holds -1.0 "
                                              r"at index \(0, 1\); it must be finite and >= 0"):
         save(est, tmp_path / "bad.fm")
+
+
+def test_partial_fit_streams_as_fit_over_the_same_rows_in_order():
+    X, y, _ = planted(300, 4)
+    params = dict(fields=FIELDS, solver="ftrl", n_factors=3, random_state=0, shuffle=False,
+                  n_jobs=1)
+    fitted = FwFMClassifier(**params, max_iter=1, tol=None).fit(X, y)
+    streamed = FwFMClassifier(**params)
+    for start in range(0, 300, 70):
+        streamed.partial_fit(X[start:start + 70], y[start:start + 70], classes=[0, 1])
+    np.testing.assert_array_equal(streamed.field_weights_, fitted.field_weights_)
+    np.testing.assert_array_equal(streamed._solver_state.z_field_weights,
+                                  fitted._solver_state.z_field_weights)
+    np.testing.assert_array_equal(streamed.factors_, fitted.factors_)
