@@ -7,7 +7,7 @@ from scipy.special import digamma, gammaln, log_ndtr
 
 from .._threads import numba_threads
 from ..kernels.coordinate import probit_targets, scores_and_sums, update_intercept, update_layer
-from ..kernels.variational import update_factor_layer, variance_sums
+from ..kernels.variational import update_factors, variance_sums
 from .als import ALSSolver, Hyperparameters, pointwise_loss
 
 #: Shape and rate of the Gamma hyperpriors of the noise precision and of each group's
@@ -47,20 +47,30 @@ def _gamma_terms(shape, rate):
             + shape - np.log(rate) + gammaln(shape) + (1.0 - shape) * digamma(shape))
 
 
+def _group_sums(groups, values, n_groups):
+    """Sums of ``values`` (n_features,) or (n_features, n_layers) over each group's rows."""
+    sums = np.zeros((n_groups, *values.shape[1:]))
+    np.add.at(sums, groups, values)
+    return sums
+
+
 def _update_prior(values, variances, groups, counts, mu, mu_var, lam, lam_rate):
-    """Set ``q(lambda_g)``, then ``q(mu_g)`` of one layer (in place) to their optima:
+    """Set ``q(lambda_g)``, then ``q(mu_g)`` (in place) to their optima, for the layer
+    ``values`` (n_features,) or each layer ``values[:, f]`` (their priors are independent):
     ``mu_g | lambda_g ~ N(0, 1 / lambda_g)`` and ``lambda_g ~ Gamma(1/2, 1/2)``."""
-    n_groups = mu.shape[0]
+    counts = counts.reshape(-1, *([1] * (values.ndim - 1)))
     spread = (values - mu[groups]) ** 2 + variances + mu_var[groups]
-    lam_rate[:] = PRIOR_RATE + 0.5 * (np.bincount(groups, spread, n_groups) + mu * mu + mu_var)
+    lam_rate[:] = PRIOR_RATE + 0.5 * (_group_sums(groups, spread, mu.shape[0]) + mu * mu
+                                      + mu_var)
     lam[:] = (PRIOR_SHAPE + 0.5 * (counts + 1.0)) / lam_rate
     mu_var[:] = 1.0 / (lam * (counts + 1.0))
-    mu[:] = np.bincount(groups, values, n_groups) / (counts + 1.0)
+    mu[:] = _group_sums(groups, values, mu.shape[0]) / (counts + 1.0)
 
 
 def _layer_elbo(values, variances, groups, counts, mu, mu_var, lam_rate):
-    """The bound's terms of one layer's parameters, their ``q(mu)`` and ``q(lambda)``."""
-    shape = PRIOR_SHAPE + 0.5 * (counts + 1.0)
+    """The bound's terms of the parameters of one layer (or of layers side by side, as in
+    ``_update_prior``), their ``q(mu)`` and ``q(lambda)``."""
+    shape = PRIOR_SHAPE + 0.5 * (counts.reshape(-1, *([1] * (values.ndim - 1))) + 1.0)
     e_lam, e_log = shape / lam_rate, digamma(shape) - np.log(lam_rate)
     spread = (values - mu[groups]) ** 2 + variances + mu_var[groups]
     total = np.sum(0.5 * e_log[groups] - 0.5 * e_lam[groups] * spread + 0.5 * np.log(variances))
@@ -82,7 +92,8 @@ class VBSolver(ALSSolver):
     ``sum h e`` (:mod:`fmlearn.kernels.variational`). Classification uses the probit link
     with the expected latent targets of the current means (``alpha = 1``).
 
-    The sweep runs in float64; the model keeps the means in its dtype, so in float32 the
+    Weighted sums are taken by NumPy's ``sum`` rather than ``dot``, whose BLAS threads
+    cost milliseconds per call on a busy machine. The sweep runs in float64; the model keeps the means in its dtype, so in float32 the
     rounding of the means can lower the ELBO by rounding-sized amounts near convergence.
 
     Examples
@@ -101,6 +112,7 @@ class VBSolver(ALSSolver):
 
     init_std: float = 0.1
     _stats: tuple = field(default=(None, None, None), init=False, repr=False)
+    _squares: tuple = field(default=(None, None, None), init=False, repr=False)
 
     def initial_state(self, model, groups):
         """Zero means, unit precisions; the factors' variances start at ``init_std**2`` (as
@@ -113,19 +125,32 @@ class VBSolver(ALSSolver):
                        np.ones(2), np.ones(n_groups), np.ones(n_groups), np.ones((n_groups, k)),
                        np.ones((n_groups, k)))
 
-    def statistics(self, model, state, X):
+    def statistics(self, model, state, X, out=None):
         """Scores of the means, factor sums ``q``, ``S``, ``T`` (float64, (k, n_rows)) and
-        the posterior variance of each row's score (:func:`variance_sums`)."""
+        the posterior variance of each row's score (:func:`variance_sums`), written into the
+        arrays of ``out`` (an earlier result for ``X``) when given."""
         n_rows, k = X.shape[0], model.factors.shape[1]
-        scores, q = np.empty(n_rows), np.empty((k, n_rows), dtype=model.dtype)
-        S, T, var = np.empty((k, n_rows)), np.empty((k, n_rows)), np.empty(n_rows)
+        if out is None:
+            out = (np.empty(n_rows), np.empty((k, n_rows)), np.empty((k, n_rows)),
+                   np.empty((k, n_rows)), np.empty(n_rows))
+        scores, q, S, T, var = out
+        q_model = q if model.dtype == np.float64 else np.empty((k, n_rows), dtype=model.dtype)
         with numba_threads(self.n_threads):
             scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
-                            model.factors, scores, q)
-        q = q.astype(np.float64)
+                            model.factors, scores, q_model)
+        if q_model is not q:
+            q[:] = q_model
         variance_sums(X.indptr, X.indices, X.data, state.intercept_var, state.coef_var,
                       model.factors, state.factors_var, q, S, T, var)
-        return scores, q, S, T, var
+        return out
+
+    def squares(self, X, sample_weight):
+        """``sum_r s_r x_ri^2`` of each feature (float64); computed once per matrix."""
+        X_seen, weight_seen, squares = self._squares
+        if X_seen is not X or weight_seen is not sample_weight:
+            squares = X.multiply(X).T @ sample_weight.astype(np.float64)
+            self._squares = (X, sample_weight, squares)
+        return squares
 
     def noise_variance(self, state):
         """``E[1 / alpha]`` under ``q(alpha)``; 0 for classification (the probit's unit
@@ -154,7 +179,7 @@ class VBSolver(ALSSolver):
         counts = np.bincount(groups, minlength=hyper.mu_w.shape[0]).astype(np.float64)
         if self.loss == "squared":
             state.noise[:] = (PRIOR_SHAPE + 0.5 * s.sum(),
-                              PRIOR_RATE + 0.5 * np.dot(s, e * e + var))
+                              PRIOR_RATE + 0.5 * np.sum(s * (e * e + var)))
             hyper.alpha[0] = state.noise[0] / state.noise[1]
         alpha = float(hyper.alpha[0])
         if self.fit_intercept:
@@ -171,36 +196,31 @@ class VBSolver(ALSSolver):
                 update_layer(w, None, layout, s, weighted, e, groups, alpha, hyper.mu_w,
                              hyper.lam_w, False, 1)
             model.coef[:] = w
-            squares = X.multiply(X).T @ s
-            state.coef_var[:] = 1.0 / (alpha * squares + hyper.lam_w[groups])
+            state.coef_var[:] = 1.0 / (alpha * self.squares(X, sample_weight)
+                                       + hyper.lam_w[groups])
+        # A layer's priors depend on its own parameters only: all are set before the layers.
         V = model.factors.astype(np.float64)
-        for f in range(V.shape[1]):
-            values, variances = V[:, f].copy(), state.factors_var[:, f].copy()
-            mu, lam = hyper.mu_v[:, f].copy(), hyper.lam_v[:, f].copy()
-            mu_var, lam_rate = state.mu_v_var[:, f].copy(), state.lam_v_rate[:, f].copy()
-            _update_prior(values, variances, groups, counts, mu, mu_var, lam, lam_rate)
-            update_factor_layer(values, variances, q[f], S[f], T[f], layout, s, weighted, e,
-                                groups, alpha, mu, lam)
-            V[:, f], state.factors_var[:, f] = values, variances
-            hyper.mu_v[:, f], hyper.lam_v[:, f] = mu, lam
-            state.mu_v_var[:, f], state.lam_v_rate[:, f] = mu_var, lam_rate
+        _update_prior(V, state.factors_var, groups, counts, hyper.mu_v, state.mu_v_var,
+                      hyper.lam_v, state.lam_v_rate)
+        update_factors(V, state.factors_var, q, S, T, layout, s, weighted, e, groups, alpha,
+                       hyper.mu_v, hyper.lam_v)
         model.factors[:] = V
-        stats = self.statistics(model, state, X)
+        stats = self.statistics(model, state, X, stats)
         self._stats = (X, model, stats)
         state.elbo.append(self.elbo(model, state, stats, y, s, counts))
-        return float(np.dot(sample_weight, pointwise_loss(self.loss, stats[0], y)))
+        return float(np.sum(sample_weight * pointwise_loss(self.loss, stats[0], y)))
 
     def elbo(self, model, state, stats, y, s, counts):
         """The evidence lower bound of the current posterior, up to a constant."""
         scores, var = stats[0], stats[4]
         hyper, groups = state.hyper, state.groups
         if self.loss == "probit":  # q(z) at its optimum: E log N(z; score, 1) + H = log Phi
-            total = np.dot(s, log_ndtr(y * scores) - 0.5 * var)
+            total = np.sum(s * (log_ndtr(y * scores) - 0.5 * var))
         else:
             shape, rate = state.noise
             e = scores - y
             total = (0.5 * s.sum() * (digamma(shape) - np.log(rate))
-                     - 0.5 * shape / rate * np.dot(s, e * e + var)
+                     - 0.5 * shape / rate * np.sum(s * (e * e + var))
                      + float(_gamma_terms(shape, rate)))
         if self.fit_intercept:
             v0, reg0 = state.intercept_var, self.reg_intercept
@@ -210,8 +230,6 @@ class VBSolver(ALSSolver):
         if self.fit_linear:
             total += _layer_elbo(model.coef.astype(np.float64), state.coef_var, groups, counts,
                                  hyper.mu_w, state.mu_w_var, state.lam_w_rate)
-        for f in range(model.factors.shape[1]):
-            total += _layer_elbo(model.factors[:, f].astype(np.float64), state.factors_var[:, f],
-                                 groups, counts, hyper.mu_v[:, f], state.mu_v_var[:, f],
-                                 state.lam_v_rate[:, f])
+        total += _layer_elbo(model.factors.astype(np.float64), state.factors_var, groups, counts,
+                             hyper.mu_v, state.mu_v_var, state.lam_v_rate)
         return float(total)
