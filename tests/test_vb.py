@@ -131,6 +131,20 @@ def test_linear_vb_means_are_the_exact_posterior_means():
     np.testing.assert_allclose(reg.coef_var_, 1.0 / np.diag(precision)[1:], rtol=1e-9)
 
 
+def test_planted_model_is_learned_with_calibrated_predictive_intervals():
+    X, y, groups, clean = planted(6, n=3000, noise=0.3)
+    train, test = slice(0, 2500), slice(2500, None)
+    reg = FMRegressor(solver="vb", n_factors=2, max_iter=100, tol=None, random_state=0)
+    reg.fit(X[train], y[train], feature_groups=groups)
+    mean, std = reg.predict(X[test], return_std=True)
+    assert np.sqrt(np.mean((mean - clean[test]) ** 2)) < 0.15
+    assert 1.0 / reg._solver_state.hyper.alpha[0] == pytest.approx(0.09, rel=0.2)
+    inside = np.mean(np.abs(y[test] - mean) < 1.96 * std)
+    assert 0.9 < inside < 0.99
+    np.testing.assert_array_equal(reg.predict(X[test]), mean)
+    assert (reg.factors_var_ > 0).all() and reg.factors_var_.shape == reg.factors_.shape
+
+
 def test_classification_probabilities_are_sane():
     X, y, groups, clean = planted(7, n=3000)
     labels = np.where(clean > 1.0, "yes", "no")
@@ -167,10 +181,12 @@ def test_a_negative_variance_is_refused_naming_the_array(tmp_path):
         save(reg, tmp_path / "bad.fm")
 
 
-def test_vb_attributes_need_solver_vb():
+def test_vb_attributes_and_return_std_need_solver_vb():
     X, y, _, _ = planted(10, n=100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         als = FMRegressor(solver="als", n_factors=2, max_iter=2).fit(X, y)
     with pytest.raises(AttributeError, match="elbo_ exists for solver='vb' only"):
         als.elbo_
+    with pytest.raises(ValueError, match="return_std needs solver='vb'"):
+        als.predict(X, return_std=True)

@@ -82,8 +82,14 @@ class FMRegressionMixin(RegressorMixin):
         """
         return self._partial_fit(X, y, sample_weight, None)
 
-    def predict(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
+    def predict(self, X: MatrixLike, return_std: bool = False) -> Any:
         """Predicted targets for the rows of ``X``.
+
+        With ``return_std`` (``solver="vb"``), also the standard deviation of each row's
+        target under the variational posterior, ``sqrt(Var[score] + E[1 / alpha])``, as
+        scikit-learn's ``BayesianRidge`` and ``GaussianProcessRegressor`` return it: a
+        tuple ``(mean, std)``; the mean is what ``predict`` returns, clipped to
+        ``target_range_``, the deviation is not.
 
         Examples
         --------
@@ -92,7 +98,10 @@ class FMRegressionMixin(RegressorMixin):
         >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
         (2,)
         """
-        return self._decision(X)
+        mean = self._decision(X)
+        if not return_std:
+            return mean
+        return mean, self._predictive_std(X)
 
 
 class FMRegressor(FMRegressionMixin, BaseFM):
@@ -128,7 +137,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         ``"vb"``: variational Bayes of the same model (myFM's ``VariationalFMRegressor``):
         a Gaussian posterior of each parameter, independent of the others, fitted by
         coordinate ascent of the evidence lower bound (``elbo_``, which never decreases);
-        the means are the model, their variances ``coef_var_`` and ``factors_var_``.
+        the means are the model, their variances ``coef_var_`` and ``factors_var_``, and
+        ``predict(X, return_std=True)`` gives the predictive standard deviation.
         ``"adam"``: SageMaker's FM learner (MXNet's sparse FM): Adam over
         mini-batches of ``batch_size`` rows with a rate per term (``lr_intercept``,
         ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to
