@@ -190,3 +190,11 @@ def test_vb_attributes_and_return_std_need_solver_vb():
         als.elbo_
     with pytest.raises(ValueError, match="return_std needs solver='vb'"):
         als.predict(X, return_std=True)
+
+
+def test_sagemaker_artifact_refuses_the_probit_vb_classifier(tmp_path):
+    from fmlearn.sagemaker.artifact import save_model
+    X, y, _, _ = planted(12, n=100)
+    clf = FMClassifier(solver="vb", n_factors=2, max_iter=2, tol=None).fit(X, y > 1.0)
+    with pytest.raises(ValueError, match="solver='vb' classifies with the probit link"):
+        save_model(clf, tmp_path / "model.tar.gz")

@@ -353,7 +353,7 @@ def save_model(estimator: FMRegressor | FMClassifier, path: StrPath, *,
     estimator : FMRegressor or FMClassifier
         Fitted, of order 2 with one set of parameters: a classifier with two classes and
         the logistic link (``solver`` ``"sgd"``, ``"sgda"`` or ``"adam"``; not the probit
-        ``"als"`` or ``"mcmc"``). The parameters are stored as float32; regression
+        ``"als"``, ``"mcmc"`` or ``"vb"``). The parameters are stored as float32; regression
         predictions are no longer clipped; ``classes_[1]`` is the class SageMaker calls 1.
     path : str or path-like
         Where to write; an existing file is replaced.
@@ -394,7 +394,7 @@ def save_model(estimator: FMRegressor | FMClassifier, path: StrPath, *,
     if not isinstance(estimator, (FMRegressor, FMClassifier)) or type(model) is not FMModel:
         raise ValueError(f"save_model writes a second-order FM with one set of parameters; got "
                          f"{type(estimator).__name__} holding a {type(model).__name__}")
-    if classifier and estimator.solver in ("als", "mcmc"):
+    if classifier and estimator.solver in ("als", "mcmc", "vb"):
         raise ValueError(f"solver={estimator.solver!r} classifies with the probit link; "
                          "SageMaker's FM uses the logistic one (solver='sgd', 'sgda' or 'adam')")
     bias = np.array([model.intercept], dtype=np.float32)
