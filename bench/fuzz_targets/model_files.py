@@ -33,7 +33,8 @@ import numpy as np
 from scipy.special import ndtr
 
 from fmlearn import (FFMClassifier, FFMRegressor, FMClassifier, FMRanker, FMRegressor,
-                     ModelFileError, load, read_header, save)
+                     FwFMClassifier, FwFMRegressor, ModelFileError, load, read_header, save)
+from fmlearn.fwfm_model import FwFMModel
 from fmlearn.model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
 
 GOOD = ("refused", "correct")
@@ -124,6 +125,18 @@ def _ffm_row(w0, w, V, fields, idx, x):
     return score, size
 
 
+def _fwfm_row(w0, w, V, fields, R, idx, x):
+    """The FwFM: each pair's product weighed by its fields' weight (same-field pairs too)."""
+    score = w0 + float(np.dot(w[idx], x))
+    size = abs(w0) + float(np.abs(w[idx]) @ np.abs(x))
+    for a, b in itertools.combinations(range(idx.shape[0]), 2):
+        i, j = idx[a], idx[b]
+        score += float(R[fields[i], fields[j]] * np.dot(V[i], V[j])) * x[a] * x[b]
+    sums = np.zeros((R.shape[0], V.shape[1]))  # the kernel adds up field sums and their products
+    np.add.at(sums, fields[idx], np.abs(V[idx]) * np.abs(x)[:, None])
+    return score, size + float(np.sum(np.abs(R) * (sums @ sums.T)))
+
+
 def _scores(model, X):
     """``(scores, sizes)`` of a model of one parameter set, rows of ``X`` (float64)."""
     out, sizes = [], []
@@ -131,9 +144,13 @@ def _scores(model, X):
     for row in X:
         idx = np.flatnonzero(row)
         x = row[idx]
-        if isinstance(model, FFMModel):
-            if model.normalize and x.size:
-                x = x / np.sqrt(np.sum(x * x))
+        if isinstance(model, (FFMModel, FwFMModel)) and model.normalize and x.size:
+            x = x / np.sqrt(np.sum(x * x))
+        if isinstance(model, FwFMModel):
+            s = _fwfm_row(float(model.intercept), model.coef.astype(f64),
+                          model.factors.astype(f64), model.fields,
+                          model.field_weights.astype(f64), idx, x)
+        elif isinstance(model, FFMModel):
             s = _ffm_row(float(model.intercept), model.coef.astype(f64),
                          model.factors.astype(f64), model.fields, idx, x)
         elif isinstance(model, HOFMModel):
@@ -308,6 +325,13 @@ SEEDS = {
                                 normalize=True),
     "ffm_classifier": lambda: FFMClassifier(fields=[0, 0, 1, 1, 2, 2], n_factors=2, max_iter=3),
     "ranker": lambda: FMRanker(n_factors=2, max_iter=3),
+    "ffm_ftrl_vocabulary_classifier": lambda: FFMClassifier(
+        fields=[[0, 3], [0, 4], [1, 3], [1, 5], [2, 6], [2, 3]], n_factors=2, max_iter=3,
+        solver="ftrl"),
+    "fwfm": lambda: FwFMRegressor(fields=[0, 0, 1, 1, 2, 2], n_factors=2, max_iter=3,
+                                  normalize=True),
+    "fwfm_ftrl_classifier": lambda: FwFMClassifier(fields=[0, 1, 1, 2, 2, 2], n_factors=2,
+                                                   max_iter=3, solver="ftrl"),
 }
 
 
@@ -323,7 +347,8 @@ def seed_target(name, y):
 def seed_estimators():
     """A small fitted estimator of every kind ``fmlearn.persistence`` writes, by name
     (``SEEDS``): FM by SGD, SGDA, ALS, Adam, FTRL and MCMC (regression and probit), higher-order,
-    multiclass, field-aware (normalised) and ranking models, fitted on ``seed_data()``."""
+    multiclass, field-aware (normalised; FTRL over a token vocabulary), field-weighted (SGD and
+    FTRL) and ranking models, fitted on ``seed_data()``."""
     X, y = seed_data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
