@@ -198,3 +198,18 @@ def test_sagemaker_artifact_refuses_the_probit_vb_classifier(tmp_path):
     clf = FMClassifier(solver="vb", n_factors=2, max_iter=2, tol=None).fit(X, y > 1.0)
     with pytest.raises(ValueError, match="solver='vb' classifies with the probit link"):
         save_model(clf, tmp_path / "model.tar.gz")
+
+
+def test_early_stopping_is_refused_the_variances_being_of_the_last_iteration():
+    X, y, _, _ = planted(13, n=100)
+    with pytest.raises(ValueError, match="early_stopping is not available with solver='vb': "
+                                         "the posterior variances are of the last iteration"):
+        FMRegressor(solver="vb", early_stopping=True).fit(X, y)
+
+
+def test_tol_stops_when_the_elbo_per_row_stops_rising():
+    X, y, groups, _ = planted(14)
+    reg = FMRegressor(solver="vb", n_factors=2, max_iter=500, tol=1e-4, n_iter_no_change=3,
+                      dtype="float64", random_state=0).fit(X, y, feature_groups=groups)
+    gains = np.diff(reg.elbo_) / X.shape[0]
+    assert reg.n_iter_ < 500 and (gains[-3:] < 1e-4).all() and gains[-4] >= 1e-4

@@ -420,6 +420,10 @@ class BaseFM(BaseEstimator):
             raise ValueError("early_stopping is not available with solver='mcmc': every sample "
                              "counts towards the posterior average. Pass eval_set to watch "
                              "validation_scores_ instead.")
+        if self.solver == "vb" and self.early_stopping:
+            raise ValueError("early_stopping is not available with solver='vb': the posterior "
+                             "variances are of the last iteration. VB stops when its ELBO "
+                             "converges (tol); pass eval_set to watch validation_scores_.")
         X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
         groups = validate_feature_groups(feature_groups, X.shape[1], self.solver)
@@ -629,7 +633,8 @@ class BaseFM(BaseEstimator):
                         f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
                 if not watch:
                     continue
-                criterion = score if self.early_stopping else -loss
+                criterion = (score if self.early_stopping else  # VB: ELBO per row
+                             state.elbo[-1] / weight_sum if self.solver == "vb" else -loss)
                 no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
                 if criterion > best:
                     best = criterion

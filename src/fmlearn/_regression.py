@@ -160,7 +160,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         Stop when the training loss (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs; None
         runs all ``max_iter`` epochs unless ``early_stopping`` is set. MCMC always
-        draws ``max_iter`` samples.
+        draws ``max_iter`` samples; VB watches its ELBO per training row instead of the
+        loss (myFM's VB runs all its iterations: ``tol=None``).
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
         Step size: AdaGrad's per-coordinate ``eta0 / sqrt(1 + sum g**2)``, a
         constant ``eta0``, or ``eta0 / t**power_t`` after ``t`` samples.
