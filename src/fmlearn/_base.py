@@ -24,7 +24,8 @@ from ._threads import effective_n_jobs
 from ._validation import (validate_feature_groups, validate_fm_data, validate_sample_weight,
                           with_fm_indices)
 from .kernels.rows import take_rows
-from .model import FMModel, HOFMModel, check_scores
+from .model import FMModel, FMSamples, HOFMModel, check_scores
+from .relations import RelationBlock, relational_rows
 from .solvers.adam import AdamSolver
 from .solvers.ftrl import FTRLSolver
 from .solvers.als import ALSSolver
@@ -355,18 +356,6 @@ class BaseFM(BaseEstimator):
         n_factors); their means are ``factors_``."""
         return self._vb_state("factors_var_").factors_var
 
-    def _predictive_std(self, X: MatrixLike) -> NDArray[np.float64]:
-        """``predict(X, return_std=True)``'s standard deviations: ``sqrt(Var_q[score] +
-        E_q[1 / alpha])``, the variance of the target under the variational posterior."""
-        if self.solver != "vb":
-            raise ValueError("return_std needs solver='vb', whose posterior has variances; "
-                             f"this estimator has solver={self.solver!r}.")
-        check_is_fitted(self, "model_")
-        X = validate_fm_data(self, X, reset=False)
-        solver, state = self._solver(), self._solver_state
-        variance = solver.statistics(self.model_, state, X)[4] + solver.noise_variance(state)
-        return np.sqrt(variance)
-
     @property
     def regularization_(self) -> dict[str, NDArray[Any]]:
         """``solver="sgda"``: the penalties learned so far, per feature group.
@@ -390,7 +379,8 @@ class BaseFM(BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
             eval_set: tuple[MatrixLike, ArrayLike] | None = None,
-            feature_groups: ArrayLike | None = None) -> Self:
+            feature_groups: ArrayLike | None = None,
+            relations: list[RelationBlock] | None = None) -> Self:
         """Fit the model by ``max_iter`` epochs (SGD), sweeps (ALS) or samples (MCMC) over ``X``.
 
         Parameters
@@ -401,7 +391,7 @@ class BaseFM(BaseEstimator):
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights multiplying each sample's loss.
-        eval_set : tuple (X_val, y_val), default=None
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, relations_val), default=None
             Held-out data scored after every epoch (``validation_scores_``); with
             ``early_stopping=True`` it replaces the random ``validation_fraction`` split.
         feature_groups : array-like of int of shape (n_features,), default=None
@@ -409,6 +399,12 @@ class BaseFM(BaseEstimator):
             for user ids, 1 for item ids); each group has its own prior mean and precision
             (MCMC, VB) or its own learned penalties (SGDA), as libFM's ``-meta``. None puts
             all features in one group.
+        relations : list of RelationBlock, default=None
+            Blocks of features shared by many rows (libFM's ``-relation``, myFM's
+            ``RelationBlock``): the features are X's columns followed by each block's.
+            ALS and MCMC sweep through per-block caches, at a cost that grows with the
+            blocks' non-zeros rather than rows times block width; the other solvers read
+            the rows expanded. Pass the same blocks (for the rows predicted) to ``predict``.
 
         Returns
         -------
@@ -420,12 +416,20 @@ class BaseFM(BaseEstimator):
             raise ValueError("early_stopping is not available with solver='mcmc': every sample "
                              "counts towards the posterior average. Pass eval_set to watch "
                              "validation_scores_ instead.")
-        if self.solver == "vb" and self.early_stopping:
-            raise ValueError("early_stopping is not available with solver='vb': the posterior "
-                             "variances are of the last iteration. VB stops when its ELBO "
-                             "converges (tol); pass eval_set to watch validation_scores_.")
         X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
+        widths = []  # the relations' widths, whose features follow X's
+        if relations is not None:
+            if self.early_stopping or self.solver == "sgda" or (
+                    eval_set is not None and len(eval_set) != 3) or self.scoring is not None:
+                raise ValueError("relations: validation rows need their own relations; pass "
+                                 "eval_set=(X_val, y_val, relations_val) with scoring=None, "
+                                 "and leave out early_stopping and solver='sgda'.")
+            X = relational_rows(X, relations, X.dtype,
+                                self.model_.n_features if warm else None)
+            widths = [B.shape[1] for B in X.blocks]
+            if self.solver not in ("als", "mcmc"):
+                X = X.expand()
         groups = validate_feature_groups(feature_groups, X.shape[1], self.solver)
         if not warm:
             self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
@@ -433,9 +437,12 @@ class BaseFM(BaseEstimator):
         target = self._encode_y(y, classes=getattr(self, "classes_", None) if warm else None)
         validation = None
         if eval_set is not None:
-            X_val, y_val = eval_set
+            X_val, y_val = eval_set[:2]
             X_val, y_val = validate_fm_data(self, X_val, y_val, reset=False,
                                             y_numeric=self._loss == "squared")
+            if relations is not None:
+                X_val = relational_rows(X_val, eval_set[2], X_val.dtype, X.shape[1])
+                X_val = X_val.expand() if self.solver not in ("als", "mcmc") else X_val
             validation = (X_val, self._encode_y(y_val, classes=getattr(self, "classes_", None)),
                           np.ones(X_val.shape[0], X.dtype))
         elif self.early_stopping or self.solver == "sgda":
@@ -453,6 +460,8 @@ class BaseFM(BaseEstimator):
             self._initialise(X.shape[1], X.dtype, groups)
         self._run_epochs(X, target, sample_weight, validation, rng, self.max_iter,
                          stop_early=True, fresh=not warm)
+        if not warm:
+            self.relation_widths_ = widths
         return self
 
     def _initialise(self, n_features: int, dtype: np.dtype[Any],
@@ -633,8 +642,7 @@ class BaseFM(BaseEstimator):
                         f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
                 if not watch:
                     continue
-                criterion = (score if self.early_stopping else  # VB: ELBO per row
-                             state.elbo[-1] / weight_sum if self.solver == "vb" else -loss)
+                criterion = score if self.early_stopping else -loss
                 no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
                 if criterion > best:
                     best = criterion
@@ -685,8 +693,15 @@ class BaseFM(BaseEstimator):
         """Called after each epoch's checks and history (the Dask estimators checkpoint here)."""
 
     # --- prediction --------------------------------------------------------------------------
-    def _decision(self, X: MatrixLike) -> NDArray[Any]:
+    def _decision(self, X: MatrixLike, relations: list[RelationBlock] | None = None
+                  ) -> NDArray[Any]:
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
+        dtype = X.dtype
+        if relations is not None:
+            X = relational_rows(X, relations, dtype, self.model_.n_features)
+        elif isinstance(self.model_, (FMModel, FMSamples)) and self.model_.n_features > X.shape[1]:
+            raise ValueError(f"The model was fitted with relations ({self.model_.n_features} "
+                             f"features, X has {X.shape[1]}): pass relations= to predict.")
         scores = self.model_.predict_csr(X, self.n_jobs, check=False)  # X is checked above
-        return self._finish_scores(check_scores(scores, X.dtype))
+        return self._finish_scores(check_scores(scores, dtype))

@@ -126,7 +126,8 @@ class FMClassificationMixin(ClassifierMixin):
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes)
 
-    def decision_function(self, X: MatrixLike) -> NDArray[np.floating[Any]]:
+    def decision_function(self, X: MatrixLike, relations: list[Any] | None = None
+                          ) -> NDArray[np.floating[Any]]:
         """The FM score, the log-odds of ``classes_[1]``, for each row of ``X``; with more
         than two classes one score per class, shape (n_samples, n_classes).
 
@@ -138,9 +139,10 @@ class FMClassificationMixin(ClassifierMixin):
         >>> clf.decision_function(np.eye(2)).shape
         (2,)
         """
-        return self._decision(X)
+        return self._decision(X, relations)
 
-    def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
+    def predict_proba(self, X: MatrixLike, relations: list[Any] | None = None
+                      ) -> NDArray[np.float64]:
         """Probabilities of each class in ``classes_``, shape (n_samples, n_classes).
 
         Examples
@@ -151,21 +153,24 @@ class FMClassificationMixin(ClassifierMixin):
         >>> clf.predict_proba(np.eye(2)).sum(axis=1)
         array([1., 1.])
         """
-        s = self._decision(X).astype(np.float64)
+        s = self._decision(X, relations).astype(np.float64)
         if s.ndim == 2:
             return softmax(s, axis=1)
         cdf = self._link_cdf()
         return np.column_stack([cdf(-s), cdf(s)])  # 1 - cdf(s) would round to 0 for large s
 
-    def predict_log_proba(self, X: MatrixLike) -> NDArray[np.float64]:
+    def predict_log_proba(self, X: MatrixLike, relations: list[Any] | None = None
+                          ) -> NDArray[np.float64]:
         """Logarithms of ``predict_proba``, computed without underflow."""
-        s = self._decision(X).astype(np.float64)
+        s = self._decision(X, relations).astype(np.float64)
         if s.ndim == 2:
             return log_softmax(s, axis=1)
         return np.column_stack([self._log_proba_of(-s), self._log_proba_of(s)])
 
-    def predict(self, X: MatrixLike) -> NDArray[Any]:
-        """The more probable label for each row of ``X``.
+    def predict(self, X: MatrixLike, relations: list[Any] | None = None
+                ) -> NDArray[Any]:
+        """The more probable label for each row of ``X`` (with its ``relations``, the
+        :class:`~fmlearn.RelationBlock` list of a model fitted with them).
 
         Examples
         --------
@@ -174,7 +179,7 @@ class FMClassificationMixin(ClassifierMixin):
         >>> FMClassifier(random_state=0).fit(np.eye(2), ["a", "b"]).predict(np.eye(2)).shape
         (2,)
         """
-        s = self._decision(X)
+        s = self._decision(X, relations)
         if s.ndim == 2:
             return self.classes_[s.argmax(axis=1)]
         return self.classes_[(s > 0).astype(int)]
@@ -221,7 +226,7 @@ l1_factors
         one entry per class, and ``model_`` is a ``MulticlassFMModel``.
     model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
-regularization_
+regularization_, relation_widths_
         As in :class:`FMRegressor`.
     loss_curve_ : list of float
         Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).

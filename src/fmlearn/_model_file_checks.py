@@ -587,6 +587,10 @@ def check_estimator(estimator, header, model, attributes, name_of):
     """
     c = _Checker(lambda array: name_of(id(array)), {})
     dtype, n_classes = _check_header(estimator, header, c)
+    widths = attributes.get("relation_widths_", [])  # relations' features follow X's
+    if not (isinstance(widths, list) and all(map(_is_count, widths))):
+        raise FileProblem(f"relation_widths_ is {widths!r}; expected a list of block widths")
+    c.dims["n_features"] += sum(widths)
     model_kind, state_kind = _expected_kinds(estimator, n_classes)
     if getattr(estimator, "order", 2) > 2:
         c.dims["order - 1"] = estimator.order - 1

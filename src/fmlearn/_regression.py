@@ -82,14 +82,10 @@ class FMRegressionMixin(RegressorMixin):
         """
         return self._partial_fit(X, y, sample_weight, None)
 
-    def predict(self, X: MatrixLike, return_std: bool = False) -> Any:
-        """Predicted targets for the rows of ``X``.
-
-        With ``return_std`` (``solver="vb"``), also the standard deviation of each row's
-        target under the variational posterior, ``sqrt(Var[score] + E[1 / alpha])``, as
-        scikit-learn's ``BayesianRidge`` and ``GaussianProcessRegressor`` return it: a
-        tuple ``(mean, std)``; the mean is what ``predict`` returns, clipped to
-        ``target_range_``, the deviation is not.
+    def predict(self, X: MatrixLike, relations: list[Any] | None = None
+                ) -> NDArray[np.floating[Any]]:
+        """Predicted targets for the rows of ``X`` (with their ``relations``, the
+        :class:`~fmlearn.RelationBlock` list of a model fitted with them).
 
         Examples
         --------
@@ -98,10 +94,7 @@ class FMRegressionMixin(RegressorMixin):
         >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
         (2,)
         """
-        mean = self._decision(X)
-        if not return_std:
-            return mean
-        return mean, self._predictive_std(X)
+        return self._decision(X, relations)
 
 
 class FMRegressor(FMRegressionMixin, BaseFM):
@@ -137,8 +130,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         ``"vb"``: variational Bayes of the same model (myFM's ``VariationalFMRegressor``):
         a Gaussian posterior of each parameter, independent of the others, fitted by
         coordinate ascent of the evidence lower bound (``elbo_``, which never decreases);
-        the means are the model, their variances ``coef_var_`` and ``factors_var_``, and
-        ``predict(X, return_std=True)`` gives the predictive standard deviation.
+        the means are the model, their variances ``coef_var_`` and ``factors_var_``.
         ``"adam"``: SageMaker's FM learner (MXNet's sparse FM): Adam over
         mini-batches of ``batch_size`` rows with a rate per term (``lr_intercept``,
         ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to
@@ -160,8 +152,7 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         Stop when the training loss (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs; None
         runs all ``max_iter`` epochs unless ``early_stopping`` is set. MCMC always
-        draws ``max_iter`` samples; VB watches its ELBO per training row instead of the
-        loss (myFM's VB runs all its iterations: ``tol=None``).
+        draws ``max_iter`` samples.
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
         Step size: AdaGrad's per-coordinate ``eta0 / sqrt(1 + sum g**2)``, a
         constant ``eta0``, or ``eta0 / t**power_t`` after ``t`` samples.
@@ -296,6 +287,9 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     regularization_ : dict of ndarray
         SGDA only: the learned penalties, ``reg_linear`` per feature group and
         ``reg_factors`` per group and factor layer.
+    relation_widths_ : list of int
+        The width of each block of ``fit``'s ``relations`` (empty without): the
+        features are ``n_features_in_`` columns of X, then each block's.
     best_validation_score_ : float or None
         The best of ``validation_scores_``.
     target_range_ : tuple of float

@@ -408,8 +408,9 @@ def write_values(path, values):
 
 
 # --- scores ------------------------------------------------------------------------------------
-def predictions(estimator, X, proba):
-    """``predict``, or with ``proba`` the probability of the second class (classifiers).
+def predictions(estimator, X, proba, relations=None):
+    """``predict``, or with ``proba`` the probability of the second class (classifiers);
+    ``relations`` those of the rows, for a model fitted with relations.
 
     Examples
     --------
@@ -419,9 +420,10 @@ def predictions(estimator, X, proba):
     >>> predictions(clf, np.eye(2), proba=True).shape
     (2,)
     """
+    extra = {} if relations is None else {"relations": relations}
     if proba and hasattr(estimator, "classes_"):
-        return estimator.predict_proba(X)[:, 1]
-    return estimator.predict(X)
+        return estimator.predict_proba(X, **extra)[:, 1]
+    return estimator.predict(X, **extra)
 
 
 def binarize(y, classes):
@@ -439,9 +441,10 @@ def binarize(y, classes):
     return np.where(y > 0, classes[1], classes[0])
 
 
-def metrics(estimator, X, y):
-    """Metrics of a fitted estimator on ``(X, y)``: RMSE and MAE for a regressor; accuracy,
-    log-loss (natural log) and ROC AUC (None when ``y`` holds one class) for a classifier.
+def metrics(estimator, X, y, relations=None):
+    """Metrics of a fitted estimator on ``(X, y)`` (with its ``relations``, for a model fitted
+    with relations): RMSE and MAE for a regressor; accuracy, log-loss (natural log) and ROC
+    AUC (None when ``y`` holds one class) for a classifier.
 
     Examples
     --------
@@ -455,11 +458,11 @@ def metrics(estimator, X, y):
 
     y = np.asarray(y)
     if not hasattr(estimator, "classes_"):
-        err = estimator.predict(X).astype(np.float64) - y
+        err = predictions(estimator, X, False, relations).astype(np.float64) - y
         return {"rmse": float(np.sqrt(np.mean(err * err))), "mae": float(np.mean(np.abs(err)))}
     classes = estimator.classes_
     y = binarize(y, classes)
-    proba = estimator.predict_proba(X)
+    proba = estimator.predict_proba(X, **({} if relations is None else {"relations": relations}))
     positive = y == classes[1]
     auc = float(roc_auc_score(positive, proba[:, 1])) if 0 < positive.sum() < y.size else None
     return {"accuracy": float(accuracy_score(y, classes[(proba[:, 1] > proba[:, 0]).astype(int)])),

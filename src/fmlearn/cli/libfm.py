@@ -53,9 +53,16 @@ libFM flag         fmlearn
                    ``wmu[g]``, ``wlambda[g]``, ``vmu[g,f]``, ``vlambda[g,f]`` as libFM
                    names them. libFM's time and ``*_mcmc_this`` columns are not written.
 -verbosity         >= 1 also prints the data sizes and the estimator.
+-relation R1,R2   libFM's block structure (BS) files of each relation (Rendle, VLDB 2013):
+                   ``R.x`` or ``R.xt`` (libFM's binary format), ``R.train``, ``R.test``,
+                   ``R.groups`` (:func:`fmlearn.io.load_libfm_relation`) → ``relations``;
+                   the blocks' features follow the main table's, and for MCMC each
+                   relation's groups follow the main table's (one group per relation without
+                   ``R.groups``), as libFM numbers them. Not with ``-validation`` (libFM has
+                   no block mapping for it).
 -cache_size        ignored (libFM's binary data format is not read).
--load_model,       not supported: fmlearn does not read libFM model files nor its relational
--relation          block structure (BS) files; a usage error says so.
+-load_model        not supported: fmlearn does not read libFM model files; a usage error
+                   says so.
 =================  ==========================================================================
 
 MCMC predictions average all samples (``burn_in=0``), as libFM's ``-out`` does;
@@ -355,14 +362,52 @@ def write_rlog(path, estimator, eval_name=None):
         raise file_error(path, exc, "write") from exc
 
 
+def read_relations(text, n_rows, main_groups):
+    """The relations of ``-relation R1,R2``: ``{"train": [RelationBlock, ...], "test": [...]}``
+    for the data sets of ``n_rows`` (name → rows), and the groups of all features, the
+    main table's ``main_groups`` (one per main feature) first, then each relation's numbered
+    after the groups before it, as libFM joins its meta data.
+
+    Examples
+    --------
+    >>> import struct, tempfile, os
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "user")
+    >>> body = struct.pack("<IIQII", 2, 4, 1, 1, 3) + struct.pack("<IIf", 1, 2, 1.0)
+    >>> _ = open(prefix + ".x", "wb").write(body)
+    >>> _ = open(prefix + ".train", "w").write("0\\n0\\n")
+    >>> _ = open(prefix + ".test", "w").write("0\\n")
+    >>> relations, groups = read_relations(prefix, {"train": 2, "test": 1}, np.zeros(2, int))
+    >>> relations["train"][0].indices.tolist(), groups.tolist()
+    ([0, 0], [0, 0, 1, 1, 1])
+    """
+    from ..io.errors import DataFormatError
+    from ..io.libfm_relation import load_libfm_relation
+    from ..relations import RelationBlock
+
+    relations = {name: [] for name in n_rows}
+    groups = [main_groups]
+    for prefix in (p for p in text.replace(" ", "").split(",") if p):
+        relation = load_libfm_relation(prefix)
+        for name, rows in n_rows.items():
+            index = getattr(relation, name)
+            if index.shape[0] != rows:
+                raise DataFormatError(f"{prefix}.{name}", f"{index.shape[0]} block rows for the "
+                                      f"{rows} rows of -{name}: one per row")
+            relations[name].append(RelationBlock(index, relation.X))
+        own = (np.zeros(relation.X.shape[1], dtype=np.int64) if relation.groups is None
+               else relation.groups)
+        groups.append(own + (max(g.max(initial=-1) for g in groups) + 1))
+    return relations, np.concatenate(groups)
+
+
 def unsupported(flag, why):
     """The usage error (exit 2) for a libFM flag fmlearn does not honour.
 
     Examples
     --------
-    >>> err = unsupported("-relation", "BS files are not read.")
+    >>> err = unsupported("-load_model", "libFM model files are not read.")
     >>> str(err), err.exit_code
-    ('-relation is not supported: BS files are not read.', 2)
+    ('-load_model is not supported: libFM model files are not read.', 2)
     """
     return CommandError(f"{flag} is not supported: {why}", exit_code=2)
 

@@ -101,7 +101,9 @@ def _option(*names, **kwargs):
 @_option("--save_model", "--save-model", "--model-out", "model_out", metavar="FILE",
          help="Write the trained model (fmlearn's model file; any method).")
 @_option("--load_model", "--load-model", "load_model", metavar="FILE", hidden=True)
-@_option("--relation", metavar="FILE", hidden=True)
+@_option("--relation", metavar="R1,R2",
+         help="libFM's block structure files of each relation (R.x or R.xt, R.train, R.test, "
+              "R.groups); their features follow the main table's.")
 @_option("--cache_size", "--cache-size", "cache_size", hidden=True)
 @_option("--hyperparameters", "hyperparameters_path", metavar="FILE",
          help="SageMaker's hyperparameters.json (see fmlearn.cli.sagemaker); replaces "
@@ -172,9 +174,6 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     if load_model is not None:
         raise libfm.unsupported("-load_model", "fmlearn cannot read libFM model files; train "
                                 "anew (fmlearn's own model files are read by predict).")
-    if relation is not None:
-        raise libfm.unsupported("-relation", "libFM's block structure (BS) files are not read; "
-                                "join the relations into the design matrix.")
     if cache_size is not None:
         note("-cache_size is ignored: it applies to libFM's binary data format only")
     if train_path is None:
@@ -241,6 +240,15 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     data = {name: widen(d, width, why) for name, d in data.items()}
     estimator = spec.estimator()
     feature_groups = _feature_groups(estimator.solver, groups, meta_path, data["train"], width)
+    relations = {}
+    if relation is not None:
+        if "validation" in data or spec.model != "fm":
+            raise click.UsageError("-relation needs --model fm and no -validation (libFM has "
+                                   "no block mapping for validation rows).", ctx)
+        main = np.zeros(width, np.int64) if feature_groups is None else feature_groups[:width]
+        relations, all_groups = libfm.read_relations(
+            relation, {name: d.X.shape[0] for name, d in data.items()}, main)
+        feature_groups = all_groups if estimator.solver == "mcmc" else feature_groups
 
     def target(d):
         if spec.task == "regression":
@@ -248,7 +256,8 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
         return np.where(d.y > 0, 1.0, spec.negative_label)
 
     eval_name = next((n for n in ("validation", "test") if n in data), None)
-    eval_set = None if eval_name is None else (data[eval_name].X, target(data[eval_name]))
+    eval_set = None if eval_name is None else (data[eval_name].X, target(data[eval_name]),
+                                               *([relations[eval_name]] if relations else []))
     if verbosity >= 1:
         for name, d in data.items():
             click.echo(f"fmlearn: {name}: {d.path} ({d.format}): {d.X.shape[0]} rows, "
@@ -257,7 +266,7 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     progress = None if quiet else Progress(
         estimator.max_iter, eval_name, "rmse" if spec.task == "regression" else "logloss")
     _fit(estimator, data["train"].X, target(data["train"]), progress, eval_set=eval_set,
-         feature_groups=feature_groups)
+         feature_groups=feature_groups, relations=relations.get("train"))
 
     if rlog_path is not None:
         libfm.write_rlog(rlog_path, estimator, eval_name)
@@ -268,8 +277,10 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     if "test" in data:
         test = data["test"]
         if out_path is not None:
-            write_values(out_path, predictions(estimator, test.X, proba=True))
-        for name, value in metrics(estimator, test.X, target(test)).items():
+            write_values(out_path, predictions(estimator, test.X, proba=True,
+                                               relations=relations.get("test")))
+        for name, value in metrics(estimator, test.X, target(test),
+                                   relations=relations.get("test")).items():
             click.echo(f"test:{name} = {format_metric(value)}")
 
 

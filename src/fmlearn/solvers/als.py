@@ -7,6 +7,7 @@ from scipy.special import log_ndtr
 from .._threads import numba_threads
 from ..kernels.coordinate import (coordinate_sweep, exclusive_blocks, probit_targets,
                                   scores_and_sums, seed_generator)
+from ..relations import RelationalRows
 from .base import PointSolver
 
 
@@ -146,9 +147,15 @@ class ALSSolver(PointSolver):
         if self.sample:
             seed_generator(int(rng.integers(2**31)))
         w0 = np.array([model.intercept])
+        # Relational rows: X's own columns by the layout, the blocks' through their caches.
+        relations = X.packed if isinstance(X, RelationalRows) else None
         with numba_threads(self.n_threads):
-            scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
-                            model.factors, scores, q)
+            if relations is None:
+                scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
+                                model.factors, scores, q)
+            else:
+                scores[:] = X.scores(model.intercept, model.coef, model.factors, q)
+                X = X.X
             z = self.latent_targets(model, scores, y, sample_weight)
             e = (scores - z).astype(model.dtype)
             weighted = bool(np.any(sample_weight != 1))
@@ -156,7 +163,7 @@ class ALSSolver(PointSolver):
                              model.coef, model.factors, groups, hyper.arrays(),
                              float(self.reg_intercept), self.sample,
                              self.sample and self.loss == "squared", self.sample, self.n_threads,
-                             self.fit_intercept, self.fit_linear)
+                             self.fit_intercept, self.fit_linear, relations)
         model.intercept = float(w0[0])
         return e + z
 
