@@ -17,6 +17,7 @@ _WHERE = {
     "FMModel": ".model", "ModelFileError": ".persistence", "load": ".persistence",
     "read_header": ".persistence", "save": ".persistence", "FwFMClassifier": "._fwfm",
     "FwFMRegressor": "._fwfm", "FwFMModel": ".fwfm_model", "RelationBlock": ".relations",
+    "FMRecommender": "._recommender",
 }
 __all__ = sorted(_WHERE)
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from ._ordinal import FMOrdinalRegressor
     from ._fwfm import FwFMClassifier, FwFMRegressor
     from ._ranking import FMRanker
+    from ._recommender import FMRecommender
     from ._regression import FMRegressor
     from .fwfm_model import FwFMModel
     from .model import FFMModel, FMModel
