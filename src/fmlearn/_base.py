@@ -356,6 +356,18 @@ class BaseFM(BaseEstimator):
         n_factors); their means are ``factors_``."""
         return self._vb_state("factors_var_").factors_var
 
+    def _predictive_std(self, X: MatrixLike) -> NDArray[np.float64]:
+        """``predict(X, return_std=True)``'s standard deviations: ``sqrt(Var_q[score] +
+        E_q[1 / alpha])``, the variance of the target under the variational posterior."""
+        if self.solver != "vb":
+            raise ValueError("return_std needs solver='vb', whose posterior has variances; "
+                             f"this estimator has solver={self.solver!r}.")
+        check_is_fitted(self, "model_")
+        X = validate_fm_data(self, X, reset=False)
+        solver, state = self._solver(), self._solver_state
+        variance = solver.statistics(self.model_, state, X)[4] + solver.noise_variance(state)
+        return np.sqrt(variance)
+
     @property
     def regularization_(self) -> dict[str, NDArray[Any]]:
         """``solver="sgda"``: the penalties learned so far, per feature group.
@@ -416,6 +428,10 @@ class BaseFM(BaseEstimator):
             raise ValueError("early_stopping is not available with solver='mcmc': every sample "
                              "counts towards the posterior average. Pass eval_set to watch "
                              "validation_scores_ instead.")
+        if self.solver == "vb" and self.early_stopping:
+            raise ValueError("early_stopping is not available with solver='vb': the posterior "
+                             "variances are of the last iteration. VB stops when its ELBO "
+                             "converges (tol); pass eval_set to watch validation_scores_.")
         X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
         sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
         widths = []  # the relations' widths, whose features follow X's
@@ -642,7 +658,8 @@ class BaseFM(BaseEstimator):
                         f"{name} {value}" for name, value in postfix.items()), file=sys.stderr)
                 if not watch:
                     continue
-                criterion = score if self.early_stopping else -loss
+                criterion = (score if self.early_stopping else  # VB: ELBO per row
+                             state.elbo[-1] / weight_sum if self.solver == "vb" else -loss)
                 no_improvement = 0 if criterion > best + (self.tol or 0.0) else no_improvement + 1
                 if criterion > best:
                     best = criterion

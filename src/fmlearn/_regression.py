@@ -82,10 +82,16 @@ class FMRegressionMixin(RegressorMixin):
         """
         return self._partial_fit(X, y, sample_weight, None)
 
-    def predict(self, X: MatrixLike, relations: list[Any] | None = None
-                ) -> NDArray[np.floating[Any]]:
+    def predict(self, X: MatrixLike, relations: list[Any] | None = None,
+                return_std: bool = False) -> Any:
         """Predicted targets for the rows of ``X`` (with their ``relations``, the
         :class:`~fmlearn.RelationBlock` list of a model fitted with them).
+
+        With ``return_std`` (``solver="vb"``), also the standard deviation of each row's
+        target under the variational posterior, ``sqrt(Var[score] + E[1 / alpha])``, as
+        scikit-learn's ``BayesianRidge`` and ``GaussianProcessRegressor`` return it: a
+        tuple ``(mean, std)``; the mean is what ``predict`` returns, clipped to
+        ``target_range_``, the deviation is not.
 
         Examples
         --------
@@ -94,7 +100,10 @@ class FMRegressionMixin(RegressorMixin):
         >>> FMRegressor(random_state=0).fit(np.eye(2), [1.0, 3.0]).predict(np.eye(2)).shape
         (2,)
         """
-        return self._decision(X, relations)
+        mean = self._decision(X, relations)
+        if not return_std:
+            return mean
+        return mean, self._predictive_std(X)
 
 
 class FMRegressor(FMRegressionMixin, BaseFM):
@@ -130,7 +139,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         ``"vb"``: variational Bayes of the same model (myFM's ``VariationalFMRegressor``):
         a Gaussian posterior of each parameter, independent of the others, fitted by
         coordinate ascent of the evidence lower bound (``elbo_``, which never decreases);
-        the means are the model, their variances ``coef_var_`` and ``factors_var_``.
+        the means are the model, their variances ``coef_var_`` and ``factors_var_``, and
+        ``predict(X, return_std=True)`` gives the predictive standard deviation.
         ``"adam"``: SageMaker's FM learner (MXNet's sparse FM): Adam over
         mini-batches of ``batch_size`` rows with a rate per term (``lr_intercept``,
         ``lr_linear``, ``lr_factors``), ``reg_*`` as MXNet's weight decay (added to
@@ -152,7 +162,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
         Stop when the training loss (or, with ``early_stopping``, the validation
         score) has not improved by ``tol`` for ``n_iter_no_change`` epochs; None
         runs all ``max_iter`` epochs unless ``early_stopping`` is set. MCMC always
-        draws ``max_iter`` samples.
+        draws ``max_iter`` samples; VB watches its ELBO per training row instead of the
+        loss (myFM's VB runs all its iterations: ``tol=None``).
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
         Step size: AdaGrad's per-coordinate ``eta0 / sqrt(1 + sum g**2)``, a
         constant ``eta0``, or ``eta0 / t**power_t`` after ``t`` samples.
