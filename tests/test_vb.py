@@ -192,6 +192,19 @@ def test_vb_attributes_and_return_std_need_solver_vb():
         als.predict(X, return_std=True)
 
 
+def test_relations_fit_and_predict_as_the_expanded_rows():
+    X, y, groups, _ = planted(11, n=200)
+    users, items = X[:, :20].tocsr(), np.asarray(X[:, 20:].argmax(axis=1)).ravel()
+    relations = [(items, np.eye(15))]
+    params = dict(solver="vb", n_factors=2, max_iter=5, tol=None, random_state=0)
+    related = FMRegressor(**params).fit(users, y, relations=relations)
+    expanded = FMRegressor(**params).fit(X, y)
+    mean, std = related.predict(users, relations=relations, return_std=True)
+    expected_mean, expected_std = expanded.predict(X, return_std=True)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-6)
+    np.testing.assert_allclose(std, expected_std, rtol=1e-6)
+
+
 def test_sagemaker_artifact_refuses_the_probit_vb_classifier(tmp_path):
     from fmlearn.sagemaker.artifact import save_model
     X, y, _, _ = planted(12, n=100)

@@ -356,14 +356,18 @@ class BaseFM(BaseEstimator):
         n_factors); their means are ``factors_``."""
         return self._vb_state("factors_var_").factors_var
 
-    def _predictive_std(self, X: MatrixLike) -> NDArray[np.float64]:
+    def _predictive_std(self, X: MatrixLike, relations: list[RelationBlock] | None = None
+                        ) -> NDArray[np.float64]:
         """``predict(X, return_std=True)``'s standard deviations: ``sqrt(Var_q[score] +
-        E_q[1 / alpha])``, the variance of the target under the variational posterior."""
+        E_q[1 / alpha])``, the variance of the target under the variational posterior
+        (relational rows expanded, as VB trains on them)."""
         if self.solver != "vb":
             raise ValueError("return_std needs solver='vb', whose posterior has variances; "
                              f"this estimator has solver={self.solver!r}.")
         check_is_fitted(self, "model_")
         X = validate_fm_data(self, X, reset=False)
+        if relations is not None:
+            X = relational_rows(X, relations, X.dtype, self.model_.n_features).expand()
         solver, state = self._solver(), self._solver_state
         variance = solver.statistics(self.model_, state, X)[4] + solver.noise_variance(state)
         return np.sqrt(variance)

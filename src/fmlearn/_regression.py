@@ -1,7 +1,7 @@
 """Factorization machine regression (squared loss)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -82,6 +82,15 @@ class FMRegressionMixin(RegressorMixin):
         """
         return self._partial_fit(X, y, sample_weight, None)
 
+    @overload
+    def predict(self, X: MatrixLike, relations: list[Any] | None = None,
+                return_std: Literal[False] = False) -> NDArray[np.floating[Any]]: ...
+
+    @overload
+    def predict(self, X: MatrixLike, relations: list[Any] | None = None, *,
+                return_std: Literal[True]) -> tuple[NDArray[np.floating[Any]],
+                                                    NDArray[np.float64]]: ...
+
     def predict(self, X: MatrixLike, relations: list[Any] | None = None,
                 return_std: bool = False) -> Any:
         """Predicted targets for the rows of ``X`` (with their ``relations``, the
@@ -103,7 +112,7 @@ class FMRegressionMixin(RegressorMixin):
         mean = self._decision(X, relations)
         if not return_std:
             return mean
-        return mean, self._predictive_std(X)
+        return mean, self._predictive_std(X, relations)
 
 
 class FMRegressor(FMRegressionMixin, BaseFM):
