@@ -1,8 +1,8 @@
 """scikit-learn's conformance checks for every estimator and learner."""
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fmlearn import (FFMClassifier, FFMRegressor, FMClassifier, FMRanker, FMRegressor,
-                     FwFMClassifier, FwFMRegressor)
+from fmlearn import (FFMClassifier, FFMRegressor, FMClassifier, FMOrdinalRegressor, FMRanker,
+                     FMRegressor, FwFMClassifier, FwFMRegressor)
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.preprocessing import FieldHasher, MultiValueEncoder
 
@@ -38,11 +38,12 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     FwFMRegressor(solver="ftrl", random_state=0), FwFMClassifier(solver="ftrl", random_state=0),
     # In-memory input fits in this process; test_dask.py checks the cluster fits.
     DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),
+    FMOrdinalRegressor(random_state=0),
     MultiValueEncoder(), FieldHasher(n_features=64)]
 
 
 def expected_failures(estimator):
-    reason = {"sgd": STOCHASTIC, "sgda": STOCHASTIC, "ftrl": STOCHASTIC, "adam": BATCHED, "bpr": PAIRED, "mcmc": SAMPLED if isinstance(estimator, FMClassifier) else None
+    reason = {"sgd": STOCHASTIC, "sgda": STOCHASTIC, "ftrl": STOCHASTIC, "adam": BATCHED, "bpr": PAIRED, "mcmc": SAMPLED if isinstance(estimator, (FMClassifier, FMOrdinalRegressor)) else None
               }.get(getattr(estimator, "solver", None))
     if reason is None:
         return {}

@@ -1,10 +1,14 @@
 """FMOrdinalRegressor: the ordered-probit FM by Gibbs sampling, and its kernels."""
+import io
+import zipfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.special import ndtr
 from scipy.stats import truncnorm
 
-from fmlearn import FMOrdinalRegressor
+from fmlearn import FMOrdinalRegressor, ModelFileError, load, save
 from fmlearn.kernels.coordinate import seed_generator
 from fmlearn.kernels.ordinal import draw_cutpoints, log_posterior, ordinal_targets
 from fmlearn.ordinal_model import class_probabilities
@@ -133,3 +137,48 @@ def test_errors_name_the_problem():
         FMOrdinalRegressor().partial_fit(np.eye(2), [0, 1])
     with pytest.raises(ValueError, match=r"y holds labels \[7\] that are not among"):
         FMOrdinalRegressor().partial_fit(np.eye(2), [0, 7], classes=[0, 1])
+
+
+def _fitted(**params):
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(120, 3))
+    y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=120), [-0.5, 0.2, 0.8]) * 2
+    return FMOrdinalRegressor(n_factors=2, max_iter=12, burn_in=4, random_state=0,
+                              **params).fit(X, y), X, y
+
+
+def test_model_files_round_trip_and_continue_the_chain(tmp_path):
+    reg, X, y = _fitted(warm_start=True)
+    loaded = load(save(reg, tmp_path / "ordinal.fm"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), reg.predict_proba(X))
+    np.testing.assert_array_equal(loaded.classes_, reg.classes_)
+    np.testing.assert_array_equal(loaded.fit(X, y).predict_proba(X), reg.fit(X, y).predict_proba(X))
+    np.testing.assert_array_equal(loaded.model_.cutpoints, reg.model_.cutpoints)
+
+
+def _rewrite(path, member, change):
+    """A copy of the model file at ``path`` with the array ``member`` changed."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    array = np.load(io.BytesIO(members[member]))
+    buffer = io.BytesIO()
+    np.save(buffer, change(array.copy()))
+    members[member] = buffer.getvalue()
+    out = path.with_name("changed.fm")
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out
+
+
+def _swap_first(a):
+    a[..., [0, 1]] = a[..., [1, 0]]
+    return a
+
+
+@pytest.mark.parametrize("member", ["model.cutpoints.npy", "solver_state.current.cutpoints.npy"])
+def test_model_files_with_disordered_cutpoints_are_refused(tmp_path, member):
+    reg, _, _ = _fitted()
+    path = save(reg, tmp_path / "ordinal.fm")
+    with pytest.raises(ModelFileError, match="is not increasing"):
+        load(_rewrite(Path(path), member, _swap_first))

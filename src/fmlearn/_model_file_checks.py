@@ -254,10 +254,11 @@ class _Checker:
 
 # --- the model and the solver state --------------------------------------------------------------
 _FM = ("n_features",)
-_FACTORS = {"fm": ("n_features", "n_factors"), "hofm": ("order - 1", "n_features", "n_factors"),
+_FACTORS = {"fm": ("n_features", "n_factors"), "fm_ordinal": ("n_features", "n_factors"), "hofm": ("order - 1", "n_features", "n_factors"),
             "ffm": ("n_features", "n_fields", "n_factors"), "fwfm": ("n_features", "n_factors"),
             "fm_multiclass": ("n_classes", "n_features", "n_factors")}
-_FIELDS = {"fm": ("intercept", "coef", "factors"), "hofm": ("intercept", "coef", "factors"),
+_FIELDS = {"fm": ("intercept", "coef", "factors"),
+           "fm_ordinal": ("intercept", "coef", "factors", "cutpoints"), "hofm": ("intercept", "coef", "factors"),
            "ffm": ("intercept", "coef", "factors", "fields", "normalize"),
            "fwfm": ("intercept", "coef", "factors", "fields", "field_weights", "normalize",
                     "feature_ids"),
@@ -269,6 +270,17 @@ def _is_bounds(value):
     """None or ``(low, high)``, finite, ``low <= high``: what a sample's score is clipped to."""
     return value is None or (isinstance(value, tuple) and len(value) == 2
                              and all(map(_is_finite, value)) and value[0] <= value[1])
+
+
+def _check_cutpoints(c, value, where, shape):
+    """Cut-points of the ordered probit: float64, finite, strictly increasing along the last
+    axis."""
+    c.floats(value, where, shape, np.float64, "cut-points are float64")
+    steps = np.argwhere(np.diff(value, axis=-1) <= 0)
+    if steps.size:
+        at = tuple(int(i) for i in steps[0])
+        raise FileProblem(f"array {c.name_of(value)!r} is not increasing: entry {at} is "
+                          f"{value[at].item()!r}, the next {value[at[:-1] + (at[-1] + 1,)].item()!r}")
 
 
 def _check_point_model(c, value, kind, where, dtype):
@@ -289,6 +301,8 @@ def _check_point_model(c, value, kind, where, dtype):
     c.floats(f["coef"], f"{where} field 'coef'", coef, dtype, why)
     c.floats(f["factors"], f"{where} field 'factors'", _FACTORS[kind], dtype, why)
     shapes = {"intercept": intercept, "coef": coef, "factors": _FACTORS[kind]}
+    if kind == "fm_ordinal":
+        _check_cutpoints(c, f["cutpoints"], f"{where} field 'cutpoints'", ("n_cutpoints",))
     if kind == "fwfm":
         shapes["field_weights"] = ("n_fields", "n_fields")
         weights = c.floats(f["field_weights"], f"{where} field 'field_weights'",
@@ -397,7 +411,7 @@ _TRACE_SHAPES = {"alpha": ("n_iter",), "mu_w": ("n_iter", "n_groups"),
                  "lam_v": ("n_iter", "n_groups", "n_factors")}
 
 
-def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype):
+def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype, point="fm"):
     names = ("hyper", "groups", "current", "n_iter", "samples", "trace")
     f = c.fields(value, "mcmc_state", names, where)
     _check_hyper(c, f["hyper"], f"{where} field 'hyper'")
@@ -405,17 +419,23 @@ def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype):
     n_iter = c.count(f["n_iter"], f"{where} field 'n_iter'")
     if n_iter < 1:
         raise FileProblem(f"{where} field 'n_iter' is 0; a fitted sampler has drawn at least once")
-    _check_point_model(c, f["current"], "fm", f"{where} field 'current'", dtype)
+    _check_point_model(c, f["current"], point, f"{where} field 'current'", dtype)
     kept = f["samples"]
     n_kept = 0
     if kept is not None:
-        if not isinstance(kept, dict) or set(kept) != {"intercepts", "coefs", "factors"}:
-            raise FileProblem(f"{where} field 'samples' is not the kept samples' intercepts, "
-                              "coefs and factors")
+        # An ordinal sampler's samples hold their cut-points too.
+        names = {"intercepts", "coefs", "factors"} | ({"cutpoints"} if point == "fm_ordinal"
+                                                      else set())
+        if not isinstance(kept, dict) or set(kept) != names:
+            raise FileProblem(f"{where} field 'samples' is not the kept samples' "
+                              f"{', '.join(sorted(names))}")
         c.dims.pop("n_samples")  # the kept samples are counted afresh
         _check_samples(c, kept, ("intercepts", "coefs", "factors"), f"{where} field 'samples'",
                        dtype)
         n_kept = c.dims["n_samples"]
+        if point == "fm_ordinal":
+            _check_cutpoints(c, kept["cutpoints"], f"{where} field 'samples' cutpoints",
+                             ("n_samples", "n_cutpoints"))
     if n_kept > max(n_iter - burn_in, 0) or (n_kept or 1) != n_samples:
         raise FileProblem(f"{where} keeps {n_kept} samples after {n_iter} draws with a burn-in "
                           f"of {burn_in}, and the model averages {n_samples}; they disagree")
@@ -465,6 +485,8 @@ def _expected_kinds(estimator, n_classes):
         return "fwfm", "fwfm_ftrl_state" if solver == "ftrl" else "fwfm_state"
     if not hasattr(estimator, "order"):  # the FFM estimators
         return "ffm", states[solver]
+    if estimator._loss == "ordinal":  # FMOrdinalRegressor: samples with cut-points
+        return "fm_ordinal_samples", states[solver]
     if estimator.order > 2 and solver != "sgd":
         raise FileProblem(f"order={estimator.order} models are learned by solver='sgd'; the "
                           f"parameters say solver={solver!r}")
@@ -595,6 +617,7 @@ def check_estimator(estimator, header, model, attributes, name_of):
     if getattr(estimator, "order", 2) > 2:
         c.dims["order - 1"] = estimator.order - 1
     c.dims["n_classes"] = n_classes
+    c.dims["n_cutpoints"] = n_classes - 1
     got = model.kind if isinstance(model, Raw) else type(model).__name__
     if got != model_kind:
         raise FileProblem(f"the model is a {got}; {type(estimator).__name__} with these "
@@ -612,6 +635,15 @@ def check_estimator(estimator, header, model, attributes, name_of):
         c.scalar(f["link"], "model field 'link'", lambda v: v == link, repr(link))
         c.scalar(f.get("bounds"), "model field 'bounds'", _is_bounds,
                  "null or [low, high] with finite low <= high")
+    elif model_kind == "fm_ordinal_samples":
+        f = c.fields(model, model_kind, ("samples", "cutpoints"), "model")
+        where = "model field 'samples'"
+        fm = c.fields(f["samples"], "fm_samples", _FIELDS["fm_samples"], where)
+        _check_samples(c, fm, _FIELDS["fm_samples"][:3], where, dtype)
+        c.scalar(fm["link"], f"{where} field 'link'", lambda v: v == "identity", "'identity'")
+        c.scalar(fm["bounds"], f"{where} field 'bounds'", lambda v: v is None, "null")
+        _check_cutpoints(c, f["cutpoints"], "model field 'cutpoints'",
+                         ("n_samples", "n_cutpoints"))
     else:
         shapes = _check_point_model(c, model, model_kind, "model", dtype)
     _check_attributes(estimator, attributes, c)
@@ -630,4 +662,5 @@ def check_estimator(estimator, header, model, attributes, name_of):
         _check_vb_state(c, state, where)
     else:
         burn_in = c.count(attributes.get("_burn_in"), "_burn_in")
-        _check_mcmc_state(c, state, c.dims["n_samples"], burn_in, where, dtype)
+        _check_mcmc_state(c, state, c.dims["n_samples"], burn_in, where, dtype,
+                          "fm_ordinal" if model_kind == "fm_ordinal_samples" else "fm")

@@ -2,9 +2,9 @@
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
 
 from ._validation import as_fm_csr
+from .kernels.ordinal import class_probabilities as kernel_probabilities
 from .model import FMModel, FMSamples, check_scores
 
 
@@ -19,11 +19,9 @@ def class_probabilities(scores, cutpoints):
     [0.5, 0.5]
     """
     scores = np.asarray(scores, dtype=np.float64)
-    bounds = np.concatenate(([-np.inf], cutpoints, [np.inf]))[:, None] - scores
-    lo, hi = bounds[:-1], bounds[1:]
-    with np.errstate(invalid="ignore"):  # -inf + inf where the other branch is taken
-        upper = lo + hi > 0
-    return np.where(upper, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
+    out = np.empty((cutpoints.shape[0] + 1, scores.shape[0]))
+    kernel_probabilities(scores, np.asarray(cutpoints, dtype=np.float64), out)
+    return out
 
 
 @dataclass

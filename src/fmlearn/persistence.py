@@ -72,11 +72,13 @@ from ._classification import FMClassifier
 from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
 from ._fwfm import FwFMClassifier, FwFMRegressor
+from ._ordinal import FMOrdinalRegressor
 from ._model_file_checks import Archive, FileProblem, Raw, agree_with_table, check_estimator
 from ._ranking import FMRanker
 from ._regression import FMRegressor
 from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
+from .ordinal_model import OrdinalFMModel, OrdinalFMSamples
 from .solvers.als import Hyperparameters
 from .solvers.mcmc import MCMCState
 from .solvers.vb import VBState
@@ -164,6 +166,8 @@ def _encode_mcmc_state(state: MCMCState) -> dict:
         samples = {"intercepts": np.array([m.intercept for m in state.samples], dtype=np.float64),
                    "coefs": np.stack([m.coef for m in state.samples]),
                    "factors": np.stack([m.factors for m in state.samples])}
+        if isinstance(state.samples[0], OrdinalFMModel):  # and each sample's cut-points
+            samples["cutpoints"] = np.stack([m.cutpoints for m in state.samples])
     return {"hyper": state.hyper, "groups": state.groups, "current": state.current,
             "n_iter": state.n_iter, "samples": samples,
             "trace": {name: np.array(values) for name, values in state.trace.items()}}
@@ -174,6 +178,9 @@ def _decode_mcmc_state(fields: dict) -> MCMCState:
     samples = [] if kept is None else [
         FMModel(float(w0), w, v) for w0, w, v in zip(kept["intercepts"], kept["coefs"],
                                                         kept["factors"])]
+    if kept is not None and "cutpoints" in kept:
+        samples = [OrdinalFMModel(m.intercept, m.coef, m.factors, c)
+                   for m, c in zip(samples, kept["cutpoints"])]
     trace = {name: list(values) for name, values in fields["trace"].items()}
     return MCMCState(fields["hyper"], fields["groups"], fields["current"], int(fields["n_iter"]),
                      samples, trace)
@@ -200,6 +207,8 @@ _register("fwfm", FwFMModel)
 _register("hofm", HOFMModel)
 _register("fm_multiclass", MulticlassFMModel)
 _register("fm_samples", FMSamples)
+_register("fm_ordinal", OrdinalFMModel)
+_register("fm_ordinal_samples", OrdinalFMSamples)
 _register("sgd_state", SGDState)
 _register("fwfm_state", FwFMState)
 _register("adam_state", AdamState)
@@ -213,7 +222,8 @@ _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
 _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker, FFMRegressor,
-                                             FFMClassifier, FwFMRegressor, FwFMClassifier)}
+                                             FFMClassifier, FwFMRegressor, FwFMClassifier,
+                                             FMOrdinalRegressor)}
 # Estimators of optional parts, imported when a file names them.
 _OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
 

@@ -33,6 +33,7 @@ KINDS: dict[str, tuple[str, dict, str]] = {
     "FMClassifier adam": ("FMClassifier", {"solver": "adam"}, "binary"),
     "FMClassifier ftrl": ("FMClassifier", {"solver": "ftrl"}, "binary"),
     "FMClassifier 3 classes": ("FMClassifier", {}, "classes"),
+    "FMOrdinalRegressor": ("FMOrdinalRegressor", {"max_iter": 3}, "classes"),
     "FFMRegressor": ("FFMRegressor", {"fields": "fields"}, "real"),
     "FFMClassifier": ("FFMClassifier", {"fields": "fields"}, "binary"),
     "FFMClassifier ftrl": ("FFMClassifier", {"fields": "fields", "solver": "ftrl"}, "binary"),

@@ -24,8 +24,12 @@ from .coordinate import _positive_truncated_normal
 
 NU = 5.0  # degrees of freedom of the t proposal (myFM's)
 PRIOR_VAR = 100.0  # variance of the normal prior of each free parameter a_j
+# Newton stops when the gain its step promises, ``grad . step``, is below this share of the
+# log-posterior: the sum's own rounding, where a line search would only creep.
+DECREMENT_TOL = 1e-10
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @njit(cache=CACHE)
@@ -40,16 +44,59 @@ def log_ndtr(x):
                                                                      - 15.0 * u * u * u)
 
 
+@njit(cache=CACHE, inline="always")
+def _tail(x):
+    """``min(Phi(x), 1 - Phi(x))``, exact in the tail (0 at infinity)."""
+    return 0.5 * math.erfc(abs(x) / _SQRT2)
+
+
+@njit(cache=CACHE, inline="always")
+def _mass(lo, hi, t_lo, t_hi):
+    """``Phi(hi) - Phi(lo)`` from the bounds' ``_tail`` values, as a difference of upper tails
+    above the interval's middle and of lower tails below it, so that a small mass far out
+    keeps its digits."""
+    if lo + hi > 0.0:
+        return (t_lo if lo > 0.0 else 1.0 - t_lo) - (t_hi if hi > 0.0 else 1.0 - t_hi)
+    return (t_hi if hi < 0.0 else 1.0 - t_hi) - (t_lo if lo < 0.0 else 1.0 - t_lo)
+
+
+@njit(cache=CACHE)
+def class_probabilities(scores, cut, out):
+    """``out[k, r] = Phi(c_k - score_r) - Phi(c_{k-1} - score_r)``, shape (m + 1, n_rows),
+    one ``erfc`` per cut-point and row."""
+    m = cut.shape[0]
+    tails = np.empty(m + 2)
+    for r in range(scores.shape[0]):
+        tails[0] = tails[m + 1] = 0.0
+        for j in range(m):
+            tails[j + 1] = _tail(cut[j] - scores[r])
+        for k in range(m + 1):
+            lo = cut[k - 1] - scores[r] if k > 0 else -np.inf
+            hi = cut[k] - scores[r] if k < m else np.inf
+            out[k, r] = _mass(lo, hi, tails[k], tails[k + 1])
+
+
 @njit(cache=CACHE)
 def interval_terms(lo, hi):
     """``(log D, phi(hi) / D, phi(lo) / D)`` for ``D = Phi(hi) - Phi(lo)``, ``lo < hi``
-    (either may be infinite; an infinite bound's ratio is 0). The tail nearer the interval is
-    read in logs, so that ``D`` keeps its digits far from 0."""
-    if lo + hi > 0.0:  # the upper tail holds the digits: Phi(hi) - Phi(lo) = Q(lo) - Q(hi)
-        top, bottom = log_ndtr(-lo), log_ndtr(-hi)
+    (either may be infinite; an infinite bound's ratio is 0). ``D`` comes from ``_mass``;
+    where it is below ``1e-280`` (bounds some 36 standard deviations out) the tail nearer
+    the interval is read in logs instead, so that it keeps its digits."""
+    mass = _mass(lo, hi, _tail(lo), _tail(hi))
+    if mass > 1e-280:
+        a = math.exp(-0.5 * hi * hi) * _INV_SQRT_2PI / mass if hi < np.inf else 0.0
+        b = math.exp(-0.5 * lo * lo) * _INV_SQRT_2PI / mass if lo > -np.inf else 0.0
+        return math.log(mass), a, b
+    if lo == -np.inf:
+        log_mass = log_ndtr(hi)
+    elif hi == np.inf:
+        log_mass = log_ndtr(-lo)
     else:
-        top, bottom = log_ndtr(hi), log_ndtr(lo)
-    log_mass = top + math.log1p(-math.exp(bottom - top))
+        if lo + hi > 0.0:  # the upper tail holds the digits: Phi(hi) - Phi(lo) = Q(lo) - Q(hi)
+            top, bottom = log_ndtr(-lo), log_ndtr(-hi)
+        else:
+            top, bottom = log_ndtr(hi), log_ndtr(lo)
+        log_mass = top + math.log1p(-math.exp(bottom - top))
     a = math.exp(-0.5 * hi * hi - _LOG_SQRT_2PI - log_mass) if hi < np.inf else 0.0
     b = math.exp(-0.5 * lo * lo - _LOG_SQRT_2PI - log_mass) if lo > -np.inf else 0.0
     return log_mass, a, b
@@ -178,17 +225,24 @@ def precision_factor(hess, lower):
 @njit(cache=CACHE)
 def newton_mode(alpha, scores, labels, s, weighted, fixed_first, lower, max_iter=50):
     """Move ``alpha`` to the mode of ``log_posterior`` by damped Newton steps with
-    backtracking; return the log-posterior there and the Cholesky factor of the negative
-    Hessian in ``lower``."""
+    backtracking; once the gain a step promises is below ``DECREMENT_TOL`` (the quadratic
+    regime) the last step is taken whole. The Cholesky factor of the negative Hessian there
+    into ``lower``. Return the log-posterior at the start (not finite: nothing
+    moved, ``lower`` not set)."""
     m = alpha.shape[0]
     grad, hess = np.empty(m), np.empty((m, m))
     g_new, h_new = np.empty(m), np.empty((m, m))
     step, candidate = np.empty(m), np.empty(m)
-    current = log_posterior(alpha, scores, labels, s, weighted, fixed_first, grad, hess)
+    start = current = log_posterior(alpha, scores, labels, s, weighted, fixed_first, grad, hess)
+    if not abs(start) < np.inf:
+        return start
     for _ in range(max_iter):
         precision_factor(hess, lower)
         solve_lower(lower, grad, step)
         solve_upper(lower, step, step)
+        if np.dot(grad, step) < DECREMENT_TOL * (1.0 + abs(current)):
+            alpha += step
+            break
         t = 1.0
         moved = False
         for _ in range(40):
@@ -202,17 +256,12 @@ def newton_mode(alpha, scores, labels, s, weighted, fixed_first, lower, max_iter
             t *= 0.5
         if not moved:
             break
-        size = 0.0
-        for i in range(m):
-            size = max(size, abs(candidate[i] - alpha[i]))
-            alpha[i] = candidate[i]
+        alpha[:] = candidate
         grad[:] = g_new
         hess[:, :] = h_new
         current = value
-        if size < 1e-9:
-            break
     precision_factor(hess, lower)
-    return current
+    return start
 
 
 @njit(cache=CACHE)
@@ -259,13 +308,12 @@ def draw_cutpoints(cut, scores, labels, s, weighted, fixed_first):
     if m - first == 0:
         return False
     alpha = to_alpha(cut)
-    grad, hess = np.empty(m), np.empty((m, m))
-    current = log_posterior(alpha, scores, labels, s, weighted, fixed_first, grad, hess)
-    if not abs(current) < np.inf:  # a collapsed interval or diverged scores: keep them
-        return False
     centre = alpha.copy()
     lower = np.empty((m, m))
-    newton_mode(centre, scores, labels, s, weighted, fixed_first, lower)
+    current = newton_mode(centre, scores, labels, s, weighted, fixed_first, lower)
+    if not abs(current) < np.inf:  # a collapsed interval or diverged scores: keep them
+        return False
+    grad, hess = np.empty(m), np.empty((m, m))
     noise = np.zeros(m)
     for i in range(first, m):
         noise[i] = np.random.standard_normal()
