@@ -180,4 +180,4 @@ class ALSSolver(PointSolver):
         """One ALS sweep; return the summed weighted training loss of the updated model."""
         one_group = np.zeros(X.shape[1], dtype=np.int64)
         scores = self.sweep(model, X, y, sample_weight, state, one_group, rng)
-        return float(np.dot(sample_weight, pointwise_loss(self.loss, scores, y)))
+        return float(np.sum(sample_weight * pointwise_loss(self.loss, scores, y)))  # no BLAS

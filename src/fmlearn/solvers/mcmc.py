@@ -93,7 +93,9 @@ class MCMCSolver(ALSSolver):
                 dropped = state.samples.pop(0)
         self._change = (state.n_iter, added, dropped)
         decision = self._averaged(model, state, X, scores)
-        return float(np.dot(sample_weight, pointwise_loss(self.loss, decision, y)))
+        # np.sum, not np.dot: BLAS's threads spin after a call, taking the cores the next
+        # sweep needs (MovieLens u3 with relations: sweeps 35 -> 18 ms of CPU).
+        return float(np.sum(sample_weight * pointwise_loss(self.loss, decision, y)))
 
     def decision(self, model, state, X, n_jobs=None):
         """Scores of held-out rows averaged over the kept samples so far."""
