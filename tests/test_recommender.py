@@ -265,3 +265,27 @@ def test_similar_items_is_cosine_of_factor_sums(with_features):
     np.testing.assert_array_equal(ids, np.argsort(-cos)[:4])
     np.testing.assert_allclose(sims, np.sort(cos)[::-1][:4], rtol=1e-6)
     assert isinstance(rec.model_, FMModel)
+
+
+# scikit-learn's check_estimator feeds fit(X, y) with X the samples and y a target; an
+# interaction matrix is neither (its rows are users, its columns the items, and there is no
+# y), so only the checks of the parameter contract apply. They run here, with the fit
+# contract's points that still make sense: clone, parameters untouched by fit, refit.
+@pytest.mark.parametrize("check", ["check_parameters_default_constructible",
+                                   "check_no_attributes_set_in_init",
+                                   "check_get_params_invariance", "check_set_params"])
+def test_parameter_contract_of_scikit_learn(check):
+    from sklearn.utils import estimator_checks
+    getattr(estimator_checks, check)("FMRecommender", FMRecommender())
+
+
+def test_fit_leaves_parameters_and_refits_from_scratch():
+    from sklearn.base import clone
+    rec = FMRecommender(n_factors=2, max_iter=3, random_state=0)
+    params = rec.get_params()
+    first = rec.fit(np.eye(5)).model_.factors.copy()
+    assert rec.get_params() == params
+    np.testing.assert_array_equal(rec.fit(np.eye(5)).model_.factors, first)
+    np.testing.assert_array_equal(clone(rec).fit(np.eye(5)).model_.factors, first)
+    with pytest.raises(ValueError, match="'loss' parameter"):
+        FMRecommender(loss="hinge").fit(np.eye(3))

@@ -85,7 +85,10 @@ class FMRecommender(BaseEstimator):
     interaction matrix and feature matrices per side, not design rows with ``y`` and
     ``groups``; it recommends by user and item ids, keeps the interactions to filter them
     out, and scores users and items never seen in training from their features. These
-    share no signature with scikit-learn's ``fit(X, y)``, which FMRanker keeps.
+    share no signature with scikit-learn's ``fit(X, y)``, which FMRanker keeps. For the
+    same reason scikit-learn's ``check_estimator``, which fits samples against a target,
+    does not apply beyond its parameter checks (``get_params``, ``set_params``,
+    ``clone``); the tests run those.
 
     Parameters
     ----------

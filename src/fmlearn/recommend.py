@@ -586,7 +586,9 @@ def precision_at_k(recommended: Lists, relevant: Relevant, k: int = 10) -> float
     """Mean over users of the share of the first ``k`` recommendations that are relevant.
 
     ``|top_k & relevant| / k``; a list shorter than ``k`` still divides by ``k``. Users
-    without relevant items are left out (as in every metric here).
+    without relevant items are left out (as in every metric here). The implicit library's
+    ``precision_at_k`` divides by ``min(k, |relevant|)`` instead, which reads higher for
+    users with fewer than ``k`` relevant items.
 
     Parameters
     ----------
