@@ -226,7 +226,7 @@ l1_factors
         one entry per class, and ``model_`` is a ``MulticlassFMModel``.
     model_, intercept_, coef_, factors_, n_iter_, t_, validation_scores_, \
 best_validation_score_, n_features_in_, feature_names_in_, hyperparameter_trace_, \
-regularization_, relation_widths_
+regularization_, relation_widths_, elbo_, intercept_var_, coef_var_, factors_var_
         As in :class:`FMRegressor`.
     loss_curve_ : list of float
         Mean weighted training log-loss per epoch (of ``Phi(score)`` for ALS and MCMC).

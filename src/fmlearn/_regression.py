@@ -307,6 +307,11 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     regularization_ : dict of ndarray
         SGDA only: the learned penalties, ``reg_linear`` per feature group and
         ``reg_factors`` per group and factor layer.
+    elbo_ : ndarray of shape (n_iter,)
+        VB only: the evidence lower bound after each iteration, which never decreases.
+    intercept_var_, coef_var_, factors_var_ : float, ndarray
+        VB only: the posterior variances of the bias, the linear weights and the factors,
+        whose means are ``intercept_``, ``coef_`` and ``factors_``.
     relation_widths_ : list of int
         The width of each block of ``fit``'s ``relations`` (empty without): the
         features are ``n_features_in_`` columns of X, then each block's.
