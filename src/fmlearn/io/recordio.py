@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .._files import write_atomically
 from .._validation import with_fm_indices
 from ..kernels import recordio as kr
+from ..kernels import recordio_write as kw
 from .errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -537,7 +538,7 @@ def _encoded_blocks(X: CSRMatrix, y: Any) -> Iterator[memoryview]:
             raise ValueError(f"y holds the non-finite value {float(y[row])!r} (as float32) in "
                              f"row {row}; RecordIO readers reject it")
         sizes = np.empty(r1 - r0, np.int64)
-        total = kr.encoded_sizes(indptr, indices, n_cols, with_labels, sizes)
+        total = kw.encoded_sizes(indptr, indices, n_cols, with_labels, sizes)
         largest = int(sizes.max())
         if largest > kr.LENGTH_MASK:
             row = r0 + int(np.argmax(sizes))
@@ -548,7 +549,7 @@ def _encoded_blocks(X: CSRMatrix, y: Any) -> Iterator[memoryview]:
         label_bits = labels.view(np.uint32) if with_labels else no_labels
         row, pos = 0, 0
         while True:
-            row, pos = kr.encode_records(indptr, indices, data.view(np.uint32), label_bits,
+            row, pos = kw.encode_records(indptr, indices, data.view(np.uint32), label_bits,
                                          with_labels, n_cols, sizes, row, out, pos, payload)
             if row == r1 - r0:
                 break
@@ -677,7 +678,7 @@ def dump_predictions_recordio(scores: ArrayLike, predicted_labels: ArrayLike | N
     capacity = size * scores.size + 64
     while True:
         out = np.empty(capacity, np.uint8)
-        written = kr.encode_predictions(scores.view(np.uint32), labels.view(np.uint32),
+        written = kw.encode_predictions(scores.view(np.uint32), labels.view(np.uint32),
                                         with_labels, out)
         if written >= 0:
             return out[:written].tobytes()

@@ -27,15 +27,11 @@ be well-formed wire format, as protobuf would, but only ``features["values"]`` a
 """
 import numpy as np
 from numba import njit
-from numba.core import types
-from numba.extending import intrinsic
-from .._numba_cache import CACHE
 
-try:  # the decoding helpers allocate nothing, so they can do without reference counting
-    from numba.core.options import DefaultOptions
-    _NO_REFCOUNT = {"_nrt": False} if hasattr(DefaultOptions, "_nrt") else {}
-except ImportError:  # pragma: no cover - a numba without the option: slower, same results
-    _NO_REFCOUNT = {}
+from .protobuf_wire import (MAX_GROUP_DEPTH, NO_REFCOUNT, STACK, check_message, clip62,
+                            float32_at, float64_at, int32_of, length_delimited, skip, tag, u32,
+                            varint)
+from .._numba_cache import CACHE
 
 MAGIC = 0xCED7230A
 LENGTH_MASK = (1 << 29) - 1
@@ -72,9 +68,7 @@ _SHAPE0 = 3  # the first shape entry, clipped to 2**62
 _KIND = 4  # the oneof member set
 _BIGKEY = 5  # a key beyond INDEX_LIMIT was read (its value, clipped), else -1
 _ERRPOS = 6  # where the wire format broke
-_STACK = 8  # st[_STACK:] holds the field numbers of the unknown groups being skipped
-_MAX_GROUP_DEPTH = 100  # protobuf's default recursion limit
-_STATE_SIZE = _STACK + _MAX_GROUP_DEPTH
+_STATE_SIZE = STACK + MAX_GROUP_DEPTH  # st[STACK:]: the groups being skipped (protobuf_wire)
 
 # Slots of ``info``, the error details returned to Python.
 INFO_POS = 0  # byte offset of the record (its first header) in the buffer
@@ -83,169 +77,7 @@ INFO_OTHER = 2  # a second value (the key count beside the value count, the reco
 INFO_PAYLOAD_POS = 3  # for BAD_WIRE: the byte within the payload
 INFO_SIZE = 4
 
-_CLIP = np.uint64(2**62)
-_VALUES = np.frombuffer(b"values", dtype=np.uint8)
-_SCORE = np.frombuffer(b"score", dtype=np.uint8)
-_PREDICTED_LABEL = np.frombuffer(b"predicted_label", dtype=np.uint8)
-
-
-@njit(cache=CACHE, inline="always")
-def _varint(buf, pos, end):
-    """The unsigned varint at ``buf[pos:end]`` and the position after it (-1 when malformed)."""
-    if pos < end and buf[pos] < 128:
-        return np.uint64(buf[pos]), pos + 1
-    result = np.uint64(0)
-    shift = np.uint64(0)
-    for _ in range(10):
-        if pos >= end:
-            return np.uint64(0), np.int64(-1)
-        byte = buf[pos]
-        pos += 1
-        result |= np.uint64(byte & 127) << shift
-        if byte < 128:
-            return result, pos
-        shift += np.uint64(7)
-    return np.uint64(0), np.int64(-1)
-
-
-@njit(cache=CACHE, inline="always")
-def _clip(value):
-    return np.int64(value) if value < _CLIP else np.int64(_CLIP)
-
-
-@njit(cache=CACHE, inline="always")
-def _tag(buf, pos, end):
-    """``(field, wire_type, next_pos)`` of the tag at ``pos``; ``next_pos`` -1 when malformed.
-
-    As protobuf: at most 5 bytes, at most 32 bits, field number not 0.
-    """
-    if pos < end and buf[pos] < 128:
-        tag = np.int64(buf[pos])
-        pos += 1
-    else:
-        start = pos
-        value, pos = _varint(buf, pos, end)
-        if pos < 0 or pos - start > 5 or value > np.uint64(0xFFFFFFFF):
-            return np.int64(0), np.int64(0), np.int64(-1)
-        tag = np.int64(value)
-    if tag >> 3 == 0:
-        return np.int64(0), np.int64(0), np.int64(-1)
-    return tag >> 3, tag & 7, pos
-
-
-@njit(cache=CACHE, **_NO_REFCOUNT)
-def _skip_scalar(buf, pos, end, wire):
-    """The position after a non-group field body of wire type ``wire`` at ``pos``, or -1."""
-    if wire == 0:
-        _, pos = _varint(buf, pos, end)
-        return pos
-    if wire == 1:
-        return pos + 8 if end - pos >= 8 else np.int64(-1)
-    if wire == 5:
-        return pos + 4 if end - pos >= 4 else np.int64(-1)
-    if wire == 2:
-        n, pos = _varint(buf, pos, end)
-        if pos < 0 or n > np.uint64(end - pos):
-            return np.int64(-1)
-        return pos + np.int64(n)
-    return np.int64(-1)
-
-
-@njit(cache=CACHE, **_NO_REFCOUNT)
-def _skip(buf, pos, end, field, wire, st):
-    """The position after the body of an unknown field, or -1 (an END_GROUP here is malformed).
-
-    A group is skipped through nested groups to the END_GROUP of the same field number, the
-    open groups' numbers kept in ``st[_STACK:]`` (numba's cache does not take recursion).
-    """
-    if wire != 3:
-        return _skip_scalar(buf, pos, end, wire)
-    st[_STACK] = field
-    depth = 1
-    while depth > 0:
-        inner, wire, pos = _tag(buf, pos, end)
-        if pos < 0:
-            return pos
-        if wire == 4:
-            if inner != st[_STACK + depth - 1]:
-                return np.int64(-1)
-            depth -= 1
-        elif wire == 3:
-            if depth >= _MAX_GROUP_DEPTH:
-                return np.int64(-1)
-            st[_STACK + depth] = inner
-            depth += 1
-        else:
-            pos = _skip_scalar(buf, pos, end, wire)
-            if pos < 0:
-                return pos
-    return pos
-
-
-@njit(cache=CACHE, **_NO_REFCOUNT)
-def _check_message(buf, pos, end, st):
-    """Whether ``buf[pos:end]`` is a sequence of well-formed fields (for messages not read)."""
-    while pos < end:
-        field, wire, pos = _tag(buf, pos, end)
-        if pos < 0:
-            return False
-        pos = _skip(buf, pos, end, field, wire, st)
-        if pos < 0:
-            return False
-    return True
-
-
-@njit(cache=CACHE, **_NO_REFCOUNT)
-def _length_delimited(buf, pos, end):
-    """The body ``(start, stop)`` of a length-delimited field whose length varint is at ``pos``."""
-    n, pos = _varint(buf, pos, end)
-    if pos < 0 or n > np.uint64(end - pos):
-        return np.int64(-1), np.int64(-1)
-    return pos, pos + np.int64(n)
-
-
-@intrinsic
-def _float32_from_bits(typingctx, bits):
-    """Reinterpret a uint32 as the float32 with those bits."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-    return types.float32(types.uint32), codegen
-
-
-@intrinsic
-def _float64_from_bits(typingctx, bits):
-    """Reinterpret a uint64 as the float64 with those bits."""
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-    return types.float64(types.uint64), codegen
-
-
-@njit(cache=CACHE, inline="always")
-def _u32(buf, pos):
-    """The little-endian uint32 at ``buf[pos:pos + 4]``."""
-    return (np.uint32(buf[pos]) | (np.uint32(buf[pos + 1]) << np.uint32(8))
-            | (np.uint32(buf[pos + 2]) << np.uint32(16))
-            | (np.uint32(buf[pos + 3]) << np.uint32(24)))
-
-
-@njit(cache=CACHE, inline="always")
-def _float32_at(buf, pos):
-    return _float32_from_bits(np.uint32(_u32(buf, pos)))
-
-
-@njit(cache=CACHE, inline="always")
-def _float64_at(buf, pos):
-    bits = np.uint64(0)
-    for b in range(8):
-        bits |= np.uint64(buf[pos + b]) << np.uint64(8 * b)
-    return _float64_from_bits(bits)
-
-
-@njit(cache=CACHE, inline="always")
-def _int32_of(value):
-    """An int32 field's value from its varint (the low 32 bits, two's complement)."""
-    low = np.int64(value & np.uint64(0xFFFFFFFF))
-    return low - 2**32 if low >= 2**31 else low
+VALUES = np.frombuffer(b"values", dtype=np.uint8)
 
 
 @njit(cache=CACHE, inline="always")
@@ -263,14 +95,14 @@ def _put_key(key, mode, indices, base, st):
     if mode == 1:
         if key > np.uint64(INDEX_LIMIT):
             if st[_BIGKEY] < 0:
-                st[_BIGKEY] = _clip(key)
+                st[_BIGKEY] = clip62(key)
             indices[base + st[_NK]] = -1
         else:
             indices[base + st[_NK]] = np.int32(key)
     st[_NK] += 1
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
     """Read one occurrence of a tensor message ``buf[pos:end]``, appending to what ``st`` holds.
 
@@ -280,12 +112,12 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
     """
     while pos < end:
         at = pos
-        field, wire, pos = _tag(buf, pos, end)
+        field, wire, pos = tag(buf, pos, end)
         if pos < 0:
             st[_ERRPOS] = at
             return False
         if field == 1 and wire == 2:  # packed values
-            start, stop = _length_delimited(buf, pos, end)
+            start, stop = length_delimited(buf, pos, end)
             if start < 0:
                 st[_ERRPOS] = at
                 return False
@@ -296,26 +128,26 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
                 if mode == 1:
                     k = base + st[_NV]
                     for p in range(start, stop, 4):
-                        data[k] = _float32_at(buf, p)
+                        data[k] = float32_at(buf, p)
                         k += 1
                     st[_NV] = k - base
                 else:
                     for p in range(start, stop, 4):
-                        _put_value(_float32_at(buf, p), mode, data, base, st, first)
+                        _put_value(float32_at(buf, p), mode, data, base, st, first)
             elif kind == FLOAT64:
                 if (stop - start) % 8:
                     st[_ERRPOS] = at
                     return False
                 for p in range(start, stop, 8):
-                    _put_value(_float64_at(buf, p), mode, data, base, st, first)
+                    _put_value(float64_at(buf, p), mode, data, base, st, first)
             else:
                 p = start
                 while p < stop:
-                    value, p = _varint(buf, p, stop)
+                    value, p = varint(buf, p, stop)
                     if p < 0:
                         st[_ERRPOS] = at
                         return False
-                    _put_value(_int32_of(value), mode, data, base, st, first)
+                    _put_value(int32_of(value), mode, data, base, st, first)
             pos = stop
         elif field == 1 and ((kind == FLOAT32 and wire == 5) or (kind == FLOAT64 and wire == 1)
                              or (kind == INT32 and wire == 0)):  # one unpacked value
@@ -323,23 +155,23 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
                 if end - pos < 4:
                     st[_ERRPOS] = at
                     return False
-                _put_value(_float32_at(buf, pos), mode, data, base, st, first)
+                _put_value(float32_at(buf, pos), mode, data, base, st, first)
                 pos += 4
             elif wire == 1:
                 if end - pos < 8:
                     st[_ERRPOS] = at
                     return False
-                _put_value(_float64_at(buf, pos), mode, data, base, st, first)
+                _put_value(float64_at(buf, pos), mode, data, base, st, first)
                 pos += 8
             else:
-                value, pos = _varint(buf, pos, end)
+                value, pos = varint(buf, pos, end)
                 if pos < 0:
                     st[_ERRPOS] = at
                     return False
-                _put_value(_int32_of(value), mode, data, base, st, first)
+                _put_value(int32_of(value), mode, data, base, st, first)
         elif (field == 2 or field == 3) and (wire == 2 or wire == 0):  # keys or shape
             if wire == 2:
-                start, stop = _length_delimited(buf, pos, end)
+                start, stop = length_delimited(buf, pos, end)
                 if start < 0:
                     st[_ERRPOS] = at
                     return False
@@ -347,7 +179,7 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
                 start, stop = pos, end
             p = start
             while p < stop:
-                value, p = _varint(buf, p, stop)
+                value, p = varint(buf, p, stop)
                 if p < 0:
                     st[_ERRPOS] = at
                     return False
@@ -355,20 +187,20 @@ def _read_tensor(buf, pos, end, kind, mode, data, indices, base, st, first):
                     _put_key(value, mode, indices, base, st)
                 else:
                     if st[_NS] == 0:
-                        st[_SHAPE0] = _clip(value)
+                        st[_SHAPE0] = clip62(value)
                     st[_NS] += 1
                 if wire == 0:
                     break
             pos = p if wire == 0 else stop
         else:
-            pos = _skip(buf, pos, end, field, wire, st)
+            pos = skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 st[_ERRPOS] = at
                 return False
     return True
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _reset(st):
     st[_NV] = 0
     st[_NK] = 0
@@ -377,17 +209,17 @@ def _reset(st):
     st[_BIGKEY] = -1
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _read_value(buf, pos, end, mode, data, indices, base, st, first):
     """Merge one occurrence of a ``Value`` message into the state ``st``."""
     while pos < end:
         at = pos
-        field, wire, pos = _tag(buf, pos, end)
+        field, wire, pos = tag(buf, pos, end)
         if pos < 0:
             st[_ERRPOS] = at
             return False
         if wire == 2 and (field == FLOAT32 or field == FLOAT64 or field == INT32 or field == BYTES):
-            start, stop = _length_delimited(buf, pos, end)
+            start, stop = length_delimited(buf, pos, end)
             if start < 0:
                 st[_ERRPOS] = at
                 return False
@@ -395,7 +227,7 @@ def _read_value(buf, pos, end, mode, data, indices, base, st, first):
                 st[_KIND] = field
                 _reset(st)
             if field == BYTES:
-                if not _check_message(buf, start, stop, st):
+                if not check_message(buf, start, stop, st):
                     st[_ERRPOS] = at
                     return False
             else:
@@ -404,53 +236,53 @@ def _read_value(buf, pos, end, mode, data, indices, base, st, first):
                     return False
             pos = stop
         else:
-            pos = _skip(buf, pos, end, field, wire, st)
+            pos = skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 st[_ERRPOS] = at
                 return False
     return True
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _entry_key(buf, pos, end, st):
     """Check a map entry ``buf[pos:end]``; return ``(ok, key_start, key_stop)`` of its last key."""
     key_start = np.int64(0)
     key_stop = np.int64(0)
     while pos < end:
         at = pos
-        field, wire, pos = _tag(buf, pos, end)
+        field, wire, pos = tag(buf, pos, end)
         if pos < 0:
             return False, at, at
         if field == 1 and wire == 2:
-            key_start, key_stop = _length_delimited(buf, pos, end)
+            key_start, key_stop = length_delimited(buf, pos, end)
             if key_start < 0:
                 return False, at, at
             pos = key_stop
         else:
-            pos = _skip(buf, pos, end, field, wire, st)
+            pos = skip(buf, pos, end, field, wire, st)
             if pos < 0:
                 return False, at, at
     return True, key_start, key_stop
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _read_entry(buf, pos, end, mode, data, indices, base, st, first):
     """Read the value of a map entry (all its occurrences, merged) into a fresh state ``st``."""
     _reset(st)
     st[_KIND] = 0
     while pos < end:
-        field, wire, pos = _tag(buf, pos, end)  # the entry was checked by _entry_key
+        field, wire, pos = tag(buf, pos, end)  # the entry was checked by _entry_key
         if field == 2 and wire == 2:
-            start, stop = _length_delimited(buf, pos, end)
+            start, stop = length_delimited(buf, pos, end)
             if not _read_value(buf, start, stop, mode, data, indices, base, st, first):
                 return False
             pos = stop
         else:
-            pos = _skip(buf, pos, end, field, wire, st)
+            pos = skip(buf, pos, end, field, wire, st)
     return True
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _same(buf, start, stop, name):
     if stop - start != name.shape[0]:
         return False
@@ -460,7 +292,7 @@ def _same(buf, start, stop, name):
     return True
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _read_record(buf, pos, end, data, indices, base, st, first, info):
     """Decode one ``Record`` payload ``buf[pos:end]``, its features appended at ``data[base:]``.
 
@@ -472,11 +304,11 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
     label = (np.int64(-1), np.int64(-1))
     while pos < end:
         at = pos
-        field, wire, pos = _tag(buf, pos, end)
+        field, wire, pos = tag(buf, pos, end)
         bad = pos < 0
         if not bad:
             if wire == 2 and (field == 1 or field == 2):
-                start, stop = _length_delimited(buf, pos, end)
+                start, stop = length_delimited(buf, pos, end)
                 bad = start < 0
                 if not bad:
                     ok, key_start, key_stop = _entry_key(buf, start, stop, st)
@@ -485,7 +317,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
                         at = key_start
                     else:
                         earlier = (np.int64(-1), np.int64(-1))
-                        if _same(buf, key_start, key_stop, _VALUES):  # the last entry wins
+                        if _same(buf, key_start, key_stop, VALUES):  # the last entry wins
                             if field == 1:
                                 earlier, features = features, (start, stop)
                             else:
@@ -499,7 +331,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
                                 at = st[_ERRPOS]
                     pos = stop
             else:
-                pos = _skip(buf, pos, end, field, wire, st)
+                pos = skip(buf, pos, end, field, wire, st)
                 bad = pos < 0
         if bad:
             info[INFO_PAYLOAD_POS] = at - start0
@@ -588,7 +420,7 @@ def _read_record(buf, pos, end, data, indices, base, st, first, info):
     return OK, nnz, width, True, first[0]
 
 
-@njit(cache=CACHE, **_NO_REFCOUNT)
+@njit(cache=CACHE, **NO_REFCOUNT)
 def _frame(buf, pos, end, info):
     """Check the framing of the record at ``pos``: ``(status, payload_size, next_pos, parts)``."""
     size = np.int64(0)
@@ -599,12 +431,12 @@ def _frame(buf, pos, end, info):
             info[INFO_VALUE] = -1
             info[INFO_OTHER] = end - p
             return NEED_MORE, size, p, parts
-        word = _u32(buf, p)
+        word = u32(buf, p)
         if word != np.uint32(MAGIC):
             info[INFO_POS] = p
             info[INFO_VALUE] = word
             return BAD_MAGIC, size, p, parts
-        head = _u32(buf, p + 4)
+        head = u32(buf, p + 4)
         flag = np.int64(head >> np.uint32(29))
         length = np.int64(head & np.uint32(LENGTH_MASK))
         if (parts == 0 and flag != 0 and flag != 1) or (parts > 0 and flag != 2 and flag != 3):
@@ -663,7 +495,7 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
             p = pos
             k = 0
             for part in range(parts):
-                length = np.int64(_u32(buf, p + 4) & np.uint32(LENGTH_MASK))
+                length = np.int64(u32(buf, p + 4) & np.uint32(LENGTH_MASK))
                 joined[k:k + length] = buf[p + 8:p + 8 + length]
                 k += length
                 if part < parts - 1:
@@ -684,206 +516,3 @@ def decode_records(buf, start, max_records, data, indices, indptr, labels, has_l
         row += 1
         pos = after
     return OK, row, pos
-
-
-# ---------------------------------------------------------------------------------------------
-# Encoding
-
-
-@njit(cache=CACHE, inline="always")
-def _varint_size(value):
-    n = 1
-    while value >= 128:
-        value >>= 7
-        n += 1
-    return n
-
-
-@njit(cache=CACHE, inline="always")
-def _put_varint(out, pos, value):
-    while value >= 128:
-        out[pos] = (value & 127) | 128
-        value >>= 7
-        pos += 1
-    out[pos] = value
-    return pos + 1
-
-
-@njit(cache=CACHE, inline="always")
-def _put_u32(out, pos, word):
-    for b in range(4):
-        out[pos + b] = (word >> (8 * b)) & 255
-    return pos + 4
-
-
-@njit(cache=CACHE)
-def _tensor_sizes(indices, start, stop, n_cols):
-    """Sizes of the Float32Tensor, Value, entry and Record of one CSR row, as protobuf has them."""
-    nnz = stop - start
-    tensor = 0
-    keys = 0
-    if nnz > 0:
-        tensor += 1 + _varint_size(4 * nnz) + 4 * nnz
-        for p in range(start, stop):
-            keys += _varint_size(np.int64(indices[p]))
-        tensor += 1 + _varint_size(keys) + keys
-    shape = _varint_size(n_cols)
-    tensor += 1 + _varint_size(shape) + shape
-    value = 1 + _varint_size(tensor) + tensor
-    entry = 8 + 1 + _varint_size(value) + value
-    return keys, tensor, value, entry, 1 + _varint_size(entry) + entry
-
-
-LABEL_FIELD_SIZE = 20  # label {key: "values", value {float32_tensor {values: [y]}}}
-
-
-@njit(cache=CACHE)
-def encoded_sizes(indptr, indices, n_cols, with_labels, sizes):
-    """Write the payload size of every CSR row's record into ``sizes``; return the framed total."""
-    total = 0
-    for r in range(indptr.shape[0] - 1):
-        size = _tensor_sizes(indices, indptr[r], indptr[r + 1], n_cols)[4]
-        if with_labels:
-            size += LABEL_FIELD_SIZE
-        sizes[r] = size
-        total += 8 + ((size + 3) & ~3)
-    return total
-
-
-@njit(cache=CACHE)
-def _put_name(out, pos, name):
-    out[pos] = 0x0A  # map entry key: field 1, length-delimited
-    out[pos + 1] = name.shape[0]
-    pos += 2
-    for i in range(name.shape[0]):
-        out[pos + i] = name[i]
-    return pos + name.shape[0]
-
-
-@njit(cache=CACHE)
-def _put_scalar_entry(out, pos, name, bits):
-    """A ``label`` entry ``name -> Value{float32_tensor{values: [value]}}`` with its field tag."""
-    out[pos] = 0x12
-    out[pos + 1] = name.shape[0] + 12
-    pos = _put_name(out, pos + 2, name)
-    out[pos] = 0x12  # entry value: Value
-    out[pos + 1] = 8
-    out[pos + 2] = 0x12  # Value.float32_tensor
-    out[pos + 3] = 6
-    out[pos + 4] = 0x0A  # Float32Tensor.values, packed
-    out[pos + 5] = 4
-    return _put_u32(out, pos + 6, bits)
-
-
-@njit(cache=CACHE)
-def _put_framed(out, pos, payload, size):
-    """Frame the payload already at ``out[pos + 8:pos + 8 + size]``, split at aligned magic words.
-
-    Returns the position after the record, or -1 when ``out`` is too small for the split (the
-    payload is then left as it was).
-    """
-    magic = np.uint32(MAGIC)
-    found = 0
-    for i in range(0, size - 3, 4):
-        if _u32(out, pos + 8 + i) == magic:
-            found += 1
-    padded = (size + 3) & ~3
-    if found == 0:
-        _put_u32(out, pos, magic)
-        _put_u32(out, pos + 4, np.uint32(size))
-        for i in range(pos + 8 + size, pos + 8 + padded):
-            out[i] = 0
-        return pos + 8 + padded
-    if pos + 8 + padded + 4 * found > out.shape[0]:
-        return np.int64(-1)
-    payload[:size] = out[pos + 8:pos + 8 + size]
-    done = 0  # dmlc's RecordIOWriter::WriteRecord
-    for i in range(0, size - 3, 4):
-        if _u32(payload, i) == magic:
-            pos = _put_u32(out, pos, magic)
-            pos = _put_u32(out, pos, np.uint32(((1 if done == 0 else 2) << 29) | (i - done)))
-            out[pos:pos + i - done] = payload[done:i]
-            pos += i - done
-            done = i + 4
-    pos = _put_u32(out, pos, magic)
-    pos = _put_u32(out, pos, np.uint32(((3 if done else 0) << 29) | (size - done)))
-    out[pos:pos + size - done] = payload[done:size]
-    pos += size - done
-    for _ in range(padded - size):
-        out[pos] = 0
-        pos += 1
-    return pos
-
-
-@njit(cache=CACHE)
-def encode_records(indptr, indices, bits, label_bits, with_labels, n_cols, sizes, row, out, pos,
-                   payload):
-    """Write framed records for CSR rows ``row:`` into ``out`` from ``pos``.
-
-    ``bits`` and ``label_bits`` are the float32 values as uint32 words; ``sizes`` the payload
-    sizes from ``encoded_sizes``, ``payload`` scratch of at least the largest. Every record is
-    the one protobuf serialises for ``features["values"] = Float32Tensor(values, keys,
-    shape=[n_cols])`` (and ``label["values"] = Float32Tensor([y])``), fields in number order,
-    empty repeated fields left out. Returns ``(row, pos)`` where it stopped: all rows, or the
-    first one that does not fit in ``out``.
-    """
-    n_rows = indptr.shape[0] - 1
-    while row < n_rows:
-        start = indptr[row]
-        stop = indptr[row + 1]
-        size = sizes[row]
-        if pos + 8 + size + 3 > out.shape[0]:
-            return row, pos
-        keys, tensor, value, entry, _ = _tensor_sizes(indices, start, stop, n_cols)
-        p = pos + 8
-        out[p] = 0x0A  # Record.features
-        p = _put_varint(out, p + 1, entry)
-        p = _put_name(out, p, _VALUES)
-        out[p] = 0x12  # entry value
-        p = _put_varint(out, p + 1, value)
-        out[p] = 0x12  # Value.float32_tensor
-        p = _put_varint(out, p + 1, tensor)
-        nnz = stop - start
-        if nnz > 0:
-            out[p] = 0x0A  # values, packed
-            p = _put_varint(out, p + 1, 4 * nnz)
-            for k in range(start, stop):
-                p = _put_u32(out, p, bits[k])
-            out[p] = 0x12  # keys, packed
-            p = _put_varint(out, p + 1, keys)
-            for k in range(start, stop):
-                p = _put_varint(out, p, np.int64(indices[k]))
-        out[p] = 0x1A  # shape, packed
-        p = _put_varint(out, p + 1, _varint_size(n_cols))
-        p = _put_varint(out, p, n_cols)
-        if with_labels:
-            p = _put_scalar_entry(out, p, _VALUES, label_bits[row])
-        after = _put_framed(out, pos, payload, size)
-        if after < 0:
-            return row, pos
-        pos = after
-        row += 1
-    return row, pos
-
-
-@njit(cache=CACHE)
-def encode_predictions(score_bits, label_bits, with_labels, out):
-    """Framed response records ``label = {"score": [s], "predicted_label": [l]}`` (no features).
-
-    Returns the number of bytes written, or -1 when ``out`` is too small.
-    """
-    size = 2 + 12 + _SCORE.shape[0]
-    if with_labels:
-        size += 2 + 12 + _PREDICTED_LABEL.shape[0]
-    payload = np.empty(size, np.uint8)
-    pos = 0
-    for r in range(score_bits.shape[0]):
-        if pos + 8 + size + 3 > out.shape[0]:
-            return np.int64(-1)
-        p = _put_scalar_entry(out, pos + 8, _SCORE, score_bits[r])
-        if with_labels:
-            _put_scalar_entry(out, p, _PREDICTED_LABEL, label_bits[r])
-        pos = _put_framed(out, pos, payload, size)
-        if pos < 0:
-            return pos
-    return pos
