@@ -289,3 +289,54 @@ def test_fit_leaves_parameters_and_refits_from_scratch():
     np.testing.assert_array_equal(clone(rec).fit(np.eye(5)).model_.factors, first)
     with pytest.raises(ValueError, match="'loss' parameter"):
         FMRecommender(loss="hinge").fit(np.eye(3))
+
+
+def _saved(rec, tmp_path):
+    from fmlearn.persistence import save
+    return save(rec, tmp_path / "rec.fm")
+
+
+def test_save_load_round_trip_is_exact_and_continues(with_features, tmp_path):
+    from fmlearn.persistence import load
+    rec, _, _ = with_features
+    loaded = load(_saved(rec, tmp_path))
+    assert type(loaded) is FMRecommender and loaded.get_params() == rec.get_params()
+    assert sorted(vars(loaded)) == sorted(k for k in vars(rec) if k != "_catalogue")
+    for got, want in zip(loaded.recommend(np.arange(30), N=5), rec.recommend(np.arange(30), N=5)):
+        np.testing.assert_array_equal(got, want)
+    for name in ("user_features_", "item_features_", "interactions_"):
+        for part in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(getattr(loaded, name), part),
+                                          getattr(getattr(rec, name), part))
+    # A loaded estimator continues as the original: same state, same random stream.
+    import copy
+    original = copy.deepcopy(rec)
+    original.partial_fit(original.interactions_)
+    loaded.partial_fit(loaded.interactions_)
+    np.testing.assert_array_equal(loaded.model_.factors, original.model_.factors)
+
+
+@pytest.mark.parametrize("member, change, message", [
+    ("interactions.indices.npy", lambda a: a + 40, "interactions.indices' holds"),
+    ("item_features.indptr.npy", lambda a: a[::-1].copy(), "row pointers start at 0"),
+    ("user_features.indptr.npy", lambda a: np.maximum(a, 1), "row pointers start at 0"),
+    ("interactions.data.npy", lambda a: -a, "finite and >= 0"),
+])
+def test_load_refuses_feature_rows_and_interactions_out_of_range(with_features, tmp_path, member,
+                                                                 change, message):
+    import io
+    import zipfile
+    from fmlearn.persistence import ModelFileError, load
+    path = _saved(with_features[0], tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    array = np.load(io.BytesIO(members[member]))
+    out = io.BytesIO()
+    np.save(out, change(array))
+    members[member] = out.getvalue()
+    bad = tmp_path / "bad.fm"
+    with zipfile.ZipFile(bad, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ModelFileError, match=message):
+        load(bad)

@@ -573,6 +573,77 @@ def _check_attributes(estimator, attributes, c):
         raise FileProblem(f"_field_names is {labels!r}; expected distinct field labels")
 
 
+def _bad_row_pointers(indptr):
+    """Entries of a CSR's row pointers that fall, or a first one that is not 0."""
+    bad = np.diff(indptr, prepend=0) < 0
+    bad[:1] |= indptr[:1] != 0
+    return bad
+
+
+def _check_csr(c, value, where, rows, cols, dtype, interactions=False):
+    """A ``csr`` of ``dims[rows] x dims[cols]``: row pointers from 0 to nnz, never falling,
+    column ids inside, finite values of ``dtype`` (interactions: >= 0, ids rising within
+    each row, which the negatives' binary search reads)."""
+    f = c.fields(value, "csr", ("data", "indices", "indptr", "shape"), where)
+    c.scalar(f["shape"], f"{where} field 'shape'", lambda v: v == [c.dims[rows], c.dims[cols]],
+             f"[{rows}={c.dims[rows]}, {cols}={c.dims[cols]}]")
+    indptr = c.array(f["indptr"], f"{where} field 'indptr'", (c.dims[rows] + 1,), np.int64,
+                     "row pointers", (_bad_row_pointers,
+                                      lambda a: "row pointers start at 0 and never fall"))
+    c.dims[f"{where} nnz"] = int(indptr[-1])
+    ids = c.ids(f["indices"], f"{where} field 'indices'", (f"{where} nnz",), np.int32, cols,
+                "columns")
+    c.floats(f["data"], f"{where} field 'data'", (f"{where} nnz",), dtype, "the model's dtype",
+             low="non-negative" if interactions else None)
+    if interactions:
+        rising = np.diff(ids.astype(np.int64)) > 0
+        starts = indptr[1:-1]
+        rising[starts[(starts > 0) & (starts < ids.shape[0])] - 1] = True  # a row starts there
+        if not rising.all():
+            raise FileProblem(f"array {c.name_of(ids)!r} repeats or lowers a column within a "
+                              f"row at index {int(np.argmin(rising)) + 1}")
+
+
+def _check_recommender(estimator, header, model, attributes, c):
+    """FMRecommender's file: the FM over [item columns | user columns], its AdaGrad state,
+    and the feature rows and interactions that recommend reads."""
+    try:
+        estimator._validate_params()
+    except ValueError as exc:
+        raise FileProblem(f"invalid parameters: {exc}") from exc
+    if header.get("dtype") != estimator.dtype:
+        raise FileProblem(f"the header's dtype is {header.get('dtype')!r} but the parameters say "
+                          f"dtype={estimator.dtype!r}")
+    c.count(header.get("n_iter_"), "n_iter_")
+    for name in ("n_users_", "n_items_", "n_item_columns_", "n_user_columns_"):
+        c.dims[name] = c.scalar(attributes.get(name), name, lambda v: _is_count(v) and v >= 1,
+                                "an integer >= 1")
+    c.scalar(header.get("n_features_in_"), "n_features_in_", lambda v: v == c.dims["n_items_"],
+             f"n_items_={c.dims['n_items_']}")
+    for side in ("user", "item"):
+        if getattr(estimator, f"{side}_identity") and \
+                c.dims[f"n_{side}_columns_"] < c.dims[f"n_{side}s_"]:
+            raise FileProblem(f"n_{side}_columns_ is {c.dims[f'n_{side}_columns_']}, fewer than "
+                              f"the {c.dims[f'n_{side}s_']} identity columns")
+    dtype = np.dtype(estimator.dtype)
+    c.dims.update({"n_features": c.dims["n_item_columns_"] + c.dims["n_user_columns_"],
+                   "n_factors": estimator.n_factors})
+    if header.get("model_kind") != "fm":
+        raise FileProblem(f"the header's model_kind {header.get('model_kind')!r} is not 'fm'")
+    shapes = _check_point_model(c, model, "fm", "model", dtype)
+    _check_sgd_state(c, attributes.get("_solver_state"), shapes, "_solver_state", dtype)
+    c.fields(attributes.get("_rng"), "generator", ("bit_generator",), "_rng")
+    for where, rows, cols in (("user_features_", "n_users_", "n_user_columns_"),
+                              ("item_features_", "n_items_", "n_item_columns_"),
+                              ("interactions_", "n_users_", "n_items_")):
+        _check_csr(c, attributes.get(where), where, rows, cols, dtype,
+                   interactions=where == "interactions_")
+    for name in ("loss_curve_", "validation_scores_"):
+        curve = attributes.get(name)
+        if not (isinstance(curve, list) and all(map(_is_real, curve))):
+            raise FileProblem(f"{name} is {curve!r}; expected a list of numbers")
+
+
 def check_estimator(estimator, header, model, attributes, name_of):
     """Refuse a model file whose arrays disagree with its header or with each other.
 
@@ -608,6 +679,8 @@ def check_estimator(estimator, header, model, attributes, name_of):
     array 'model.coef' has shape [3]; expected [n_features=2]
     """
     c = _Checker(lambda array: name_of(id(array)), {})
+    if type(estimator).__name__ == "FMRecommender":
+        return _check_recommender(estimator, header, model, attributes, c)
     dtype, n_classes = _check_header(estimator, header, c)
     widths = attributes.get("relation_widths_", [])  # relations' features follow X's
     if not (isinstance(widths, list) and all(map(_is_count, widths))):

@@ -41,7 +41,8 @@ def _matrix(X: Any, name: str, dtype: Any, n_rows: int | None = None,
     check_sparse_arrays(X, name)
     X = check_array(X, accept_sparse=("csr", "csc", "coo"), dtype=dtype, ensure_all_finite=True,
                     ensure_min_samples=0, ensure_min_features=0, input_name=name)
-    X = sp.csr_matrix(X, dtype=dtype)
+    X = sp.csr_matrix(X, dtype=dtype, copy=True)  # summed in place below: never the caller's
+    X.indices = X.indices.astype(X.indptr.dtype)     # one index type, as scipy's routines need
     X.sum_duplicates()
     X.eliminate_zeros()
     if n_rows is not None and X.shape[0] != n_rows:
@@ -136,6 +137,10 @@ class FMRecommender(BaseEstimator):
     interactions_ : sparse matrix of shape (n_users_, n_items_)
         The training interactions (those of ``partial_fit`` and ``fold_in`` added).
     n_users_, n_items_, n_iter_ : int
+    n_features_in_ : int
+        The number of columns of ``interactions`` (``n_items_``).
+    n_item_columns_, n_user_columns_ : int
+        The widths of ``item_features_`` and ``user_features_``.
     loss_curve_ : list of float
         Mean loss per positive of each epoch.
     validation_scores_ : list of float
@@ -223,6 +228,7 @@ class FMRecommender(BaseEstimator):
               item_features: MatrixLike | None) -> None:
         liked = _matrix(interactions, "interactions", self.dtype, nonnegative=True)
         self.n_users_, self.n_items_ = liked.shape
+        self.n_features_in_ = self.n_items_
         if 0 in liked.shape:
             raise ValueError(f"interactions must have users and items; got shape {liked.shape}.")
         items = _with_identity(item_features, self.n_items_, self.item_identity,
@@ -235,7 +241,7 @@ class FMRecommender(BaseEstimator):
         self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
         self.model_ = FMModel.initial(items.shape[1] + users.shape[1], self.n_factors,
                                       self.init_std, np.dtype(self.dtype), self._rng)
-        self._state = SGDState.initial(self.model_)
+        self._solver_state = SGDState.initial(self.model_)
         self.n_iter_ = 0
         self.loss_curve_: list[float] = []
         self.validation_scores_: list[float] = []
@@ -293,7 +299,7 @@ class FMRecommender(BaseEstimator):
         best, best_model, stale = -np.inf, None, 0
         for _ in range(n_epochs):
             loss = solver.epoch(self.model_, self.interactions_, weights, users, items,
-                                self._state, self._rng)
+                                self._solver_state, self._rng)
             if not (np.isfinite(loss) and np.isfinite(self.model_.factors).all()):
                 raise ValueError("the loss or the parameters became non-finite; lower eta0 or "
                                  "raise the penalties.")
@@ -404,15 +410,14 @@ class FMRecommender(BaseEstimator):
                 [[old[:, :n_raw], old[:, n_raw:], None],
                  [raw, None, sp.eye(n_new, dtype=self.dtype)]], format="csr", dtype=self.dtype))
             extra = FMModel.initial(n_new, self.n_factors, self.init_std, self.model_.dtype,
-                                        self._rng)
+                                    self._rng)
             self.model_ = FMModel(self.model_.intercept,
                                   np.concatenate([self.model_.coef, extra.coef]),
                                   np.concatenate([self.model_.factors, extra.factors]))
-            self._state = SGDState(self._state.acc_intercept,
-                                   np.concatenate([self._state.acc_coef, np.ones(n_new, self.dtype)]),
-                                   np.concatenate([self._state.acc_factors,
-                                                   np.ones_like(extra.factors)]),
-                                   self._state.step)
+            state = self._solver_state
+            self._solver_state = SGDState(
+                state.acc_intercept, np.concatenate([state.acc_coef, np.ones_like(extra.coef)]),
+                np.concatenate([state.acc_factors, np.ones_like(extra.factors)]), state.step)
             self.n_user_columns_ += n_new
         else:
             self.user_features_ = with_fm_indices(sp.vstack([self.user_features_, raw],
@@ -423,13 +428,11 @@ class FMRecommender(BaseEstimator):
         self.n_users_ += n_new
         self.__dict__.pop("_catalogue", None)
         if n_epochs and self.user_identity and new.nnz:
-            frozen = SGDState(np.full(1, _FROZEN, self.dtype),
-                              np.concatenate([np.full(old_features, _FROZEN, self.dtype),
-                                              self._state.acc_coef[old_features:]]),
-                              np.concatenate([np.full_like(self._state.acc_factors[:old_features],
-                                                           _FROZEN),
-                                              self._state.acc_factors[old_features:]]),
-                              np.zeros(1, np.int64))
+            state = self._solver_state
+            frozen = SGDState(np.full(1, _FROZEN, self.dtype), state.acc_coef.copy(),
+                              state.acc_factors.copy(), np.zeros(1, np.int64))
+            frozen.acc_coef[:old_features] = _FROZEN
+            frozen.acc_factors[:old_features] = _FROZEN
             keep = self.model_.copy()
             solver = self._solver()
             users, items = self._user_rows(), self._item_rows()
@@ -438,8 +441,8 @@ class FMRecommender(BaseEstimator):
                 solver.epoch(self.model_, self.interactions_, weights, users, items, frozen,
                              self._rng, users=ids, adagrad=True)
             self.model_.intercept = keep.intercept
-            self._state.acc_coef[old_features:] = frozen.acc_coef[old_features:]
-            self._state.acc_factors[old_features:] = frozen.acc_factors[old_features:]
+            state.acc_coef[old_features:] = frozen.acc_coef[old_features:]
+            state.acc_factors[old_features:] = frozen.acc_factors[old_features:]
             self.model_.coef[:old_features] = keep.coef[:old_features]
             self.model_.factors[:old_features] = keep.factors[:old_features]
         return ids

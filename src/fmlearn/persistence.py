@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Callable
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 from ._classification import FMClassifier
@@ -75,6 +76,7 @@ from ._fwfm import FwFMClassifier, FwFMRegressor
 from ._ordinal import FMOrdinalRegressor
 from ._model_file_checks import Archive, FileProblem, Raw, agree_with_table, check_estimator
 from ._ranking import FMRanker
+from ._recommender import FMRecommender
 from ._regression import FMRegressor
 from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, MulticlassFMModel
@@ -88,6 +90,7 @@ from .solvers.ftrl_fwfm import FwFMFTRLState
 from .solvers.fwfm import FwFMState
 from .solvers.sgd import SGDState
 from .solvers.sgda import SGDAState
+from ._validation import with_fm_indices
 
 if TYPE_CHECKING:
     from ._base import BaseFM
@@ -218,12 +221,17 @@ _register("sgda_state", SGDAState)
 _register("hyperparameters", Hyperparameters)
 _register("mcmc_state", MCMCState, _encode_mcmc_state, _decode_mcmc_state)
 _register("vb_state", VBState)
+_register("csr", sp.csr_matrix,  # FMRecommender's feature rows and interactions
+          lambda m: {"data": m.data, "indices": m.indices, "indptr": m.indptr,
+                     "shape": list(m.shape)},
+          lambda f: with_fm_indices(sp.csr_matrix((f["data"], f["indices"], f["indptr"]),
+                                                  shape=tuple(f["shape"]))))
 _register("generator", np.random.Generator,
           lambda gen: {"bit_generator": gen.bit_generator.state}, _decode_generator)
 
 _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker, FFMRegressor,
                                              FFMClassifier, FwFMRegressor, FwFMClassifier,
-                                             FMOrdinalRegressor)}
+                                             FMOrdinalRegressor, FMRecommender)}
 # Estimators of optional parts, imported when a file names them.
 _OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
 
@@ -239,7 +247,8 @@ def _estimator_class(name: str) -> type[BaseFM] | None:
 # that a loaded estimator has every attribute the original had: add new ones here.
 _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
                "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_",
-               "_field_names", "relation_widths_")
+               "_field_names", "relation_widths_", "user_features_", "item_features_",
+               "interactions_", "n_users_", "n_items_", "n_item_columns_", "n_user_columns_")
 
 
 # --- objects to nodes and arrays -----------------------------------------------------------------
