@@ -186,8 +186,8 @@ class BaseFFM(BaseFM):
         self.l1_factors = l1_factors
 
     def fit(self, X: Any, y: ArrayLike, sample_weight: ArrayLike | None = None,
-            eval_set: tuple[Any, ArrayLike] | None = None,
-            feature_groups: ArrayLike | None = None) -> Any:
+            eval_set: tuple[Any, ...] | None = None, feature_groups: ArrayLike | None = None,
+            relations: list[Any] | None = None) -> Any:
         """Fit as :meth:`FMRegressor.fit`; ``normalize="auto"`` fits twice and keeps the better.
 
         With ``normalize="auto"`` the model is fitted without and with the rows
@@ -209,13 +209,14 @@ class BaseFFM(BaseFM):
         True
         """
         if self.normalize != "auto" or (self.warm_start and hasattr(self, "model_")):
-            return super().fit(X, y, sample_weight, eval_set, feature_groups)
+            return super().fit(X, y, sample_weight, eval_set, feature_groups, relations)
         if eval_set is None and not self.early_stopping:
             raise ValueError("normalize='auto' chooses on validation data: pass eval_set or set "
                              "early_stopping=True, or give normalize=True or False.")
         seed = check_random_state(self.random_state).randint(2**31)  # one split, one start
         fits = [clone(self).set_params(normalize=choice, random_state=seed, verbose=0)
-                .fit(X, y, sample_weight, eval_set, feature_groups) for choice in (False, True)]
+                .fit(X, y, sample_weight, eval_set, feature_groups, relations)
+                for choice in (False, True)]
         scores = [est.best_validation_score_ if self.early_stopping else est.validation_scores_[-1]
                   for est in fits]
         best = fits[int(np.argmax(scores))]

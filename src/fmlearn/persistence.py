@@ -777,8 +777,9 @@ def _read_estimator(path: StrPath, arrays: Archive | Mapping[str, np.ndarray],
     twice = sorted(set(vectors) & set(header["params"]))
     if twice:
         raise FileProblem(f"parameter {twice[0]!r} is both in params and in param_arrays")
-    estimator = cls(**header["params"], **{name: _int_vector(decoder.raw(node), name)
-                                          for name, node in vectors.items()})
+    params: dict[str, Any] = {**header["params"], **{
+        name: _int_vector(decoder.raw(node), name) for name, node in vectors.items()}}
+    estimator = cls(**params)
     model = decoder.raw(header["model"])
     attributes = {attr: decoder.raw(node) for attr, node in header["attributes"].items()}
     check_estimator(estimator, header, model, attributes, decoder.names.get)
