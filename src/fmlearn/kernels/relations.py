@@ -21,58 +21,63 @@ from .posterior import posterior_value
 
 
 @njit(cache=CACHE)
-def block_sums(values, offset, j0, j1, m, col_ptr, block_rows, block_data, out, squares):
+def block_sums(values, offset, j0, j1, col_ptr, block_rows, block_data, out, squares):
     """Add ``sum_j values[offset + j] x_bj`` over block columns ``j0:j1`` to ``out[b]`` and
-    ``sum_j (values[offset + j] x_bj)^2`` to ``squares[b]`` (when not None), per block row."""
+    ``sum_j (values[offset + j] x_bj)^2`` to ``squares[b]``, per block row."""
     for j in range(j0, j1):
         v = np.float64(values[offset + j])
         for p in range(col_ptr[j], col_ptr[j + 1]):
             vx = v * block_data[p]
             out[block_rows[p]] += vx
-            if squares is not None:
-                squares[block_rows[p]] += vx * vx
+            squares[block_rows[p]] += vx * vx
 
 
 @njit(cache=CACHE)
 def relational_scores_and_sums(indptr, indices, data, w0, w, V, relations, out, q):
     """Scores of the rows (X's CSR rows with their blocks) into ``out`` and, when ``q`` is
     not None, their factor sums into ``q`` (n_factors, n_rows); O(k (nnz(x) + blocks)) a row
-    once each block row's linear sum, factor sums and squares are cached."""
+    once each block row's linear sum, factor sums and squares are cached (all blocks' rows
+    in one table, block ``b``'s from ``first[b]``)."""
     offset, index, col_start, n_block_rows, col_ptr, block_rows, block_data = relations
     n_rows, k, n_blocks = indptr.shape[0] - 1, V.shape[1], n_block_rows.shape[0]
-    lin = np.zeros(n_rows)
-    acc = np.zeros((n_rows, k))
-    squares = np.zeros(n_rows)
+    first = np.zeros(n_blocks + 1, dtype=np.int64)
     for b in range(n_blocks):
-        m = n_block_rows[b]
-        lin_b, sq_b, q_b = np.zeros(m), np.zeros(m), np.zeros((k, m))
-        block_sums(w, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
-                   block_data, lin_b, None)
-        for f in range(k):
-            block_sums(V[:, f], offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
-                       block_data, q_b[f], sq_b)
-        for r in range(n_rows):
-            i = index[b, r]
-            lin[r] += lin_b[i]
-            squares[r] += sq_b[i]
-            for f in range(k):
-                acc[r, f] += q_b[f, i]
+        first[b + 1] = first[b] + n_block_rows[b]
+    lin, squares, sums = np.zeros(first[-1]), np.zeros(first[-1]), np.zeros((first[-1], k))
+    for b in range(n_blocks):
+        for j in range(col_start[b], col_start[b + 1]):
+            c = offset + j
+            for p in range(col_ptr[j], col_ptr[j + 1]):
+                i, x = first[b] + block_rows[p], np.float64(block_data[p])
+                lin[i] += w[c] * x
+                for f in range(k):
+                    vx = V[c, f] * x
+                    sums[i, f] += vx
+                    squares[i] += vx * vx
+    acc = np.empty(k)
     for r in range(n_rows):
-        total = w0 + lin[r]
-        sq = squares[r]
+        total = w0
+        sq = 0.0
+        acc[:] = 0.0
+        for b in range(n_blocks):
+            i = first[b] + index[b, r]
+            total += lin[i]
+            sq += squares[i]
+            for f in range(k):
+                acc[f] += sums[i, f]
         for p in range(indptr[r], indptr[r + 1]):
             i = indices[p]
             x = np.float64(data[p])
             total += w[i] * x
             for f in range(k):
                 vx = V[i, f] * x
-                acc[r, f] += vx
+                acc[f] += vx
                 sq += vx * vx
         pairs = 0.0
         for f in range(k):
-            pairs += acc[r, f] * acc[r, f]
+            pairs += acc[f] * acc[f]
             if q is not None:
-                q[f, r] = acc[r, f]
+                q[f, r] = acc[f]
         out[r] = total + 0.5 * (pairs - sq)
 
 
@@ -96,8 +101,8 @@ def update_relation_block(values, q_f, b, relations, s, weighted, e, groups, alp
     linear = q_f is None
     m, idx = n_block_rows[b], index[b]
     q_b, sq_b = np.zeros(m), np.zeros(m)
-    block_sums(values, offset, col_start[b], col_start[b + 1], m, col_ptr, block_rows,
-               block_data, q_b, sq_b)
+    block_sums(values, offset, col_start[b], col_start[b + 1], col_ptr, block_rows, block_data,
+               q_b, sq_b)
     q_old, sq_old = q_b.copy(), sq_b.copy()
     S0, SE, R1, R2, RE = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
     for r in range(e.shape[0]):
