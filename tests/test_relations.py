@@ -72,12 +72,20 @@ def test_relational_probit_classifier_equals_the_expanded_fit(solver):
                                rtol=1e-7, atol=1e-12)
 
 
-def test_sgd_with_relations_equals_the_expanded_fit():
+@pytest.mark.parametrize("params", [dict(solver="sgd"), dict(solver="sgd", order=3),
+                                    dict(solver="adam")])
+def test_stochastic_solvers_with_relations_equal_the_expanded_fit(params):
     X, relations, expanded, y = relational_data(seed=4)
-    params = dict(solver="sgd", n_factors=2, max_iter=3, dtype="float64", random_state=0)
+    params = dict(params, n_factors=2, max_iter=3, dtype="float64", random_state=0)
     flat = FMRegressor(**params).fit(expanded, y)
     rel = FMRegressor(**params).fit(X, y, relations=relations)
     np.testing.assert_allclose(rel.predict(X, relations), flat.predict(expanded), rtol=1e-10)
+    labels = (y > np.median(y)).astype(int) + (y > np.quantile(y, 0.8))  # three classes
+    if params["solver"] == "sgd" and "order" not in params:  # a multiclass model
+        flat = FMClassifier(**params).fit(expanded, labels)
+        rel = FMClassifier(**params).fit(X, labels, relations=relations)
+        np.testing.assert_allclose(rel.predict_proba(X, relations),
+                                   flat.predict_proba(expanded), rtol=1e-10)
 
 
 def test_a_relational_model_saves_and_loads(tmp_path):

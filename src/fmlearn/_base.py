@@ -721,6 +721,8 @@ class BaseFM(BaseEstimator):
         dtype = X.dtype
         if relations is not None:
             X = relational_rows(X, relations, dtype, self.model_.n_features)
+            if not isinstance(self.model_, (FMModel, FMSamples)):  # scored on CSR rows only
+                X = X.expand()
         elif isinstance(self.model_, (FMModel, FMSamples)) and self.model_.n_features > X.shape[1]:
             raise ValueError(f"The model was fitted with relations ({self.model_.n_features} "
                              f"features, X has {X.shape[1]}): pass relations= to predict.")
