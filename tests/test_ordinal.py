@@ -8,7 +8,7 @@ import pytest
 from scipy.special import ndtr
 from scipy.stats import truncnorm
 
-from fmlearn import FMOrdinalRegressor, ModelFileError, load, save
+from fmlearn import FMClassifier, FMOrdinalRegressor, ModelFileError, load, save
 from fmlearn.kernels.coordinate import seed_generator
 from fmlearn.kernels.ordinal import draw_cutpoints, log_posterior, ordinal_targets
 from fmlearn.ordinal_model import class_probabilities
@@ -182,3 +182,17 @@ def test_model_files_with_disordered_cutpoints_are_refused(tmp_path, member):
     path = save(reg, tmp_path / "ordinal.fm")
     with pytest.raises(ModelFileError, match="is not increasing"):
         load(_rewrite(Path(path), member, _swap_first))
+
+
+def test_two_classes_are_the_binary_probit_chain():
+    """With two classes the cut-point is fixed at 0 and the sampler is FMClassifier's MCMC:
+    the same draws, the same probabilities."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(150, 4))
+    y = (X[:, 0] * X[:, 1] + 0.3 * rng.normal(size=150) > 0).astype(int)
+    params = dict(n_factors=3, max_iter=15, random_state=0, dtype="float64")
+    ordinal = FMOrdinalRegressor(**params).fit(X, y)
+    probit = FMClassifier(solver="mcmc", **params).fit(X, y)
+    np.testing.assert_array_equal(ordinal.model_.samples.factors_samples,
+                                  probit.model_.factors_samples)
+    np.testing.assert_allclose(ordinal.predict_proba(X), probit.predict_proba(X), atol=1e-12)
