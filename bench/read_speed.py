@@ -50,7 +50,7 @@ def main():
     from sklearn.datasets import load_svmlight_file
 
     from fmlearn.io import dump_ffm, dump_libsvm, load_ffm, load_libsvm
-    from fmlearn.io.recordio import dump_recordio, load_recordio
+    from fmlearn.io import dump_recordio, load_recordio
 
     X, y = make_rows(50e6 if args.quick else 1e9)
     fields = np.arange(N_FEATURES) // (N_FEATURES // N_FIELDS)

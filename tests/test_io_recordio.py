@@ -23,9 +23,9 @@ from sagemaker.amazon.common import (  # noqa: E402
 )
 
 from fmlearn.io import _record_pb2  # noqa: E402
-from fmlearn.io import recordio  # noqa: E402
+from fmlearn.io import recordio, recordio_write  # noqa: E402
 from fmlearn.io.errors import DataFormatError  # noqa: E402
-from fmlearn.io.recordio import (  # noqa: E402
+from fmlearn.io import (  # noqa: E402
     dump_predictions_recordio,
     dump_recordio,
     iter_recordio,
@@ -803,7 +803,7 @@ def test_error_numbers_count_across_chunks_and_buffers(tmp_path, monkeypatch):
 def test_dump_is_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(recordio, "_WRITE_ROWS", 2)
     written = []
-    real_blocks = recordio._encoded_blocks
+    real_blocks = recordio_write._encoded_blocks
 
     def counted(X, y):
         for block in real_blocks(X, y):

@@ -5,8 +5,8 @@ from .ffm import dump_ffm, iter_ffm, load_ffm
 from .libffm_model import load_libffm_model
 from .libfm_relation import LibFMRelation, load_libfm_relation
 from .libsvm import dump_libsvm, iter_libsvm, load_libsvm
-from .recordio import (dump_predictions_recordio, dump_recordio, iter_recordio, load_recordio,
-                       load_recordio_bytes, recordio_bytes)
+from .recordio import iter_recordio, load_recordio, load_recordio_bytes
+from .recordio_write import dump_predictions_recordio, dump_recordio, recordio_bytes
 from .stream import detect_format, iter_chunks, partial_fit_file, read_ahead
 
 __all__ = ["DataFormatError", "LibFMRelation", "load_libfm_relation", "detect_format", "dump_ffm", "dump_libsvm", "dump_predictions_recordio",

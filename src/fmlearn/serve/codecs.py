@@ -473,13 +473,13 @@ def decode_csv(body, n_features, dtype):
 def decode_recordio(body, n_features, dtype):
     """Rows of an ``application/x-recordio-protobuf`` body (SageMaker's ``Record`` messages).
 
-    Read by :func:`fmlearn.io.recordio.load_recordio_bytes`: sparse or dense
+    Read by :func:`fmlearn.io.load_recordio_bytes`: sparse or dense
     ``features["values"]`` tensors of shape ``[n_features]``; labels, if any, are ignored.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from fmlearn.io.recordio import recordio_bytes
+    >>> from fmlearn.io import recordio_bytes
     >>> decode_recordio(recordio_bytes(np.array([[0.0, 2.0, 0.0]])), 3, np.float32).indices
     array([1], dtype=int32)
     >>> decode_recordio(b"", 3, np.float32)
@@ -553,7 +553,7 @@ def _prediction_objects(scores, labels):
 def encode_recordio(scores, labels):
     """One RecordIO-protobuf ``Record`` per row, with float32 label tensors ``score`` and, for
     classifiers, ``predicted_label``, as SageMaker's FM answers
-    (:func:`fmlearn.io.recordio.dump_predictions_recordio`).
+    (:func:`fmlearn.io.dump_predictions_recordio`).
 
     Examples
     --------
@@ -562,7 +562,7 @@ def encode_recordio(scores, labels):
     112
     """
     _check_finite(scores)
-    from ..io.recordio import dump_predictions_recordio
+    from ..io.recordio_write import dump_predictions_recordio
     return dump_predictions_recordio(scores, labels)
 
 
