@@ -67,8 +67,10 @@ def _loss(model, rec, loss):
     return np.logaddexp(0, -s_p) + np.logaddexp(0, s_n)
 
 
-@pytest.mark.parametrize("loss", ["bpr", "warp", "logistic"])
-def test_gradients_match_finite_differences(loss):
+@pytest.mark.parametrize("loss, schedule", [("bpr", "constant"), ("warp", "constant"),
+                                            ("logistic", "constant"), ("bpr", "adagrad"),
+                                            ("warp", "adagrad")])
+def test_gradients_match_finite_differences(loss, schedule):
     # One user liking item 0; items 1 and 2 share one feature row, so the negative drawn
     # does not matter. A tiny constant step: the change of each parameter is -eta * gradient.
     rng = np.random.default_rng(0)
@@ -76,7 +78,7 @@ def test_gradients_match_finite_differences(loss):
     users = rng.normal(size=(1, 2))
     liked = sp.csr_matrix(np.array([[1.0, 0.0, 0.0]]))
     eta = 1e-7
-    rec = FMRecommender(loss=loss, n_factors=2, max_iter=1, learning_rate="constant", eta0=eta,
+    rec = FMRecommender(loss=loss, n_factors=2, max_iter=1, learning_rate=schedule, eta0=eta,
                         reg_linear=0.0, reg_factors=0.0, init_std=0.5, n_negatives=1,
                         user_identity=False, item_identity=False, dtype="float64",
                         random_state=0).fit(liked, users, items)
@@ -84,6 +86,8 @@ def test_gradients_match_finite_differences(loss):
     before = rec.model_.copy()
     rec.partial_fit(liked)
     after = rec.model_
+    # AdaGrad (a pair steps each parameter once): step = eta * g / sqrt(sums + g**2).
+    sums = {"coef": rec._solver_state.acc_coef, "factors": rec._solver_state.acc_factors}
     params = [("coef", np.ndindex(before.coef.shape)), ("factors", np.ndindex(before.factors.shape))]
     h = 1e-6
     for name, where in params:
@@ -93,6 +97,8 @@ def test_gradients_match_finite_differences(loss):
             getattr(minus, name)[idx] -= h
             numeric = (_loss(plus, rec, loss) - _loss(minus, rec, loss)) / (2 * h)
             step = (getattr(before, name)[idx] - getattr(after, name)[idx]) / eta
+            if schedule == "adagrad":
+                step *= np.sqrt(sums[name][idx])
             assert step == pytest.approx(numeric, rel=1e-4, abs=1e-7), (name, idx)
     if loss == "logistic":
         plus, minus = before.copy(), before.copy()

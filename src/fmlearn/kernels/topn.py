@@ -28,10 +28,10 @@ weight of its positive, 1 for the logistic loss's negatives).
 import numpy as np
 from numba import njit
 
-from .bpr import _step, _step_feature
+from .bpr import _step
 from .no_alias import no_alias
 from .predict import accumulate_factors
-from .sgd import step_size, thread_scratch
+from .sgd import ADAGRAD, step_size, thread_scratch
 from .._numba_cache import CACHE
 from .._threads import run_threads
 
@@ -67,7 +67,7 @@ def is_liked(indptr, indices, u, item):
     return lo < end and indices[lo] == item
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, inline="always")
 def sample_negative(state, c, sampling, n_items, pop_items, indptr, indices, u):
     """An item that is not one of user ``u``'s positives (``indices[indptr[u]:indptr[u+1]]``,
     sorted), drawn uniformly or as the item of a random interaction ``pop_items``; -1 when
@@ -108,6 +108,27 @@ def _pair(lin_u, sq_u, q_u, item, i_indptr, i_indices, i_data, coef, factors, q_
         q_sum[f] = q_u[f] + q_i[f]
         pairs += q_sum[f] * q_sum[f]
     return lin_u + lin_i + tp(0.5) * (pairs - sq_u - sq_i)
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _step_feature(coef, factors, acc_coef, acc_factors, j, xp, xn, qp, qn, g, reg_w, reg_v,
+                  eta, cfg):
+    """Step feature ``j`` for ``g`` times the difference of its gradients in two rows, where
+    it has values ``xp`` and ``xn`` and the rows have factor sums ``qp`` and ``qn``; the
+    schedule's branch outside the loop over the factors, so that the loop vectorises."""
+    _step(coef, acc_coef, j, g * (xp - xn) + reg_w * coef[j], eta, cfg)
+    row = factors[j]
+    acc = acc_factors[j]
+    if cfg.schedule == ADAGRAD:
+        for f in range(qp.shape[0]):
+            v = row[f]
+            grad = g * (xp * (qp[f] - v * xp) - xn * (qn[f] - v * xn)) + reg_v * v
+            acc[f] += grad * grad
+            row[f] = v - eta * grad / np.sqrt(acc[f])
+    else:
+        for f in range(qp.shape[0]):
+            v = row[f]
+            row[f] = v - eta * (g * (xp * (qp[f] - v * xp) - xn * (qn[f] - v * xn)) + reg_v * v)
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -167,12 +188,13 @@ def _sigmoid(x):
 
 
 @no_alias
-@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
 def thread_pass(c, n_threads, order, users, items, weights, liked_indptr, liked_indices,
                 pop_items, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, intercept,
                 coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, loss, sampling,
                 n_negatives, max_sampled, n_items, state, local_q):
-    """Thread ``c``'s share of :func:`topn_epoch`; returns its summed weighted loss."""
+    """Thread ``c``'s share of :func:`topn_epoch`; returns its summed weighted loss. Compiled
+    without reference counting."""
     tp = factors.dtype.type
     q_u, q_i, q_p, q_n = local_q[c, 0], local_q[c, 1], local_q[c, 2], local_q[c, 3]
     n = order.shape[0]
