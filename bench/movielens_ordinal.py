@@ -4,7 +4,8 @@ MyFMOrderedProbit, beside fmlearn's MCMC regression, in the same run.
 Protocol (issue 25, part 2): the GroupLens splits (default u1..u5), user + item one-hot
 (``bayes_movielens.id_features``) with one prior group each (as myFM's ordinal tutorial),
 rank 10, 200 iterations of which both average the last 180 (fmlearn's default burn-in of a
-tenth: ``burn_in=20``; myFM ``n_kept_samples=180``), seed 42, init std 0.1, one thread. The ratings 1..5
+tenth: ``burn_in=20``; myFM ``n_kept_samples=180``), seed 42, init std 0.1, one thread,
+fmlearn in float64 as myFM computes (``--dtype float32``: fmlearn's default). The ratings 1..5
 are the classes; the test RMSE is of the expected rating ``sum_k p_k k`` from each library's
 averaged class probabilities (the figure myFM's docs quote: u3 0.8906), the accuracy of the
 most probable class beside it, and the regression's clipped prediction for comparison. On each
@@ -12,7 +13,7 @@ split the fits alternate fmlearn ordinal, myFM ordinal, fmlearn regression, ``--
 times; seconds are wall-clock of ``fit`` after a warm-up of each (compilation excluded),
 reported as seconds per iteration, min/median/max over all fits.
 
-    python bench/movielens_ordinal.py [--splits 3] [--repeats 2]
+    python bench/movielens_ordinal.py [--splits 3] [--repeats 2] [--dtype float32]
 """
 import argparse
 import os
@@ -33,14 +34,15 @@ QUOTED = {"myFM docs (u3, rank 10, 200 iterations, ordered probit, expected rati
           "source": "tohtsky/myFM doc/source/movielens.rst (ordinal regression)"}
 
 
-def fits(X, y, X_test, y_test, sizes, n_iter):
+def fits(X, y, X_test, y_test, sizes, n_iter, dtype="float64"):
     """The three fits of one split (``sizes``: the user and item blocks), each returning its
     test figures."""
     groups, burn_in = groups_of(*sizes), n_iter // 10
 
     def ordinal():
         est = FMOrdinalRegressor(n_factors=RANK, max_iter=n_iter, init_std=0.1, burn_in=burn_in,
-                                 random_state=SEED, n_jobs=1).fit(X, y, feature_groups=groups)
+                                 random_state=SEED, n_jobs=1, dtype=dtype).fit(
+                                     X, y, feature_groups=groups)
         proba = est.predict_proba(X_test)
         return {"test_rmse": rmse(proba @ LEVELS, y_test),
                 "test_accuracy": float(np.mean(est.classes_[proba.argmax(axis=1)] == y_test))}
@@ -55,7 +57,7 @@ def fits(X, y, X_test, y_test, sizes, n_iter):
 
     def regression():
         est = FMRegressor(solver="mcmc", n_factors=RANK, max_iter=n_iter, init_std=0.1,
-                          burn_in=burn_in, random_state=SEED, n_jobs=1).fit(
+                          burn_in=burn_in, random_state=SEED, n_jobs=1, dtype=dtype).fit(
                               X, y, feature_groups=groups)
         return {"test_rmse": rmse(est.predict(X_test), y_test)}
 
@@ -67,6 +69,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", default="12345", help="which of u1..u5, e.g. 3 or 135")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     args = parser.parse_args()
     per_split, seconds = {}, {name: [] for name in ("fmlearn_ordinal", "myfm_ordinal",
                                                     "fmlearn_regression")}
@@ -75,9 +78,11 @@ def main():
         X, X_test, sizes = id_features(train, test)
         y, y_test = train.rating.to_numpy(), test.rating.to_numpy()
         if not per_split:  # warm-up: compile fmlearn's kernels, load myFM's
-            for fit in fits(X[:2000], y[:2000], X_test[:10], y_test[:10], sizes, 2).values():
+            for fit in fits(X[:2000], y[:2000], X_test[:10], y_test[:10], sizes, 2,
+                            args.dtype).values():
                 fit()
-        first, timed = alternate(fits(X, y, X_test, y_test, sizes, N_ITER), args.repeats)
+        first, timed = alternate(fits(X, y, X_test, y_test, sizes, N_ITER, args.dtype),
+                                 args.repeats)
         per_split[f"u{k}"] = {name: {**first[name], "seconds_per_iteration":
                                      spread([s / N_ITER for s in timed[name]])}
                               for name in first}
@@ -101,9 +106,11 @@ def main():
                          peer("fmlearn FMRegressor mcmc",
                               means["fmlearn_regression"]["mean_test_rmse"],
                               means["fmlearn_regression"]["seconds_per_iteration"]["median"])])]
-    write_results("movielens_ordinal", {
+    suffix = "" if args.dtype == "float64" else f"_{args.dtype}"
+    write_results(f"movielens_ordinal{suffix}", {
         "protocol": {"splits": list(per_split), "rank": RANK, "n_iter": N_ITER,
                      "kept_samples": N_ITER - BURN_IN, "seed": SEED, "repeats": args.repeats,
+                     "fmlearn_dtype": args.dtype,
                      "features": "user + item one-hot, one prior group each"},
         "quoted": QUOTED, "per_split": per_split, "over_splits": means,
         "speedup_vs_myfm": speedup}, rows)

@@ -62,7 +62,8 @@ class FMOrdinalRegressor(ClassifierMixin, BaseFM):
     warm_start : bool, default=False
         Continue the same chain in the next ``fit`` (two fits of 50 samples equal one of 100).
     n_jobs : int or None, default=None
-        Threads for the prediction passes; None means 1, -1 all.
+        Threads for the sweep's large column blocks and the prediction passes; None means 1,
+        -1 all (the cut-point step and the latent targets run on one).
     random_state : int, RandomState or None, default=None
         Seed for the initial factors and the chain.
     verbose : int, default=0
