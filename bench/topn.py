@@ -17,6 +17,7 @@ import argparse
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 from common import alternate, require, speedups, spread, summary_row, write_results
 
 from fmlearn import FMRecommender
@@ -56,7 +57,8 @@ def implicit_learner(kind, settings):
 
     def fit(train):
         model = cls(iterations=epochs, num_threads=THREADS, random_state=0, **settings)
-        model.fit(train, show_progress=False)
+        with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, not BLAS's
+            model.fit(train, show_progress=False)
         return model
 
     def recommend(model, users, train):
