@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._threads import effective_n_jobs
 from ._validation import check_sparse_arrays, with_fm_indices
 from .model import FMModel
-from .recommend import Recommender, _top_columns, ndcg_at_k, precision_at_k
+from .recommend import Recommender, ndcg_at_k, precision_at_k
 from .solvers.sgd import SCHEDULES, SGDState
 from .solvers.topn import LOSSES, SAMPLINGS, TopNSolver
 
