@@ -17,6 +17,13 @@ Protocol (the GroupLens 5-fold splits u1..u5, ratings 1-5, rank 10):
     validation split carved from u1.base (10 %, fixed seed), the chosen setting refitted on all
     of u1.base and reported on u1.test.
 
+(d)-(f) live in scripts of their own that import this one's data helpers and write their own
+    JSON, each with myFM in the same run, fits alternating, on u1..u5:
+    ``movielens_relations.py`` (SVD++-style implicit features through relational blocks, beside
+    myFM's ``RelationBlock`` and the same features expanded into rows), ``movielens_ordinal.py``
+    (``FMOrdinalRegressor``'s expected rating beside ``MyFMOrderedProbit``) and
+    ``movielens_vb.py`` (``solver="vb"`` beside ``VariationalFMRegressor`` and our MCMC).
+
 RMSE is on predictions clipped to the training rating range (fmlearn clips in ``predict``; myFM
 does not, so its unclipped RMSE, the one its documentation quotes, is reported too). Seconds are
 wall-clock of ``fit`` after a warm-up fit of each library (numba compilation excluded).

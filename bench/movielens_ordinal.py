@@ -70,7 +70,10 @@ def main():
     parser.add_argument("--splits", default="12345", help="which of u1..u5, e.g. 3 or 135")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    parser.add_argument("--quick", action="store_true", help="u3 only")
     args = parser.parse_args()
+    if args.quick:
+        args.splits, args.repeats = "3", 1
     per_split, seconds = {}, {name: [] for name in ("fmlearn_ordinal", "myfm_ordinal",
                                                     "fmlearn_regression")}
     for k in map(int, args.splits):
@@ -107,6 +110,7 @@ def main():
                               means["fmlearn_regression"]["mean_test_rmse"],
                               means["fmlearn_regression"]["seconds_per_iteration"]["median"])])]
     suffix = "" if args.dtype == "float64" else f"_{args.dtype}"
+    suffix += "_quick" if args.quick else ""
     write_results(f"movielens_ordinal{suffix}", {
         "protocol": {"splits": list(per_split), "rank": RANK, "n_iter": N_ITER,
                      "kept_samples": N_ITER - BURN_IN, "seed": SEED, "repeats": args.repeats,

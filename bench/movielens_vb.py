@@ -70,7 +70,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--splits", type=int, nargs="+", default=[3])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="u3 only, one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.splits, args.repeats = [3], 1
     train, test = read_split(1)
     X, _, _ = id_features(train, test)
     y = train.rating.to_numpy(float)
@@ -98,7 +101,7 @@ def main():
                               seconds["myFM"] / N_ITER, speedup=speedup),
                          peer("fmlearn MCMC (200 samples)", mean["fmlearn_mcmc_rmse"],
                               mcmc_seconds / N_ITER)])]
-    write_results("movielens_vb", {"n_iter": N_ITER, "rank": RANK, "repeats": args.repeats,
+    write_results("movielens_vb" + ("_quick" if args.quick else ""), {"n_iter": N_ITER, "rank": RANK, "repeats": args.repeats,
                                    "splits": per_split, "mean": mean,
                                    "wall_seconds": time.perf_counter() - started}, rows)
 

@@ -101,7 +101,10 @@ def cold_items(base, relevant, genres, settings):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
     base_path, test_path, items_path = require("ml-100k/u1.base", "ml-100k/u1.test",
                                                "ml-100k/u.item")
     base, test = np.loadtxt(base_path, dtype=np.int64), np.loadtxt(test_path, dtype=np.int64)
@@ -169,7 +172,7 @@ def main():
               "seconds": results[f"implicit_{kind}"]["fit_seconds"]["median"],
               "source": "same run",
               "speedup": results[f"fit_speedup_vs_implicit_{kind}"]} for kind in ("als", "bpr")]
-    write_results("topn", {"protocol": __doc__.split("\n\n")[1], "threads": THREADS,
+    write_results("topn" + ("_quick" if args.quick else ""), {"protocol": __doc__.split("\n\n")[1], "threads": THREADS,
                            "repeats": args.repeats, "results": results},
                   [summary_row("MovieLens 100K u1", "top-10 from interactions",
                                "FMRecommender (WARP)", "precision@10", ours_["precision@10"],

@@ -11,7 +11,8 @@ every encoding protobuf allows (packed or not, unknown fields, multi-part record
 
 Decoding is a numba kernel over the bytes (:mod:`fmlearn.kernels.recordio`); the writers are
 in :mod:`fmlearn.io.recordio_write`. Both are checked in the tests against protobuf and the
-SageMaker SDK; protobuf itself is not needed to read or write. The message classes ship in ``fmlearn.io._record_pb2`` for those who want them.
+SageMaker SDK; protobuf itself is not needed to read or write. The message classes ship in
+``fmlearn.io._record_pb2`` for those who want them.
 """
 from __future__ import annotations
 
