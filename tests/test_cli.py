@@ -149,6 +149,7 @@ def test_libfm_mcmc_command_line_equals_python_api(ml, mcmc_run):
     ("als", ["-regular", "0,1,10"], {"reg_linear": 1.0, "reg_factors": 10.0}),
     ("als", ["-regular", "0,1,10", "-dim", "0,0,4"],
      {"reg_linear": 1.0, "reg_factors": 10.0, "fit_intercept": False, "fit_linear": False}),
+    ("vb", [], {}),
 ])
 def test_libfm_sgd_and_als_equal_python_api(ml, tmp_path, method, flags, params):
     result = fmlearn("train", "-task", "r", "-train", ml["train"], "-test", ml["test"],
@@ -160,6 +161,24 @@ def test_libfm_sgd_and_als_equal_python_api(ml, tmp_path, method, flags, params)
         n_factors=4, solver=method, max_iter=3, tol=None, init_std=0.1, random_state=7,
         **{**defaults, **params}))
     assert read_lines(tmp_path / "pred.txt") == as_text(reg.predict(X_test))
+
+
+def test_ordinal_task_equals_python_api_and_needs_mcmc(ml, tmp_path):
+    """-task o: FMOrdinalRegressor by MCMC; -out writes the expected rating."""
+    from fmlearn import FMOrdinalRegressor
+
+    result = fmlearn("train", "-task", "o", "-train", ml["train"], "-test", ml["test"],
+                     "-iter", 5, "-dim", "1,1,4", "-seed", 7, "-out", tmp_path / "pred.txt")
+    assert result.returncode == 0, result.stderr
+    est, X_test, y_test = python_fit(ml, FMOrdinalRegressor(
+        n_factors=4, max_iter=5, init_std=0.1, random_state=7, burn_in=0))
+    expected = est.predict_expected(X_test)
+    assert read_lines(tmp_path / "pred.txt") == as_text(expected)
+    assert metric(result.stdout, "test:rmse") == pytest.approx(
+        np.sqrt(np.mean((expected - y_test) ** 2)), abs=1e-6)
+    refused = fmlearn("train", "-task", "o", "-method", "als", "-train", ml["train"])
+    assert refused.returncode == 2
+    assert "-task o (ordinal regression) learns by -method mcmc; got -method als" in refused.stderr
 
 
 def test_libfm_classification_sgda_then_predict_proba(ml, tmp_path):
@@ -337,7 +356,7 @@ def bad_data(tmp_path_factory):
     (["train", "-task", "r", "-train", "bad.libfm"], 65,
      "fmlearn: error: bad.libfm, line 2, column 7: the value in '2:abc' is not a number"),
     (["train", "-task", "x", "-train", "good.libfm"], 2,
-     "Error: Invalid value for '-task': 'x' is not one of 'r', 'c'."),
+     "Error: Invalid value for '-task': 'x' is not one of 'r', 'c', 'o'."),
     (["train", "-task", "r", "-train", "good.libfm", "-method", "sgda"], 2,
      "-method sgda needs -validation: it learns the regularisation on those rows."),
     (["train", "-tsk", "r"], 2, "No such option '-tsk'. Did you mean '-task'?"),

@@ -112,7 +112,7 @@ class TrainSpec:
 
     Attributes
     ----------
-    task : {"regression", "classification"}
+    task : {"regression", "classification", "ordinal"}
     params : dict
         Keyword arguments of the estimator: :class:`~fmlearn.FMRegressor` or
         :class:`~fmlearn.FMClassifier` (or their FFM or FwFM counterparts, by ``model``).
@@ -146,6 +146,8 @@ class TrainSpec:
         """
         import fmlearn
 
+        if self.task == "ordinal":
+            return fmlearn.FMOrdinalRegressor(**self.params)
         prefix = {"fm": "FM", "ffm": "FFM", "fwfm": "FwFM"}[self.model]
         suffix = "Regressor" if self.task == "regression" else "Classifier"
         return getattr(fmlearn, prefix + suffix)(**self.params)

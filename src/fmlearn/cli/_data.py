@@ -421,6 +421,8 @@ def predictions(estimator, X, proba, relations=None):
     (2,)
     """
     extra = {} if relations is None else {"relations": relations}
+    if hasattr(estimator, "predict_expected"):  # ordinal: the expected value of the classes
+        return estimator.predict_expected(X)
     if proba and hasattr(estimator, "classes_"):
         return estimator.predict_proba(X, **extra)[:, 1]
     return estimator.predict(X, **extra)
@@ -457,6 +459,10 @@ def metrics(estimator, X, y, relations=None):
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
     y = np.asarray(y)
+    if hasattr(estimator, "predict_expected"):  # ordinal: errors of the expected value
+        err = estimator.predict_expected(X) - y
+        return {"rmse": float(np.sqrt(np.mean(err * err))), "mae": float(np.mean(np.abs(err))),
+                "accuracy": float(np.mean(estimator.predict(X) == y))}
     if not hasattr(estimator, "classes_"):
         err = predictions(estimator, X, False, relations).astype(np.float64) - y
         return {"rmse": float(np.sqrt(np.mean(err * err))), "mae": float(np.mean(np.abs(err)))}

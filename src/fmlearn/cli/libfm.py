@@ -10,20 +10,24 @@ libFM spells long flags with one dash; click reads ``--name``. Before click pars
 ``-name=value``) whose ``name`` is one of :data:`LIBFM_FLAGS` to ``--name``; ``--name`` works
 as well, and so do ``--init-stdev``, ``--learn-rate``, ``--save-model``.
 
-How each flag maps (``FMRegressor`` for ``-task r``, ``FMClassifier`` for ``-task c``):
+How each flag maps (``FMRegressor`` for ``-task r``, ``FMClassifier`` for ``-task c``,
+``FMOrdinalRegressor`` for ``-task o``):
 
 =================  ==========================================================================
 libFM flag         fmlearn
 =================  ==========================================================================
--task r|c          regression | binary classification; targets ``<= 0`` are the class -1,
+-task r|c|o        regression | binary classification; targets ``<= 0`` are the class -1,
                    the others +1 (as libFM). SGD fits the logistic loss, ALS and MCMC the
-                   probit link (as libFM).
+                   probit link (as libFM). ``o`` (fmlearn's, not libFM's): ordinal regression
+                   by ordered probit (myFM's), the targets' distinct values the ordered
+                   classes, ``-method mcmc`` only; ``-out`` writes the expected value.
 -train/-test       data files (libFM/libSVM text with 0-based indices, FFM text or RecordIO,
                    see ``--format``); the model is as wide as the widest file (and ``-meta``).
 -validation        ``sgda``: the rows its penalties are learned on (``eval_set``, required);
                    other methods: scored every iteration (libFM ignores it there).
 -dim 'k0,k1,k2'    ``fit_intercept=k0 != 0``, ``fit_linear=k1 != 0``, ``n_factors=k2``.
--method            ``sgd``, ``sgda``, ``als``, ``mcmc`` → ``solver``. ``sgda`` is SGD whose
+-method            ``sgd``, ``sgda``, ``als``, ``mcmc``, ``vb`` (variational Bayes, myFM's;
+                   not in libFM) → ``solver``. ``sgda`` is SGD whose
                    penalties, one per ``-meta`` group for w and for each factor layer, are
                    learned on ``-validation`` (Rendle, WSDM 2012); ``-regular`` r1, r2 are
                    where they start (libFM starts them at 0, the default here too). It takes
@@ -36,7 +40,7 @@ libFM flag         fmlearn
                    estimators' squared loss. Three per-layer values are accepted only when
                    equal: the estimators have one learning rate.
 -regular           one value or 'r0,r1,r2' → ``reg_intercept, reg_linear, reg_factors``
-                   (default 0, as libFM). MCMC: r0 is the prior precision of w0, r1 and r2
+                   (default 0, as libFM). MCMC and VB: r0 is the prior precision of w0, r1 and r2
                    are ignored (libFM only starts its sampled precisions from them). libFM
                    MCMC's per-group form (1 + 2 × groups values) is not supported.
 -init_stdev        ``init_std`` (default 0.1, as libFM).
@@ -199,8 +203,10 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
 
     Parameters
     ----------
-    task : {"r", "c"}
-    method : {"mcmc", "als", "sgd", "sgda"}, default="mcmc"
+    task : {"r", "c", "o"}
+        Regression, binary classification, or ordinal regression (ordered probit,
+        :class:`~fmlearn.FMOrdinalRegressor`, by MCMC only).
+    method : {"mcmc", "als", "sgd", "sgda", "vb"}, default="mcmc"
     dim, regular, learn_rate : str
         libFM's ``-dim``, ``-regular`` (None: 0) and ``-learn_rate`` values.
     init_stdev : float, default=0.1
@@ -231,6 +237,9 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
     FMClassifier(fit_intercept=False, init_std=0.1, learning_rate='constant',
                  reg_factors=0.0, reg_linear=0.0, tol=None)
     """
+    if task == "o" and method != "mcmc":
+        raise click.UsageError(f"-task o (ordinal regression) learns by -method mcmc; got "
+                               f"-method {method}.")
     bias, linear, k = parse_dim(dim)
     reg = [0.0, 0.0, 0.0] if regular is None else parse_floats(regular, "-regular")
     reg = reg * 3 if len(reg) == 1 else reg
@@ -251,14 +260,20 @@ def estimator_spec(task, *, method="mcmc", dim="1,1,8", regular=None, learn_rate
     notes = []
     if solver == "mcmc":
         params["burn_in"] = burn_in
-        if reg[1] or reg[2]:
-            notes.append("-method mcmc samples the precisions of w and V: -regular r1, r2 are "
-                         "ignored (r0 is the prior precision of w0)")
+    if solver in ("mcmc", "vb") and (reg[1] or reg[2]):
+        notes.append(f"-method {solver} learns the precisions of w and V: -regular r1, r2 are "
+                     "ignored (r0 is the prior precision of w0)")
+    if task == "o":
+        if reg[0]:
+            notes.append("-task o: the intercept's prior is not set by -regular r0")
+        params = {name: params[name] for name in ("n_factors", "max_iter", "fit_intercept",
+                                                 "fit_linear", "init_std", "random_state",
+                                                 "burn_in")}
     if method == "sgda" and not has_validation:
         raise click.UsageError("-method sgda needs -validation: it learns the regularisation "
                                "on those rows.")
-    return TrainSpec(task="regression" if task == "r" else "classification", params=params,
-                     negative_label=-1.0, notes=notes)
+    kind = {"r": "regression", "c": "classification", "o": "ordinal"}[task]
+    return TrainSpec(task=kind, params=params, negative_label=-1.0, notes=notes)
 
 
 def read_groups(path):

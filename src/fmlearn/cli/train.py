@@ -58,9 +58,10 @@ def _option(*names, **kwargs):
 
 @click.command(cls=_LibFMCommand, context_settings=CONTEXT,
                short_help="Train a model; libFM's flags work unchanged.")
-@_option("--task", type=click.Choice(["r", "c"]),
+@_option("--task", type=click.Choice(["r", "c", "o"]),
          help="r: regression, c: binary classification (targets <= 0 are the negative "
-              "class). Required unless --hyperparameters gives predictor_type.")
+              "class), o: ordinal regression (ordered probit by -method mcmc; -out writes the "
+              "expected value). Required unless --hyperparameters gives predictor_type.")
 @_option("--train", "train_path", metavar="FILE",
          help="Training data: a file, or a folder of files (a SageMaker channel).")
 @_option("--test", "test_path", metavar="FILE",
@@ -82,8 +83,10 @@ def _option(*names, **kwargs):
          help="Iterations: SGD epochs, ALS sweeps or MCMC samples.  [default: 100]")
 @_option("--learn_rate", "--learn-rate", "learn_rate", metavar="LR",
          help="SGD learning rate.  [default: 0.1]")
-@_option("--method", type=click.Choice(["sgd", "sgda", "als", "mcmc"], case_sensitive=False),
-         help="Learning method; sgda: SGD with the regularisation learned on -validation. "
+@_option("--method", type=click.Choice(["sgd", "sgda", "als", "mcmc", "vb"],
+                                       case_sensitive=False),
+         help="Learning method; sgda: SGD with the regularisation learned on -validation; "
+              "vb: variational Bayes. "
               " [default: mcmc; Python API: sgd]")
 @_option("--model", type=click.Choice(["fm", "ffm", "fwfm"]),
          help="The model: a factorization machine, a field-aware FM (FFMRegressor / "
@@ -201,7 +204,8 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     else:
         if task is None:
             raise click.UsageError("Missing option '-task' (r: regression, c: binary "
-                                   "classification), or give --hyperparameters.", ctx)
+                                   "classification, o: ordinal), or give --hyperparameters.",
+                                   ctx)
         if model is None:
             check_readable(train_path)
             head = fmt if fmt != "auto" else sniff(data_files(train_path)[0]).format
@@ -242,16 +246,16 @@ def train(task, train_path, test_path, validation_path, out_path, dim, regular, 
     feature_groups = _feature_groups(estimator.solver, groups, meta_path, data["train"], width)
     relations = {}
     if relation is not None:
-        if "validation" in data or spec.model != "fm":
-            raise click.UsageError("-relation needs --model fm and no -validation (libFM has "
-                                   "no block mapping for validation rows).", ctx)
+        if "validation" in data or spec.model != "fm" or spec.task == "ordinal":
+            raise click.UsageError("-relation needs --model fm, -task r or c and no -validation "
+                                   "(libFM has no block mapping for validation rows).", ctx)
         main = np.zeros(width, np.int64) if feature_groups is None else feature_groups[:width]
         relations, all_groups = libfm.read_relations(
             relation, {name: d.X.shape[0] for name, d in data.items()}, main)
         feature_groups = all_groups if estimator.solver == "mcmc" else feature_groups
 
     def target(d):
-        if spec.task == "regression":
+        if spec.task in ("regression", "ordinal"):
             return d.y
         return np.where(d.y > 0, 1.0, spec.negative_label)
 
