@@ -394,7 +394,7 @@ class BaseFM(BaseEstimator):
     # --- training -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
-            eval_set: tuple[MatrixLike, ArrayLike] | None = None,
+            eval_set: tuple[Any, ...] | None = None,
             feature_groups: ArrayLike | None = None,
             relations: list[RelationBlock] | None = None) -> Self:
         """Fit the model by ``max_iter`` epochs (SGD), sweeps (ALS) or samples (MCMC) over ``X``.

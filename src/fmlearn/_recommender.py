@@ -134,7 +134,7 @@ class FMRecommender(BaseEstimator):
         Over ``n_item_columns_ + n_user_columns_`` features, items first.
     user_features_, item_features_ : sparse matrix
         Each user's (item's) feature row: the given features, then the identity columns.
-    interactions_ : sparse matrix of shape (n_users_, n_items_)
+    interactions_ : sparse matrix of shape (n_users, n_items)
         The training interactions (those of ``partial_fit`` and ``fold_in`` added).
     n_users_, n_items_, n_iter_ : int
     n_features_in_ : int
@@ -368,7 +368,7 @@ class FMRecommender(BaseEstimator):
 
         Parameters
         ----------
-        interactions : {array-like, sparse matrix} of shape (n_new_users, n_items_)
+        interactions : {array-like, sparse matrix} of shape (n_new_users, n_items)
         user_features : {array-like, sparse matrix} of shape (n_new_users, n_user_features)
             Required when the model was fitted with user features.
         n_epochs : int, default=10
