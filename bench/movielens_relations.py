@@ -15,7 +15,7 @@ building the expanded matrix is not counted), for seconds per iteration only. RM
 validation split of u1.base (among 0, 10 and 20 % of the samples, as bench/bayes_movielens.py
 does), its average of all samples (myFM's) reported beside.
 
-    python bench/movielens_relations.py [--splits 3] [--repeats 3] [--quick]
+    python bench/movielens_relations.py [--splits 3] [--repeats 3] [--quick] [--seeds 1 2 3]
 """
 import argparse
 import os
@@ -72,13 +72,13 @@ def relational_features(train, test):
     return part(train), part(test)
 
 
-def fit(library, data, n_iter):
+def fit(library, data, n_iter, seed=SEED):
     X, blocks, y = data
     if library == "fmlearn":
         est = FMRegressor(solver="mcmc", n_factors=RANK, max_iter=n_iter, init_std=0.1,
-                          burn_in=0, random_state=SEED, n_jobs=1)
+                          burn_in=0, random_state=seed, n_jobs=1)
         return est.fit(X, y, relations=[RelationBlock(i, B) for i, B in blocks])
-    est = myfm.MyFMRegressor(rank=RANK, init_stdev=0.1, random_seed=SEED)
+    est = myfm.MyFMRegressor(rank=RANK, init_stdev=0.1, random_seed=seed)
     return est.fit(X, y, X_rel=[myfm.RelationBlock(i, B) for i, B in blocks], n_iter=n_iter,
                    n_kept_samples=n_iter)
 
@@ -137,13 +137,41 @@ def one_split(k, n_iter, repeats, burn_in):
     return out
 
 
+def seed_spread(k, n_iter, seeds, burn_in):
+    """Test RMSE of both libraries on split ``k`` for each of ``seeds``: the chains' spread."""
+    train_data, test_data = relational_features(*read_split(k))
+    out = {}
+    for lib in ("fmlearn", "myFM"):
+        values = []
+        for seed in seeds:
+            est = fit(lib, train_data, n_iter, seed)
+            values.append(test_rmse(lib, dropping_first(est, burn_in) if lib == "fmlearn"
+                                    else est, test_data))
+        out[lib] = {"test_rmse": values, "mean": float(np.mean(values)),
+                    "std": float(np.std(values, ddof=1)), **spread(values)}
+    print(f"u{k} over seeds {seeds}:", {lib: (round(r["mean"], 4), round(r["std"], 4))
+                                        for lib, r in out.items()})
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="20 iterations, one repeat")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="instead: the test RMSE of each library for each of these seeds "
+                             "on --splits (the chains' spread; no timing), written to "
+                             "results/movielens_relations_seeds.json")
     args = parser.parse_args()
     n_iter, repeats = (20, 1) if args.quick else (200, args.repeats)
+    if args.seeds:
+        burn_in, _ = choose_relational_burn_in(n_iter)
+        write_results("movielens_relations_seeds", {
+            "n_iter": n_iter, "seeds": args.seeds, "fmlearn_burn_in": burn_in,
+            "splits": {f"u{k}": seed_spread(k, n_iter, args.seeds, burn_in)
+                       for k in args.splits}})
+        return
     warm = relational_features(*read_split(1))[0]
     small = (warm[0][:2000], [(i[:2000], B) for i, B in warm[1]], warm[2][:2000])
     for library in ("fmlearn", "myFM"):
