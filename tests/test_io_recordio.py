@@ -801,7 +801,7 @@ def test_error_numbers_count_across_chunks_and_buffers(tmp_path, monkeypatch):
 
 
 def test_dump_is_atomic(tmp_path, monkeypatch):
-    monkeypatch.setattr(recordio, "_WRITE_ROWS", 2)
+    monkeypatch.setattr(recordio_write, "_WRITE_ROWS", 2)
     written = []
     real_blocks = recordio_write._encoded_blocks
 
