@@ -810,7 +810,7 @@ def test_dump_is_atomic(tmp_path, monkeypatch):
             written.append(len(block))
             yield block
 
-    monkeypatch.setattr(recordio, "_encoded_blocks", counted)
+    monkeypatch.setattr(recordio_write, "_encoded_blocks", counted)
     X, y = random_rows(n_rows=9, seed=12)
     X = X.toarray()
     X[7, 0] = np.inf  # fails in the fourth block, after three were written
