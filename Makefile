@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# fmlearn.neural's tests: the CPU build of torch (from the local index here; a bare `torch`
+	# would pull a CUDA build of several GB), before the extras so that they keep it.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $@
 

@@ -1,4 +1,6 @@
 """scikit-learn's conformance checks for every estimator and learner."""
+import importlib.util
+
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fmlearn import (FFMClassifier, FFMRegressor, FMClassifier, FMOrdinalRegressor, FMRanker,
@@ -40,11 +42,19 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     DaskFMRegressor(random_state=0, solver="als"), DaskFMClassifier(random_state=0),
     FMOrdinalRegressor(random_state=0),
     MultiValueEncoder(), FieldHasher(n_features=64)]
+if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the neural extra
+    from fmlearn import neural
+    NEURAL = {"random_state": 0, "batch_size": 16, "max_iter": 20, "learning_rate": 0.01,
+              "optimizer": "adam"}
+    ESTIMATORS += [neural.NeuralFMRegressor(**NEURAL), neural.NeuralFMClassifier(**NEURAL)] + [
+        cls(hidden_layer_sizes=(8,), n_factors=4, **NEURAL)
+        for cls in (neural.NFMRegressor, neural.NFMClassifier, neural.DeepFMRegressor,
+                    neural.DeepFMClassifier)]
 
 
 def expected_failures(estimator):
     reason = {"sgd": STOCHASTIC, "sgda": STOCHASTIC, "ftrl": STOCHASTIC, "adam": BATCHED, "bpr": PAIRED, "mcmc": SAMPLED if isinstance(estimator, (FMClassifier, FMOrdinalRegressor)) else None
-              }.get(getattr(estimator, "solver", None))
+              }.get(getattr(estimator, "solver", None) or getattr(estimator, "optimizer", None))
     if reason is None:
         return {}
     return {"check_sample_weight_equivalence_on_dense_data": reason,

@@ -1,0 +1,21 @@
+"""Factorization machines and their neural members on PyTorch, on the CPU or a GPU.
+
+Needs the ``neural`` extra (``pip install fmlearn[neural]``). The estimators take what the
+other fmlearn estimators take (scipy CSR, arrays, DataFrames) and train on mini-batches of
+the CSR rows, never densifying the features: ``NeuralFM*`` (Rendle's FM), ``NFM*``
+(He & Chua 2017) and ``DeepFM*`` (Guo et al. 2017). :func:`save` and :func:`load` write
+and read them in fmlearn's model file format, without pickle.
+
+Examples
+--------
+>>> import numpy as np
+>>> from fmlearn.neural import NeuralFMClassifier
+>>> X = np.eye(4); y = [0, 1, 0, 1]
+>>> NeuralFMClassifier(max_iter=2, random_state=0).fit(X, y).classes_
+array([0, 1])
+"""
+from ._models import (DeepFMClassifier, DeepFMRegressor, NeuralFMClassifier, NeuralFMRegressor,
+                      NFMClassifier, NFMRegressor)
+
+__all__ = ["DeepFMClassifier", "DeepFMRegressor", "NFMClassifier", "NFMRegressor",
+           "NeuralFMClassifier", "NeuralFMRegressor"]

@@ -1,0 +1,251 @@
+"""The neural estimators: FM, NFM and DeepFM, each a regressor and a binary classifier."""
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from sklearn.utils._param_validation import Interval
+
+from ._base import BaseNeuralFM, NeuralClassifierMixin, NeuralRegressorMixin, keep_params
+from ._modules import DeepFMNet, FMNet, NFMNet
+
+_COMMON_DOC = """
+    optimizer : {{"adam", "adagrad"}}, default={optimizer!r}
+        Adam (``SparseAdam`` for the embeddings when ``sparse_gradients``) or AdaGrad.
+    learning_rate : float, default={learning_rate}
+    batch_size : int, default={batch_size}
+    max_iter : int, default=100
+        Epochs.
+    l2_embeddings : float, default=0.0
+        L2 penalty on the embedding rows (linear weights and factors) each batch looks up,
+        so that sparse updates stay sparse.
+    l2_mlp : float, default=0.0
+        L2 penalty on the weights of the network's linear layers.
+    init_std : float, default=0.01
+        Standard deviation of the normal initial factors (linear weights start at 0).
+    sparse_gradients : bool, default=True
+        Sparse gradients for the embeddings: a step updates only the rows its batch holds.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (unless ``eval_set`` is given), stop
+        after ``n_iter_no_change`` epochs without an improvement of ``tol`` of their score
+        and keep the network of the best epoch; without validation data the training loss
+        is watched and the last network kept.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    tol : float, default=1e-4
+    scoring : str or None, default=None
+        A scikit-learn scorer name for the validation scores; None: ``score``.
+    warm_start : bool, default=False
+        ``fit`` continues from the network, optimizer state and random stream it has.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial network, the shuffling and dropout; on the CPU an int makes
+        ``fit`` reproducible.
+    verbose : int, default=0
+        Show a progress bar per epoch (tqdm).
+    device : str, default="auto"
+        The torch device; ``"auto"`` takes CUDA when available, else the CPU.
+    n_jobs : int or None, default=None
+        torch's intra-op threads during fit and predict (restored after); None: 1, -1: all.
+    dtype : {{"float32", "float64"}}, default="float32"
+
+    Attributes
+    ----------
+    network_ : torch.nn.Module
+    loss_curve_ : list of float
+        Mean training loss per epoch (for regressors in units of the standardized target).
+    validation_scores_ : list of float
+    best_validation_score_ : float or None
+    n_iter_ : int
+    n_features_in_ : int
+"""
+
+
+def _doc(cls, optimizer="adam", learning_rate=0.001, batch_size=256):
+    cls.__doc__ = cls.__doc__.rstrip() + "\n" + _COMMON_DOC.format(
+        optimizer=optimizer, learning_rate=learning_rate, batch_size=batch_size) + cls._examples
+    return cls
+
+
+class _FM(BaseNeuralFM):
+    def __init__(self, *, n_factors=8, optimizer="adam", learning_rate=0.001, batch_size=256,
+                 max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        return FMNet(n_features, self.n_factors, sparse=self.sparse_gradients,
+                     init_std=self.init_std)
+
+
+@_doc
+class NeuralFMRegressor(NeuralRegressorMixin, _FM):
+    """Factorization machine (Rendle, ICDM 2010) on PyTorch, squared loss.
+
+    ``y = w0 + sum_i w_i x_i + sum_{i<j} <v_i, v_j> x_i x_j`` in O(k nnz); mini-batches
+    of the CSR input, so plain FM trains on a GPU too.
+
+    Parameters
+    ----------
+    n_factors : int, default=8"""
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NeuralFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> reg = NeuralFMRegressor(learning_rate=0.05, max_iter=50, random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.9)
+    True
+    """
+
+
+@_doc
+class NeuralFMClassifier(NeuralClassifierMixin, _FM):
+    """Factorization machine (Rendle, ICDM 2010) on PyTorch, logistic loss, two classes.
+
+    Parameters
+    ----------
+    n_factors : int, default=8"""
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NeuralFMClassifier
+    >>> X = np.eye(4); y = ["a", "b", "a", "b"]
+    >>> clf = NeuralFMClassifier(learning_rate=0.05, max_iter=50, random_state=0).fit(X, y)
+    >>> clf.predict(X).tolist()
+    ['a', 'b', 'a', 'b']
+    """
+
+
+class _NFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints,
+                              "hidden_layer_sizes": [tuple, list],
+                              "dropout": [tuple, list], "batch_norm": ["boolean"]}
+
+    def __init__(self, *, n_factors=64, hidden_layer_sizes=(64,), dropout=(0.2, 0.5),
+                 batch_norm=True, optimizer="adagrad", learning_rate=0.05, batch_size=128,
+                 max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        if len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout):
+            raise ValueError(f"dropout must be (on the bi-interaction pooling, on the hidden "
+                             f"layers), each in [0, 1); got {self.dropout!r}")
+        return NFMNet(n_features, self.n_factors, tuple(self.hidden_layer_sizes),
+                      tuple(self.dropout), self.batch_norm, sparse=self.sparse_gradients,
+                      init_std=self.init_std)
+
+
+_NFM_DOC = """
+
+    ``y = w0 + sum_i w_i x_i + h^T MLP(BI(x))`` with the bi-interaction pooling
+    ``BI(x) = sum_{i<j} x_i v_i * x_j v_j``. The defaults are the paper's (its code's
+    settings for Frappe): 64 factors, one hidden layer of 64 ReLU units, batch norm,
+    dropout 0.2 on the pooling and 0.5 on the hidden layer, AdaGrad at 0.05, batches of 128.
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+    hidden_layer_sizes : tuple of int, default=(64,)
+    dropout : (float, float), default=(0.2, 0.5)
+        Dropout on the bi-interaction pooling and on each hidden layer.
+    batch_norm : bool, default=True
+        Batch norm on the pooling and on each hidden layer."""
+
+
+@_doc
+class NFMRegressor(NeuralRegressorMixin, _NFM):
+    __doc__ = "Neural factorization machine (He & Chua, SIGIR 2017), squared loss." + _NFM_DOC
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> NFMRegressor(max_iter=2, random_state=0).fit(X, y).predict(X).shape
+    (4,)
+    """
+
+
+@_doc
+class NFMClassifier(NeuralClassifierMixin, _NFM):
+    __doc__ = ("Neural factorization machine (He & Chua, SIGIR 2017), logistic loss, two "
+               "classes." + _NFM_DOC)
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NFMClassifier
+    >>> X = np.eye(4); y = [0, 1, 0, 1]
+    >>> NFMClassifier(max_iter=2, random_state=0).fit(X, y).predict_proba(X).shape
+    (4, 2)
+    """
+
+
+class _DeepFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints,
+                              "fields": "no_validation",
+                              "hidden_layer_sizes": [tuple, list],
+                              "dropout": [Interval(Real, 0, 1, closed="left")]}
+    _uses_fields = True
+
+    def __init__(self, *, fields=None, n_factors=10, hidden_layer_sizes=(400, 400, 400),
+                 dropout=0.5, optimizer="adam", learning_rate=0.001, batch_size=256,
+                 max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        return DeepFMNet(n_features, n_fields, self.n_factors, tuple(self.hidden_layer_sizes),
+                         self.dropout, sparse=self.sparse_gradients, init_std=self.init_std)
+
+
+_DEEPFM_DOC = """
+
+    The FM over the field embeddings ``e_j = v_i x_i`` (feature ``i`` of field ``j``; one
+    feature per field and row) plus an MLP over ``[e_1, ..., e_m]``, sharing the embeddings.
+    The defaults are the paper's: embeddings of 10, three hidden layers of 400 ReLU units,
+    dropout 0.5, Adam.
+
+    Parameters
+    ----------
+    fields : array-like of int, "auto", mapping, callable or None, default=None
+        The field of every column, as :class:`fmlearn.FFMClassifier` takes it (a vector,
+        a vocabulary, ``"auto"`` from ``ColumnTransformer`` names, ...); None: every
+        column a field of its own (numeric features). A row may hold one feature per field.
+    n_factors : int, default=10
+    hidden_layer_sizes : tuple of int, default=(400, 400, 400)
+    dropout : float, default=0.5
+        Dropout after each hidden layer."""
+
+
+@_doc
+class DeepFMRegressor(NeuralRegressorMixin, _DeepFM):
+    __doc__ = "DeepFM (Guo et al., IJCAI 2017), squared loss." + _DEEPFM_DOC
+    _examples = """
+    fields_ : ndarray of shape (n_features,)
+        The field code of every column.
+    n_fields_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import DeepFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> DeepFMRegressor(fields=[0, 0, 1, 1], max_iter=2, random_state=0).fit(X, y).n_fields_
+    2
+    """
+
+
+@_doc
+class DeepFMClassifier(NeuralClassifierMixin, _DeepFM):
+    __doc__ = "DeepFM (Guo et al., IJCAI 2017), logistic loss, two classes." + _DEEPFM_DOC
+    _examples = DeepFMRegressor._examples.replace("Regressor", "Classifier").replace(
+        "np.arange(4.0)", "[0, 1, 1, 0]")

@@ -1,0 +1,148 @@
+"""The networks, as torch modules over the mini-batches of :mod:`fmlearn.neural._data`.
+
+Bag models take ``(indices, values, rows, n_rows)``, field models ``(ids, values)`` of
+shape ``(batch, n_fields)``; each returns one score per row (before the link).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _bag_sums(emb: nn.Embedding, indices, values, rows, n_rows):
+    """Per row, ``sum_i v_i x_i`` and ``sum_i (v_i x_i)^2`` over its stored entries."""
+    e = emb(indices) * values[:, None]
+    s = e.new_zeros(n_rows, e.shape[1]).index_add_(0, rows, e)
+    s2 = e.new_zeros(n_rows, e.shape[1]).index_add_(0, rows, e * e)
+    return s, s2
+
+
+class _Linear(nn.Module):
+    """``w0 + sum_i w_i x_i``: the bias and the first-order weights, an embedding of width 1."""
+
+    def __init__(self, n_features: int, sparse: bool) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.weight = nn.Embedding(n_features, 1, sparse=sparse)
+        nn.init.zeros_(self.weight.weight)
+
+    def bags(self, indices, values, rows, n_rows):
+        w = self.weight(indices)[:, 0] * values
+        return self.bias + w.new_zeros(n_rows).index_add_(0, rows, w)
+
+    def slots(self, ids, values):
+        return self.bias + (self.weight(ids)[..., 0] * values).sum(1)
+
+
+def _embedding(n_features: int, n_factors: int, sparse: bool, init_std: float) -> nn.Embedding:
+    emb = nn.Embedding(n_features, n_factors, sparse=sparse)
+    nn.init.normal_(emb.weight, 0.0, init_std)
+    return emb
+
+
+def _mlp(n_in: int, sizes: Sequence[int], dropout: float, batch_norm: bool) -> nn.Sequential:
+    """Linear -> [BatchNorm] -> ReLU -> Dropout per hidden layer, then a linear output."""
+    layers: list[nn.Module] = []
+    for size in sizes:
+        layers.append(nn.Linear(n_in, size))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers += [nn.ReLU(), nn.Dropout(dropout)]
+        n_in = size
+    layers.append(nn.Linear(n_in, 1, bias=False))
+    return nn.Sequential(*layers)
+
+
+class FMNet(nn.Module):
+    """Rendle's FM in O(k nnz): ``w0 + sum_i w_i x_i + 1/2 sum_f ((sum_i v_if x_i)^2 -
+    sum_i v_if^2 x_i^2)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = FMNet(3, 2, sparse=False, init_std=0.1)
+    >>> net(torch.tensor([0, 2]), torch.tensor([1.0, 1.0]), torch.tensor([0, 0]), 1).shape
+    torch.Size([1])
+    """
+
+    bag = True
+
+    def __init__(self, n_features: int, n_factors: int, *, sparse: bool, init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, indices, values, rows, n_rows):
+        s, s2 = _bag_sums(self.factors, indices, values, rows, n_rows)
+        return self.linear.bags(indices, values, rows, n_rows) + 0.5 * (s * s - s2).sum(1)
+
+
+class NFMNet(nn.Module):
+    """He & Chua's NFM: ``w0 + sum_i w_i x_i + h^T MLP(f_BI(x))`` with the bi-interaction
+    pooling ``f_BI = 1/2 ((sum_i v_i x_i)^2 - sum_i (v_i x_i)^2)``, batch norm and dropout
+    on it and on each hidden layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = NFMNet(3, 4, (8,), (0.2, 0.5), True, sparse=False, init_std=0.1).eval()
+    >>> net(torch.tensor([0, 2]), torch.tensor([1.0, 1.0]), torch.tensor([0, 0]), 1).shape
+    torch.Size([1])
+    """
+
+    bag = True
+
+    def __init__(self, n_features: int, n_factors: int, hidden: Sequence[int],
+                 dropout: Sequence[float], batch_norm: bool, *, sparse: bool,
+                 init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+        pool: list[nn.Module] = [nn.BatchNorm1d(n_factors)] if batch_norm else []
+        self.pool = nn.Sequential(*pool, nn.Dropout(dropout[0]))
+        self.mlp = _mlp(n_factors, hidden, dropout[1], batch_norm)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, indices, values, rows, n_rows):
+        s, s2 = _bag_sums(self.factors, indices, values, rows, n_rows)
+        deep = self.mlp(self.pool(0.5 * (s * s - s2)))[:, 0]
+        return self.linear.bags(indices, values, rows, n_rows) + deep
+
+
+class DeepFMNet(nn.Module):
+    """Guo et al.'s DeepFM: the FM over the field embeddings ``e_j = v_i x_i`` (feature ``i``
+    of field ``j``) plus an MLP (ReLU, dropout) over their concatenation ``[e_1, ..., e_m]``,
+    both sharing the embeddings.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = DeepFMNet(4, 2, 3, (8,), 0.5, sparse=False, init_std=0.1).eval()
+    >>> net(torch.tensor([[0, 2]]), torch.tensor([[1.0, 1.0]])).shape
+    torch.Size([1])
+    """
+
+    bag = False
+
+    def __init__(self, n_features: int, n_fields: int, n_factors: int, hidden: Sequence[int],
+                 dropout: float, *, sparse: bool, init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+        self.mlp = _mlp(n_fields * n_factors, hidden, dropout, False)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, ids, values):
+        e = self.factors(ids) * values[..., None]
+        s = e.sum(1)
+        fm = self.linear.slots(ids, values) + 0.5 * (s * s - (e * e).sum(1)).sum(1)
+        return fm + self.mlp(e.flatten(1))[:, 0]

@@ -1,0 +1,232 @@
+"""fmlearn.neural: the networks against the papers' equations, gradients, learning, devices."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+torch = pytest.importorskip("torch", reason="fmlearn.neural needs PyTorch (the neural extra)")
+
+from fmlearn.neural import (DeepFMClassifier, DeepFMRegressor, NeuralFMClassifier,  # noqa: E402
+                            NeuralFMRegressor, NFMClassifier, NFMRegressor)
+from fmlearn.neural._base import resolve_device  # noqa: E402
+from fmlearn.neural._modules import DeepFMNet, FMNet, NFMNet  # noqa: E402
+
+
+def one_hot_fields(rng, n, cardinalities):
+    """A CSR of one-hot fields (one feature per field per row) and each column's field."""
+    offsets = np.concatenate([[0], np.cumsum(cardinalities)])
+    cols = np.stack([offsets[f] + rng.integers(c, size=n) for f, c in enumerate(cardinalities)], 1)
+    X = sp.csr_matrix((rng.random(cols.size) + 0.5, cols.ravel(), np.arange(0, cols.size + 1,
+                                                                            len(cardinalities))),
+                      shape=(n, offsets[-1]))
+    return X, np.repeat(np.arange(len(cardinalities)), cardinalities)
+
+
+def params(net):
+    return {name: p.detach().numpy().astype(np.float64) for name, p in net.named_parameters()}
+
+
+def numpy_fm(X, w0, w, V):
+    """Rendle (2010), eq. 1, summed over the pairs directly."""
+    X = X.toarray()
+    out = w0 + X @ w
+    for i in range(X.shape[1]):
+        for j in range(i + 1, X.shape[1]):
+            out = out + V[i] @ V[j] * X[:, i] * X[:, j]
+    return out
+
+
+def numpy_mlp(h, net, prefix):
+    """Linear -> BatchNorm (running statistics) -> ReLU per layer, then the projection."""
+    layers = [m for m in net.get_submodule(prefix)]
+    for m in layers:
+        if isinstance(m, torch.nn.Linear):
+            h = h @ m.weight.detach().double().numpy().T
+            if m.bias is not None:
+                h = h + m.bias.detach().double().numpy()
+        elif isinstance(m, torch.nn.BatchNorm1d):
+            h = (h - m.running_mean.double().numpy()) / np.sqrt(m.running_var.double().numpy()
+                                                                 + m.eps)
+            h = h * m.weight.detach().double().numpy() + m.bias.detach().double().numpy()
+        elif isinstance(m, torch.nn.ReLU):
+            h = np.maximum(h, 0)
+    return h[:, 0]
+
+
+def test_fm_forward_matches_rendle():
+    rng = np.random.default_rng(0)
+    X = sp.random(20, 6, density=0.5, format="csr", random_state=1)
+    reg = NeuralFMRegressor(n_factors=3, init_std=0.5, max_iter=2, learning_rate=0.1,
+                            batch_size=7, random_state=0).fit(X, rng.random(20))
+    p = params(reg.network_)
+    want = numpy_fm(X, p["linear.bias"][0], p["linear.weight.weight"][:, 0], p["factors.weight"])
+    np.testing.assert_allclose(reg.predict(X), want * reg.y_scale_ + reg.y_mean_, rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_nfm_forward_matches_he_and_chua():
+    """Eq. 3-5: w0 + <w, x> + h^T MLP(BN(sum_{i<j} x_i v_i * x_j v_j)), in inference mode."""
+    rng = np.random.default_rng(1)
+    X = sp.random(30, 6, density=0.5, format="csr", random_state=2)
+    clf = NFMClassifier(n_factors=4, hidden_layer_sizes=(5, 3), init_std=0.5, max_iter=2,
+                        batch_size=8, random_state=0).fit(X, rng.integers(2, size=30))
+    p, Xd = params(clf.network_), X.toarray()
+    V = p["factors.weight"]
+    pooled = sum(Xd[:, [i]] * V[i] * Xd[:, [j]] * V[j] for i in range(6) for j in range(i + 1, 6))
+    bn = clf.network_.pool[0]
+    pooled = (pooled - bn.running_mean.double().numpy()) / np.sqrt(bn.running_var.double().numpy()
+                                                                   + bn.eps)
+    pooled = pooled * p["pool.0.weight"] + p["pool.0.bias"]
+    want = p["linear.bias"][0] + Xd @ p["linear.weight.weight"][:, 0] + numpy_mlp(
+        pooled, clf.network_, "mlp")
+    np.testing.assert_allclose(clf.decision_function(X), want, rtol=1e-5, atol=1e-5)
+
+
+def test_deepfm_forward_matches_guo():
+    """y = y_FM + y_DNN over the field embeddings e_j = v_i x_i, in inference mode."""
+    rng = np.random.default_rng(2)
+    X, fields = one_hot_fields(rng, 25, [3, 4, 2])
+    reg = DeepFMRegressor(fields=fields, n_factors=3, hidden_layer_sizes=(6, 4), init_std=0.5,
+                          max_iter=2, batch_size=8, random_state=0).fit(X, rng.random(25))
+    p = params(reg.network_)
+    fm = numpy_fm(X, p["linear.bias"][0], p["linear.weight.weight"][:, 0], p["factors.weight"])
+    Xd = X.toarray()
+    e = np.stack([Xd[:, fields == f] @ p["factors.weight"][fields == f] for f in range(3)], 1)
+    want = fm + numpy_mlp(e.reshape(25, -1), reg.network_, "mlp")
+    np.testing.assert_allclose(reg.predict(X), want * reg.y_scale_ + reg.y_mean_, rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (FMNet(6, 3, sparse=False, init_std=0.5), False),
+    lambda: (NFMNet(6, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), False),
+    lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True)])
+def test_gradients_match_finite_differences(make):
+    net, slots = make()
+    net = net.double().train()
+    if slots:
+        inputs = (torch.tensor([[0, 3], [1, 5], [2, 4]]),
+                  torch.tensor([[1.0, 0.5], [2.0, 1.0], [0.3, 1.5]], dtype=torch.float64))
+    else:
+        inputs = (torch.tensor([0, 2, 1, 3, 5, 4, 2]),
+                  torch.tensor([1.0, 0.5, 2.0, 1.0, 0.3, 1.5, 0.7], dtype=torch.float64),
+                  torch.tensor([0, 0, 1, 1, 1, 2, 2]), 3)
+    names = [n for n, _ in net.named_parameters()]
+    values = tuple(p.detach().clone().requires_grad_(True) for p in net.parameters())
+
+    def f(*ps):
+        return torch.func.functional_call(net, dict(zip(names, ps)), inputs)
+
+    assert torch.autograd.gradcheck(f, values, eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls,kw", [
+    (NeuralFMRegressor, {"n_factors": 4, "learning_rate": 0.05}),
+    (NFMRegressor, {"n_factors": 8, "hidden_layer_sizes": (16,), "dropout": (0.0, 0.0)}),
+    (DeepFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 4,
+                       "hidden_layer_sizes": (16,), "dropout": 0.0, "learning_rate": 0.01})])
+def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
+    """XOR of two binary fields: +1 when they agree, -1 when not; additive models score R² 0."""
+    from sklearn.linear_model import LinearRegression
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(2, size=400), rng.integers(2, size=400)
+    X = sp.csr_matrix((np.ones(800), np.stack([a, 2 + b], 1).ravel(), np.arange(0, 801, 2)),
+                      shape=(400, 4))
+    y = np.where(a == b, 1.0, -1.0)
+    assert LinearRegression().fit(X, y).score(X, y) < 0.05
+    reg = cls(batch_size=32, max_iter=60, random_state=0, **kw).fit(X, y)
+    assert reg.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("cls", [NeuralFMClassifier, NFMClassifier, DeepFMClassifier])
+def test_cpu_fits_are_reproducible_with_random_state(cls):
+    rng = np.random.default_rng(3)
+    X = rng.random((60, 5)); y = rng.integers(2, size=60)
+    kw = {"max_iter": 3, "batch_size": 16, "random_state": 7, "device": "cpu"}
+    if cls is not NeuralFMClassifier:
+        kw["hidden_layer_sizes"] = (8,)
+    one, two = cls(**kw).fit(X, y), cls(**kw).fit(X, y)
+    assert one.loss_curve_ == two.loss_curve_
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+    assert cls(**{**kw, "random_state": 8}).fit(X, y).loss_curve_ != one.loss_curve_
+
+
+def test_sparse_gradients_update_only_the_rows_a_batch_holds():
+    X = sp.csr_matrix(np.hstack([np.eye(4), np.zeros((4, 6))]))
+    for optimizer in ("adam", "adagrad"):
+        reg = NeuralFMRegressor(optimizer=optimizer, max_iter=1, random_state=0, l2_embeddings=0.1)
+        before = reg.fit(X[:, :4].toarray() @ np.eye(4, 10), [1.0, 2, 3, 4])
+        factors = before.network_.factors.weight.detach().clone()
+        before.set_params(warm_start=True).fit(X[:2], [1.0, 2])
+        after = before.network_.factors.weight.detach()
+        assert before.network_.factors.weight.grad.is_sparse
+        assert torch.equal(after[2:], factors[2:]) and not torch.equal(after[:2], factors[:2])
+
+
+def test_one_feature_per_field_is_checked():
+    X = sp.csr_matrix(np.array([[1.0, 0, 1], [1, 1, 0]]))
+    with pytest.raises(ValueError, match=r"^row 1 of X holds two features \(columns 0 and 1\) "
+                                         r"of field 0; this model takes one feature per field\.$"):
+        DeepFMRegressor(fields=[0, 0, 1], max_iter=1).fit(X, [1.0, 2])
+
+
+def test_fields_auto_reads_column_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame({"ids__user_1": [1.0, 0], "ids__user_2": [0, 1.0], "num__age": [0.3, 0.5]})
+    reg = DeepFMRegressor(fields="auto", hidden_layer_sizes=(4,), max_iter=1).fit(X, [1.0, 2])
+    assert reg.n_fields_ == 2 and reg.fields_.tolist() == [0, 0, 1]
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    rng = np.random.default_rng(4)
+    X = rng.random((200, 6)); y = X[:, 0] * X[:, 1] + rng.normal(0, 0.3, 200)
+    Xv, yv = rng.random((100, 6)), rng.random(100)  # noise: the best epoch is an early one
+    reg = NeuralFMRegressor(learning_rate=0.05, max_iter=40, n_iter_no_change=3,
+                            random_state=0).fit(X, y, eval_set=(Xv, yv))
+    best = int(np.argmax(reg.validation_scores_))
+    assert reg.n_iter_ == best + 4 < 40
+    assert reg.score(Xv, yv) == pytest.approx(reg.best_validation_score_, abs=1e-6)
+
+
+def test_warm_start_and_partial_fit_continue():
+    rng = np.random.default_rng(5)
+    X = rng.random((50, 4)); y = rng.integers(2, size=50)
+    clf = NeuralFMClassifier(max_iter=2, random_state=0, warm_start=True).fit(X, y).fit(X, y)
+    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4
+    part = NeuralFMClassifier(random_state=0).partial_fit(X[:10], y[:10], classes=[0, 1])
+    assert part.partial_fit(X, y).n_iter_ == 2
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        NeuralFMClassifier().fit(X, np.arange(50) % 3)
+
+
+def test_device_cpu_and_moving_a_fitted_model():
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    X = np.eye(3); y = [1.0, 2, 3]
+    reg = NFMRegressor(max_iter=2, hidden_layer_sizes=(4,), device="cpu", random_state=0).fit(X, y)
+    before = reg.predict(X)
+    assert reg.to("cpu") is reg and reg.device == "cpu"
+    assert next(reg.network_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(reg.predict(X), before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_fit_and_move_to_cpu():
+    X = np.eye(3); y = [1.0, 2, 3]
+    reg = NeuralFMRegressor(max_iter=2, device="cuda", random_state=0).fit(X, y)
+    on_gpu = reg.predict(X)
+    np.testing.assert_allclose(reg.to("cpu").predict(X), on_gpu, rtol=1e-6)
+
+
+def test_n_jobs_sets_torch_threads_only_inside_fit():
+    before = torch.get_num_threads()
+    reg = NeuralFMRegressor(max_iter=1, n_jobs=1, random_state=0).fit(np.eye(2), [0.0, 1])
+    reg.predict(np.eye(2))
+    assert torch.get_num_threads() == before
+
+
+def test_importing_fmlearn_does_not_import_torch():
+    code = "import sys, fmlearn, fmlearn.persistence; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
