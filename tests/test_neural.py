@@ -230,3 +230,45 @@ def test_importing_fmlearn_does_not_import_torch():
     code = "import sys, fmlearn, fmlearn.persistence; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("cls", [NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
+                                 NFMClassifier, DeepFMRegressor, DeepFMClassifier])
+def test_save_load_round_trip_is_exact(cls, tmp_path):
+    from fmlearn.persistence import load, read_header, save
+    rng = np.random.default_rng(6)
+    X, fields = one_hot_fields(rng, 40, [3, 3])
+    y = rng.random(40) if "Regressor" in cls.__name__ else np.where(rng.random(40) > 0.5, "u", "v")
+    kw = {"fields": fields} if cls in (DeepFMRegressor, DeepFMClassifier) else {}
+    if cls is not NeuralFMRegressor and cls is not NeuralFMClassifier:
+        kw["hidden_layer_sizes"] = (8, 4)
+    est = cls(max_iter=3, batch_size=16, random_state=0, **kw).fit(X, y, eval_set=(X, y))
+    path = save(est, tmp_path / "net.fm")
+    header = read_header(path)
+    assert header["estimator"] == cls.__name__ and header["model_kind"] == "torch-state"
+    with np.load(path, allow_pickle=False) as npz:  # arrays only
+        assert "network.factors.weight.npy" in npz.zip.namelist()
+    loaded = load(path)
+    assert type(loaded) is cls and repr(loaded.get_params()) == repr(est.get_params())
+    for attr in ("loss_curve_", "validation_scores_", "best_validation_score_", "n_iter_",
+                 "n_features_in_"):
+        assert getattr(loaded, attr) == getattr(est, attr)
+    out = "predict" if "Regressor" in cls.__name__ else "predict_proba"
+    np.testing.assert_array_equal(getattr(loaded, out)(X), getattr(est, out)(X))
+    assert save(loaded, tmp_path / "again.fm") and \
+        (tmp_path / "again.fm").read_bytes() == (tmp_path / "net.fm").read_bytes()
+
+
+def test_a_tensor_that_does_not_fit_the_architecture_is_refused(tmp_path):
+    import zipfile
+    from fmlearn.persistence import ModelFileError, load, save
+    reg = NeuralFMRegressor(n_factors=2, max_iter=1, random_state=0).fit(np.eye(3), [1.0, 2, 3])
+    path = save(reg, tmp_path / "fm.fm")
+    bad = NeuralFMRegressor(n_factors=3, max_iter=1, random_state=0).fit(np.eye(3), [1.0, 2, 3])
+    other = save(bad, tmp_path / "other.fm")
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(other) as swap, \
+            zipfile.ZipFile(tmp_path / "mixed.fm", "w") as out:
+        for name in src.namelist():
+            out.writestr(name, (swap if name == "network.factors.weight.npy" else src).read(name))
+    with pytest.raises(ModelFileError, match=r"array 'network.factors.weight'"):
+        load(tmp_path / "mixed.fm")

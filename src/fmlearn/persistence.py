@@ -234,6 +234,9 @@ _ESTIMATORS = {cls.__name__: cls for cls in (FMRegressor, FMClassifier, FMRanker
                                              FMOrdinalRegressor, FMRecommender)}
 # Estimators of optional parts, imported when a file names them.
 _OPTIONAL_ESTIMATORS = {"DaskFMRegressor": "fmlearn.dask", "DaskFMClassifier": "fmlearn.dask"}
+# Model kinds whose files a module of an optional part writes and reads (its save and
+# load_archive); its estimators name that module in _model_file_module.
+_OPTIONAL_KINDS = {"torch-state": "fmlearn.neural.persistence"}
 
 
 def _estimator_class(name: str) -> type[BaseFM] | None:
@@ -587,6 +590,9 @@ def save(estimator: BaseFM, path: StrPath, *, compress: bool = False) -> str:
     True
     >>> tmp.cleanup()
     """
+    module = getattr(type(estimator), "_model_file_module", "")
+    if module in _OPTIONAL_KINDS.values():  # fmlearn.neural's estimators
+        return importlib.import_module(module).save(estimator, path, compress=compress)
     header, arrays = _build_header(estimator, path)
     text = json.dumps(header, indent=1).encode("utf-8")
     try:  # what load will check, so that every file save writes loads back
@@ -744,6 +750,9 @@ def load(path: StrPath) -> BaseFM:
     >>> tmp.cleanup()
     """
     with _open(path) as (archive, header):
+        if header.get("model_kind") in _OPTIONAL_KINDS:
+            return importlib.import_module(_OPTIONAL_KINDS[header["model_kind"]]).load_archive(
+                path, archive, header)
         try:
             archive.table = header["arrays"]
             decoder, estimator, model, attributes = _read_estimator(path, archive, header)

@@ -95,6 +95,7 @@ class BaseNeuralFM(BaseEstimator):
     }
 
     # --- what subclasses provide ----------------------------------------------------------------
+    _model_file_module = "fmlearn.neural.persistence"  # fmlearn.persistence.save hands over
     def _network(self, n_features: int, n_fields: int) -> nn.Module:
         raise NotImplementedError
 
