@@ -49,7 +49,9 @@ if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the ne
     ESTIMATORS += [neural.NeuralFMRegressor(**NEURAL), neural.NeuralFMClassifier(**NEURAL)] + [
         cls(hidden_layer_sizes=(8,), n_factors=4, **NEURAL)
         for cls in (neural.NFMRegressor, neural.NFMClassifier, neural.DeepFMRegressor,
-                    neural.DeepFMClassifier)]
+                    neural.DeepFMClassifier)] + [
+        cls(attention_size=4, n_factors=4, **NEURAL)
+        for cls in (neural.AFMRegressor, neural.AFMClassifier)]
 
 
 def expected_failures(estimator):

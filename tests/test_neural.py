@@ -8,10 +8,11 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch", reason="fmlearn.neural needs PyTorch (the neural extra)")
 
-from fmlearn.neural import (DeepFMClassifier, DeepFMRegressor, NeuralFMClassifier,  # noqa: E402
-                            NeuralFMRegressor, NFMClassifier, NFMRegressor)
+from fmlearn.neural import (AFMClassifier, AFMRegressor, DeepFMClassifier,  # noqa: E402
+                            DeepFMRegressor, NeuralFMClassifier, NeuralFMRegressor, NFMClassifier,
+                            NFMRegressor)
 from fmlearn.neural._base import resolve_device  # noqa: E402
-from fmlearn.neural._modules import DeepFMNet, FMNet, NFMNet  # noqa: E402
+from fmlearn.neural._modules import AFMNet, DeepFMNet, FMNet, NFMNet  # noqa: E402
 
 
 def one_hot_fields(rng, n, cardinalities):
@@ -99,10 +100,33 @@ def test_deepfm_forward_matches_guo():
                                atol=1e-5)
 
 
+def test_afm_forward_matches_xiao():
+    """Eq. 3-5: w0 + <w, x> + p^T sum_{i<j} a_ij (v_i * v_j) x_i x_j, a = softmax over the pairs
+    of h^T ReLU(W (v_i * v_j) x_i x_j + b), in inference mode."""
+    rng = np.random.default_rng(7)
+    X, fields = one_hot_fields(rng, 25, [3, 4, 2, 2])
+    reg = AFMRegressor(fields=fields, n_factors=3, attention_size=4, init_std=0.5, max_iter=2,
+                       batch_size=8, random_state=0).fit(X, rng.random(25))
+    p, Xd = params(reg.network_), X.toarray()
+    V, want = p["factors.weight"], []
+    for x in Xd:
+        active = np.flatnonzero(x)
+        pairs = np.array([V[i] * V[j] * x[i] * x[j] for a, i in enumerate(active)
+                          for j in active[a + 1:]])
+        logits = np.maximum(pairs @ p["attention.0.weight"].T + p["attention.0.bias"], 0) \
+            @ p["attention.2.weight"][0]
+        a = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        want.append(p["linear.bias"][0] + x @ p["linear.weight.weight"][:, 0]
+                    + p["projection.weight"][0] @ (a[:, None] * pairs).sum(0))
+    np.testing.assert_allclose(reg.predict(X), np.array(want) * reg.y_scale_ + reg.y_mean_,
+                               rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("make", [
     lambda: (FMNet(6, 3, sparse=False, init_std=0.5), False),
     lambda: (NFMNet(6, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), False),
-    lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True)])
+    lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True),
+    lambda: (AFMNet(6, 2, 3, 4, 0.0, sparse=False, init_std=0.5), True)])
 def test_gradients_match_finite_differences(make):
     net, slots = make()
     net = net.double().train()
@@ -126,7 +150,8 @@ def test_gradients_match_finite_differences(make):
     (NeuralFMRegressor, {"n_factors": 4, "learning_rate": 0.05}),
     (NFMRegressor, {"n_factors": 8, "hidden_layer_sizes": (16,), "dropout": (0.0, 0.0)}),
     (DeepFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 4,
-                       "hidden_layer_sizes": (16,), "dropout": 0.0, "learning_rate": 0.01})])
+                       "hidden_layer_sizes": (16,), "dropout": 0.0, "learning_rate": 0.01}),
+    (AFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 8, "dropout": 0.0})])
 def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
     """XOR of two binary fields: +1 when they agree, -1 when not; additive models score R² 0."""
     from sklearn.linear_model import LinearRegression
@@ -140,12 +165,13 @@ def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
     assert reg.score(X, y) > 0.95
 
 
-@pytest.mark.parametrize("cls", [NeuralFMClassifier, NFMClassifier, DeepFMClassifier])
+@pytest.mark.parametrize("cls", [NeuralFMClassifier, NFMClassifier, DeepFMClassifier,
+                                 AFMClassifier])
 def test_cpu_fits_are_reproducible_with_random_state(cls):
     rng = np.random.default_rng(3)
     X = rng.random((60, 5)); y = rng.integers(2, size=60)
     kw = {"max_iter": 3, "batch_size": 16, "random_state": 7, "device": "cpu"}
-    if cls is not NeuralFMClassifier:
+    if cls in (NFMClassifier, DeepFMClassifier):
         kw["hidden_layer_sizes"] = (8,)
     one, two = cls(**kw).fit(X, y), cls(**kw).fit(X, y)
     assert one.loss_curve_ == two.loss_curve_
@@ -233,14 +259,15 @@ def test_importing_fmlearn_does_not_import_torch():
 
 
 @pytest.mark.parametrize("cls", [NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
-                                 NFMClassifier, DeepFMRegressor, DeepFMClassifier])
+                                 NFMClassifier, DeepFMRegressor, DeepFMClassifier, AFMRegressor,
+                                 AFMClassifier])
 def test_save_load_round_trip_is_exact(cls, tmp_path):
     from fmlearn.persistence import load, read_header, save
     rng = np.random.default_rng(6)
     X, fields = one_hot_fields(rng, 40, [3, 3])
     y = rng.random(40) if "Regressor" in cls.__name__ else np.where(rng.random(40) > 0.5, "u", "v")
-    kw = {"fields": fields} if cls in (DeepFMRegressor, DeepFMClassifier) else {}
-    if cls is not NeuralFMRegressor and cls is not NeuralFMClassifier:
+    kw = {"fields": fields} if cls._uses_fields else {}
+    if cls in (NFMRegressor, NFMClassifier, DeepFMRegressor, DeepFMClassifier):
         kw["hidden_layer_sizes"] = (8, 4)
     est = cls(max_iter=3, batch_size=16, random_state=0, **kw).fit(X, y, eval_set=(X, y))
     path = save(est, tmp_path / "net.fm")

@@ -3,8 +3,9 @@
 Needs the ``neural`` extra (``pip install fmlearn[neural]``). The estimators take what the
 other fmlearn estimators take (scipy CSR, arrays, DataFrames) and train on mini-batches of
 the CSR rows, never densifying the features: ``NeuralFM*`` (Rendle's FM), ``NFM*``
-(He & Chua 2017) and ``DeepFM*`` (Guo et al. 2017). :func:`save` and :func:`load` write
-and read them in fmlearn's model file format, without pickle.
+(He & Chua 2017), ``AFM*`` (Xiao et al. 2017) and ``DeepFM*`` (Guo et al. 2017).
+:func:`fmlearn.persistence.save` and :func:`fmlearn.persistence.load` write and read them
+in fmlearn's model file format, without pickle (:mod:`fmlearn.neural.persistence`).
 
 Examples
 --------
@@ -14,8 +15,8 @@ Examples
 >>> NeuralFMClassifier(max_iter=2, random_state=0).fit(X, y).classes_
 array([0, 1])
 """
-from ._models import (DeepFMClassifier, DeepFMRegressor, NeuralFMClassifier, NeuralFMRegressor,
-                      NFMClassifier, NFMRegressor)
+from ._models import (AFMClassifier, AFMRegressor, DeepFMClassifier, DeepFMRegressor,
+                      NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
 
-__all__ = ["DeepFMClassifier", "DeepFMRegressor", "NFMClassifier", "NFMRegressor",
-           "NeuralFMClassifier", "NeuralFMRegressor"]
+__all__ = ["AFMClassifier", "AFMRegressor", "DeepFMClassifier", "DeepFMRegressor",
+           "NFMClassifier", "NFMRegressor", "NeuralFMClassifier", "NeuralFMRegressor"]

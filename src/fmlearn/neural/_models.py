@@ -1,4 +1,4 @@
-"""The neural estimators: FM, NFM and DeepFM, each a regressor and a binary classifier."""
+"""The neural estimators: FM, NFM, AFM and DeepFM, each a regressor and a binary classifier."""
 from __future__ import annotations
 
 from numbers import Integral, Real
@@ -6,7 +6,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseNeuralFM, NeuralClassifierMixin, NeuralRegressorMixin, keep_params
-from ._modules import DeepFMNet, FMNet, NFMNet
+from ._modules import AFMNet, DeepFMNet, FMNet, NFMNet
 
 _COMMON_DOC = """
     optimizer : {{"adam", "adagrad"}}, default={optimizer!r}
@@ -248,4 +248,66 @@ class DeepFMRegressor(NeuralRegressorMixin, _DeepFM):
 class DeepFMClassifier(NeuralClassifierMixin, _DeepFM):
     __doc__ = "DeepFM (Guo et al., IJCAI 2017), logistic loss, two classes." + _DEEPFM_DOC
     _examples = DeepFMRegressor._examples.replace("Regressor", "Classifier").replace(
+        "np.arange(4.0)", "[0, 1, 1, 0]")
+
+
+class _AFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints,
+                              "fields": "no_validation",
+                              "attention_size": [Interval(Integral, 1, None, closed="left")],
+                              "dropout": [Interval(Real, 0, 1, closed="left")]}
+    _uses_fields = True
+
+    def __init__(self, *, fields=None, n_factors=256, attention_size=8, dropout=0.5,
+                 optimizer="adagrad", learning_rate=0.1, batch_size=4096, max_iter=100,
+                 l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01, sparse_gradients=True,
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
+                 scoring=None, warm_start=False, random_state=None, verbose=0, device="auto",
+                 n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        return AFMNet(n_features, n_fields, self.n_factors, self.attention_size, self.dropout,
+                      sparse=self.sparse_gradients, init_std=self.init_std)
+
+
+_AFM_DOC = """
+
+    ``y = w0 + sum_i w_i x_i + p^T sum_{i<j} a_ij (e_i * e_j)`` over the field embeddings
+    ``e_j = v_i x_i`` (one feature per field and row), with the attention
+    ``a_ij = softmax(h^T ReLU(W (e_i * e_j) + b))`` over the pairs. Defaults: the paper's
+    256 factors and dropout 0.5 on the pair-wise interaction layer, an attention network of
+    8 units, AdaGrad at 0.1 and batches of 4096 (the authors' example run); ``l2_mlp``
+    penalizes the attention network and the projection.
+
+    Parameters
+    ----------
+    fields : array-like of int, "auto", mapping, callable or None, default=None
+        The field of every column, as :class:`DeepFMRegressor` takes it.
+    n_factors : int, default=256
+    attention_size : int, default=8
+    dropout : float, default=0.5
+        Dropout on the attention-pooled pairs."""
+
+
+@_doc
+class AFMRegressor(NeuralRegressorMixin, _AFM):
+    __doc__ = ("Attentional factorization machine (Xiao et al., IJCAI 2017), squared loss."
+               + _AFM_DOC)
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import AFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> AFMRegressor(fields=[0, 0, 1, 1], max_iter=2, random_state=0).fit(X, y).predict(X).shape
+    (4,)
+    """
+
+
+@_doc
+class AFMClassifier(NeuralClassifierMixin, _AFM):
+    __doc__ = ("Attentional factorization machine (Xiao et al., IJCAI 2017), logistic loss, two "
+               "classes." + _AFM_DOC)
+    _examples = AFMRegressor._examples.replace("Regressor", "Classifier").replace(
         "np.arange(4.0)", "[0, 1, 1, 0]")

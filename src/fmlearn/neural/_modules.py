@@ -146,3 +146,42 @@ class DeepFMNet(nn.Module):
         s = e.sum(1)
         fm = self.linear.slots(ids, values) + 0.5 * (s * s - (e * e).sum(1)).sum(1)
         return fm + self.mlp(e.flatten(1))[:, 0]
+
+
+class AFMNet(nn.Module):
+    """Xiao et al.'s AFM: ``w0 + sum_i w_i x_i + p^T sum_{i<j} a_ij (e_i * e_j)`` over the
+    field embeddings ``e_j = v_i x_i``, the attention ``a = softmax_{pairs}(h^T ReLU(W (e_i *
+    e_j) + b))``, dropout on the pooled pairs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = AFMNet(4, 3, 2, 5, 0.5, sparse=False, init_std=0.1).eval()
+    >>> net(torch.tensor([[0, 2, 3]]), torch.tensor([[1.0, 1.0, 1.0]])).shape
+    torch.Size([1])
+    """
+
+    bag = False
+
+    def __init__(self, n_features: int, n_fields: int, n_factors: int, attention_size: int,
+                 dropout: float, *, sparse: bool, init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+        left, right = torch.triu_indices(n_fields, n_fields, offset=1)
+        self.register_buffer("left", left, persistent=False)
+        self.register_buffer("right", right, persistent=False)
+        self.attention = nn.Sequential(nn.Linear(n_factors, attention_size), nn.ReLU(),
+                                       nn.Linear(attention_size, 1, bias=False))
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(n_factors, 1, bias=False)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, ids, values):
+        e = self.factors(ids) * values[..., None]
+        pairs = e[:, self.left] * e[:, self.right]                    # (batch, pairs, k)
+        weights = torch.softmax(self.attention(pairs), dim=1)
+        pooled = self.dropout((weights * pairs).sum(1))
+        return self.linear.slots(ids, values) + self.projection(pooled)[:, 0]
