@@ -299,3 +299,8 @@ def test_a_tensor_that_does_not_fit_the_architecture_is_refused(tmp_path):
             out.writestr(name, (swap if name == "network.factors.weight.npy" else src).read(name))
     with pytest.raises(ModelFileError, match=r"array 'network.factors.weight'"):
         load(tmp_path / "mixed.fm")
+
+
+def test_verbose_shows_a_progress_bar(capsys):
+    NeuralFMRegressor(max_iter=2, verbose=1, random_state=0).fit(np.eye(3), [1.0, 2, 3])
+    assert "epoch 2" in capsys.readouterr().err

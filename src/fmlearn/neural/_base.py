@@ -114,9 +114,9 @@ class BaseNeuralFM(BaseEstimator):
         self.fields_ = codes.astype(np.int64)
         self.n_fields_ = int(codes.max()) + 1
 
-    def _batches(self, X, order, *arrays) -> Batches:
-        slots = field_slots(X, self.fields_, self.n_fields_) if self._uses_fields else None
-        return Batches(X, order, *arrays, slots=slots)
+    def _slots(self, X) -> tuple[np.ndarray, np.ndarray] | None:
+        """The field models' slot layout of ``X`` (None for the bag models)."""
+        return field_slots(X, self.fields_, self.n_fields_) if self._uses_fields else None
 
     # --- the network ----------------------------------------------------------------------------
     def _device(self) -> torch.device:
@@ -248,9 +248,10 @@ class BaseNeuralFM(BaseEstimator):
         scorer = check_scoring(self, self.scoring) if validation is not None else None
         best, stale = None, 0
         t, w = t.astype(self.dtype), w.astype(self.dtype)
+        slots = self._slots(X)
         for _ in range(epochs):
             net.train()
-            data = self._batches(X, self._rng.permutation(X.shape[0]), t, w)
+            data = Batches(X, self._rng.permutation(X.shape[0]), t, w, slots=slots)
             total, seen = 0.0, 0.0
             bar = _progress(self.verbose, data.n, self.n_iter_ + 1)
             with torch.random.fork_rng(devices=[]):
@@ -334,7 +335,7 @@ class BaseNeuralFM(BaseEstimator):
         net.to(device).eval()
         out = []
         with torch_threads(self.n_jobs), torch.no_grad():
-            data = self._batches(X, np.arange(X.shape[0]))
+            data = Batches(X, np.arange(X.shape[0]), slots=self._slots(X))
             for inputs, _ in data.cut(max(self.batch_size, 8192), device):
                 out.append(net(*inputs).cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0)
