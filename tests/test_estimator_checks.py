@@ -44,7 +44,7 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     MultiValueEncoder(), FieldHasher(n_features=64)]
 if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the neural extra
     from fmlearn import neural
-    NEURAL = {"random_state": 0, "batch_size": 16, "max_iter": 20, "learning_rate": 0.01,
+    NEURAL = {"random_state": 0, "batch_size": 32, "max_iter": 15, "learning_rate": 0.02,
               "optimizer": "adam"}
     ESTIMATORS += [neural.NeuralFMRegressor(**NEURAL), neural.NeuralFMClassifier(**NEURAL)] + [
         cls(hidden_layer_sizes=(8,), n_factors=4, **NEURAL)
