@@ -235,6 +235,8 @@ def test_device_cpu_and_moving_a_fitted_model():
     assert reg.to("cpu") is reg and reg.device == "cpu"
     assert next(reg.network_.parameters()).device.type == "cpu"
     np.testing.assert_array_equal(reg.predict(X), before)
+    reg.set_params(warm_start=True, device="auto").fit(X, y)  # moved back at the next fit
+    assert reg.n_iter_ == 4
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -243,6 +245,9 @@ def test_cuda_fit_and_move_to_cpu():
     reg = NeuralFMRegressor(max_iter=2, device="cuda", random_state=0).fit(X, y)
     on_gpu = reg.predict(X)
     np.testing.assert_allclose(reg.to("cpu").predict(X), on_gpu, rtol=1e-6)
+    reg.set_params(warm_start=True).fit(X, y)  # the optimizer state moved with the network
+    reg.to("cuda").fit(X, y)
+    assert reg.n_iter_ == 6
 
 
 def test_n_jobs_sets_torch_threads_only_inside_fit():

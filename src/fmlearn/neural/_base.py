@@ -123,7 +123,8 @@ class BaseNeuralFM(BaseEstimator):
         return resolve_device(self.device)
 
     def to(self, device: str):
-        """Move the fitted network to ``device`` (sets the ``device`` parameter).
+        """Move the fitted network and its optimizer state to ``device`` (sets the ``device``
+        parameter; ``set_params(device=...)`` moves them at the next fit or predict).
 
         Parameters
         ----------
@@ -144,7 +145,17 @@ class BaseNeuralFM(BaseEstimator):
         """
         check_is_fitted(self, "network_")
         self.device = device
-        self.network_.to(self._device())
+        return self._on_device()
+
+    def _on_device(self):
+        """Move the network and the optimizer state to the device ``device`` names."""
+        device = self._device()
+        self.network_.to(device)
+        for opt in self._optimizers or ():
+            for state in opt.state.values():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and key != "step":  # steps stay on the CPU
+                        state[key] = value.to(device)
         return self
 
     def _dtype(self) -> torch.dtype:
@@ -242,7 +253,7 @@ class BaseNeuralFM(BaseEstimator):
         return self
 
     def _epochs(self, X, t, w, validation, epochs):
-        net, device = self.network_.to(self._device()), self._device()
+        net, device = self._on_device().network_, self._device()
         if self._optimizers is None:
             self._optimizers = self._make_optimizers()
         scorer = check_scoring(self, self.scoring) if validation is not None else None
@@ -332,7 +343,8 @@ class BaseNeuralFM(BaseEstimator):
         check_is_fitted(self, "network_")
         X = validate_fm_data(self, X, reset=False)
         net, device = self.network_, self._device()
-        net.to(device).eval()
+        self._on_device()
+        net.eval()
         out = []
         with torch_threads(self.n_jobs), torch.no_grad():
             data = Batches(X, np.arange(X.shape[0]), slots=self._slots(X))
