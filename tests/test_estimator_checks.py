@@ -51,7 +51,8 @@ if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the ne
         for cls in (neural.NFMRegressor, neural.NFMClassifier, neural.DeepFMRegressor,
                     neural.DeepFMClassifier)] + [
         cls(attention_size=4, n_factors=4, **NEURAL)
-        for cls in (neural.AFMRegressor, neural.AFMClassifier)]
+        for cls in (neural.AFMRegressor, neural.AFMClassifier)] + [
+        cls(**NEURAL) for cls in (neural.NeuralFFMRegressor, neural.NeuralFFMClassifier)]
 
 
 def expected_failures(estimator):

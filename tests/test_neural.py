@@ -9,10 +9,10 @@ import scipy.sparse as sp
 torch = pytest.importorskip("torch", reason="fmlearn.neural needs PyTorch (the neural extra)")
 
 from fmlearn.neural import (AFMClassifier, AFMRegressor, DeepFMClassifier,  # noqa: E402
-                            DeepFMRegressor, NeuralFMClassifier, NeuralFMRegressor, NFMClassifier,
-                            NFMRegressor)
+                            DeepFMRegressor, NeuralFFMClassifier, NeuralFFMRegressor,
+                            NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
 from fmlearn.neural._base import resolve_device  # noqa: E402
-from fmlearn.neural._modules import AFMNet, DeepFMNet, FMNet, NFMNet  # noqa: E402
+from fmlearn.neural._modules import AFMNet, DeepFMNet, FFMNet, FMNet, NFMNet  # noqa: E402
 
 
 def one_hot_fields(rng, n, cardinalities):
@@ -100,6 +100,22 @@ def test_deepfm_forward_matches_guo():
                                atol=1e-5)
 
 
+def test_ffm_forward_matches_juan():
+    """Eq. 3: w0 + <w, x> + sum_{i<j} <v_{i, f(j)}, v_{j, f(i)}> x_i x_j."""
+    rng = np.random.default_rng(8)
+    X, fields = one_hot_fields(rng, 25, [3, 4, 2])
+    reg = NeuralFFMRegressor(fields=fields, n_factors=3, init_std=0.5, max_iter=2, batch_size=8,
+                             random_state=0).fit(X, rng.random(25))
+    p, Xd = params(reg.network_), X.toarray()
+    V = p["factors.weight"].reshape(len(fields), 3, 3)   # (feature, toward field, factor)
+    want = p["linear.bias"][0] + Xd @ p["linear.weight.weight"][:, 0]
+    for i in range(len(fields)):
+        for j in range(i + 1, len(fields)):
+            want = want + V[i, fields[j]] @ V[j, fields[i]] * Xd[:, i] * Xd[:, j]
+    np.testing.assert_allclose(reg.predict(X), want * reg.y_scale_ + reg.y_mean_, rtol=1e-5,
+                               atol=1e-5)
+
+
 def test_afm_forward_matches_xiao():
     """Eq. 3-5: w0 + <w, x> + p^T sum_{i<j} a_ij (v_i * v_j) x_i x_j, a = softmax over the pairs
     of h^T ReLU(W (v_i * v_j) x_i x_j + b), in inference mode."""
@@ -126,7 +142,8 @@ def test_afm_forward_matches_xiao():
     lambda: (FMNet(6, 3, sparse=False, init_std=0.5), False),
     lambda: (NFMNet(6, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), False),
     lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True),
-    lambda: (AFMNet(6, 2, 3, 4, 0.0, sparse=False, init_std=0.5), True)])
+    lambda: (AFMNet(6, 2, 3, 4, 0.0, sparse=False, init_std=0.5), True),
+    lambda: (FFMNet(6, 2, 3, sparse=False, init_std=0.5), True)])
 def test_gradients_match_finite_differences(make):
     net, slots = make()
     net = net.double().train()
@@ -151,7 +168,8 @@ def test_gradients_match_finite_differences(make):
     (NFMRegressor, {"n_factors": 8, "hidden_layer_sizes": (16,), "dropout": (0.0, 0.0)}),
     (DeepFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 4,
                        "hidden_layer_sizes": (16,), "dropout": 0.0, "learning_rate": 0.01}),
-    (AFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 8, "dropout": 0.0})])
+    (AFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 8, "dropout": 0.0}),
+    (NeuralFFMRegressor, {"fields": np.repeat([0, 1], 2), "learning_rate": 0.1})])
 def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
     """XOR of two binary fields: +1 when they agree, -1 when not; additive models score R² 0."""
     from sklearn.linear_model import LinearRegression
@@ -166,7 +184,7 @@ def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
 
 
 @pytest.mark.parametrize("cls", [NeuralFMClassifier, NFMClassifier, DeepFMClassifier,
-                                 AFMClassifier])
+                                 AFMClassifier, NeuralFFMClassifier])
 def test_cpu_fits_are_reproducible_with_random_state(cls):
     rng = np.random.default_rng(3)
     X = rng.random((60, 5)); y = rng.integers(2, size=60)
@@ -265,7 +283,7 @@ def test_importing_fmlearn_does_not_import_torch():
 
 @pytest.mark.parametrize("cls", [NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
                                  NFMClassifier, DeepFMRegressor, DeepFMClassifier, AFMRegressor,
-                                 AFMClassifier])
+                                 AFMClassifier, NeuralFFMRegressor, NeuralFFMClassifier])
 def test_save_load_round_trip_is_exact(cls, tmp_path):
     from fmlearn.persistence import load, read_header, save
     rng = np.random.default_rng(6)

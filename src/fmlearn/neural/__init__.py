@@ -2,8 +2,9 @@
 
 Needs the ``neural`` extra (``pip install fmlearn[neural]``). The estimators take what the
 other fmlearn estimators take (scipy CSR, arrays, DataFrames) and train on mini-batches of
-the CSR rows, never densifying the features: ``NeuralFM*`` (Rendle's FM), ``NFM*``
-(He & Chua 2017), ``AFM*`` (Xiao et al. 2017) and ``DeepFM*`` (Guo et al. 2017).
+the CSR rows, never densifying the features: ``NeuralFM*`` (Rendle's FM), ``NeuralFFM*``
+(Juan et al. 2016), ``NFM*`` (He & Chua 2017), ``AFM*`` (Xiao et al. 2017) and ``DeepFM*``
+(Guo et al. 2017).
 :func:`fmlearn.persistence.save` and :func:`fmlearn.persistence.load` write and read them
 in fmlearn's model file format, without pickle (:mod:`fmlearn.neural.persistence`).
 
@@ -16,7 +17,9 @@ Examples
 array([0, 1])
 """
 from ._models import (AFMClassifier, AFMRegressor, DeepFMClassifier, DeepFMRegressor,
-                      NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
+                      NeuralFFMClassifier, NeuralFFMRegressor, NeuralFMClassifier,
+                      NeuralFMRegressor, NFMClassifier, NFMRegressor)
 
 __all__ = ["AFMClassifier", "AFMRegressor", "DeepFMClassifier", "DeepFMRegressor",
-           "NFMClassifier", "NFMRegressor", "NeuralFMClassifier", "NeuralFMRegressor"]
+           "NFMClassifier", "NFMRegressor", "NeuralFFMClassifier", "NeuralFFMRegressor",
+           "NeuralFMClassifier", "NeuralFMRegressor"]

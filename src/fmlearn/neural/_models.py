@@ -1,4 +1,5 @@
-"""The neural estimators: FM, NFM, AFM and DeepFM, each a regressor and a binary classifier."""
+"""The neural estimators: FM, FFM, NFM, AFM and DeepFM, each a regressor and a binary
+classifier."""
 from __future__ import annotations
 
 from numbers import Integral, Real
@@ -6,7 +7,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval
 
 from ._base import BaseNeuralFM, NeuralClassifierMixin, NeuralRegressorMixin, keep_params
-from ._modules import AFMNet, DeepFMNet, FMNet, NFMNet
+from ._modules import AFMNet, DeepFMNet, FFMNet, FMNet, NFMNet
 
 _COMMON_DOC = """
     optimizer : {{"adam", "adagrad"}}, default={optimizer!r}
@@ -310,4 +311,55 @@ class AFMClassifier(NeuralClassifierMixin, _AFM):
     __doc__ = ("Attentional factorization machine (Xiao et al., IJCAI 2017), logistic loss, two "
                "classes." + _AFM_DOC)
     _examples = AFMRegressor._examples.replace("Regressor", "Classifier").replace(
+        "np.arange(4.0)", "[0, 1, 1, 0]")
+
+
+class _FFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints, "fields": "no_validation"}
+    _uses_fields = True
+
+    def __init__(self, *, fields=None, n_factors=4, optimizer="adagrad", learning_rate=0.2,
+                 batch_size=256, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.1,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        return FFMNet(n_features, n_fields, self.n_factors, sparse=self.sparse_gradients,
+                      init_std=self.init_std)
+
+
+_FFM_DOC = """
+
+    ``y = w0 + sum_i w_i x_i + sum_{i<j} <v_{i,f(j)}, v_{j,f(i)}> x_i x_j`` over the one
+    feature of each field (:class:`fmlearn.FFMRegressor` takes several; this one trains on a
+    GPU). Defaults after LIBFFM's: 4 factors, AdaGrad at 0.2.
+
+    Parameters
+    ----------
+    fields : array-like of int, "auto", mapping, callable or None, default=None
+        The field of every column, as :class:`DeepFMRegressor` takes it.
+    n_factors : int, default=4"""
+
+
+@_doc
+class NeuralFFMRegressor(NeuralRegressorMixin, _FFM):
+    __doc__ = "Field-aware FM (Juan et al., RecSys 2016) on PyTorch, squared loss." + _FFM_DOC
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NeuralFFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> NeuralFFMRegressor(fields=[0, 0, 1, 1], max_iter=2, random_state=0).fit(X, y).n_fields_
+    2
+    """
+
+
+@_doc
+class NeuralFFMClassifier(NeuralClassifierMixin, _FFM):
+    __doc__ = ("Field-aware FM (Juan et al., RecSys 2016) on PyTorch, logistic loss, two "
+               "classes." + _FFM_DOC)
+    _examples = NeuralFFMRegressor._examples.replace("Regressor", "Classifier").replace(
         "np.arange(4.0)", "[0, 1, 1, 0]")

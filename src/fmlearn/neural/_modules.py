@@ -185,3 +185,36 @@ class AFMNet(nn.Module):
         weights = torch.softmax(self.attention(pairs), dim=1)
         pooled = self.dropout((weights * pairs).sum(1))
         return self.linear.slots(ids, values) + self.projection(pooled)[:, 0]
+
+
+class FFMNet(nn.Module):
+    """Juan et al.'s field-aware FM: ``w0 + sum_i w_i x_i + sum_{i<j} <v_{i,f(j)}, v_{j,f(i)}>
+    x_i x_j`` over the one feature of each field, ``v_{i,g}`` feature ``i``'s factor toward
+    field ``g``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = FFMNet(4, 2, 3, sparse=False, init_std=0.1)
+    >>> net(torch.tensor([[0, 2]]), torch.tensor([[1.0, 1.0]])).shape
+    torch.Size([1])
+    """
+
+    bag = False
+
+    def __init__(self, n_features: int, n_fields: int, n_factors: int, *, sparse: bool,
+                 init_std: float) -> None:
+        super().__init__()
+        self.n_fields, self.n_factors = n_fields, n_factors
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_fields * n_factors, sparse, init_std)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, ids, values):
+        e = self.factors(ids).view(*ids.shape, self.n_fields, self.n_factors)
+        e = e * values[..., None, None]
+        dots = (e * e.transpose(1, 2)).sum(-1)          # [a, b]: <v_{a's feature, b}, v_{b's, a}>
+        pairs = (dots.sum((1, 2)) - dots.diagonal(dim1=1, dim2=2).sum(1)) / 2
+        return self.linear.slots(ids, values) + pairs

@@ -24,14 +24,16 @@ from .. import persistence as fm_files
 from .._files import write_atomically
 from .._model_file_checks import FileProblem
 from ._models import (AFMClassifier, AFMRegressor, DeepFMClassifier, DeepFMRegressor,
-                      NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
+                      NeuralFFMClassifier, NeuralFFMRegressor, NeuralFMClassifier,
+                      NeuralFMRegressor, NFMClassifier, NFMRegressor)
 
 __all__ = ["MODEL_KIND", "load_archive", "save"]
 
 MODEL_KIND = "torch-state"
 _ESTIMATORS = {cls.__name__: cls for cls in (NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
                                              NFMClassifier, DeepFMRegressor, DeepFMClassifier,
-                                             AFMRegressor, AFMClassifier)}
+                                             AFMRegressor, AFMClassifier, NeuralFFMRegressor,
+                                             NeuralFFMClassifier)}
 # Fitted attributes of JSON values, and of arrays.
 _SCALARS = ("n_iter_", "n_fields_", "loss_curve_", "validation_scores_", "best_validation_score_",
             "y_mean_", "y_scale_")
