@@ -309,6 +309,21 @@ def test_save_load_round_trip_is_exact(cls, tmp_path):
         (tmp_path / "again.fm").read_bytes() == (tmp_path / "net.fm").read_bytes()
 
 
+@pytest.mark.parametrize("cls,kw", [(NeuralFMClassifier, {}),
+                                    (NFMRegressor, {"hidden_layer_sizes": (4,)}),
+                                    (NeuralFMRegressor, {"sparse_gradients": False})])
+def test_a_loaded_estimator_warm_starts_as_the_saved_one(cls, kw, tmp_path):
+    from fmlearn.persistence import load, save
+    rng = np.random.default_rng(9)
+    X = rng.random((40, 5)); y = rng.integers(2, size=40)
+    est = cls(max_iter=2, batch_size=8, warm_start=True, random_state=0, **kw).fit(X, y)
+    loaded = load(save(est, tmp_path / "net.fm"))
+    est.fit(X, y); loaded.fit(X, y)
+    assert loaded.loss_curve_ == est.loss_curve_
+    out = "predict" if "Regressor" in cls.__name__ else "predict_proba"
+    np.testing.assert_array_equal(getattr(loaded, out)(X), getattr(est, out)(X))
+
+
 def test_a_tensor_that_does_not_fit_the_architecture_is_refused(tmp_path):
     import zipfile
     from fmlearn.persistence import ModelFileError, load, save

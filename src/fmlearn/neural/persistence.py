@@ -5,10 +5,11 @@ The same zip of ``header.json`` and ``.npy`` members, without pickle and without
 fitted attributes, ``model_kind`` ``"torch-state"`` and ``network`` (the keys of the
 network's ``state_dict``); each tensor is the array member ``network.<key>``. Loading
 builds the network from the parameters and takes a tensor only when its key, dtype and
-shape are exactly those of that network and its values are finite.
-:func:`fmlearn.persistence.save` and :func:`fmlearn.persistence.load` hand these
-estimators to this module. The optimizer's state is not saved: a warm start after
-loading starts a fresh optimizer.
+shape are exactly those of that network and its values are finite. The optimizers' state
+(Adam's moments, AdaGrad's sums, their step counts) is saved as ``optimizer.<o>.<p>.<key>``
+beside the random generator's state, so that a warm start of a loaded estimator continues
+exactly as the saved one would. :func:`fmlearn.persistence.save` and
+:func:`fmlearn.persistence.load` hand these estimators to this module.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ _ESTIMATORS = {cls.__name__: cls for cls in (NeuralFMRegressor, NeuralFMClassifi
 _SCALARS = ("n_iter_", "n_fields_", "loss_curve_", "validation_scores_", "best_validation_score_",
             "y_mean_", "y_scale_")
 _ARRAYS = ("fields_",)
+_OPTIMIZER_STATE = {"step", "exp_avg", "exp_avg_sq", "sum"}  # Adam, SparseAdam, AdaGrad
 
 
 def save(estimator, path, *, compress: bool = False) -> str:
@@ -78,6 +80,15 @@ def save(estimator, path, *, compress: bool = False) -> str:
     state = estimator.network_.state_dict()
     for key, tensor in state.items():
         encoder.arrays[f"network.{key}"] = tensor.detach().cpu().numpy().copy()
+    optimizers = None if estimator._optimizers is None else []
+    for o, opt in enumerate(estimator._optimizers or ()):
+        moments = opt.state_dict()["state"]
+        optimizers.append({str(p): sorted(entry) for p, entry in moments.items()})
+        for p, entry in moments.items():
+            for key in sorted(entry):
+                value = entry[key]  # a tensor, or SparseAdam's int step
+                value = value.detach().cpu().numpy() if torch.is_tensor(value) else value
+                encoder.arrays[f"optimizer.{o}.{p}.{key}"] = np.array(value)
     fitted = vars(estimator)
     for attr in _ARRAYS:
         if attr in fitted:
@@ -95,6 +106,7 @@ def save(estimator, path, *, compress: bool = False) -> str:
         "attributes": {attr: fitted[attr] for attr in _SCALARS if attr in fitted},
         "arrays_of_attributes": [attr for attr in _ARRAYS if attr in fitted],
         "rng": estimator._rng.bit_generator.state,
+        "optimizers": optimizers,
     }
     header["arrays"], arrays = fm_files._array_table(encoder.arrays)
     text = json.dumps(header, indent=1).encode("utf-8")
@@ -187,4 +199,40 @@ def _read(archive, header: dict[str, Any]):
     estimator._rng = np.random.default_rng()
     estimator._rng.bit_generator.state = header["rng"]
     estimator._optimizers = None
+    if header["optimizers"] is not None:
+        estimator._optimizers = _read_optimizers(archive, header["optimizers"], estimator)
     return estimator
+
+
+def _read_optimizers(archive, saved: list, estimator) -> list[torch.optim.Optimizer]:
+    """The estimator's optimizers with the state the file holds, each tensor checked against
+    its parameter."""
+    optimizers = estimator._make_optimizers()
+    if len(saved) != len(optimizers):
+        raise FileProblem(f"the file holds the state of {len(saved)} optimizers; "
+                          f"optimizer={estimator.optimizer!r} makes {len(optimizers)}")
+    for o, (opt, entries) in enumerate(zip(optimizers, saved)):
+        params = [p for group in opt.param_groups for p in group["params"]]
+        state = {}
+        for index, keys in entries.items():
+            p = int(index)
+            if not 0 <= p < len(params) or not set(keys) <= _OPTIMIZER_STATE:
+                raise FileProblem(f"optimizer {o} has no parameter {index} with state {keys}")
+            state[p] = {key: _optimizer_tensor(archive, f"optimizer.{o}.{p}.{key}", params[p], key)
+                        for key in keys}
+        whole = opt.state_dict()
+        whole["state"] = state
+        opt.load_state_dict(whole)
+    return optimizers
+
+
+def _optimizer_tensor(archive, name: str, param: torch.Tensor, key: str) -> torch.Tensor | int:
+    array = _array(archive, name)
+    shape = () if key == "step" else tuple(param.shape)
+    dtypes = ("<f4", "<i8") if key == "step" else (param.detach().cpu().numpy().dtype.str,)
+    if array.shape != shape or array.dtype.str not in dtypes:
+        raise FileProblem(f"array {name!r} is {array.dtype.str} {list(array.shape)}; the "
+                          f"optimizer needs {' or '.join(dtypes)} {list(shape)}")
+    if not np.isfinite(array).all() or (key != "exp_avg" and (array < 0).any()):
+        raise FileProblem(f"array {name!r} holds values that are not finite or negative")
+    return int(array) if array.dtype.kind == "i" else torch.from_numpy(array)
