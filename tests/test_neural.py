@@ -342,3 +342,24 @@ def test_a_tensor_that_does_not_fit_the_architecture_is_refused(tmp_path):
 def test_verbose_shows_a_progress_bar(capsys):
     NeuralFMRegressor(max_iter=2, verbose=1, random_state=0).fit(np.eye(3), [1.0, 2, 3])
     assert "epoch 2" in capsys.readouterr().err
+
+
+def test_early_stopping_holds_out_validation_fraction():
+    rng = np.random.default_rng(10)
+    X = rng.random((100, 4)); y = rng.random(100)   # noise: the held-out score stops improving
+    reg = NeuralFMRegressor(early_stopping=True, validation_fraction=0.2, n_iter_no_change=2,
+                            learning_rate=0.05, max_iter=50, random_state=0).fit(X, y)
+    assert len(reg.validation_scores_) == reg.n_iter_ < 50
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+
+
+def test_l2_penalties_shrink_their_parameter_groups():
+    rng = np.random.default_rng(11)
+    X = rng.random((80, 4)); y = rng.random(80)
+    kw = {"hidden_layer_sizes": (8,), "max_iter": 20, "random_state": 0, "dropout": (0.0, 0.0)}
+
+    def norms(**l2):
+        net = NFMRegressor(**kw, **l2).fit(X, y).network_
+        return (float(net.factors.weight.norm()), float(net.mlp[0].weight.norm()))
+    free, emb, mlp = norms(), norms(l2_embeddings=0.1), norms(l2_mlp=0.1)
+    assert emb[0] < free[0] and mlp[1] < free[1]
