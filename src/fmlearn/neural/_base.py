@@ -95,11 +95,11 @@ class BaseNeuralFM(BaseEstimator):
     }
 
     # --- what subclasses provide ----------------------------------------------------------------
+    _uses_fields = False  # True: the network reads the (batch, n_fields) slot layout
     _model_file_module = "fmlearn.neural.persistence"  # fmlearn.persistence.save hands over
+
     def _network(self, n_features: int, n_fields: int) -> nn.Module:
         raise NotImplementedError
-
-    _uses_fields = False
 
     # --- data -----------------------------------------------------------------------------------
     def _resolve_fields(self, n_features: int) -> None:
@@ -183,10 +183,12 @@ class BaseNeuralFM(BaseEstimator):
             return [torch.optim.SparseAdam(embeddings, lr=lr), torch.optim.Adam(dense, lr=lr)]
         return [torch.optim.Adam(net.parameters(), lr=lr)]
 
-    def _penalty(self, inputs) -> torch.Tensor:
+    def _penalty(self, inputs) -> torch.Tensor | float:
         """L2 on the embedding rows this batch looks up, and on the MLP's weights."""
-        ids = torch.unique(inputs[0])
-        pen = sum(e(ids).pow(2).sum() for e in self.network_.embeddings()) * self.l2_embeddings
+        pen: torch.Tensor | float = 0.0
+        if self.l2_embeddings:
+            ids = torch.unique(inputs[0])
+            pen = self.l2_embeddings * sum(e(ids).pow(2).sum() for e in self.network_.embeddings())
         if self.l2_mlp:
             pen = pen + self.l2_mlp * sum(m.weight.pow(2).sum() for m in self.network_.modules()
                                           if isinstance(m, nn.Linear))
