@@ -2,4 +2,4 @@
 which ``make test`` installs; without it they are left out rather than failing to import."""
 import importlib.util
 
-collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["fmlearn/neural/*.py"]
+collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["src/fmlearn/neural/*.py"]
