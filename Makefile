@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PEERS := $(STAMP)-peers
 
-.PHONY: demo test test-packaging docs browser bench bench-quick clean
+.PHONY: demo test test-slow test-packaging docs browser bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	rm -rf $(VENV)
@@ -21,7 +21,12 @@ demo: $(STAMP)
 	$(BIN)/python -m fmlearn.demo
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -m "not slow" --doctest-modules src tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=25 --doctest-modules src tests
+
+# The tests marked slow (real-data accuracy at the defaults, the conformance checks of the
+# neural estimators the CI run leaves out, the packaging smoke test): about 5 minutes.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests
 
 # `python -m build`'s sdist and wheel, installed in a fresh venv (dependencies from the package
 # index) and smoke-tested there: tests/test_packaging.py, marked slow (about 100 s on 2 cores).

@@ -1,6 +1,7 @@
-"""The command line's field models, through the real ``fmlearn`` script: ``train`` on FFM
-files (FFM by default, ``--model``), LIBFFM's ``ffm-train`` / ``ffm-predict``, each against
-the Python estimator fitted with the same parameters."""
+"""The command line's field models: ``train`` on FFM files (FFM by default, ``--model``),
+LIBFFM's ``ffm-train`` / ``ffm-predict``, each against the Python estimator fitted with the
+same parameters; the first test through the real ``fmlearn`` script, the others through the
+same entry point in this process (a new process costs seconds of imports)."""
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 from sklearn.metrics import log_loss
 
 from conftest import shared_data
+from test_cli import fmlearn as run_in_process  # the same command, in this process
 from fmlearn import FFMClassifier, FMClassifier, FwFMClassifier, load
 from fmlearn.cli.libffm import estimator_params
 from fmlearn.io import load_ffm
@@ -58,7 +60,7 @@ def test_ffm_train_and_predict_are_the_estimator(criteo, tmp_path):
 
 def test_ffm_train_defaults_are_libffms(criteo, tmp_path):
     train, _, (X, y), (X_test, _), vocabulary = criteo
-    result = run_script("ffm-train", "--no-norm", "--quiet", "--seed", "1", train, "m",
+    result = run_in_process("ffm-train", "--no-norm", "--quiet", "--seed", "1", train, "m",
                         cwd=tmp_path)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     fitted = load(tmp_path / "m")
@@ -68,13 +70,13 @@ def test_ffm_train_defaults_are_libffms(criteo, tmp_path):
     assert {name: fitted.get_params()[name] for name in expected} == expected
     by_hand = FFMClassifier(fields=vocabulary, random_state=1, **expected).fit(X, y)
     np.testing.assert_array_equal(fitted.predict_proba(X_test), by_hand.predict_proba(X_test))
-    result = run_script("ffm-train", "-s", "2", "-k", "2", "-t", "1", "-l", "0.5", "-r", "0.3",
+    result = run_in_process("ffm-train", "-s", "2", "-k", "2", "-t", "1", "-l", "0.5", "-r", "0.3",
                         "--quiet", train, "m2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert {name: load(tmp_path / "m2").get_params()[name] for name in expected} == {
         **expected, "n_jobs": 2, "n_factors": 2, "max_iter": 1, "reg_factors": 0.5,
         "eta0": 0.3, "normalize": True}
-    result = run_script("ffm-train", "--auto-stop", train, cwd=tmp_path)
+    result = run_in_process("ffm-train", "--auto-stop", train, cwd=tmp_path)
     assert result.returncode == 2 and "--auto-stop needs a validation set: give -p PATH" \
         in result.stderr
 
@@ -83,7 +85,7 @@ def test_train_fits_an_ffm_on_ffm_files(criteo, tmp_path):
     train, test, (X, y), (X_test, y_test), vocabulary = criteo
     flags = ["-task", "c", "-train", train, "-test", test, "-dim", "0,1,3", "-iter", "3",
              "-learn_rate", "0.05", "-regular", "0,0.01,0.001", "-seed", "0", "-q"]
-    result = run_script("train", *flags, "--model-out", "ffm.fm", "-out", "pred.txt",
+    result = run_in_process("train", *flags, "--model-out", "ffm.fm", "-out", "pred.txt",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     fitted = load(tmp_path / "ffm.fm")
@@ -95,15 +97,15 @@ def test_train_fits_an_ffm_on_ffm_files(criteo, tmp_path):
     np.testing.assert_array_equal(fitted.feature_ids_, vocabulary[:, 1])
     proba = expected.predict_proba(X_test)[:, 1]
     np.testing.assert_array_equal(np.loadtxt(tmp_path / "pred.txt", dtype=proba.dtype), proba)
-    result = run_script("predict", "ffm.fm", test, "--proba", "-o", "again.txt", cwd=tmp_path)
+    result = run_in_process("predict", "ffm.fm", test, "--proba", "-o", "again.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "again.txt").read_text() == (tmp_path / "pred.txt").read_text()
 
-    result = run_script("train", *flags, "--model", "fwfm", "--model-out", "fwfm.fm",
+    result = run_in_process("train", *flags, "--model", "fwfm", "--model-out", "fwfm.fm",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert type(load(tmp_path / "fwfm.fm")) is FwFMClassifier
-    result = run_script("train", *flags, "--model", "fm", "-method", "als", "--model-out",
+    result = run_in_process("train", *flags, "--model", "fm", "-method", "als", "--model-out",
                         "fm.fm", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert type(load(tmp_path / "fm.fm")) is FMClassifier
@@ -111,20 +113,20 @@ def test_train_fits_an_ffm_on_ffm_files(criteo, tmp_path):
 
 def test_train_field_model_errors(criteo, tmp_path):
     train = criteo[0]
-    result = run_script("train", "-task", "c", "-train", train, "-method", "mcmc", "-q",
+    result = run_in_process("train", "-task", "c", "-train", train, "-method", "mcmc", "-q",
                         cwd=tmp_path)
     assert result.returncode == 2
     assert "-method mcmc is not available with --model ffm: the field models learn by " \
            "-method sgd" in result.stderr
     (tmp_path / "rows.libfm").write_text("1 0:1 3:1\n0 1:1 2:1\n")
-    result = run_script("train", "-task", "c", "-train", "rows.libfm", "--model", "ffm", "-q",
+    result = run_in_process("train", "-task", "c", "-train", "rows.libfm", "--model", "ffm", "-q",
                         cwd=tmp_path)
     assert result.returncode == 2
     assert "--model ffm needs the fields of FFM rows (field:index:value); rows.libfm holds " \
            "libsvm rows" in result.stderr
     (tmp_path / "hp.json").write_text('{"num_factors": "2", "predictor_type": '
                                       '"binary_classifier", "feature_dim": "4"}')
-    result = run_script("train", "--hyperparameters", "hp.json", "--train", "rows.libfm",
+    result = run_in_process("train", "--hyperparameters", "hp.json", "--train", "rows.libfm",
                         "--model", "ffm", cwd=tmp_path)
     assert result.returncode == 2
     assert "--model cannot be combined with --hyperparameters" in result.stderr
@@ -181,7 +183,7 @@ def test_ffm_predict_scores_libffm_models_as_libffm(criteo, tmp_path):
     expected = libffm_scores(kept, W.astype(np.float64), normalize=False)
     r = np.array([sum(v * v for *_, v in row) for row in rows])
     (tmp_path / "libffm.model").write_bytes(libffm_binary(W, True, align=4))
-    result = run_script("ffm-predict", test, "libffm.model", "out.txt", cwd=tmp_path)
+    result = run_in_process("ffm-predict", test, "libffm.model", "out.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     proba = np.loadtxt(tmp_path / "out.txt")
     np.testing.assert_allclose(proba, 1 / (1 + np.exp(-expected / r)), rtol=1e-5)
@@ -206,7 +208,7 @@ def test_predict_reads_ffm_rows_through_an_fwfm_models_vocabulary(criteo, tmp_pa
     fwfm = FwFMClassifier(fields=vocabulary, n_factors=2, max_iter=2, tol=None,
                           random_state=0).fit(X, y)
     save(fwfm, tmp_path / "fwfm.fm")
-    result = run_script("predict", "fwfm.fm", test, "--proba", "-o", "p.txt", cwd=tmp_path)
+    result = run_in_process("predict", "fwfm.fm", test, "--proba", "-o", "p.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     proba = fwfm.predict_proba(X_test)[:, 1]
     np.testing.assert_array_equal(np.loadtxt(tmp_path / "p.txt", dtype=proba.dtype), proba)

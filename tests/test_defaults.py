@@ -53,6 +53,7 @@ def test_movielens_u1_rmse_at_the_defaults(ml_u1, solver):
         assert rmse <= 0.93, f"{solver}, seed {seed}: test RMSE {rmse:.4f}"
 
 
+@pytest.mark.slow  # about 21 s on 2 cores: `make test-slow`
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_frappe_auc_at_the_defaults(frappe, solver):
     (X, y), validation, (X_test, y_test) = frappe
