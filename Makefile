@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m fmlearn.demo
 
+# The kernels are compiled into numba's cache first, as a deployment does with `fmlearn warmup`
+# (about a minute on 2 cores); the tests of compiling itself use caches of their own.
 test: $(STAMP) browser
+	$(BIN)/fmlearn warmup
 	$(BIN)/python -m pytest -q -m "not slow" --durations=25 --doctest-modules src tests
 
 # The tests marked slow (real-data accuracy at the defaults, the conformance checks of the
