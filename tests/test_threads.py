@@ -212,3 +212,55 @@ def test_dask_partitions_merge_adagrads_sums_by_the_threads_rule():
     np.testing.assert_array_equal(state.acc_coef, [4.0, 1 + 1 + 2, 7.0])
     np.testing.assert_array_equal(state.acc_intercept, [3.0])
     np.testing.assert_array_equal(state.acc_factors, [[1.5, 1.5], [2.0, 2.0], [1.5, 1.5]])
+
+
+def _pool_sizes():
+    """The BLAS pools' sizes (numba's own OpenMP pool follows ``numba.set_num_threads``)."""
+    from threadpoolctl import threadpool_info
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()
+            if pool["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("solver", ["mcmc", "als", "sgd"])
+@pytest.mark.parametrize("n_jobs", [None, 1, 2])
+def test_fit_and_predict_keep_the_blas_pools_within_n_jobs(monkeypatch, solver, n_jobs):
+    from fmlearn import _base
+    from fmlearn._threads import effective_n_jobs
+    seen = []
+    learner = {"mcmc": "MCMCSolver", "als": "ALSSolver", "sgd": "SGDSolver"}[solver]
+    cls = getattr(_base, learner)
+    epoch = cls.epoch
+
+    def recording_epoch(self, *args, **kwargs):
+        seen.append(_pool_sizes())
+        return epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "epoch", recording_epoch)
+    X, y = planted_fm_data(60, n_users=4, n_items=5)
+    before = _pool_sizes()
+    est = FMRegressor(solver=solver, n_factors=2, max_iter=2, tol=None, n_jobs=n_jobs,
+                      random_state=0).fit(X, y)
+    allowed = effective_n_jobs(n_jobs)
+    assert seen and all(set(sizes.values()) == {allowed} for sizes in seen)
+    assert _pool_sizes() == before                       # restored afterwards
+
+    monkeypatch.setattr(type(est.model_), "predict_csr",
+                        lambda model, X, n_jobs, check: seen.append(_pool_sizes()) or
+                        np.zeros(X.shape[0], model.dtype))
+    seen.clear()
+    est.predict(X)
+    assert seen == [{api: allowed for api in before}]
+
+
+def test_the_recommender_runs_its_matrix_products_on_the_estimators_n_jobs(monkeypatch):
+    from fmlearn import recommend
+    seen = []
+    top_columns = recommend._top_columns
+    monkeypatch.setattr(recommend, "_top_columns",
+                        lambda *args: seen.append(_pool_sizes()) or top_columns(*args))
+    X, y = planted_fm_data(60, n_users=4, n_items=5)
+    est = FMRegressor(n_factors=2, max_iter=2, tol=None, n_jobs=1, random_state=0).fit(X, y)
+    items = X[:5]
+    recommend.Recommender(est, items).recommend(X[:3], n=2)
+    assert seen and all(set(sizes.values()) == {1} for sizes in seen)
+    assert recommend.Recommender(est.model_, items).n_jobs == -1

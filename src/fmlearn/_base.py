@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._epoch_loop import EpochLoop
 from ._solver_state_views import SolverStateViews
-from ._threads import effective_n_jobs
+from ._threads import effective_n_jobs, within_n_jobs
 from ._validation import validate_feature_groups, validate_fm_data, validate_sample_weight
 from .model import FMModel, FMSamples, HOFMModel, check_scores
 from .relations import RelationBlock, relational_rows
@@ -496,6 +496,7 @@ class BaseFM(EpochLoop, SolverStateViews, BaseEstimator):
                           target_range=self._target_range(), **switches)
 
     # --- prediction --------------------------------------------------------------------------
+    @within_n_jobs
     def _decision(self, X: MatrixLike, relations: list[RelationBlock] | None = None
                   ) -> NDArray[Any]:
         check_is_fitted(self, "model_")

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer
 from tqdm.auto import tqdm
 
+from ._threads import within_n_jobs
 from ._validation import with_fm_indices
 from .kernels.rows import take_rows
 
@@ -46,6 +47,7 @@ class EpochLoop:
         snapshot.model_ = solver.result(model, state)
         return get_scorer(self.scoring)(snapshot, X_val, self._decode_y(y_val))
 
+    @within_n_jobs
     def _run_epochs(self: Any, X: Any, y: Any, sample_weight: Any,
                     validation: _Validation | None, rng: np.random.Generator, n_epochs: int,
                     stop_early: bool, in_place: bool = False, solver: Any = None,

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseFM
-from ._threads import effective_n_jobs
+from ._threads import effective_n_jobs, within_n_jobs
 from ._validation import validate_fm_data
 from .model import FMModel
 from .ordinal_model import OrdinalFMModel
@@ -231,6 +231,7 @@ best_validation_score_, hyperparameter_trace_, n_features_in_, feature_names_in_
             raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes)
 
+    @within_n_jobs
     def predict_proba(self, X: MatrixLike) -> NDArray[np.float64]:
         """Probabilities of the ordered classes ``classes_``, averaged over the kept samples,
         shape (n_samples, n_classes).

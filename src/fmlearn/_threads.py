@@ -6,14 +6,19 @@ threads, which run at once. numba's own parallel loops (``prange``) would do the
 cost seconds of compilation per kernel on first use; only the ALS and MCMC sweeps, whose
 parallel passes sit deep inside one compiled sweep, use them (:func:`numba_threads`).
 """
+import functools
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numba
+from threadpoolctl import ThreadpoolController
 
 _pool = None
 _pool_pid = None
+_controller = None
+_controller_key = None
 
 
 def effective_n_jobs(n_jobs):
@@ -42,6 +47,61 @@ def _pool_of_threads():
                                    thread_name_prefix="fmlearn")
         _pool_pid = os.getpid()
     return _pool
+
+
+def _thread_pools():
+    """threadpoolctl's view of the native thread pools loaded (BLAS, OpenMP).
+
+    Looking them up costs about a millisecond, so the view is kept and looked up again
+    only in a forked child or after more modules were imported (which may load a pool).
+    """
+    global _controller, _controller_key
+    key = (os.getpid(), len(sys.modules))
+    if _controller is None or _controller_key != key:
+        _controller = ThreadpoolController()
+        _controller_key = key
+    return _controller
+
+
+@contextmanager
+def thread_limits(n_threads):
+    """Run the body with the BLAS and OpenMP pools limited to ``n_threads`` threads,
+    restoring their sizes afterwards.
+
+    A BLAS call made with its pool at the machine's size leaves threads spinning on the
+    other cores after it returns; under the limit a fit with ``n_jobs=1`` takes one core.
+
+    Examples
+    --------
+    >>> from threadpoolctl import threadpool_info
+    >>> with thread_limits(1):
+    ...     all(pool["num_threads"] == 1 for pool in threadpool_info())
+    True
+    """
+    with _thread_pools().limit(limits=n_threads):
+        yield
+
+
+def within_n_jobs(method):
+    """Decorate an estimator's method to run within the threads its ``n_jobs`` allows
+    (:func:`thread_limits` of :func:`effective_n_jobs`).
+
+    Examples
+    --------
+    >>> class Estimator:
+    ...     n_jobs = 1
+    ...     @within_n_jobs
+    ...     def work(self):
+    ...         from threadpoolctl import threadpool_info
+    ...         return max(pool["num_threads"] for pool in threadpool_info())
+    >>> Estimator().work()
+    1
+    """
+    @functools.wraps(method)
+    def limited(self, *args, **kwargs):
+        with thread_limits(effective_n_jobs(getattr(self, "n_jobs", None))):
+            return method(self, *args, **kwargs)
+    return limited
 
 
 def run_threads(kernel, n_threads, *args):

@@ -39,6 +39,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 from sklearn.utils import check_array
 
+from ._threads import effective_n_jobs, thread_limits, within_n_jobs
 from ._validation import check_sparse_arrays, with_fm_indices
 from .fwfm_model import FwFMModel
 from .model import FFMModel, FMModel, FMSamples, HOFMModel, add_linked, apply_link, inverse_link
@@ -143,6 +144,9 @@ class Recommender:
     ----------
     n_items : int
         The number of candidate items.
+    n_jobs : int or None
+        The estimator's ``n_jobs``: the matrix products run on that many BLAS threads
+        (all cores for a model given alone, ``-1``).
 
     Examples
     --------
@@ -163,14 +167,16 @@ class Recommender:
 
     def __init__(self, estimator_or_model: Scorer, item_features: MatrixLike) -> None:
         self._model, self._finish = _resolve(estimator_or_model)
+        self.n_jobs = getattr(estimator_or_model, "n_jobs", -1)
         self._items, _ = _check_rows(item_features, self._model, "item_features")
         self.n_items = self._items.shape[0]
         self._item_columns = np.unique(self._items.indices)
         self._models, self._link = _samples(self._model)
         k = self._model.factors.shape[-1]
         size = len(self._models) * self.n_items * (k + 2) * self._model.dtype.itemsize
-        self._cache = [_part_terms(m, self._items) for m in self._models] \
-            if size <= _CACHE_BYTES and self._models else None
+        with thread_limits(effective_n_jobs(self.n_jobs)):
+            self._cache = [_part_terms(m, self._items) for m in self._models] \
+                if size <= _CACHE_BYTES and self._models else None
 
     def _item_terms(self, s: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         if self._cache is not None:
@@ -217,6 +223,7 @@ class Recommender:
             keys = self._finish(keys)
         return keys
 
+    @within_n_jobs
     def score(self, user_features: MatrixLike) -> NDArray[np.floating[Any]]:
         """Scores of every catalogue item for each user, shape (n_users, n_items).
 
@@ -267,6 +274,7 @@ class Recommender:
         blocked.sum_duplicates()
         return blocked
 
+    @within_n_jobs
     def recommend(self, user_features: MatrixLike, n: int = 10, *,
                   exclude: MatrixLike | Sequence[ArrayLike] | None = None,
                   filter_items: ArrayLike | None = None, batch_size: int | None = None) -> Ranked:
@@ -361,6 +369,7 @@ class Recommender:
         return ids, scores
 
     # --- item-item ------------------------------------------------------------------------------
+    @within_n_jobs
     def similar_items(self, item: int | ArrayLike, n: int = 10, *,
                       include_self: bool = False) -> Ranked:
         """Items whose factor sums ``q(i) = V^T x_i`` point the same way as ``item``'s.
