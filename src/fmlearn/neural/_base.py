@@ -9,15 +9,17 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.metrics import check_scoring
+from sklearn.metrics import check_scoring, roc_auc_score
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 from torch import nn
 
 from .._ffm import resolve_fields
+from .._ranking import _validate_groups
 from .._threads import effective_n_jobs
 from .._validation import validate_fm_data, validate_sample_weight
+from ..solvers.bpr import lower_ranked
 from ._data import Batches, field_slots
 
 
@@ -264,14 +266,15 @@ class BaseNeuralFM(BaseEstimator):
         slots = self._slots(X)
         for _ in range(epochs):
             net.train()
-            data = Batches(X, self._rng.permutation(X.shape[0]), t, w, slots=slots)
+            data, batch_size = self._epoch_data(X, t, w, slots)
             total, seen = 0.0, 0.0
             bar = _progress(self.verbose, data.n, self.n_iter_ + 1)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(self._rng.integers(2**63)))
-                for inputs, (tb, wb) in data.cut(self.batch_size, device):
-                    total += self._step(inputs, tb, wb) * float(wb.sum())
-                    seen += float(wb.sum())
+                for inputs, (tb, wb) in data.cut(batch_size, device):
+                    weight = self._batch_weight(wb)
+                    total += self._step(inputs, tb, wb) * weight
+                    seen += weight
                     bar.update(len(tb))
             bar.close()
             loss = total / max(seen, np.finfo(float).tiny)
@@ -297,13 +300,23 @@ class BaseNeuralFM(BaseEstimator):
         if best is not None:
             net.load_state_dict(best)
 
+    def _epoch_data(self, X, t, w, slots) -> tuple[Batches, int]:
+        """This epoch's rows in a random order, and the rows per batch."""
+        return Batches(X, self._rng.permutation(X.shape[0]), t, w, slots=slots), self.batch_size
+
+    def _batch_weight(self, w) -> float:
+        return float(w.sum())
+
+    def _batch_loss(self, out, t, w) -> torch.Tensor:
+        return (self._loss(out, t) * w).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
+
     def _step(self, inputs, t, w) -> float:
         net = self.network_
         for opt in self._optimizers:
             opt.zero_grad()
         with _eval_batch_norm(net, len(t) == 1):
             out = net(*inputs)
-        loss = (self._loss(out, t) * w).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
+        loss = self._batch_loss(out, t, w)
         (loss + self._penalty(inputs)).backward()
         for opt in self._optimizers:
             opt.step()
@@ -501,6 +514,151 @@ class NeuralClassifierMixin(ClassifierMixin):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
+
+
+class NeuralRankerMixin:
+    """BPR (Rendle et al., UAI 2009) as :class:`fmlearn.FMRanker` trains it: every epoch
+    pairs each row with a random row of its group of lower relevance ``y``, and the loss is
+    ``-log sigmoid(score(preferred) - score(other))``, weighted by the preferred row's weight.
+    """
+
+    _numeric_target = True
+
+    def fit(self, X, y, groups=None, sample_weight=None, eval_set=None):
+        """Train for up to ``max_iter`` epochs of BPR over pairs drawn within ``groups``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Relevance; higher is preferred. Binary (1 seen, 0 not) for implicit feedback.
+        groups : array-like of shape (n_samples,), default=None
+            The group of each row (e.g. the user id); pairs never cross groups. None puts
+            all rows in one group.
+        sample_weight : array-like of shape (n_samples,), default=None
+            A pair counts with its preferred row's weight.
+        eval_set : tuple (X_val, y_val), default=None
+            Scored after each epoch by ``score`` (or ``scoring``); early stopping needs it.
+
+        Returns
+        -------
+        self : estimator
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn.neural import CFMRanker
+        >>> X = np.eye(4); y = [1, 0, 1, 0]
+        >>> CFMRanker(n_factors=2, max_iter=2, random_state=0).fit(X, y, groups=[0, 0, 1, 1]).n_iter_
+        2
+        """
+        if self.early_stopping and eval_set is None:
+            raise ValueError(f"{type(self).__name__}'s early stopping needs eval_set: a random "
+                             "split of the rows would cut groups in two.")
+        self._groups = _validate_groups(groups, _num_samples(X))
+        try:
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
+        finally:
+            del self._groups
+
+    def partial_fit(self, X, y, groups=None, sample_weight=None):
+        """One epoch of BPR over ``X``, starting from the network trained so far.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        groups : array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : estimator
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn.neural import CFMRanker
+        >>> CFMRanker(n_factors=2, random_state=0).partial_fit(np.eye(2), [1, 0]).n_iter_
+        1
+        """
+        self._groups = _validate_groups(groups, _num_samples(X))
+        try:
+            return super().partial_fit(X, y, sample_weight=sample_weight)
+        finally:
+            del self._groups
+
+    def _init_target(self, y, w):
+        pass
+
+    def _target(self, y):
+        return y.astype(np.float64)
+
+    def _epoch_data(self, X, t, w, slots) -> tuple[Batches, int]:
+        """Pairs ``(preferred, other)`` drawn afresh, as consecutive rows; batches of pairs."""
+        groups = getattr(self, "_groups", None)
+        groups = np.zeros(len(t), dtype=np.int64) if groups is None else groups
+        order, start, count = lower_ranked(t, groups)
+        paired = np.flatnonzero(count)
+        below = start[paired] + (self._rng.random(paired.size) * count[paired]).astype(np.int64)
+        pairs = np.column_stack([order[paired], order[below]])[self._rng.permutation(paired.size)]
+        return Batches(X, pairs.ravel(), t, w, slots=slots), 2 * self.batch_size
+
+    def _batch_weight(self, w) -> float:
+        return float(w[0::2].sum())
+
+    def _batch_loss(self, out, t, w) -> torch.Tensor:
+        scores, w = out.view(-1, 2), w[0::2]
+        loss = nn.functional.softplus(scores[:, 1] - scores[:, 0])
+        return (loss * w).sum() / w.sum().clamp_min(torch.finfo(w.dtype).tiny)
+
+    def predict(self, X):
+        """Scores of the rows of ``X``: higher ranks first.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn.neural import CFMRanker
+        >>> CFMRanker(n_factors=2, max_iter=2, random_state=0).fit(np.eye(3), [2, 1, 0]).predict(
+        ...     np.eye(3)).shape
+        (3,)
+        """
+        return self._decision(X)
+
+    def score(self, X, y, sample_weight=None):
+        """The ROC AUC of the scores against ``y > 0``, pooled over all rows (NaN when all
+        rows or none are positive).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from fmlearn.neural import CFMRanker
+        >>> ranker = CFMRanker(n_factors=2, max_iter=2, random_state=0).fit(np.eye(2), [1, 0])
+        >>> 0 <= ranker.score(np.eye(2), [1, 0]) <= 1
+        True
+        """
+        positive = np.asarray(y) > 0
+        if positive.all() or not positive.any():
+            return float("nan")
+        return float(roc_auc_score(positive, self.predict(X), sample_weight=sample_weight))
 
 
 def _binary_classes(classes: np.ndarray) -> np.ndarray:

@@ -1,13 +1,16 @@
-"""The neural estimators: FM, FFM, NFM, AFM and DeepFM, each a regressor and a binary
-classifier."""
+"""The neural estimators: FM, FFM, NFM, AFM, DeepFM, IFM and CFM, each a regressor and a
+binary classifier, and CFM also a BPR ranker."""
 from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import BaseNeuralFM, NeuralClassifierMixin, NeuralRegressorMixin, keep_params
-from ._modules import AFMNet, DeepFMNet, FFMNet, FMNet, NFMNet
+from ._base import (BaseNeuralFM, NeuralClassifierMixin, NeuralRankerMixin, NeuralRegressorMixin,
+                    keep_params)
+from ._modules import AFMNet, CFMNet, DeepFMNet, FFMNet, FMNet, IFMNet, NFMNet
 
 _COMMON_DOC = """
     optimizer : {{"adam", "adagrad"}}, default={optimizer!r}
@@ -363,3 +366,197 @@ class NeuralFFMClassifier(NeuralClassifierMixin, _FFM):
                "classes." + _FFM_DOC)
     _examples = NeuralFFMRegressor._examples.replace("Regressor", "Classifier").replace(
         "np.arange(4.0)", "[0, 1, 1, 0]")
+
+
+class _IFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints,
+                              "fields": "no_validation",
+                              "hidden_layer_sizes": [tuple, list],
+                              "dropout": [tuple, list], "batch_norm": ["boolean"]}
+    _uses_fields = True
+
+    def __init__(self, *, fields=None, n_factors=256, hidden_layer_sizes=(512, 256, 128),
+                 dropout=(0.3, 0.2), batch_norm=True, optimizer="adagrad", learning_rate=0.01,
+                 batch_size=2048, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        if len(self.dropout) != 2 or not all(0 <= d < 1 for d in self.dropout):
+            raise ValueError(f"dropout must be (on the FEN's hidden layers, on the pooled "
+                             f"interactions), each in [0, 1); got {self.dropout!r}")
+        return IFMNet(n_features, n_fields, self.n_factors, tuple(self.hidden_layer_sizes),
+                      tuple(self.dropout), self.batch_norm, sparse=self.sparse_gradients,
+                      init_std=self.init_std)
+
+
+_IFM_DOC = """
+
+    The factor estimating network (FEN, an MLP with batch norm, ReLU and dropout) reads the
+    field embeddings ``e_j = v_i x_i`` (feature ``i`` of field ``j``; one feature per field
+    and row) concatenated and gives every field of the row an input-aware factor
+    ``m_j = n_fields softmax(P FEN([e_1, ..., e_m]))_j``, which reweights its linear term and
+    its embedding: ``y = w0 + sum_j m_j w_i x_i + sum_{j<l} <m_j e_j, m_l e_l>``, with
+    dropout on the pooled pairs. The defaults are the authors' code's settings for Frappe:
+    embeddings of 256, a FEN of (512, 256, 128) with batch norm, dropout 0.3 on its layers
+    (theirs: 0.2, 0.3, 0.3) and 0.2 on the pooled pairs, AdaGrad at 0.01, batches of 2048.
+    Their L2 penalty of 0.01 on all weights (against a summed, not averaged, batch loss) and
+    their FM pre-training of the embeddings are left to the user (``l2_embeddings``,
+    ``l2_mlp``, ``warm_start``).
+
+    Parameters
+    ----------
+    fields : array-like of int, "auto", mapping, callable or None, default=None
+        The field of every column, as :class:`DeepFMRegressor` takes it.
+    n_factors : int, default=256
+    hidden_layer_sizes : tuple of int, default=(512, 256, 128)
+        The FEN's hidden layers.
+    dropout : (float, float), default=(0.3, 0.2)
+        Dropout after each FEN layer and on the pooled pairs.
+    batch_norm : bool, default=True
+        Batch norm on each FEN layer."""
+
+
+@_doc
+class IFMRegressor(NeuralRegressorMixin, _IFM):
+    __doc__ = ("Input-aware factorization machine (Yu, Wang & Yuan, IJCAI 2019), squared loss."
+               + _IFM_DOC)
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import IFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> reg = IFMRegressor(fields=[0, 0, 1, 1], n_factors=4, hidden_layer_sizes=(8,),
+    ...                    max_iter=2, random_state=0).fit(X, y)
+    >>> reg.predict(X).shape
+    (4,)
+    """
+
+
+@_doc
+class IFMClassifier(NeuralClassifierMixin, _IFM):
+    __doc__ = ("Input-aware factorization machine (Yu, Wang & Yuan, IJCAI 2019), logistic "
+               "loss, two classes." + _IFM_DOC)
+    _examples = IFMRegressor._examples.replace("Regressor", "Classifier").replace(
+        "np.arange(4.0)", "[0, 1, 1, 0]")
+
+
+class _CFM(BaseNeuralFM):
+    _parameter_constraints = {**BaseNeuralFM._parameter_constraints,
+                              "fields": "no_validation", "field_groups": "no_validation",
+                              "n_channels": [Interval(Integral, 1, None, closed="left")],
+                              "attention_size": [Interval(Integral, 1, None, closed="left")],
+                              "dropout": [Interval(Real, 0, 1, closed="left")]}
+    _uses_fields = True
+
+    def __init__(self, *, fields=None, field_groups=None, n_factors=16, n_channels=8,
+                 attention_size=32, dropout=0.2, optimizer="adagrad", learning_rate=0.01,
+                 batch_size=256, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.1,
+                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
+                 random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
+        keep_params(self, locals())
+
+    def _network(self, n_features, n_fields):
+        k = self.n_factors
+        if k < 2 or k & (k - 1):
+            raise ValueError(f"n_factors must be a power of 2 (the convolutions halve the "
+                             f"embedding dimensions down to 1); got {k}")
+        groups = None
+        if self.field_groups is not None:
+            groups = np.asarray(self.field_groups)
+            if groups.shape != (n_fields,) or groups.dtype.kind not in "iu" or \
+                    not np.array_equal(np.unique(groups), np.arange(groups.max(initial=-1) + 1)):
+                raise ValueError(f"field_groups must give each of the {n_fields} fields a group "
+                                 f"0, 1, ..., each used; got {self.field_groups!r}")
+            groups = torch.from_numpy(groups.astype(np.int64))
+        n_slots = n_fields if groups is None else int(groups.max()) + 1
+        if n_slots < 2:
+            raise ValueError(f"the interaction cube pairs fields (or field groups): it needs at "
+                             f"least 2; got {n_slots} (X has {n_features} feature(s)).")
+        return CFMNet(n_features, n_fields, k, self.n_channels, self.dropout, groups,
+                      self.attention_size, sparse=self.sparse_gradients, init_std=self.init_std)
+
+
+_CFM_DOC = """
+
+    The outer products ``e_a e_b^T`` of the field embeddings ``e_j = v_i x_i`` (feature ``i``
+    of field ``j``; one feature per field and row) of every pair ``a < b`` are stacked into an
+    interaction cube of shape ``(pairs, k, k)``, read by ``log2 k`` 3-D convolutions with
+    ReLU (2x2 kernels of stride 2 over the embedding dimensions, 2 deep with stride 1 along
+    the pairs, as the authors' code), then dropout and a linear prediction layer:
+    ``y = w0 + sum_i w_i x_i + h^T conv(cube)``. ``field_groups`` pools the fields of each
+    group by self-attention first, so the cube pairs groups (the paper's remedy for its
+    cost). The paper's sizes are embeddings of 64 and six layers of 32 channels on a GPU
+    (AdaGrad at 0.01, batches of 256, dropout 0.2, an attention of 32, as here); on
+    Frappe's 10 fields (45 pairs) that is about an hour per epoch on one CPU core, so the
+    defaults are embeddings of 16 and 8 channels (about 12 minutes per epoch on one core,
+    some seconds with ``field_groups`` of user, item and context).
+
+    Parameters
+    ----------
+    fields : array-like of int, "auto", mapping, callable or None, default=None
+        The field of every column, as :class:`DeepFMRegressor` takes it.
+    field_groups : array-like of int or None, default=None
+        The group of every field (``fields_`` codes), groups numbered from 0; None: every
+        field is its own group.
+    n_factors : int, default=16
+        A power of 2.
+    n_channels : int, default=8
+        Channels of every convolution.
+    attention_size : int, default=32
+        Width of the pooling attention (with ``field_groups``).
+    dropout : float, default=0.2
+        Dropout on the convolutions' output."""
+
+
+@_doc
+class CFMRegressor(NeuralRegressorMixin, _CFM):
+    __doc__ = ("Convolutional factorization machine (Xin et al., IJCAI 2019), squared loss."
+               + _CFM_DOC)
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import CFMRegressor
+    >>> X = np.eye(4); y = np.arange(4.0)
+    >>> CFMRegressor(fields=[0, 0, 1, 1], max_iter=2, random_state=0).fit(X, y).predict(X).shape
+    (4,)
+    """
+
+
+@_doc
+class CFMClassifier(NeuralClassifierMixin, _CFM):
+    __doc__ = ("Convolutional factorization machine (Xin et al., IJCAI 2019), logistic loss, two "
+               "classes." + _CFM_DOC)
+    _examples = CFMRegressor._examples.replace("Regressor", "Classifier").replace(
+        "np.arange(4.0)", "[0, 1, 1, 0]")
+
+
+@_doc
+class CFMRanker(NeuralRankerMixin, _CFM):
+    __doc__ = ("Convolutional factorization machine (Xin et al., IJCAI 2019) trained by BPR "
+               "for top-k ranking, as the paper trains it." + _CFM_DOC.replace(
+                   "    Parameters", """    ``fit(X, y, groups)`` pairs rows as :class:`fmlearn.FMRanker` does: within each
+    group (a user, a context), every row with a lower relevance ``y`` than another is a
+    candidate negative of it, one drawn afresh per row and epoch; the loss is
+    ``-log sigmoid(y(preferred) - y(other))``. ``predict`` gives scores, ``score`` the
+    AUC of the scores against ``y > 0``.
+
+    Parameters"""))
+    _examples = """
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> from fmlearn.neural import CFMRanker
+    >>> users, items = np.repeat(np.arange(20), 10), np.tile(np.arange(10), 20)
+    >>> X = sp.hstack([sp.eye(20, format="csr")[users], sp.eye(10, format="csr")[items]]).tocsr()
+    >>> liked = (users % 2 == items % 2).astype(int)  # even users like even items
+    >>> ranker = CFMRanker(fields=[0] * 20 + [1] * 10, n_factors=4, learning_rate=0.1,
+    ...                    batch_size=32, max_iter=20, random_state=0).fit(X, liked, groups=users)
+    >>> bool(ranker.score(X, liked) > 0.9)
+    True
+    """

@@ -42,7 +42,8 @@ def _embedding(n_features: int, n_factors: int, sparse: bool, init_std: float) -
     return emb
 
 
-def _mlp(n_in: int, sizes: Sequence[int], dropout: float, batch_norm: bool) -> nn.Sequential:
+def _mlp(n_in: int, sizes: Sequence[int], dropout: float, batch_norm: bool,
+         n_out: int = 1) -> nn.Sequential:
     """Linear -> [BatchNorm] -> ReLU -> Dropout per hidden layer, then a linear output."""
     layers: list[nn.Module] = []
     for size in sizes:
@@ -51,7 +52,7 @@ def _mlp(n_in: int, sizes: Sequence[int], dropout: float, batch_norm: bool) -> n
             layers.append(nn.BatchNorm1d(size))
         layers += [nn.ReLU(), nn.Dropout(dropout)]
         n_in = size
-    layers.append(nn.Linear(n_in, 1, bias=False))
+    layers.append(nn.Linear(n_in, n_out, bias=False))
     return nn.Sequential(*layers)
 
 
@@ -218,3 +219,103 @@ class FFMNet(nn.Module):
         dots = (e * e.transpose(1, 2)).sum(-1)          # [a, b]: <v_{a's feature, b}, v_{b's, a}>
         pairs = (dots.sum((1, 2)) - dots.diagonal(dim1=1, dim2=2).sum(1)) / 2
         return self.linear.slots(ids, values) + pairs
+
+
+class IFMNet(nn.Module):
+    """Yu et al.'s input-aware FM: the factor estimating network (FEN) reads the field
+    embeddings ``e_j = v_i x_i`` (feature ``i`` of field ``j``) concatenated, ``U = P
+    MLP([e_1, ..., e_m])``, and gives every field the input-aware factor ``m_j = m
+    softmax(U)_j``; then the FM over the reweighted terms: ``w0 + sum_j m_j w_i x_i +
+    sum_j<l <m_j e_j, m_l e_l>``, dropout on the pooled pairs ``sum_j<l m_j e_j * m_l e_l``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = IFMNet(4, 2, 3, (8,), (0.3, 0.2), True, sparse=False, init_std=0.1).eval()
+    >>> net(torch.tensor([[0, 2]]), torch.tensor([[1.0, 1.0]])).shape
+    torch.Size([1])
+    """
+
+    bag = False
+
+    def __init__(self, n_features: int, n_fields: int, n_factors: int, hidden: Sequence[int],
+                 dropout: Sequence[float], batch_norm: bool, *, sparse: bool,
+                 init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+        self.fen = _mlp(n_fields * n_factors, hidden, dropout[0], batch_norm, n_out=n_fields)
+        self.dropout = nn.Dropout(dropout[1])
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, ids, values):
+        e = self.factors(ids) * values[..., None]
+        m = ids.shape[1] * torch.softmax(self.fen(e.flatten(1)), dim=1)   # (batch, n_fields)
+        e = e * m[..., None]
+        s = e.sum(1)
+        pooled = self.dropout(0.5 * (s * s - (e * e).sum(1)))
+        linear = self.linear.bias + (self.linear.weight(ids)[..., 0] * values * m).sum(1)
+        return linear + pooled.sum(1)
+
+
+class CFMNet(nn.Module):
+    """Xin et al.'s convolutional FM: the outer products ``e_a e_b^T`` of the field
+    embeddings ``e_j = v_i x_i`` (``a < b``) stacked into an interaction cube of shape
+    ``(pairs, k, k)``, read by ``log2 k`` 3-D convolutions with ReLU (kernels 2x2 over the
+    embedding dimensions with stride 2; 2 deep with stride 1 along the pairs while more than
+    one pair is left, 1 deep in the last layer, as the authors' code does) down to ``(pairs
+    left, 1, 1)`` per channel; dropout on that vector, a linear prediction layer, plus
+    ``w0 + sum_i w_i x_i``. With ``groups`` (the group of every field), the fields of a
+    group are first pooled into one embedding by self-attention, ``e_g = sum_{j in g} a_j
+    e_j`` with ``a = softmax_{j in g}(h^T tanh(W e_j))``, and the cube pairs the groups.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = CFMNet(4, 3, 4, 2, 0.0, None, 8, sparse=False, init_std=0.1)
+    >>> net(torch.tensor([[0, 2, 3]]), torch.tensor([[1.0, 1.0, 1.0]])).shape
+    torch.Size([1])
+    """
+
+    bag = False
+
+    def __init__(self, n_features: int, n_fields: int, n_factors: int, n_channels: int,
+                 dropout: float, groups: torch.Tensor | None, attention_size: int, *,
+                 sparse: bool, init_std: float) -> None:
+        super().__init__()
+        self.linear = _Linear(n_features, sparse)
+        self.factors = _embedding(n_features, n_factors, sparse, init_std)
+        self.attention = None
+        if groups is not None:
+            members = torch.arange(int(groups.max()) + 1)[:, None] == groups[None, :]
+            self.register_buffer("members", members, persistent=False)   # (groups, fields)
+            self.attention = nn.Sequential(nn.Linear(n_factors, attention_size, bias=False),
+                                           nn.Tanh(), nn.Linear(attention_size, 1, bias=False))
+            n_fields = members.shape[0]
+        left, right = torch.triu_indices(n_fields, n_fields, offset=1)
+        self.register_buffer("left", left, persistent=False)
+        self.register_buffer("right", right, persistent=False)
+        layers: list[nn.Module] = []
+        depth, c_in, n_layers = len(left), 1, n_factors.bit_length() - 1
+        for layer in range(n_layers):
+            deep = 2 if depth > 1 and layer < n_layers - 1 else 1
+            layers += [nn.Conv3d(c_in, n_channels, (deep, 2, 2), stride=(1, 2, 2)), nn.ReLU()]
+            depth, c_in = depth - deep + 1, n_channels
+        self.conv = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.projection = nn.Linear(depth * n_channels, 1, bias=False)
+
+    def embeddings(self) -> list[nn.Embedding]:
+        return [self.linear.weight, self.factors]
+
+    def forward(self, ids, values):
+        e = self.factors(ids) * values[..., None]                          # (batch, fields, k)
+        if self.attention is not None:
+            logits = self.attention(e)[..., 0][:, None, :]                  # (batch, 1, fields)
+            weights = torch.softmax(logits.masked_fill(~self.members, -torch.inf), dim=2)
+            e = weights @ e                                                 # (batch, groups, k)
+        cube = torch.einsum("bpi,bpj->bpij", e[:, self.left], e[:, self.right])
+        out = self.dropout(self.conv(cube[:, None]).flatten(1))
+        return self.linear.slots(ids, values) + self.projection(out)[:, 0]

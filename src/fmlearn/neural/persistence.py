@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 from .. import persistence as fm_files
 from .._files import write_atomically
 from .._model_file_checks import FileProblem
-from ._models import (AFMClassifier, AFMRegressor, DeepFMClassifier, DeepFMRegressor,
+from ._models import (AFMClassifier, AFMRegressor, CFMClassifier, CFMRanker, CFMRegressor,
+                      DeepFMClassifier, DeepFMRegressor, IFMClassifier, IFMRegressor,
                       NeuralFFMClassifier, NeuralFFMRegressor, NeuralFMClassifier,
                       NeuralFMRegressor, NFMClassifier, NFMRegressor)
 
@@ -34,7 +35,8 @@ MODEL_KIND = "torch-state"
 _ESTIMATORS = {cls.__name__: cls for cls in (NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
                                              NFMClassifier, DeepFMRegressor, DeepFMClassifier,
                                              AFMRegressor, AFMClassifier, NeuralFFMRegressor,
-                                             NeuralFFMClassifier)}
+                                             NeuralFFMClassifier, IFMRegressor, IFMClassifier,
+                                             CFMRegressor, CFMClassifier, CFMRanker)}
 # Fitted attributes of JSON values, and of arrays.
 _SCALARS = ("n_iter_", "n_fields_", "loss_curve_", "validation_scores_", "best_validation_score_",
             "y_mean_", "y_scale_")
