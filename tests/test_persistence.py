@@ -20,7 +20,7 @@ from sklearn.linear_model import LinearRegression
 
 from fmlearn import FMClassifier, FMRegressor
 from fmlearn import _files, persistence
-from fmlearn import _model_file_checks as persistence_checks
+from fmlearn import _model_archive as persistence_checks
 from fmlearn.persistence import ModelFileError, load, read_header, save
 
 COMBOS = [(cls, solver) for cls in (FMRegressor, FMClassifier)

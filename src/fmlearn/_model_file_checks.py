@@ -1,256 +1,21 @@
 """What :mod:`fmlearn.persistence` checks before it builds an estimator from a model file.
 
-Two layers, so that a crafted file either loads into an estimator whose predictions and
-warm starts read only what its arrays hold, or is refused with a message naming the member:
+A crafted file either loads into an estimator whose predictions and warm starts read only
+what its arrays hold, or is refused with a message naming the member. The members are read
+through :class:`~fmlearn._model_archive.Archive`, which checks their sizes first; then
+:func:`check_estimator` checks every array against the header and against each other:
+the shape each kernel indexes by, exactly the dtype it is compiled for, finite
+parameters, ids within their range, MCMC sample counts, and the parameters that must
+agree with the arrays (``n_factors``, ``order``, ``dtype``, ``solver``, ``classes_``).
 
-- :class:`Archive` reads a member of the zip archive only after checking, from the zip
-  directory and the member's ``.npy`` header, that it is as large as it says and no larger
-  than its compressed bytes can expand to: a file cannot make a reader allocate more than
-  about a thousand times its own size, nor parse a header larger than ``MAX_HEADER_BYTES``.
-- :func:`check_estimator` checks every array against the header and against each other:
-  the shape each kernel indexes by, exactly the dtype it is compiled for, finite
-  parameters, ids within their range, MCMC sample counts, and the parameters that must
-  agree with the arrays (``n_factors``, ``order``, ``dtype``, ``solver``, ``classes_``).
-
-Both raise :class:`FileProblem`; :mod:`fmlearn.persistence` adds the file's path.
+It raises :class:`FileProblem`; :mod:`fmlearn.persistence` adds the file's path.
 """
-import math
-import zipfile
-from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
 
-MAX_HEADER_BYTES = 64 * 2**20
-# DEFLATE expands at most 1032-fold (a 258-byte match per 2-bit code; zlib's technical notes).
-MAX_DEFLATE_RATIO = 1032
-_NPY_HEADER_LIMIT = 10000  # numpy's own max_header_size
-_CHUNK = 2**22  # elements per slice when scanning large arrays, bounding temporary memory
-
-
-class FileProblem(ValueError):
-    """What is wrong with a model file, without its path (the caller adds it)."""
-
-
-@dataclass
-class Raw:
-    """An object of a registered ``kind`` as read from a file: its fields, not yet built."""
-
-    kind: str
-    fields: dict
-
-
-# --- reading members -----------------------------------------------------------------------------
-class Archive:
-    """The members of an opened model file, each read only after its sizes are checked.
-
-    ``archive[name]`` is the array member ``name + ".npy"``, whose dtype and shape must be
-    those ``table[name]`` (the header's ``arrays`` entry, set once the header is read) lists.
-
-    Examples
-    --------
-    >>> import io, zipfile, numpy as np
-    >>> buffer = io.BytesIO()
-    >>> with zipfile.ZipFile(buffer, "w") as z, z.open("w.npy", "w") as member:
-    ...     np.lib.format.write_array(member, np.arange(3.0))
-    >>> archive = Archive(zipfile.ZipFile(buffer), len(buffer.getvalue()),
-    ...                   {"w": {"dtype": "<f8", "shape": [3]}})
-    >>> archive["w"]
-    array([0., 1., 2.])
-    """
-
-    def __init__(self, archive, file_size, table=None):
-        self.archive, self.file_size, self.table = archive, file_size, table
-
-    def member(self, filename, what):
-        """The checked ``ZipInfo`` of ``filename``; ``what`` names it in messages."""
-        try:
-            info = self.archive.getinfo(filename)
-        except KeyError:
-            raise FileProblem(f"missing {what}: the file is incomplete or was altered") from None
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise FileProblem(f"{what} uses zip compression method {info.compress_type}; "
-                              "fmlearn writes stored or deflated members only")
-        if info.header_offset + info.compress_size > self.file_size:
-            raise FileProblem(f"{what} is truncated: its {info.compress_size} bytes run past "
-                              f"the end of the {self.file_size}-byte file")
-        stored = info.compress_type == zipfile.ZIP_STORED
-        if (info.file_size != info.compress_size if stored
-                else info.file_size > MAX_DEFLATE_RATIO * info.compress_size + 1024):
-            raise FileProblem(f"{what} claims {info.file_size} bytes, more than its "
-                              f"{info.compress_size} stored bytes can hold")
-        return info
-
-    def header_bytes(self, filename):
-        """The bytes of the header member, refused above ``MAX_HEADER_BYTES``."""
-        info = self.member(filename, filename)
-        if info.file_size > MAX_HEADER_BYTES:
-            raise FileProblem(f"{filename} claims {info.file_size} bytes; a model header has at "
-                              f"most {MAX_HEADER_BYTES}")
-        return self.archive.read(info)
-
-    def __getitem__(self, name):
-        what = f"array {name!r}"
-        info = self.member(f"{name}.npy", what)
-        with self.archive.open(info) as member:
-            dtype, shape = _npy_header(member, what)
-            need = member.tell() + dtype.itemsize * int(np.prod(shape, dtype=object))
-            if need != info.file_size:
-                raise FileProblem(f"{what} declares shape {list(shape)} of {dtype.str} "
-                                  f"({need} bytes with its header) but its member holds "
-                                  f"{info.file_size} bytes")
-            agree_with_table(name, dtype, shape, self.table.get(name))
-            member.seek(0)
-            return np.lib.format.read_array(member, allow_pickle=False)
-
-
-def _npy_header(member, what):
-    """``(dtype, shape)`` from the ``.npy`` header of the open ``member``, refusing what a
-    model file never holds."""
-    try:
-        version = np.lib.format.read_magic(member)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f".npy format version {version} is not one fmlearn writes")
-        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read(member, max_header_size=_NPY_HEADER_LIMIT)
-    except ValueError as exc:  # the zip layer's errors (a bad CRC, ...) go to the caller
-        raise FileProblem(f"{what} is not a readable .npy array ({exc})") from exc
-    if dtype.hasobject:
-        raise FileProblem(f"{what} holds Python objects, which fmlearn never unpickles: not a "
-                          "file fmlearn wrote")
-    if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
-        raise FileProblem(f"{what} has dtype {dtype.str}; model files hold numbers only")
-    if any(n < 0 for n in shape):
-        raise FileProblem(f"{what} declares the negative shape {list(shape)}")
-    return dtype, shape
-
-
-def agree_with_table(name, dtype, shape, spec):
-    """Refuse an array whose dtype or shape differs from its entry in the header's table."""
-    if not isinstance(spec, dict) or spec.get("dtype") != dtype.str \
-            or spec.get("shape") != list(shape):
-        said = (f"{spec.get('dtype')} and {spec.get('shape')}" if isinstance(spec, dict)
-                else "nothing of it")
-        raise FileProblem(f"array {name!r} has dtype {dtype.str} and shape {list(shape)}; the "
-                          f"header says {said}")
-
-
-# --- arrays against each other ------------------------------------------------------------------
-def _is_real(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_finite(value):
-    try:
-        return _is_real(value) and math.isfinite(value)
-    except OverflowError:  # an integer beyond float's range
-        return False
-
-
-def _is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _first(array, bad):
-    """The index and value of the first entry of ``array`` where ``bad`` holds, or None;
-    scanned in slices so a large array needs no full-size temporary."""
-    flat = array.reshape(-1)
-    for start in range(0, flat.shape[0], _CHUNK):
-        hits = np.flatnonzero(bad(flat[start:start + _CHUNK]))
-        if hits.size:
-            at = np.unravel_index(start + int(hits[0]), array.shape)
-            where = int(at[0]) if len(at) == 1 else tuple(int(i) for i in at)
-            return where, flat[start + hits[0]].item()
-    return None
-
-
-class _Checker:
-    """Checks arrays against shapes written with named dimensions (``"n_features"``, ...).
-
-    A dimension the header fixes is bound up front; one it does not (the number of fields,
-    samples, groups) is bound by the first array that has it and must agree everywhere after.
-    """
-
-    def __init__(self, name_of, dims):
-        self.name_of, self.dims = name_of, dims
-
-    def fields(self, value, kind, names, where):
-        """The fields of a ``Raw`` of ``kind`` that has exactly ``names``."""
-        if not isinstance(value, Raw) or value.kind != kind:
-            got = value.kind if isinstance(value, Raw) else type(value).__name__
-            raise FileProblem(f"{where} is a {got}; expected a {kind}")
-        if set(value.fields) != set(names):
-            raise FileProblem(f"{where} ({kind}) has the fields {sorted(value.fields)}; expected "
-                              f"{sorted(names)}")
-        return value.fields
-
-    def array(self, value, where, shape, dtype, why, check=None):
-        """Refuse ``value`` unless it is an array of ``shape`` and exactly ``dtype``.
-
-        ``check`` is ``(bad, problem)``: a vectorised test of entries that must not occur
-        and how to say what is wrong with one (``problem(value)``)."""
-        if not isinstance(value, np.ndarray):
-            raise FileProblem(f"{where} is a {type(value).__name__}; expected an array")
-        name = f"array {self.name_of(value)!r}"
-        if value.dtype != dtype:
-            raise FileProblem(f"{name} has dtype {value.dtype.str}; expected "
-                              f"{np.dtype(dtype).str} ({why})")
-        if value.ndim != len(shape):
-            raise FileProblem(f"{name} has shape {list(value.shape)}; expected "
-                              f"[{self._named(shape)}]")
-        for size, dim in zip(value.shape, shape):
-            if isinstance(dim, str) and dim not in self.dims:
-                if size < 1:
-                    raise FileProblem(f"{name} has shape {list(value.shape)}: {dim} must be at "
-                                      "least 1")
-                self.dims[dim] = size
-        expected = [self.dims[d] if isinstance(d, str) else d for d in shape]
-        if list(value.shape) != expected:
-            raise FileProblem(f"{name} has shape {list(value.shape)}; expected "
-                              f"[{self._named(shape)}]")
-        if check is not None:
-            found = _first(value, check[0])
-            if found is not None:
-                raise FileProblem(f"{name} holds {found[1]!r} at index {found[0]}; "
-                                  f"{check[1](value)}")
-        return value
-
-    def _named(self, shape):
-        """``shape`` for a message: ``n_features=51, n_factors=3``."""
-        return ", ".join(str(d) if not isinstance(d, str) else
-                         f"{d}={self.dims[d]}" if d in self.dims else d for d in shape)
-
-    def floats(self, value, where, shape, dtype, why, low=None):
-        """A float array of finite entries (above 0 with ``low="positive"``, at least 0
-        with ``"non-negative"``)."""
-        if low == "positive":
-            check = (lambda a: ~(np.isfinite(a) & (a > 0)), lambda a: "it must be finite and > 0")
-        elif low == "non-negative":
-            check = (lambda a: ~(np.isfinite(a) & (a >= 0)),
-                     lambda a: "it must be finite and >= 0")
-        else:
-            check = (lambda a: ~np.isfinite(a), lambda a: "parameters must be finite")
-        return self.array(value, where, shape, dtype, why, check)
-
-    def ids(self, value, where, shape, dtype, dim, what):
-        """An integer array of ids ``0 .. dims[dim] - 1``."""
-        n = self.dims[dim]
-        return self.array(value, where, shape, dtype, f"{what} ids",
-                          (lambda a: (a < 0) | (a >= n), lambda a: f"the model has {n} {what}"))
-
-    @staticmethod
-    def scalar(value, where, test, expected):
-        if not test(value):
-            raise FileProblem(f"{where} is {value!r}; expected {expected}")
-        return value
-
-    def real(self, value, where):
-        return self.scalar(value, where, _is_finite, "a finite number")
-
-    def count(self, value, where):
-        return self.scalar(value, where, _is_count, "an integer >= 0")
-
+from ._array_checks import Checker, is_count, is_finite, is_real
+from ._model_archive import FileProblem, Raw
 
 # --- the model and the solver state --------------------------------------------------------------
 _FM = ("n_features",)
@@ -269,7 +34,7 @@ _FIELDS = {"fm": ("intercept", "coef", "factors"),
 def _is_bounds(value):
     """None or ``(low, high)``, finite, ``low <= high``: what a sample's score is clipped to."""
     return value is None or (isinstance(value, tuple) and len(value) == 2
-                             and all(map(_is_finite, value)) and value[0] <= value[1])
+                             and all(map(is_finite, value)) and value[0] <= value[1])
 
 
 def _check_cutpoints(c, value, where, shape):
@@ -460,7 +225,7 @@ def _check_vb_state(c, value, where):
     _check_hyper(c, f["hyper"], f"{where} field 'hyper'")
     _check_groups(c, f["groups"], f"{where} field 'groups'")
     c.scalar(f["intercept_var"], f"{where} field 'intercept_var'",
-             lambda v: _is_finite(v) and v >= 0, "a finite number >= 0")
+             lambda v: is_finite(v) and v >= 0, "a finite number >= 0")
     for name, shape in (("coef_var", _FM), ("factors_var", ("n_features", "n_factors"))):
         c.floats(f[name], f"{where} field {name!r}", shape, np.float64, "variances are float64",
                  low="non-negative")
@@ -470,7 +235,7 @@ def _check_vb_state(c, value, where):
         c.floats(f[name], f"{where} field {name!r}", shape, np.float64, "priors are float64",
                  low="positive")
     elbo = f["elbo"]
-    if not (isinstance(elbo, list) and elbo and all(map(_is_finite, elbo))):
+    if not (isinstance(elbo, list) and elbo and all(map(is_finite, elbo))):
         raise FileProblem(f"{where} field 'elbo' is {elbo!r}; expected a list of finite numbers")
 
 
@@ -531,7 +296,7 @@ def _check_header(estimator, header, c):
     if estimator.n_jobs == 0:
         raise FileProblem("invalid parameters: n_jobs=0 has no meaning")
     n_features = c.scalar(header.get("n_features_in_"), "n_features_in_",
-                          lambda v: _is_count(v) and v >= 1, "an integer >= 1")
+                          lambda v: is_count(v) and v >= 1, "an integer >= 1")
     names = header.get("feature_names_in_")
     if names is not None and not (isinstance(names, list) and len(names) == n_features
                                   and all(isinstance(n, str) for n in names)):
@@ -560,10 +325,10 @@ def _check_attributes(estimator, attributes, c):
                  lambda v: v is not None and _is_bounds(v), "finite (low, high)")
     for name in ("loss_curve_", "validation_scores_"):
         curve = attributes.get(name)
-        if curve is not None and not (isinstance(curve, list) and all(map(_is_real, curve))):
+        if curve is not None and not (isinstance(curve, list) and all(map(is_real, curve))):
             raise FileProblem(f"{name} is {curve!r}; expected a list of numbers")
     best = attributes.get("best_validation_score_")
-    if best is not None and not _is_real(best):
+    if best is not None and not is_real(best):
         raise FileProblem(f"best_validation_score_ is {best!r}; expected a number")
     if "n_retries_" in attributes:
         c.count(attributes["n_retries_"], "n_retries_")
@@ -616,7 +381,7 @@ def _check_recommender(estimator, header, model, attributes, c):
                           f"dtype={estimator.dtype!r}")
     c.count(header.get("n_iter_"), "n_iter_")
     for name in ("n_users_", "n_items_", "n_item_columns_", "n_user_columns_"):
-        c.dims[name] = c.scalar(attributes.get(name), name, lambda v: _is_count(v) and v >= 1,
+        c.dims[name] = c.scalar(attributes.get(name), name, lambda v: is_count(v) and v >= 1,
                                 "an integer >= 1")
     c.scalar(header.get("n_features_in_"), "n_features_in_", lambda v: v == c.dims["n_items_"],
              f"n_items_={c.dims['n_items_']}")
@@ -640,7 +405,7 @@ def _check_recommender(estimator, header, model, attributes, c):
                    interactions=where == "interactions_")
     for name in ("loss_curve_", "validation_scores_"):
         curve = attributes.get(name)
-        if not (isinstance(curve, list) and all(map(_is_real, curve))):
+        if not (isinstance(curve, list) and all(map(is_real, curve))):
             raise FileProblem(f"{name} is {curve!r}; expected a list of numbers")
 
 
@@ -678,12 +443,12 @@ def check_estimator(estimator, header, model, attributes, name_of):
     ...     print(problem)
     array 'model.coef' has shape [3]; expected [n_features=2]
     """
-    c = _Checker(lambda array: name_of(id(array)), {})
+    c = Checker(lambda array: name_of(id(array)), {})
     if type(estimator).__name__ == "FMRecommender":
         return _check_recommender(estimator, header, model, attributes, c)
     dtype, n_classes = _check_header(estimator, header, c)
     widths = attributes.get("relation_widths_", [])  # relations' features follow X's
-    if not (isinstance(widths, list) and all(map(_is_count, widths))):
+    if not (isinstance(widths, list) and all(map(is_count, widths))):
         raise FileProblem(f"relation_widths_ is {widths!r}; expected a list of block widths")
     c.dims["n_features"] += sum(widths)
     model_kind, state_kind = _expected_kinds(estimator, n_classes)

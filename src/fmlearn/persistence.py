@@ -35,7 +35,8 @@ its shapes in :mod:`fmlearn._model_file_checks`, which refuses kinds it does not
 registered kinds and the estimator classes in ``_ESTIMATORS`` are ever built from a file,
 and only the fitted attributes named in ``_ATTRIBUTES`` are ever set.
 
-Reading checks before it trusts (:mod:`fmlearn._model_file_checks`): a member is read
+Reading checks before it trusts (:mod:`fmlearn._model_archive`, then
+:mod:`fmlearn._model_file_checks`): a member is read
 only once the zip directory and its ``.npy`` header show it is as large as it says, and
 no larger than its stored bytes can hold (``header.json`` at most 64 MiB); then every
 array is checked against the header and against the others (shapes, exactly the dtypes
@@ -74,7 +75,8 @@ from ._ffm import FFMClassifier, FFMRegressor
 from ._files import write_atomically
 from ._fwfm import FwFMClassifier, FwFMRegressor
 from ._ordinal import FMOrdinalRegressor
-from ._model_file_checks import Archive, FileProblem, Raw, agree_with_table, check_estimator
+from ._model_archive import Archive, FileProblem, Raw, agree_with_table
+from ._model_file_checks import check_estimator
 from ._ranking import FMRanker
 from ._recommender import FMRecommender
 from ._regression import FMRegressor
@@ -325,7 +327,7 @@ class _Decoder:
     (recording each one's name) and keeps registered objects as their fields, which the
     checks of :mod:`fmlearn._model_file_checks` read; ``build`` makes the objects.
 
-    ``arrays`` maps array names to arrays: an :class:`~fmlearn._model_file_checks.Archive`
+    ``arrays`` maps array names to arrays: an :class:`~fmlearn._model_archive.Archive`
     when loading, the arrays about to be written when saving.
     """
 
@@ -619,7 +621,7 @@ def _sniff(start: bytes) -> str:
 
 @contextlib.contextmanager
 def _open(path: StrPath) -> Iterator[tuple[Archive, dict[str, Any]]]:
-    """Open a model file: yield its :class:`~fmlearn._model_file_checks.Archive` (arrays not
+    """Open a model file: yield its :class:`~fmlearn._model_archive.Archive` (arrays not
     yet read) and the checked header."""
     with open(path, "rb") as fh:
         start = fh.read(8)

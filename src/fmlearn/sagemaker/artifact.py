@@ -37,7 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._classification import FMClassifier
 from .._files import write_atomically
-from .._model_file_checks import FileProblem
+from .._model_archive import FileProblem
 from .._regression import FMRegressor
 from ..model import FMModel
 from ..persistence import ModelFileError, _build_header, _read_estimator
