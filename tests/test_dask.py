@@ -197,10 +197,10 @@ def test_errors_name_the_problem(client, tmp_path):
     with pytest.raises(ValueError, match=r"partition 1: X: Input (X )?contains NaN"):
         DaskFMRegressor().fit(da.from_array(dense, chunks=(100, -1)),
                               da.from_array(y, chunks=100), client=client)
-    with pytest.raises(ValueError, match="solver='sgd' or 'als' on a cluster; got "
-                                         "solver='mcmc'"):
-        DaskFMRegressor(solver="mcmc").fit(da.from_array(X.toarray(), chunks=(100, -1)), y,
-                                           client=client)
+    with pytest.raises(ValueError, match="solver='sgd', 'als' or 'mcmc' on a cluster; got "
+                                         "solver='vb'"):
+        DaskFMRegressor(solver="vb").fit(da.from_array(X.toarray(), chunks=(100, -1)), y,
+                                         client=client)
     with pytest.raises(ValueError, match="X has 200 rows but y has 150"):
         DaskFMRegressor().fit(da.from_array(X.toarray(), chunks=(100, -1)), y[:150],
                               client=client)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._threads import numba_threads
-from ..kernels.coordinate import (LANES, block_pass, draw_layer, exclusive_blocks,
-                                  posterior_value, probit_targets, scores_and_sums)
+from ..kernels.coordinate import (LANES, block_pass, draw_group_prior, draw_layer,
+                                  exclusive_blocks, posterior_value, probit_targets,
+                                  scores_and_sums)
 from ..solvers.als import block_layout, pointwise_loss
 from ._solver import DistributedSolver, share
 
@@ -151,8 +152,8 @@ class DaskALS(DistributedSolver):
 
     def run_epoch(self, model, data, state, rng):
         client, local = data.client, self.local
-        bounds, shards, present = self.shards(data)
-        alpha, mu_w, lam_w, mu_v, lam_v = state.arrays()
+        shards = self.shards(data)[1]
+        alpha = state.alpha
         groups = np.zeros(model.n_features, dtype=np.int64)
         shared = share(client, model)
         states = [client.submit(begin_sweep, s, shared, local.loss) for s in shards]
@@ -163,11 +164,24 @@ class DaskALS(DistributedSolver):
             model.intercept = posterior_value(old, sums[0], sums[1], alpha[0], 0.0,
                                               float(local.reg_intercept), False)
             states = [client.submit(shift, st, model.intercept - old) for st in states]
+        states = self.update_layers(model, data, states, state, groups, False)
+        return sum(client.gather([client.submit(sweep_loss, s, st, local.loss)
+                                  for s, st in zip(shards, states)]))
+
+    def update_layers(self, model, data, states, hyper, groups, sample):
+        """Set (or, ``sample``, draw) the layers in the single-process order: w, then each
+        column of V, block by block (a sampler draws each layer's group priors first);
+        return the partitions' sweep states after them."""
+        client, local = data.client, self.local
+        bounds, shards, present = self.shards(data)
+        alpha, mu_w, lam_w, mu_v, lam_v = hyper.arrays()
         for layer in range(0 if local.fit_linear else 1, model.factors.shape[1] + 1):
             linear = layer == 0
             values = model.coef if linear else model.factors[:, layer - 1]
             mu = mu_w if linear else mu_v[:, layer - 1]
             lam = lam_w if linear else lam_v[:, layer - 1]
+            if sample:
+                draw_group_prior(values, groups, mu, lam)
             for b in range(bounds.shape[0] - 1):
                 c0, c1 = bounds[b], bounds[b + 1]
                 old = values[c0:c1].astype(np.float64)
@@ -178,8 +192,7 @@ class DaskALS(DistributedSolver):
                 for i, part_sums in zip(ids, parts):
                     total[0][i] += part_sums
                 delta = np.empty(c1 - c0)
-                draw_layer(values, c0, c1, total, old, delta, alpha[0], mu, lam, groups, False)
+                draw_layer(values, c0, c1, total, old, delta, alpha[0], mu, lam, groups, sample)
                 states = [client.submit(block_apply, s, st, layer, b, old[i], delta[i])
                           for s, st, i in zip(shards, states, ids)]
-        return sum(client.gather([client.submit(sweep_loss, s, st, local.loss)
-                                  for s, st in zip(shards, states)]))
+        return states

@@ -15,10 +15,11 @@ from sklearn.utils._param_validation import Interval
 
 from .._classification import FMClassifier
 from .._regression import FMRegressor
-from .._validation import validate_fm_data
+from .._validation import validate_feature_groups, validate_fm_data
 from ..persistence import load, save
 from ._als import DaskALS
 from ._data import PartitionedData, is_distributed
+from ._mcmc import DaskMCMC
 from ._sgd import DaskSGD
 
 _CLUSTER_PARAMS = {"local_steps": None, "checkpoint": None, "max_retries": 3}
@@ -96,7 +97,7 @@ class _ClusterFit:
         eval_set : tuple (X_val, y_val) of in-memory data, default=None
             Validation rows, scored on the driver after each epoch.
         feature_groups : array-like, default=None
-            For in-memory fits (see the base estimator).
+            The group of each feature, for ``solver="mcmc"`` (see the base estimator).
         client : distributed.Client, default=None
             The cluster; by default the current client (``distributed.default_client()``).
         file_format : {"auto", "libsvm", "ffm", "recordio"}, default="auto"
@@ -112,9 +113,13 @@ class _ClusterFit:
                                feature_groups=feature_groups)
         self._validate_params()
         name = type(self).__name__
-        if self.solver not in ("sgd", "als") or self.order != 2:
-            raise ValueError(f"{name} trains second-order models with solver='sgd' or 'als' on "
-                             f"a cluster; got solver={self.solver!r}, order={self.order}.")
+        if self.solver not in ("sgd", "als", "mcmc") or self.order != 2:
+            raise ValueError(f"{name} trains second-order models with solver='sgd', 'als' or "
+                             f"'mcmc' on a cluster; got solver={self.solver!r}, "
+                             f"order={self.order}.")
+        if self.early_stopping and self.solver == "mcmc":
+            raise ValueError("early_stopping is not available with solver='mcmc': every sample "
+                             "counts towards the posterior average.")
         if self.early_stopping and eval_set is None:
             raise ValueError("early_stopping on a cluster needs eval_set: the rows are on the "
                              "workers, so no validation_fraction can be split off.")
@@ -157,8 +162,9 @@ class _ClusterFit:
                                             y_numeric=not is_classifier(self))
             validation = (X_val, self._encode_y(y_val, classes=getattr(self, "classes_", None)),
                           np.ones(X_val.shape[0], dtype))
+        groups = validate_feature_groups(feature_groups, n_features, self.solver)
         if not warm:
-            self._initialise(n_features, dtype, None)
+            self._initialise(n_features, dtype, groups)
         solver = self._cluster_solver()
         kind = "FMClassifier" if is_classifier(self) else "FMRegressor"
         warm_workers(client, f"{kind} {self.solver}", dtype.name)
@@ -183,6 +189,8 @@ class _ClusterFit:
         local = dataclasses.replace(self._solver(), n_threads=1)
         if self.solver == "als":
             return DaskALS(local, max_retries=self.max_retries)
+        if self.solver == "mcmc":
+            return DaskMCMC(local, max_retries=self.max_retries)
         return DaskSGD(local, max_retries=self.max_retries, local_steps=self.local_steps)
 
     def _resume(self):
@@ -201,7 +209,7 @@ class _ClusterFit:
                              f"parameters: {', '.join(f'{k}={theirs[k]!r}' for k in differ)}; "
                              "remove the file to start afresh.")
         for attr, value in vars(saved).items():
-            if attr.endswith("_") or attr in ("_solver_state", "_rng"):
+            if attr.endswith("_") or attr in ("_solver_state", "_rng", "_burn_in"):
                 setattr(self, attr, value)
         return saved.n_iter_, {"done": saved.n_iter_, "loss_curve_": list(saved.loss_curve_),
                                "validation_scores_": list(saved.validation_scores_ or [])}
@@ -259,7 +267,9 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     so more epochs are needed (see the docs' Dask page for measured curves).
 
     ``solver="als"``: each coordinate update sums its statistics over the partitions, so
-    a sweep equals the single-machine sweep.
+    a sweep equals the single-machine sweep. ``solver="mcmc"``: the same statistics, the
+    draws made on the driver with the single-process generator, so for the same seed the
+    chain equals the single-machine chain; predictions average the kept samples.
 
     A worker lost during an epoch makes the epoch run again from the model at its start
     (``max_retries`` times); with ``checkpoint`` the estimator is saved there after every

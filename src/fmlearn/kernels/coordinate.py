@@ -249,6 +249,13 @@ def draw_noise_precision(e, s, weighted):
         sr = s[r] if weighted else 1.0
         n += sr
         sse += sr * e[r] * e[r]
+    return noise_precision(n, sse)
+
+
+@njit(cache=CACHE)
+def noise_precision(n, sse):
+    """A draw of ``alpha`` from the weight ``n`` and the weighted squared error ``sse`` of
+    the rows (``draw_noise_precision``; the Dask driver's, from the workers' sums)."""
     if not sse < np.inf:  # diverged residuals: NaN, for the epoch loop's check
         return np.nan
     return np.random.gamma(0.5 * (1.0 + n), 2.0 / (1.0 + sse))

@@ -1,0 +1,203 @@
+"""MCMC on Dask: the single-process Gibbs chain, its draws made on the driver from statistics
+summed over the workers' partitions.
+
+A sweep follows ``MCMCSolver.sweep``: the driver seeds numba's generator from the estimator's
+random generator as one process does, then (probit) gathers every row's score and draws the
+latent targets, in row order, with the same kernel; the workers send ``sum s``, ``sum s e``
+and ``sum s e^2`` and the driver draws the noise precision and w0; then layer by layer it
+draws the group priors (the parameters are on the driver) and, block by block, each feature
+from the summed ``sum s h^2`` and ``sum s h e`` of distributed ALS (``_als``). Every draw
+comes from the same generator in the same order as in one process, from statistics that
+differ only in the order of their floating-point additions, so for the same seed and data
+the chain is the single-process chain to round-off.
+
+The training loss is of the prediction averaged over the kept samples, as in one process:
+each partition keeps the sum of the kept samples' linked scores (``fmlearn.model.apply_link``),
+updated by the sample added and the one dropped. Those sums depend only on the partition and
+the samples' parameters, so Dask can recompute them after a lost worker.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._threads import numba_threads
+from ..kernels.coordinate import (noise_precision, posterior_value, probit_targets,
+                                  scores_and_sums, seed_generator)
+from .._validation import with_fm_indices
+from ..model import add_linked, apply_link, inverse_link, remove_linked
+from ..solvers.als import pointwise_loss
+from ._als import DaskALS, SweepState, shift, sweep_loss
+from ._solver import share
+
+
+def sweep_start(shard, shared):
+    """The scores and factor sums (n_factors, n_rows) of ``shared = (model,)`` on the
+    partition."""
+    (model,) = shared
+    X = shard.X
+    n, k = X.shape[0], model.factors.shape[1]
+    scores, q = np.empty(n), np.empty((k, n), dtype=model.dtype)
+    with numba_threads(1):
+        scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
+                        model.factors, scores, q)
+    return scores, q
+
+
+def start_scores(start):
+    return start[0]
+
+
+def shard_labels(shard):
+    return shard.y.astype(np.float64)
+
+
+def targeted(shard, start, z):
+    """The sweep state for targets ``z`` (None: the partition's own ``y``)."""
+    scores, q = start
+    z = shard.y.astype(np.float64) if z is None else z
+    return SweepState((scores - z).astype(q.dtype), z, tuple(q))
+
+
+def residual_sums(shard, state):
+    """``(sum s, sum s e, sum s e^2)``: the noise precision's and the intercept's statistics."""
+    s, e = shard.sample_weight, state.e.astype(np.float64)
+    return float(s.sum()), float(np.dot(s, e)), float(np.dot(s, e * e))
+
+
+@dataclass
+class Average:
+    """A partition's sum of the kept samples' linked scores, and the rows whose sum lost its
+    digits when a sample was removed (to be summed again from all samples)."""
+
+    total: np.ndarray
+    lost: np.ndarray
+
+
+def _linked(sample, X, target_range, link):
+    with numba_threads(1):
+        return apply_link(sample.predict_csr(X, 1, check=False), link, target_range)
+
+
+def _linked_sum(samples, X, target_range, link):
+    total = None
+    for sample in samples:
+        total = add_linked(total, _linked(sample, X, target_range, link), link)
+    return total
+
+
+def rebuild_average(shard, samples, target_range, link):
+    """The ``Average`` of ``samples`` from scratch."""
+    return Average(_linked_sum(samples, shard.X, target_range, link), np.empty(0, np.int64))
+
+
+def update_average(shard, average, added, dropped, target_range, link):
+    """``average`` with the sample ``added = (model,)`` and without ``dropped`` (or None)."""
+    total = add_linked(average.total, _linked(added[0], shard.X, target_range, link), link)
+    lost = np.empty(0, dtype=np.int64)
+    if dropped is not None:
+        total, gone = remove_linked(total, _linked(dropped[0], shard.X, target_range, link),
+                                    link)
+        lost = np.flatnonzero(np.atleast_2d(gone).any(axis=0))
+    return Average(total, lost)
+
+
+def refresh_average(shard, average, samples, target_range, link):
+    """``average`` with its lost rows summed again over ``samples``."""
+    total = average.total.copy()
+    total[..., average.lost] = _linked_sum(samples, with_fm_indices(shard.X[average.lost]),
+                                           target_range, link)
+    return Average(total, np.empty(0, dtype=np.int64))
+
+
+def average_loss(shard, average, n_samples, loss, link):
+    """The summed weighted loss of the prediction averaged over ``n_samples`` kept samples,
+    and the number of rows to sum again (``Average.lost``)."""
+    decision = inverse_link(average.total, n_samples, link)
+    return (float(np.dot(shard.sample_weight, pointwise_loss(loss, decision, shard.y))),
+            average.lost.shape[0])
+
+
+@dataclass
+class DaskMCMC(DaskALS):
+    """Gibbs sweeps over partitions on Dask workers; ``local`` is the in-memory
+    ``MCMCSolver`` whose switches, burn-in and kept samples it uses, and which keeps the
+    samples (``MCMCSolver.keep``) and scores the validation rows.
+
+    Rounds per sweep (each waits for every partition): probit, one for the scores; one for
+    the residual sums; one per column block and layer; one for the loss.
+    """
+
+    _labels: tuple = None
+    _average: tuple = None
+
+    def labels(self, data, shards):
+        """The targets of all rows in partition order (probit's latent targets are drawn
+        on the driver), gathered once per ``data``."""
+        if self._labels is None or self._labels[0] is not data:
+            client = data.client
+            parts = client.gather([client.submit(shard_labels, s) for s in shards])
+            self._labels = (data, np.concatenate(parts), np.cumsum([0] + [len(p) for p in parts]))
+        return self._labels[1:]
+
+    def run_epoch(self, model, data, state, rng):
+        client, local = data.client, self.local
+        shards = self.shards(data)[1]
+        alpha = state.hyper.alpha
+        seed_generator(int(rng.integers(2**31)))
+        shared = share(client, model)
+        starts = [client.submit(sweep_start, s, shared) for s in shards]
+        if local.loss == "probit":
+            y, cuts = self.labels(data, shards)
+            scores = np.concatenate(client.gather([client.submit(start_scores, st)
+                                                   for st in starts]))
+            z = np.empty(scores.shape[0])
+            probit_targets(scores, y, z, True)
+            states = [client.submit(targeted, s, st, z[cuts[i]:cuts[i + 1]])
+                      for i, (s, st) in enumerate(zip(shards, starts))]
+        else:
+            states = [client.submit(targeted, s, st, None) for s, st in zip(shards, starts)]
+        n, she, sse = np.sum(client.gather([client.submit(residual_sums, s, st)
+                                            for s, st in zip(shards, states)]), axis=0)
+        if local.loss == "squared":
+            alpha[0] = noise_precision(n, sse)
+        if local.fit_intercept:
+            old = model.intercept
+            model.intercept = posterior_value(old, n, she, alpha[0], 0.0,
+                                              float(local.reg_intercept), True)
+            states = [client.submit(shift, st, model.intercept - old) for st in states]
+        states = self.update_layers(model, data, states, state.hyper, state.groups, True)
+        loss = self.averaged_loss(model, data, shards, states, state)
+        local.keep(model, state)
+        return loss
+
+    def averaged_loss(self, model, data, shards, states, state):
+        """The summed weighted training loss of the prediction averaged over the samples kept
+        after this draw (of the draw itself during burn-in), as ``MCMCSolver.epoch`` gives."""
+        client, local = data.client, self.local
+        if state.n_iter + 1 <= local.burn_in:
+            return sum(client.gather([client.submit(sweep_loss, s, st, local.loss)
+                                      for s, st in zip(shards, states)]))
+        kept = state.samples + [model.copy()]
+        dropped = None
+        if local.n_kept_samples is not None and len(kept) > local.n_kept_samples:
+            dropped, kept = kept[0], kept[1:]
+        link, bounds = local.link, local.target_range
+        if self._average is not None and self._average[0] is data and self._average[1] == state.n_iter:
+            averages = [client.submit(update_average, s, a, share(client, model.copy()),
+                                      None if dropped is None else share(client, dropped),
+                                      bounds, link)
+                        for s, a in zip(shards, self._average[2])]
+        else:  # the first kept sample, or the samples of an earlier fit
+            samples = share(client, *kept)
+            averages = [client.submit(rebuild_average, s, samples, bounds, link)
+                        for s in shards]
+        results = client.gather([client.submit(average_loss, s, a, len(kept), local.loss, link)
+                                 for s, a in zip(shards, averages)])
+        if any(lost for _, lost in results):
+            samples = share(client, *kept)
+            averages = [client.submit(refresh_average, s, a, samples, bounds, link)
+                        if lost else a for s, a, (_, lost) in zip(shards, averages, results)]
+            results = client.gather([client.submit(average_loss, s, a, len(kept), local.loss,
+                                                   link) for s, a in zip(shards, averages)])
+        self._average = (data, state.n_iter + 1, averages)
+        return sum(loss for loss, _ in results)

@@ -1,0 +1,113 @@
+"""Gibbs sampling on a Dask cluster: the single-process chain, draw for draw."""
+import os
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import fmlearn.dask._als as dask_als
+import fmlearn.dask._mcmc as dask_mcmc
+from fmlearn import FMClassifier, FMRegressor
+from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
+from fmlearn.dask._als import make_shard, partition_bounds
+from fmlearn.dask._data import Partition
+from fmlearn.model import FMModel
+from test_dask import client, one_hot  # noqa: F401  (client: the cluster fixture)
+
+GROUPS = np.r_[np.zeros(40, int), np.ones(50, int)]
+
+
+def data(n_rows=600, seed=0):
+    """One-hot rows in three uneven chunks, row weights."""
+    X, y = one_hot(n_rows, seed=seed)
+    weights = np.random.default_rng(seed + 1).uniform(0.5, 2.0, n_rows)
+    return X, y, weights, da.from_array(X, chunks=(250, -1), asarray=False)
+
+
+def assert_same_chain(dist, ref):
+    np.testing.assert_allclose(dist.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    for name, trace in ref.hyperparameter_trace_.items():
+        np.testing.assert_allclose(dist.hyperparameter_trace_[name], trace, rtol=1e-9)
+    assert dist.model_.n_samples == ref.model_.n_samples
+    np.testing.assert_allclose(dist.model_.intercepts, ref.model_.intercepts, rtol=1e-9)
+    np.testing.assert_allclose(dist.model_.factors_samples, ref.model_.factors_samples,
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_regression_chain_equals_the_single_process_chain(client):
+    X, y, weights, chunks = data()
+    params = dict(n_factors=2, solver="mcmc", max_iter=5, burn_in=1, n_kept_samples=3,
+                  random_state=0, dtype="float64")
+    dist = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=250),
+                                         sample_weight=weights, feature_groups=GROUPS,
+                                         eval_set=(X[:50], y[:50]), client=client)
+    ref = FMRegressor(**params).fit(X, y, sample_weight=weights, feature_groups=GROUPS,
+                                    eval_set=(X[:50], y[:50]))
+    assert_same_chain(dist, ref)
+    assert dist.hyperparameter_trace_["mu_w"].shape == (5, 2)  # one prior per group
+    np.testing.assert_allclose(dist.validation_scores_, ref.validation_scores_, rtol=1e-9)
+    # Predictions average the 3 kept samples' (clipped) predictions.
+    kept = dist.model_
+    each = [kept.sample(s).predict(X) for s in range(3)]
+    expected = np.mean(np.clip(each, y.min(), y.max()), axis=0)
+    np.testing.assert_allclose(dist.predict(X), expected, rtol=1e-9)
+    np.testing.assert_allclose(dist.predict(chunks).compute(), expected, rtol=1e-9)
+
+
+def test_probit_chain_equals_the_single_process_chain(client):
+    X, y, weights, chunks = data(seed=2)
+    labels = np.where(y > np.median(y), "yes", "no")
+    params = dict(n_factors=2, solver="mcmc", max_iter=4, burn_in=1, n_kept_samples=2,
+                  random_state=1, dtype="float64")
+    dist = DaskFMClassifier(**params).fit(chunks, da.from_array(labels, chunks=250),
+                                          sample_weight=weights, feature_groups=GROUPS,
+                                          client=client)
+    ref = FMClassifier(**params).fit(X, labels, sample_weight=weights, feature_groups=GROUPS)
+    assert_same_chain(dist, ref)
+    np.testing.assert_allclose(dist.predict_proba(X), ref.predict_proba(X), rtol=1e-9)
+
+
+def test_a_killed_worker_mid_sweep_leaves_the_chain_as_it_was(client, monkeypatch):
+    X, y, _, chunks = data(seed=3)
+    params = dict(n_factors=2, solver="mcmc", max_iter=3, burn_in=0, n_kept_samples=2,
+                  random_state=0, dtype="float64")
+    target = da.from_array(y, chunks=250)
+    clean = DaskFMRegressor(**params).fit(chunks, target, client=client)
+    victim = sorted(client.run(os.getpid).values())[0]
+    draws, calls = dask_als.draw_layer, []
+
+    def killing(*args):  # the worker dies after the 8th block of the run (second sweep)
+        calls.append(None)
+        if len(calls) == 8:
+            os.kill(victim, 9)
+        return draws(*args)
+
+    monkeypatch.setattr(dask_als, "draw_layer", killing)
+    killed = DaskFMRegressor(**params).fit(chunks, target, client=client)
+    client.wait_for_workers(2)
+    assert victim not in client.run(os.getpid).values()  # the worker did die
+    assert_same_chain(killed, clean)
+
+
+def test_a_sum_dominated_by_the_dropped_sample_is_summed_again():
+    X, y = one_hot(4)
+    shard = make_shard(Partition(0, X, np.sign(y - 1.5), np.ones(4)), partition_bounds(
+        Partition(0, X, y, np.ones(4))))
+    zeros = (np.zeros(90), np.zeros((90, 2)))
+    sure, unsure = FMModel(40.0, *zeros), FMModel(-40.0, *zeros)
+    average = dask_mcmc.rebuild_average(shard, [sure, unsure], None, "probit")
+    average = dask_mcmc.update_average(shard, average, (unsure,), (sure,), None, "probit")
+    np.testing.assert_array_equal(average.lost, np.arange(4))  # P(-1) was all the sure one's
+    refreshed = dask_mcmc.refresh_average(shard, average, [unsure, unsure], None, "probit")
+    expected = dask_mcmc.rebuild_average(shard, [unsure, unsure], None, "probit")
+    np.testing.assert_allclose(refreshed.total, expected.total, rtol=1e-12)
+    assert dask_mcmc.average_loss(shard, refreshed, 2, "probit", "probit")[1] == 0
+
+
+def test_errors_name_the_problem(client):
+    X, y, _, chunks = data(200)
+    target = da.from_array(y, chunks=250)
+    with pytest.raises(ValueError, match="early_stopping is not available with solver='mcmc'"):
+        DaskFMRegressor(solver="mcmc", early_stopping=True).fit(chunks, target, client=client)
+    with pytest.raises(ValueError, match="feature_groups must give one group per feature"):
+        DaskFMRegressor(solver="mcmc").fit(chunks, target, feature_groups=[0, 1], client=client)
