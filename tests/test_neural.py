@@ -8,11 +8,13 @@ import scipy.sparse as sp
 
 torch = pytest.importorskip("torch", reason="fmlearn.neural needs PyTorch (the neural extra)")
 
-from fmlearn.neural import (AFMClassifier, AFMRegressor, DeepFMClassifier,  # noqa: E402
-                            DeepFMRegressor, NeuralFFMClassifier, NeuralFFMRegressor,
+from fmlearn.neural import (AFMClassifier, AFMRegressor, CFMClassifier,  # noqa: E402
+                            CFMRanker, CFMRegressor, DeepFMClassifier, DeepFMRegressor,
+                            IFMClassifier, IFMRegressor, NeuralFFMClassifier, NeuralFFMRegressor,
                             NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
-from fmlearn.neural._base import resolve_device  # noqa: E402
-from fmlearn.neural._modules import AFMNet, DeepFMNet, FFMNet, FMNet, NFMNet  # noqa: E402
+from fmlearn.neural._base import resolve_device, torch_threads  # noqa: E402
+from fmlearn.neural._modules import (AFMNet, CFMNet, DeepFMNet, FFMNet, FMNet,  # noqa: E402
+                                     IFMNet, NFMNet)
 
 
 def one_hot_fields(rng, n, cardinalities):
@@ -40,7 +42,12 @@ def numpy_fm(X, w0, w, V):
 
 
 def numpy_mlp(h, net, prefix):
-    """Linear -> BatchNorm (running statistics) -> ReLU per layer, then the projection."""
+    """Linear -> BatchNorm (running statistics) -> ReLU per layer, then the projection (all its
+    outputs: numpy_mlp_outputs; the first: numpy_mlp)."""
+    return numpy_mlp_outputs(h, net, prefix)[:, 0]
+
+
+def numpy_mlp_outputs(h, net, prefix):
     layers = [m for m in net.get_submodule(prefix)]
     for m in layers:
         if isinstance(m, torch.nn.Linear):
@@ -53,7 +60,7 @@ def numpy_mlp(h, net, prefix):
             h = h * m.weight.detach().double().numpy() + m.bias.detach().double().numpy()
         elif isinstance(m, torch.nn.ReLU):
             h = np.maximum(h, 0)
-    return h[:, 0]
+    return h
 
 
 def test_fm_forward_matches_rendle():
@@ -138,8 +145,76 @@ def test_afm_forward_matches_xiao():
                                rtol=1e-5, atol=1e-5)
 
 
+def test_ifm_forward_matches_yu():
+    """Eq. 5-9: m_x = h softmax(P FEN([v_1 x_1, ..., v_h x_h])), then the FM over m_i w_i x_i
+    and m_i v_i x_i, in inference mode."""
+    rng = np.random.default_rng(12)
+    X, fields = one_hot_fields(rng, 25, [3, 4, 2])
+    reg = IFMRegressor(fields=fields, n_factors=3, hidden_layer_sizes=(6, 4), init_std=0.5,
+                       max_iter=2, batch_size=8, random_state=0).fit(X, rng.random(25))
+    p, Xd = params(reg.network_), X.toarray()
+    V, w = p["factors.weight"], p["linear.weight.weight"][:, 0]
+    e = np.stack([Xd[:, fields == f] @ V[fields == f] for f in range(3)], 1)   # (rows, fields, k)
+    U = numpy_mlp_outputs(e.reshape(25, -1), reg.network_, "fen")
+    m = 3 * np.exp(U) / np.exp(U).sum(1, keepdims=True)
+    want = p["linear.bias"][0] + (Xd * w * m[:, fields]).sum(1)
+    for a in range(3):
+        for b in range(a + 1, 3):
+            want = want + m[:, a] * m[:, b] * (e[:, a] * e[:, b]).sum(1)
+    np.testing.assert_allclose(reg.predict(X), want * reg.y_scale_ + reg.y_mean_, rtol=1e-5,
+                               atol=1e-5)
+
+
+def numpy_conv3d(cube, weight, bias):
+    """A 3-D convolution of stride (1, 2, 2), no padding, written out: cube (channels, depth,
+    k, k), weight (out, in, deep, 2, 2)."""
+    out_c, _, deep, _, _ = weight.shape
+    depth, k = cube.shape[1] - deep + 1, cube.shape[2] // 2
+    out = np.empty((out_c, depth, k, k))
+    for c in range(out_c):
+        for d in range(depth):
+            for i in range(k):
+                for j in range(k):
+                    patch = cube[:, d:d + deep, 2 * i:2 * i + 2, 2 * j:2 * j + 2]
+                    out[c, d, i, j] = bias[c] + (weight[c] * patch).sum()
+    return out
+
+
+@pytest.mark.parametrize("groups", [None, np.array([0, 0, 1, 2])])
+def test_cfm_forward_matches_xin(groups):
+    """Eq. 3-8: the cube of outer products e_a e_b^T over the pairs a < b (of the fields, or of
+    their attention-pooled groups), 3-D convolutions with ReLU, the prediction layer."""
+    rng = np.random.default_rng(13)
+    X, fields = one_hot_fields(rng, 12, [3, 4, 2, 2])
+    reg = CFMRegressor(fields=fields, field_groups=groups, n_factors=4, n_channels=3,
+                       attention_size=5, init_std=0.5, max_iter=2, batch_size=4,
+                       random_state=0).fit(X, rng.random(12))
+    p, Xd, net = params(reg.network_), X.toarray(), reg.network_
+    V, w = p["factors.weight"], p["linear.weight.weight"][:, 0]
+    convs = [m for m in net.conv if isinstance(m, torch.nn.Conv3d)]
+    want = []
+    for x in Xd:
+        e = np.stack([x[fields == f] @ V[fields == f] for f in range(4)])   # (fields, k)
+        if groups is not None:
+            a = np.tanh(e @ p["attention.0.weight"].T) @ p["attention.2.weight"][0]
+            e = np.stack([(np.exp(a[groups == g]) / np.exp(a[groups == g]).sum()) @ e[groups == g]
+                          for g in range(3)])
+        cube = np.stack([np.outer(e[i], e[j]) for i in range(len(e)) for j in range(i + 1, len(e))])
+        h = cube[None]
+        for conv in convs:
+            h = np.maximum(numpy_conv3d(h, conv.weight.detach().double().numpy(),
+                                        conv.bias.detach().double().numpy()), 0)
+        want.append(p["linear.bias"][0] + x @ w + h.reshape(-1) @ p["projection.weight"][0])
+    np.testing.assert_allclose(reg.predict(X), np.array(want) * reg.y_scale_ + reg.y_mean_,
+                               rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("make", [
     lambda: (FMNet(6, 3, sparse=False, init_std=0.5), False),
+    lambda: (IFMNet(6, 2, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), True),
+    lambda: (CFMNet(6, 2, 4, 2, 0.0, None, 3, sparse=False, init_std=0.5), True),
+    lambda: (CFMNet(6, 3, 4, 2, 0.0, torch.tensor([0, 1, 1]), 3, sparse=False, init_std=0.5),
+             3),
     lambda: (NFMNet(6, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), False),
     lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True),
     lambda: (AFMNet(6, 2, 3, 4, 0.0, sparse=False, init_std=0.5), True),
@@ -147,9 +222,11 @@ def test_afm_forward_matches_xiao():
 def test_gradients_match_finite_differences(make):
     net, slots = make()
     net = net.double().train()
-    if slots:
-        inputs = (torch.tensor([[0, 3], [1, 5], [2, 4]]),
-                  torch.tensor([[1.0, 0.5], [2.0, 1.0], [0.3, 1.5]], dtype=torch.float64))
+    if slots:  # True: 2 fields, or their number
+        n = 2 if slots is True else slots
+        inputs = (torch.tensor([[0, 3, 1], [1, 5, 2], [2, 4, 0]])[:, :n],
+                  torch.tensor([[1.0, 0.5, 0.8], [2.0, 1.0, 1.2], [0.3, 1.5, 0.9]],
+                               dtype=torch.float64)[:, :n])
     else:
         inputs = (torch.tensor([0, 2, 1, 3, 5, 4, 2]),
                   torch.tensor([1.0, 0.5, 2.0, 1.0, 0.3, 1.5, 0.7], dtype=torch.float64),
@@ -160,7 +237,8 @@ def test_gradients_match_finite_differences(make):
     def f(*ps):
         return torch.func.functional_call(net, dict(zip(names, ps)), inputs)
 
-    assert torch.autograd.gradcheck(f, values, eps=1e-6, atol=1e-5)
+    with torch_threads(1):  # as the estimators run; several threads only slow tiny networks
+        assert torch.autograd.gradcheck(f, values, eps=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("cls,kw", [
@@ -169,7 +247,11 @@ def test_gradients_match_finite_differences(make):
     (DeepFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 4,
                        "hidden_layer_sizes": (16,), "dropout": 0.0, "learning_rate": 0.01}),
     (AFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 8, "dropout": 0.0}),
-    (NeuralFFMRegressor, {"fields": np.repeat([0, 1], 2), "learning_rate": 0.1})])
+    (NeuralFFMRegressor, {"fields": np.repeat([0, 1], 2), "learning_rate": 0.1}),
+    (IFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 8, "hidden_layer_sizes": (8,),
+                    "dropout": (0.0, 0.0), "optimizer": "adam", "learning_rate": 0.01}),
+    (CFMRegressor, {"fields": np.repeat([0, 1], 2), "n_factors": 4, "n_channels": 4,
+                    "dropout": 0.0, "optimizer": "adam", "learning_rate": 0.02})])
 def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
     """XOR of two binary fields: +1 when they agree, -1 when not; additive models score R² 0."""
     from sklearn.linear_model import LinearRegression
@@ -184,13 +266,15 @@ def test_learns_a_planted_interaction_no_linear_model_can(cls, kw):
 
 
 @pytest.mark.parametrize("cls", [NeuralFMClassifier, NFMClassifier, DeepFMClassifier,
-                                 AFMClassifier, NeuralFFMClassifier])
+                                 AFMClassifier, NeuralFFMClassifier, IFMClassifier, CFMClassifier])
 def test_cpu_fits_are_reproducible_with_random_state(cls):
     rng = np.random.default_rng(3)
     X = rng.random((60, 5)); y = rng.integers(2, size=60)
     kw = {"max_iter": 3, "batch_size": 16, "random_state": 7, "device": "cpu"}
-    if cls in (NFMClassifier, DeepFMClassifier):
+    if cls in (NFMClassifier, DeepFMClassifier, IFMClassifier):
         kw["hidden_layer_sizes"] = (8,)
+    if cls in (IFMClassifier, CFMClassifier):
+        kw["n_factors"] = 4
     one, two = cls(**kw).fit(X, y), cls(**kw).fit(X, y)
     assert one.loss_curve_ == two.loss_curve_
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
@@ -283,15 +367,23 @@ def test_importing_fmlearn_does_not_import_torch():
 
 @pytest.mark.parametrize("cls", [NeuralFMRegressor, NeuralFMClassifier, NFMRegressor,
                                  NFMClassifier, DeepFMRegressor, DeepFMClassifier, AFMRegressor,
-                                 AFMClassifier, NeuralFFMRegressor, NeuralFFMClassifier])
+                                 AFMClassifier, NeuralFFMRegressor, NeuralFFMClassifier,
+                                 IFMRegressor, IFMClassifier, CFMRegressor, CFMClassifier,
+                                 CFMRanker])
 def test_save_load_round_trip_is_exact(cls, tmp_path):
     from fmlearn.persistence import load, read_header, save
     rng = np.random.default_rng(6)
-    X, fields = one_hot_fields(rng, 40, [3, 3])
-    y = rng.random(40) if "Regressor" in cls.__name__ else np.where(rng.random(40) > 0.5, "u", "v")
+    X, fields = one_hot_fields(rng, 40, [3, 3, 2])
+    y = np.where(rng.random(40) > 0.5, "u", "v") if "Classifier" in cls.__name__ else \
+        rng.random(40) if "Regressor" in cls.__name__ else rng.integers(3, size=40)
     kw = {"fields": fields} if cls._uses_fields else {}
-    if cls in (NFMRegressor, NFMClassifier, DeepFMRegressor, DeepFMClassifier):
+    if cls in (NFMRegressor, NFMClassifier, DeepFMRegressor, DeepFMClassifier, IFMRegressor,
+               IFMClassifier):
         kw["hidden_layer_sizes"] = (8, 4)
+    if cls in (IFMRegressor, IFMClassifier, CFMRegressor, CFMClassifier, CFMRanker):
+        kw["n_factors"] = 4
+    if cls is CFMRanker:
+        kw["field_groups"] = np.array([0, 1, 1])
     est = cls(max_iter=3, batch_size=16, random_state=0, **kw).fit(X, y, eval_set=(X, y))
     path = save(est, tmp_path / "net.fm")
     header = read_header(path)
@@ -303,7 +395,7 @@ def test_save_load_round_trip_is_exact(cls, tmp_path):
     for attr in ("loss_curve_", "validation_scores_", "best_validation_score_", "n_iter_",
                  "n_features_in_"):
         assert getattr(loaded, attr) == getattr(est, attr)
-    out = "predict" if "Regressor" in cls.__name__ else "predict_proba"
+    out = "predict_proba" if "Classifier" in cls.__name__ else "predict"
     np.testing.assert_array_equal(getattr(loaded, out)(X), getattr(est, out)(X))
     assert save(loaded, tmp_path / "again.fm") and \
         (tmp_path / "again.fm").read_bytes() == (tmp_path / "net.fm").read_bytes()
@@ -363,3 +455,52 @@ def test_l2_penalties_shrink_their_parameter_groups():
         return (float(net.factors.weight.norm()), float(net.mlp[0].weight.norm()))
     free, emb, mlp = norms(), norms(l2_embeddings=0.1), norms(l2_mlp=0.1)
     assert emb[0] < free[0] and mlp[1] < free[1]
+
+
+def grouped_preferences(rng, n_users=30, n_items=12):
+    """Every user with every item, one field each; odd users like odd items, even users even
+    ones (an interaction: no item is liked more than another over all users)."""
+    users, items = np.repeat(np.arange(n_users), n_items), np.tile(np.arange(n_items), n_users)
+    X = sp.hstack([sp.eye(n_users, format="csr")[users], sp.eye(n_items, format="csr")[items]])
+    fields = np.repeat([0, 1], [n_users, n_items])
+    return X.tocsr(), (users % 2 == items % 2).astype(int), users, fields
+
+
+def test_cfm_ranker_pairs_rows_within_groups_and_learns_the_preferences():
+    from sklearn.metrics import roc_auc_score
+    X, liked, users, fields = grouped_preferences(np.random.default_rng(14))
+    ranker = CFMRanker(fields=fields, n_factors=4, n_channels=4, optimizer="adam", init_std=0.5,
+                       learning_rate=0.02, batch_size=32, max_iter=30, random_state=0)
+    ranker._rng, ranker._groups = np.random.default_rng(0), users
+    pairs = ranker._pairs(liked.astype(float))
+    assert (users[pairs[:, 0]] == users[pairs[:, 1]]).all()
+    assert (liked[pairs[:, 0]] > liked[pairs[:, 1]]).all()
+    assert sorted(pairs[:, 0]) == np.flatnonzero(liked).tolist()  # each liked row once
+    scores = ranker.fit(X, liked, groups=users).predict(X).reshape(30, 12)
+    per_user = [roc_auc_score(row, s) for row, s in zip(liked.reshape(30, 12), scores)]
+    assert np.mean(per_user) > 0.95
+    assert ranker.loss_curve_[-1] < ranker.loss_curve_[0] < np.log(2) + 0.1
+
+
+def test_cfm_ranker_checks_its_groups_and_early_stopping():
+    X, liked, users, fields = grouped_preferences(np.random.default_rng(15), 4, 3)
+    with pytest.raises(ValueError, match=r"groups must give one group per row: X has 12 rows"):
+        CFMRanker(fields=fields, n_factors=2, max_iter=1).fit(X, liked, groups=users[:5])
+    with pytest.raises(ValueError, match=r"^CFMRanker's early stopping needs eval_set"):
+        CFMRanker(fields=fields, early_stopping=True).fit(X, liked, groups=users)
+    ranker = CFMRanker(fields=fields, n_factors=2, max_iter=3, n_iter_no_change=1,
+                       random_state=0).fit(X, liked, groups=users, eval_set=(X, liked))
+    assert ranker.best_validation_score_ == max(ranker.validation_scores_)
+
+
+@pytest.mark.parametrize("kw,message", [
+    ({"n_factors": 6}, r"^n_factors must be a power of 2 \(the convolutions halve the embedding "
+                       r"dimensions down to 1\); got 6$"),
+    ({"field_groups": [0, 2, 2]}, r"^field_groups must give each of the 3 fields a group 0, 1, "
+                                  r"\.\.\., each used; got \[0, 2, 2\]$"),
+    ({"field_groups": [0, 0]}, r"^field_groups must give each of the 3 fields"),
+    ({"field_groups": [0, 0, 0]}, r"^the interaction cube pairs fields \(or field groups\): it "
+                                  r"needs at least 2; got 1 \(X has 3 feature\(s\)\)\.$")])
+def test_cfm_checks_its_sizes_and_groups(kw, message):
+    with pytest.raises(ValueError, match=message):
+        CFMRegressor(max_iter=1, **kw).fit(np.eye(3), [1.0, 2, 3])

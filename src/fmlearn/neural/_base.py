@@ -594,15 +594,18 @@ class NeuralRankerMixin:
     def _target(self, y):
         return y.astype(np.float64)
 
-    def _epoch_data(self, X, t, w, slots) -> tuple[Batches, int]:
-        """Pairs ``(preferred, other)`` drawn afresh, as consecutive rows; batches of pairs."""
+    def _pairs(self, t) -> np.ndarray:
+        """This epoch's ``(preferred, other)`` rows, shape (n_pairs, 2), in a random order."""
         groups = getattr(self, "_groups", None)
         groups = np.zeros(len(t), dtype=np.int64) if groups is None else groups
         order, start, count = lower_ranked(t, groups)
         paired = np.flatnonzero(count)
         below = start[paired] + (self._rng.random(paired.size) * count[paired]).astype(np.int64)
-        pairs = np.column_stack([order[paired], order[below]])[self._rng.permutation(paired.size)]
-        return Batches(X, pairs.ravel(), t, w, slots=slots), 2 * self.batch_size
+        return np.column_stack([order[paired], order[below]])[self._rng.permutation(paired.size)]
+
+    def _epoch_data(self, X, t, w, slots) -> tuple[Batches, int]:
+        """The pairs as consecutive rows; batches of ``batch_size`` pairs."""
+        return Batches(X, self._pairs(t).ravel(), t, w, slots=slots), 2 * self.batch_size
 
     def _batch_weight(self, w) -> float:
         return float(w[0::2].sum())
