@@ -44,7 +44,7 @@ ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClas
     FMOrdinalRegressor(random_state=0),
     MultiValueEncoder(), FieldHasher(n_features=64)]
 # The neural estimators share one base: every CI run checks a regressor and a classifier
-# of it (about 3 s each on 2 cores); `make test-slow` checks the other eight too.
+# of it (about 3 s each on 2 cores); `make test-slow` checks the other thirteen too.
 SLOW_ESTIMATORS = []
 if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the neural extra
     from fmlearn import neural
@@ -57,7 +57,11 @@ if importlib.util.find_spec("torch") is not None:  # fmlearn.neural, with the ne
         for cls in (neural.NFMRegressor, neural.NFMClassifier, neural.DeepFMRegressor)] + [
         cls(attention_size=4, n_factors=4, **NEURAL)
         for cls in (neural.AFMRegressor, neural.AFMClassifier)] + [
-        cls(**NEURAL) for cls in (neural.NeuralFFMRegressor, neural.NeuralFFMClassifier)]
+        cls(**NEURAL) for cls in (neural.NeuralFFMRegressor, neural.NeuralFFMClassifier)] + [
+        cls(hidden_layer_sizes=(8,), n_factors=4, **NEURAL)
+        for cls in (neural.IFMRegressor, neural.IFMClassifier)] + [
+        cls(n_factors=4, n_channels=2, **NEURAL)
+        for cls in (neural.CFMRegressor, neural.CFMClassifier, neural.CFMRanker)]
 
 
 def expected_failures(estimator):
