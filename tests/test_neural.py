@@ -504,3 +504,63 @@ def test_cfm_ranker_checks_its_groups_and_early_stopping():
 def test_cfm_checks_its_sizes_and_groups(kw, message):
     with pytest.raises(ValueError, match=message):
         CFMRegressor(max_iter=1, **kw).fit(np.eye(3), [1.0, 2, 3])
+
+
+@pytest.mark.parametrize("cls", [IFMClassifier, CFMRegressor])
+def test_fmlearn_serve_answers_as_predict_does(cls, tmp_path):
+    """A neural model file behind ``fmlearn serve``'s app: JSON (dense and sparse), JSON lines
+    and CSV requests get predict's (or predict_proba's) answers; two features of one field
+    are a 400 naming the instance."""
+    import asyncio
+    import json
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from fmlearn.persistence import save
+    from fmlearn.serve import create_app
+    rng = np.random.default_rng(16)
+    X, fields = one_hot_fields(rng, 60, [3, 4, 2])
+    X = X.astype(np.float32)
+    classifier = cls is IFMClassifier
+    y = rng.integers(2, size=60) if classifier else rng.random(60)
+    kw = {"hidden_layer_sizes": (8,)} if classifier else {"n_channels": 2}
+    est = cls(fields=fields, n_factors=4, max_iter=2, batch_size=16, random_state=0, **kw)
+    app = create_app(save(est.fit(X, y), tmp_path / "net.fm"))
+    rows = X[:5].toarray()
+    sparse = [{"data": {"features": {"keys": np.flatnonzero(r).tolist(), "shape": [9],
+                                     "values": r[r != 0].tolist()}}} for r in rows]
+    bodies = {"application/json": json.dumps({"instances": [{"features": r.tolist()}
+                                                            for r in rows]}),
+              "application/jsonlines": "\n".join(json.dumps(s) for s in sparse) + "\n",
+              "text/csv": "".join(",".join(map(repr, r.tolist())) + "\n" for r in rows)}
+    twice = rows[:2].copy()
+    twice[1, :3] = [1.0, 1.0, 0.0]   # two features of field 0
+
+    async def talk():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            answers = [await client.post("/invocations", content=body,
+                                         headers={"Content-Type": media})
+                       for media, body in bodies.items()]
+            bad = await client.post("/invocations", json={"instances": [
+                {"features": r.tolist()} for r in twice]})
+            return answers, bad
+
+    answers, bad = asyncio.run(talk())
+    want = est.predict_proba(rows)[:, 1] if classifier else est.predict(rows)
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        predictions = answer.json()["predictions"] if "predictions" in answer.text else [
+            json.loads(line) for line in answer.text.splitlines()]
+        np.testing.assert_array_equal([p["score"] for p in predictions], want)
+        if classifier:
+            assert [p["predicted_label"] for p in predictions] == (want >= 0.5).astype(int).tolist()
+    assert bad.status_code == 400
+    assert bad.json()["error"].startswith("instance 1 holds two features (columns 0 and 1) of "
+                                          "field 0")
+
+
+def test_importing_fmlearn_serve_does_not_import_torch():
+    pytest.importorskip("fastapi")
+    code = "import sys, fmlearn.serve; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

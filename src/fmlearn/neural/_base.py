@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import check_scoring, roc_auc_score
@@ -370,6 +372,11 @@ class BaseNeuralFM(BaseEstimator):
     def _validate(self, X, y, reset):
         return validate_fm_data(self, X, y, reset=reset, y_numeric=self._numeric_target)
 
+    def _serving_model(self) -> ServingModel:
+        """What :class:`fmlearn.serve.Predictor` scores in place of a numba model."""
+        check_is_fitted(self, "network_")
+        return ServingModel(self)
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
@@ -477,8 +484,13 @@ class NeuralClassifierMixin(ClassifierMixin):
         >>> clf.predict_proba(np.eye(2)).shape
         (2, 2)
         """
-        p = 1.0 / (1.0 + np.exp(-self._decision(X).astype(np.float64)))
+        p = self._link_cdf()(self._decision(X).astype(np.float64))
         return np.column_stack([1.0 - p, p])
+
+    @staticmethod
+    def _link_cdf():
+        """The logistic function: the probability of ``classes_[1]`` from its score."""
+        return lambda score: 1.0 / (1.0 + np.exp(-score))
 
     def predict(self, X):
         """The more probable class of each row.
@@ -662,6 +674,38 @@ class NeuralRankerMixin:
         if positive.all() or not positive.any():
             return float("nan")
         return float(roc_auc_score(positive, self.predict(X), sample_weight=sample_weight))
+
+
+class ServingModel:
+    """A fitted neural estimator as :class:`fmlearn.serve.Predictor` reads a model:
+    ``n_features``, ``dtype`` and ``predict_csr`` giving a regressor's or ranker's
+    predictions, a classifier's decision scores (the Predictor applies ``_link_cdf``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fmlearn.neural import NeuralFMRegressor
+    >>> from fmlearn.serve.codecs import decode_json
+    >>> reg = NeuralFMRegressor(max_iter=1, random_state=0).fit(np.eye(2), [1.0, 2.0])
+    >>> rows = decode_json(b'{"instances": [{"features": [1, 0]}]}', 2, np.float32)
+    >>> bool(ServingModel(reg).predict_csr(rows)[0] == reg.predict([[1.0, 0.0]])[0])
+    True
+    """
+
+    def __init__(self, estimator: BaseNeuralFM) -> None:
+        self.estimator = estimator
+        self.n_features = int(estimator.n_features_in_)
+        self.dtype = np.dtype(estimator.dtype)
+
+    def predict_csr(self, rows, n_jobs=None) -> np.ndarray:
+        """Scores of the CSR rows ``(indptr, indices, data, shape)``; a ``ValueError`` names
+        the instance (a row with two features of one field)."""
+        est = self.estimator
+        X = sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=rows.shape)
+        try:
+            return est.decision_function(X) if hasattr(est, "classes_") else est.predict(X)
+        except ValueError as exc:
+            raise ValueError(re.sub(r"^row (\d+) of X", r"instance \1", str(exc))) from None
 
 
 def _binary_classes(classes: np.ndarray) -> np.ndarray:

@@ -73,7 +73,9 @@ class Predictor:
             self.model, self._finish, self._cdf, self.n_jobs = estimator, None, None, None
         else:
             model = getattr(estimator, "model_", None)
-            if not isinstance(model, (FMModel, FFMModel, FwFMModel, HOFMModel, FMSamples)):
+            if model is None and hasattr(estimator, "network_"):  # fmlearn.neural's (torch)
+                model = estimator._serving_model()
+            elif not isinstance(model, (FMModel, FFMModel, FwFMModel, HOFMModel, FMSamples)):
                 raise TypeError(f"expected a fitted FMRegressor or FMClassifier (or a model file); "
                                 f"got {type(estimator).__name__}")
             self.model, self.n_jobs = model, estimator.n_jobs
@@ -88,8 +90,8 @@ class Predictor:
     def __call__(self, rows: codecs.Rows) -> tuple[NDArray[Any], NDArray[np.int64] | None]:
         """``(scores, labels)`` for the rows; ``labels`` is None for a regressor. A raw score
         that is not finite is a 400, in the words of the ``ValueError`` ``predict`` raises."""
-        raw = self.model.predict_csr(rows, self.n_jobs)
-        try:
+        try:  # fmlearn.neural's field models refuse two features of one field
+            raw = self.model.predict_csr(rows, self.n_jobs)
             check_scores(raw, self.dtype)
         except ValueError as exc:
             raise RequestError(400, str(exc).replace("X row", "instance", 1)) from None
