@@ -1,0 +1,356 @@
+"""fmlearn.neural on frappe beside DeepCTR-Torch: accuracy and seconds per epoch (issue 23).
+
+Protocol: train on frappe.train.reconstructed.libfm, choose the candidate and the epoch on
+frappe.validation.libfm (validation log-loss, or RMSE, after every epoch; training stops
+after ``PATIENCE`` epochs without an improvement and the best epoch's network is kept),
+report on frappe.test.libfm. The 10 fields are one-hot (one feature per field and row): a
+CSR matrix with its field vector for fmlearn, one integer column per field for
+DeepCTR-Torch. Classification: labels 0/1, test AUC and log-loss. Regression: the -1/+1
+labels, squared loss, test RMSE of the predictions clipped to [-1, 1].
+
+Each model both libraries have (FM -- DeepCTR-Torch's DeepFM without its MLP --, NFM, AFM,
+DeepFM, IFM) is trained by both with the same architecture sizes, embedding size, batch
+size, optimizer, epoch budget and candidates (``MODELS``, ``CANDIDATES``), no L2 penalty,
+their epochs alternating (ours, theirs, ours, ...) in this process with ``THREADS`` torch
+threads, each epoch timed (wall and process CPU seconds; validation scoring not included).
+fmlearn runs an epoch as a warm-started ``fit`` of one epoch (its input checks included).
+CFM is fmlearn's only (DeepCTR-Torch has none).
+
+    python bench/neural.py [--quick] [--models FM IFM ...] [--tasks classification ...]
+                           [--max-epochs N] [--candidates N]
+    python bench/neural.py --device cuda   # seconds per epoch of FM, IFM and CFM on a GPU
+
+``--quick``: 4,000 training rows, 1 epoch, one candidate, small embeddings (a check that the
+script runs, seconds). ``--device cuda`` writes ``neural_cuda.json``: fmlearn's seconds per
+epoch of FM, IFM and CFM over the training file at batch sizes 1,024 and 8,192.
+"""
+import argparse
+import contextlib
+import copy
+import io
+import time
+
+import numpy as np
+import torch
+from common import load_frappe, peer, spread, summary_row, write_results
+from ffm import FRAPPE_FIELD_STARTS
+from sklearn.metrics import log_loss, roc_auc_score
+
+import fmlearn.neural as ours
+
+THREADS = 2
+BATCH = 2048
+PATIENCE = 3
+MAX_EPOCHS = 20
+STARTS = np.asarray(FRAPPE_FIELD_STARTS)
+FIELDS = np.repeat(np.arange(len(STARTS) - 1), np.diff(STARTS))
+# CFM's cube pairs field groups (the paper's self-attention pooling): user, item, context.
+CFM_GROUPS = [0, 1] + [2] * 8
+# Candidates tried by both libraries: Adam's learning rate.
+CANDIDATES = [dict(learning_rate=0.003), dict(learning_rate=0.01)]
+# Per model: the embedding size, fmlearn's estimator name and parameters, DeepCTR-Torch's
+# class name and parameters (None: fmlearn only). The papers' sizes where the CPU allows.
+MODELS = {
+    "FM": (64, "NeuralFM", {}, "DeepFM", dict(dnn_hidden_units=())),
+    "NFM": (64, "NFM", dict(hidden_layer_sizes=(64,), dropout=(0.2, 0.5), batch_norm=True),
+            "NFM", dict(dnn_hidden_units=(64,), bi_dropout=0.2, dnn_dropout=0.5)),
+    "AFM": (64, "AFM", dict(fields=FIELDS, attention_size=8, dropout=0.5),
+            "AFM", dict(attention_factor=8, afm_dropout=0.5, l2_reg_att=0.0)),
+    "DeepFM": (10, "DeepFM", dict(fields=FIELDS, hidden_layer_sizes=(400, 400, 400),
+                                  dropout=0.5),
+               "DeepFM", dict(dnn_hidden_units=(400, 400, 400), dnn_dropout=0.5)),
+    "IFM": (64, "IFM", dict(fields=FIELDS, hidden_layer_sizes=(256, 128), dropout=(0.3, 0.0),
+                            batch_norm=True),
+            "IFM", dict(dnn_hidden_units=(256, 128), dnn_dropout=0.3, dnn_use_bn=True)),
+    "CFM": (64, "CFM", dict(fields=FIELDS, field_groups=CFM_GROUPS, n_channels=32,
+                            dropout=0.2), None, None),
+}
+# The issue's targets, and the published figures they come from.
+TARGETS = {"regression_rmse_ifm_cfm": 0.3095, "classification_auc": 0.9857,
+           "classification_logloss": 0.1285, "speedup_per_epoch": 1.5}
+GPU_MODELS, GPU_BATCHES = ("FM", "IFM", "CFM"), (1024, 8192)
+
+
+def field_columns(X):
+    """The one feature of each field as DeepCTR-Torch's input: field name -> ids in the field."""
+    ids = X.indices.reshape(X.shape[0], -1)
+    if ids.shape[1] != len(STARTS) - 1 or not (FIELDS[ids] == np.arange(ids.shape[1])).all():
+        raise ValueError("every frappe row holds one feature of each of the 10 fields in order")
+    return {f"f{j}": (ids[:, j] - STARTS[j]).astype(np.int64) for j in range(ids.shape[1])}
+
+
+class Ours:
+    """fmlearn's estimator trained one epoch per call (warm start)."""
+
+    library = "fmlearn"
+
+    def __init__(self, model, task, k, params, device, seed, batch=BATCH):
+        _, name, extra, _, _ = MODELS[model]
+        cls = getattr(ours, name + ("Classifier" if task == "classification" else "Regressor"))
+        self.est = cls(n_factors=k, optimizer="adam", batch_size=batch, max_iter=1,
+                       warm_start=True, init_std=0.01, random_state=seed, device=device,
+                       n_jobs=THREADS, **extra, **params)
+
+    def epoch(self, data):
+        self.est.fit(*data["csr"])
+
+    def predict(self, data):
+        est = self.est
+        return est.predict_proba(data["csr"][0])[:, 1] if hasattr(est, "classes_") else \
+            est.predict(data["csr"][0])
+
+    def state(self):
+        return copy.deepcopy(self.est.network_.state_dict())
+
+    def restore(self, state):
+        self.est.network_.load_state_dict(state)
+
+
+class Theirs:
+    """DeepCTR-Torch's model of the same name, one epoch per ``fit`` call."""
+
+    library = "DeepCTR-Torch"
+
+    def __init__(self, model, task, k, params, device, seed, batch=BATCH):
+        import deepctr_torch.models as dc
+        from deepctr_torch.inputs import SparseFeat
+
+        _, _, _, name, extra = MODELS[model]
+        columns = [SparseFeat(f"f{j}", int(STARTS[j + 1] - STARTS[j]), embedding_dim=k)
+                   for j in range(len(STARTS) - 1)]
+        binary = task == "classification"
+        self.net = getattr(dc, name)(columns, columns, l2_reg_linear=0.0, l2_reg_embedding=0.0,
+                                     init_std=0.01, seed=seed, device=device,
+                                     task="binary" if binary else "regression", **extra)
+        self.net.compile(torch.optim.Adam(self.net.parameters(), lr=params["learning_rate"]),
+                         "binary_crossentropy" if binary else "mse")
+        self.batch = batch
+
+    def epoch(self, data):
+        with contextlib.redirect_stdout(io.StringIO()):  # fit prints the device
+            self.net.fit(data["columns"], data["y"], batch_size=self.batch, epochs=1, verbose=0)
+
+    def predict(self, data):
+        return self.net.predict(data["columns"], batch_size=8192)[:, 0]
+
+    def state(self):
+        return copy.deepcopy(self.net.state_dict())
+
+    def restore(self, state):
+        self.net.load_state_dict(state)
+
+
+def metrics(task, y, p):
+    """Test (or validation) figures of predictions ``p``: AUC and log-loss, or clipped RMSE."""
+    if task == "classification":
+        p = np.clip(p, 1e-7, 1 - 1e-7)
+        return {"auc": float(roc_auc_score(y, p)), "logloss": float(log_loss(y, p))}
+    return {"rmse": float(np.sqrt(np.mean((np.clip(p, -1, 1) - y) ** 2)))}
+
+
+def train_side_by_side(learners, task, valid, max_epochs):
+    """Train ``learners`` (name -> learner) one epoch each in turn until each has gone
+    ``PATIENCE`` epochs without a better validation score; keep each one's best epoch.
+    Returns per learner its validation curve, best epoch and seconds of every epoch."""
+    key = "logloss" if task == "classification" else "rmse"
+    runs = {name: {"validation": [], "wall": [], "cpu": [], "best": None, "stale": 0}
+            for name in learners}
+    for _ in range(max_epochs):
+        active = [n for n in learners if runs[n]["stale"] < PATIENCE]
+        if not active:
+            break
+        for name in active:
+            run, learner = runs[name], learners[name]
+            wall, cpu = time.perf_counter(), time.process_time()
+            learner.epoch(valid["train"])
+            run["wall"].append(time.perf_counter() - wall)
+            run["cpu"].append(time.process_time() - cpu)
+            score = metrics(task, valid["y"], learner.predict(valid))[key]
+            run["validation"].append(score)
+            if run["best"] is None or score < run["best"][1]:
+                run["best"], run["stale"] = (len(run["validation"]), score, learner.state()), 0
+            else:
+                run["stale"] += 1
+    for name, learner in learners.items():
+        learner.restore(runs[name]["best"][2])
+    return runs
+
+
+def compare(model, task, data, k, candidates, max_epochs, device):
+    """Both libraries on ``model`` for every candidate; each library's best candidate on
+    validation, reported on test, with the seconds of every epoch run."""
+    libraries = [Ours] + ([Theirs] if MODELS[model][3] else [])
+    trials = []
+    for params in candidates:
+        learners = {lib.library: lib(model, task, k, params, device, 0) for lib in libraries}
+        runs = train_side_by_side(learners, task, {**data["valid"], "train": data["train"]},
+                                  max_epochs)
+        trials.append((params, learners, runs))
+    out = {}
+    for lib in libraries:
+        name = lib.library
+        params, learners, runs = min(trials, key=lambda t: t[2][name]["best"][1])
+        run = runs[name]
+        out[name] = {"chosen": params, "best_epoch": run["best"][0],
+                     "epochs_run": len(run["validation"]),
+                     **{f"test_{m}": v for m, v in metrics(
+                         task, data["test"]["y"], learners[name].predict(data["test"])).items()},
+                     "trials": [{"params": p, "validation": r[name]["validation"],
+                                 "seconds_per_epoch": spread(r[name]["wall"]),
+                                 "cpu_seconds_per_epoch": spread(r[name]["cpu"])}
+                                for p, _, r in trials]}
+    if len(libraries) == 2:
+        # epochs run by both in turn: the pairs of neighbouring epochs
+        pairs = [(o, t) for _, _, r in trials
+                 for o, t in zip(r["fmlearn"]["wall"], r["DeepCTR-Torch"]["wall"])]
+        cpu_pairs = [(o, t) for _, _, r in trials
+                     for o, t in zip(r["fmlearn"]["cpu"], r["DeepCTR-Torch"]["cpu"])]
+        out["speedup_per_epoch"] = spread([t / o for o, t in pairs])
+        out["cpu_speedup_per_epoch"] = spread([t / o for o, t in cpu_pairs])
+        out["pairs"] = len(pairs)
+    for name in out:
+        if name in ("fmlearn", "DeepCTR-Torch"):
+            epochs = [s for _, _, r in trials for s in r[name]["wall"]]
+            cpu = [s for _, _, r in trials for s in r[name]["cpu"]]
+            out[name]["seconds_per_epoch"] = spread(epochs)
+            out[name]["cpu_seconds_per_epoch"] = spread(cpu)
+    return out
+
+
+def frappe_data(quick):
+    """frappe's train, validation and test files as (X, y) pairs; the quick run keeps a
+    few thousand rows of each."""
+    parts = load_frappe(np.float32)
+    if quick:
+        parts = [(X[:n], y[:n]) for (X, y), n in zip(parts, (4000, 2000, 2000))]
+    return parts
+
+
+def task_data(parts, task):
+    """Each part as fmlearn reads it (CSR, labels) and as DeepCTR-Torch does (field columns),
+    with 0/1 labels for classification, -1/+1 for regression."""
+    out = {}
+    for name, (X, y) in zip(("train", "valid", "test"), parts):
+        y = (y > 0).astype(np.float32) if task == "classification" else y.astype(np.float32)
+        out[name] = {"csr": (X, y), "columns": field_columns(X), "y": y}
+    return out
+
+
+def summary(results):
+    """Summary rows: each model's test figure, seconds per epoch and DeepCTR-Torch beside it."""
+    rows = []
+    for task, by_model in results.items():
+        for model, res in by_model.items():
+            ours_res, theirs = res["fmlearn"], res.get("DeepCTR-Torch")
+            for metric in ("auc", "logloss") if task == "classification" else ("rmse",):
+                peers = [] if theirs is None else [peer(
+                    "DeepCTR-Torch", theirs[f"test_{metric}"],
+                    theirs["seconds_per_epoch"]["median"], speedup=res["speedup_per_epoch"])]
+                rows.append(summary_row("frappe", task, f"neural {model}", f"test {metric}",
+                                        ours_res[f"test_{metric}"],
+                                        ours_res["seconds_per_epoch"]["median"], "epoch", peers))
+    return rows
+
+
+def targets(results):
+    """Which of the issue's targets this run meets."""
+    out = {}
+    reg = results.get("regression", {})
+    best = [reg[m]["fmlearn"]["test_rmse"] for m in ("IFM", "CFM") if m in reg]
+    if best:
+        out["regression_rmse_ifm_cfm"] = {"best": min(best),
+                                          "met": min(best) <= TARGETS["regression_rmse_ifm_cfm"]}
+    clf = results.get("classification", {})
+    if clf:
+        auc = max(r["fmlearn"]["test_auc"] for r in clf.values())
+        loss = min(r["fmlearn"]["test_logloss"] for r in clf.values())
+        out["classification_auc"] = {"best": auc, "met": auc >= TARGETS["classification_auc"]}
+        out["classification_logloss"] = {"best": loss,
+                                         "met": loss <= TARGETS["classification_logloss"]}
+    speed = {f"{task} {m}": r["speedup_per_epoch"]["median"]
+             for task, by_model in results.items() for m, r in by_model.items()
+             if "speedup_per_epoch" in r}
+    if speed:
+        out["speedup_per_epoch"] = {"median_by_model": speed, "met": all(
+            s >= TARGETS["speedup_per_epoch"] for s in speed.values())}
+    return out
+
+
+def gpu_epochs(parts, repeats):
+    """fmlearn's seconds per epoch on the GPU for ``GPU_MODELS`` at ``GPU_BATCHES``."""
+    data = task_data(parts, "classification")
+    out = {}
+    for batch in GPU_BATCHES:
+        for model in GPU_MODELS:
+            learner = Ours(model, "classification", MODELS[model][0], CANDIDATES[0], "cuda", 0,
+                           batch)
+            learner.epoch(data["train"])  # warm-up
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                learner.epoch(data["train"])
+                torch.cuda.synchronize()
+                seconds.append(time.perf_counter() - start)
+            out[f"{model}_batch_{batch}"] = spread(seconds)
+            print(model, batch, out[f"{model}_batch_{batch}"], flush=True)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few thousand rows, 1 epoch")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--tasks", nargs="+", choices=["classification", "regression"],
+                        default=["classification", "regression"])
+    parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
+    parser.add_argument("--candidates", type=int, default=len(CANDIDATES),
+                        help="try the first N candidates only")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    parts = frappe_data(args.quick)
+    if args.device != "cpu":
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {args.device}: torch sees no GPU")
+        write_results("neural_cuda", {
+            "protocol": "fmlearn's seconds per epoch over frappe's training file (202,027 rows), "
+                        "classification, Adam, after a warm-up epoch; median of 5",
+            "device": torch.cuda.get_device_name(), "torch": torch.__version__,
+            "results": gpu_epochs(parts, 5)})
+        return
+    max_epochs = 1 if args.quick else args.max_epochs
+    candidates = CANDIDATES[:1 if args.quick else args.candidates]
+    results = {}
+    for task in args.tasks:
+        data = task_data(parts, task)
+        # regression: the issue's target is for IFM and CFM
+        models = [m for m in args.models if task == "classification" or m in ("IFM", "CFM")]
+        results[task] = {}
+        for model in models:
+            k = 8 if args.quick else MODELS[model][0]
+            res = compare(model, task, data, k, candidates, max_epochs, args.device)
+            results[task][model] = res
+            print(task, model, {lib: {m: round(v, 4) for m, v in r.items()
+                                      if m.startswith("test_")} | {
+                "s/epoch": round(r["seconds_per_epoch"]["median"], 2)}
+                for lib, r in res.items() if isinstance(r, dict) and "chosen" in r},
+                "speedup", res.get("speedup_per_epoch"), flush=True)
+    import deepctr_torch
+    write_results("neural" + ("_quick" if args.quick else ""), {
+        "data": "frappe (train reconstructed, NFM validation/test)",
+        "protocol": __doc__.split("\n\n")[1].replace("\n", " ")
+        + f" Batch size {BATCH}, Adam, at most {max_epochs} epochs, patience {PATIENCE}, "
+          f"candidates {candidates}, {THREADS} threads; models {MODELS_TEXT}"
+        + (" QUICK: 4,000/2,000/2,000 rows, embeddings of 8." if args.quick else ""),
+        "versions": {"torch": torch.__version__, "deepctr-torch": deepctr_torch.__version__},
+        "targets": TARGETS, "met": targets(results), "results": results},
+        summary(results))
+
+
+MODELS_TEXT = "; ".join(
+    f"{m}: k={k}, fmlearn {name} {dict((p, v) for p, v in ex.items() if p != 'fields')}"
+    + (f", DeepCTR-Torch {peer_name} {peer_ex}" if peer_name else "")
+    for m, (k, name, ex, peer_name, peer_ex) in MODELS.items())
+
+if __name__ == "__main__":
+    main()
