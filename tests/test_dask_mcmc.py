@@ -24,6 +24,32 @@ def data(n_rows=600, seed=0):
     return X, y, weights, da.from_array(X, chunks=(250, -1), asarray=False)
 
 
+@pytest.fixture
+def rounds(client, monkeypatch):
+    """The gathers (rounds) of each sweep of the fits the test runs."""
+    counts, run_epoch, gather = [], dask_mcmc.DaskMCMC.run_epoch, client.gather
+
+    def counted_epoch(*args):
+        counts.append(0)
+        return run_epoch(*args)
+
+    def counted_gather(*args, **kwargs):
+        if counts:
+            counts[-1] += 1
+        return gather(*args, **kwargs)
+
+    monkeypatch.setattr(dask_mcmc.DaskMCMC, "run_epoch", counted_epoch)
+    monkeypatch.setattr(client, "gather", counted_gather)
+    return counts
+
+
+def n_blocks(X):
+    """The column blocks the partitions of ``data`` share."""
+    cuts = [partition_bounds(Partition(0, X[rows], None, None))
+            for rows in (slice(0, 250), slice(250, 500), slice(500, None))]
+    return np.unique(np.concatenate(cuts)).shape[0] - 1
+
+
 def assert_same_chain(dist, ref):
     np.testing.assert_allclose(dist.loss_curve_, ref.loss_curve_, rtol=1e-10)
     for name, trace in ref.hyperparameter_trace_.items():
@@ -34,9 +60,9 @@ def assert_same_chain(dist, ref):
                                rtol=1e-9, atol=1e-12)
 
 
-def test_regression_chain_equals_the_single_process_chain(client):
+def test_regression_chain_equals_the_single_process_chain(client, rounds):
     X, y, weights, chunks = data()
-    params = dict(n_factors=2, solver="mcmc", max_iter=5, burn_in=1, n_kept_samples=3,
+    params = dict(n_factors=2, solver="mcmc", max_iter=4, burn_in=1, n_kept_samples=2,
                   random_state=0, dtype="float64")
     dist = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=250),
                                          sample_weight=weights, feature_groups=GROUPS,
@@ -44,17 +70,19 @@ def test_regression_chain_equals_the_single_process_chain(client):
     ref = FMRegressor(**params).fit(X, y, sample_weight=weights, feature_groups=GROUPS,
                                     eval_set=(X[:50], y[:50]))
     assert_same_chain(dist, ref)
-    assert dist.hyperparameter_trace_["mu_w"].shape == (5, 2)  # one prior per group
+    # One round per block and layer (3): the loss round starts the next sweep.
+    assert rounds[1:] == [3 * n_blocks(X)] * 3
+    assert dist.hyperparameter_trace_["mu_w"].shape == (4, 2)  # one prior per group
     np.testing.assert_allclose(dist.validation_scores_, ref.validation_scores_, rtol=1e-9)
-    # Predictions average the 3 kept samples' (clipped) predictions.
+    # Predictions average the 2 kept samples' (clipped) predictions.
     kept = dist.model_
-    each = [kept.sample(s).predict(X) for s in range(3)]
+    each = [kept.sample(s).predict(X) for s in range(2)]
     expected = np.mean(np.clip(each, y.min(), y.max()), axis=0)
     np.testing.assert_allclose(dist.predict(X), expected, rtol=1e-9)
     np.testing.assert_allclose(dist.predict(chunks).compute(), expected, rtol=1e-9)
 
 
-def test_probit_chain_equals_the_single_process_chain(client):
+def test_probit_chain_equals_the_single_process_chain(client, rounds):
     X, y, weights, chunks = data(seed=2)
     labels = np.where(y > np.median(y), "yes", "no")
     params = dict(n_factors=2, solver="mcmc", max_iter=4, burn_in=1, n_kept_samples=2,
@@ -64,6 +92,7 @@ def test_probit_chain_equals_the_single_process_chain(client):
                                           client=client)
     ref = FMClassifier(**params).fit(X, labels, sample_weight=weights, feature_groups=GROUPS)
     assert_same_chain(dist, ref)
+    assert rounds[1:] == [3 * n_blocks(X) + 1] * 3  # and the latent targets' round
     np.testing.assert_allclose(dist.predict_proba(X), ref.predict_proba(X), rtol=1e-9)
 
 
@@ -71,22 +100,21 @@ def test_a_killed_worker_mid_sweep_leaves_the_chain_as_it_was(client, monkeypatc
     X, y, _, chunks = data(seed=3)
     params = dict(n_factors=2, solver="mcmc", max_iter=3, burn_in=0, n_kept_samples=2,
                   random_state=0, dtype="float64")
-    target = da.from_array(y, chunks=250)
-    clean = DaskFMRegressor(**params).fit(chunks, target, client=client)
     victim = sorted(client.run(os.getpid).values())[0]
     draws, calls = dask_als.draw_layer, []
 
-    def killing(*args):  # the worker dies after the 8th block of the run (second sweep)
+    def killing(*args):  # the worker dies after the 8th block of the first sweep
         calls.append(None)
         if len(calls) == 8:
             os.kill(victim, 9)
         return draws(*args)
 
     monkeypatch.setattr(dask_als, "draw_layer", killing)
-    killed = DaskFMRegressor(**params).fit(chunks, target, client=client)
+    killed = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=250),
+                                           client=client)
     client.wait_for_workers(2)
     assert victim not in client.run(os.getpid).values()  # the worker did die
-    assert_same_chain(killed, clean)
+    assert_same_chain(killed, FMRegressor(**params).fit(X, y))
 
 
 def test_a_sum_dominated_by_the_dropped_sample_is_summed_again():
@@ -96,7 +124,8 @@ def test_a_sum_dominated_by_the_dropped_sample_is_summed_again():
     zeros = (np.zeros(90), np.zeros((90, 2)))
     sure, unsure = FMModel(40.0, *zeros), FMModel(-40.0, *zeros)
     average = dask_mcmc.rebuild_average(shard, [sure, unsure], None, "probit")
-    average = dask_mcmc.update_average(shard, average, (unsure,), (sure,), None, "probit")
+    added = dask_mcmc.sweep_start(shard, (unsure,))
+    average = dask_mcmc.update_average(shard, average, added, (sure,), None, "probit")
     np.testing.assert_array_equal(average.lost, np.arange(4))  # P(-1) was all the sure one's
     refreshed = dask_mcmc.refresh_average(shard, average, [unsure, unsure], None, "probit")
     expected = dask_mcmc.rebuild_average(shard, [unsure, unsure], None, "probit")

@@ -104,6 +104,15 @@ def block_sums(shard, state, layer, b, old):
     return sums.sum(axis=0)[shard.present[b]]
 
 
+def summed(parts, ids, n):
+    """The statistics (1, n, m) of a block: the partitions' ``parts`` added at their
+    features' block-local ``ids``."""
+    total = np.zeros((1, n, parts[0].shape[1]))
+    for i, part_sums in zip(ids, parts):
+        total[0][i] += part_sums
+    return total
+
+
 def block_apply(shard, state, layer, b, old, delta):
     """The state after the features of block ``b`` moved from ``old`` by ``delta``."""
     bounds, entry_ptr, rows, features, data = shard.layout
@@ -168,10 +177,11 @@ class DaskALS(DistributedSolver):
         return sum(client.gather([client.submit(sweep_loss, s, st, local.loss)
                                   for s, st in zip(shards, states)]))
 
-    def update_layers(self, model, data, states, hyper, groups, sample):
+    def update_layers(self, model, data, states, hyper, groups, sample, first=None):
         """Set (or, ``sample``, draw) the layers in the single-process order: w, then each
         column of V, block by block (a sampler draws each layer's group priors first);
-        return the partitions' sweep states after them."""
+        return the partitions' sweep states after them. ``first``: the summed statistics
+        (1, n, 2) of the first block of the first layer, when the driver has them already."""
         client, local = data.client, self.local
         bounds, shards, present = self.shards(data)
         alpha, mu_w, lam_w, mu_v, lam_v = hyper.arrays()
@@ -186,11 +196,11 @@ class DaskALS(DistributedSolver):
                 c0, c1 = bounds[b], bounds[b + 1]
                 old = values[c0:c1].astype(np.float64)
                 ids = [p[b] for p in present]
-                parts = client.gather([client.submit(block_sums, s, st, layer, b, old[i])
-                                       for s, st, i in zip(shards, states, ids)])
-                total = np.zeros((1, c1 - c0, 2))
-                for i, part_sums in zip(ids, parts):
-                    total[0][i] += part_sums
+                total, first = first, None
+                if total is None:
+                    total = summed(client.gather([
+                        client.submit(block_sums, s, st, layer, b, old[i])
+                        for s, st, i in zip(shards, states, ids)]), ids, c1 - c0)
                 delta = np.empty(c1 - c0)
                 draw_layer(values, c0, c1, total, old, delta, alpha[0], mu, lam, groups, sample)
                 states = [client.submit(block_apply, s, st, layer, b, old[i], delta[i])

@@ -16,7 +16,7 @@ each partition keeps the sum of the kept samples' linked scores (``fmlearn.model
 updated by the sample added and the one dropped. Those sums depend only on the partition and
 the samples' parameters, so Dask can recompute them after a lost worker.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..kernels.coordinate import (noise_precision, posterior_value, probit_targe
 from .._validation import with_fm_indices
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
-from ._als import DaskALS, SweepState, shift, sweep_loss
+from ._als import DaskALS, SweepState, block_sums, shift, summed, sweep_loss
 from ._solver import share
 
 
@@ -64,6 +64,16 @@ def residual_sums(shard, state):
     return float(s.sum()), float(np.dot(s, e)), float(np.dot(s, e * e))
 
 
+def opening_sums(shard, state, layer, old):
+    """What a sweep's first round sends: ``residual_sums`` and, for the features of the
+    first block of the first layer the partition holds (at values ``old``), ``sum s h^2``,
+    ``sum s h e`` and ``sum s h`` (which moves ``sum s h e`` by the intercept's change)."""
+    ones = replace(state, e=np.ones_like(state.e))
+    block = block_sums(shard, state, layer, 0, old)
+    return residual_sums(shard, state), np.column_stack([block, block_sums(
+        shard, ones, layer, 0, old)[:, 1]])
+
+
 @dataclass
 class Average:
     """A partition's sum of the kept samples' linked scores, and the rows whose sum lost its
@@ -91,8 +101,9 @@ def rebuild_average(shard, samples, target_range, link):
 
 
 def update_average(shard, average, added, dropped, target_range, link):
-    """``average`` with the sample ``added = (model,)`` and without ``dropped`` (or None)."""
-    total = add_linked(average.total, _linked(added[0], shard.X, target_range, link), link)
+    """``average`` with the sample whose ``sweep_start`` is ``added`` and without
+    ``dropped = (model,)`` (or None)."""
+    total = add_linked(average.total, apply_link(added[0], link, target_range), link)
     lost = np.empty(0, dtype=np.int64)
     if dropped is not None:
         total, gone = remove_linked(total, _linked(dropped[0], shard.X, target_range, link),
@@ -123,12 +134,17 @@ class DaskMCMC(DaskALS):
     ``MCMCSolver`` whose switches, burn-in and kept samples it uses, and which keeps the
     samples (``MCMCSolver.keep``) and scores the validation rows.
 
-    Rounds per sweep (each waits for every partition): probit, one for the scores; one for
-    the residual sums; one per column block and layer; one for the loss.
+    Rounds per sweep, each waiting for every partition: one per column block and layer
+    (the first also brings the sums of the noise precision and the intercept, whose change
+    moves that block's ``sum s h e`` by ``delta * sum s h``), and one for the training loss
+    that also starts the next sweep (its scores, or its first round's sums). Probit adds one:
+    the latent targets are drawn between the scores and the first round. The first sweep of
+    a fit adds one to start.
     """
 
     _labels: tuple = None
     _average: tuple = None
+    _ahead: tuple = None
 
     def labels(self, data, shards):
         """The targets of all rows in partition order (probit's latent targets are drawn
@@ -139,25 +155,48 @@ class DaskMCMC(DaskALS):
             self._labels = (data, np.concatenate(parts), np.cumsum([0] + [len(p) for p in parts]))
         return self._labels[1:]
 
+    def opening(self, model, data, states):
+        """Futures of ``opening_sums`` on each partition."""
+        client = data.client
+        bounds, shards, present = self.shards(data)
+        layer = 0 if self.local.fit_linear else 1
+        old = (model.coef if layer == 0 else model.factors[:, 0])[:bounds[1]].astype(np.float64)
+        return [client.submit(opening_sums, s, st, layer, old[p[0]])
+                for s, st, p in zip(shards, states, present)]
+
+    def look_ahead(self, model, data):
+        """Futures of a sweep's start from ``model`` on each partition, of its states (the
+        targets ``y``; None for probit) and of what the first round sends: probit, the
+        scores, else ``opening_sums``."""
+        client = data.client
+        shards = self.shards(data)[1]
+        shared = share(client, model.copy())
+        starts = [client.submit(sweep_start, s, shared) for s in shards]
+        if self.local.loss == "probit":
+            return starts, None, [client.submit(start_scores, st) for st in starts]
+        states = [client.submit(targeted, s, st, None) for s, st in zip(shards, starts)]
+        return starts, states, self.opening(model, data, states)
+
     def run_epoch(self, model, data, state, rng):
         client, local = data.client, self.local
-        shards = self.shards(data)[1]
+        bounds, shards, present = self.shards(data)
         alpha = state.hyper.alpha
         seed_generator(int(rng.integers(2**31)))
-        shared = share(client, model)
-        starts = [client.submit(sweep_start, s, shared) for s in shards]
+        ahead = self._ahead
+        if ahead is not None and ahead[0] is data and ahead[1] == state.n_iter:
+            starts, states, sent = ahead[2:]
+        else:
+            starts, states, pending = self.look_ahead(model, data)
+            sent = client.gather(pending)
         if local.loss == "probit":
             y, cuts = self.labels(data, shards)
-            scores = np.concatenate(client.gather([client.submit(start_scores, st)
-                                                   for st in starts]))
-            z = np.empty(scores.shape[0])
-            probit_targets(scores, y, z, True)
+            z = np.empty(cuts[-1])
+            probit_targets(np.concatenate(sent), y, z, True)
             states = [client.submit(targeted, s, st, z[cuts[i]:cuts[i + 1]])
                       for i, (s, st) in enumerate(zip(shards, starts))]
-        else:
-            states = [client.submit(targeted, s, st, None) for s, st in zip(shards, starts)]
-        n, she, sse = np.sum(client.gather([client.submit(residual_sums, s, st)
-                                            for s, st in zip(shards, states)]), axis=0)
+            sent = client.gather(self.opening(model, data, states))
+        n, she, sse = np.sum([residual for residual, _ in sent], axis=0)
+        first = summed([block for _, block in sent], [p[0] for p in present], bounds[1])
         if local.loss == "squared":
             alpha[0] = noise_precision(n, sse)
         if local.fit_intercept:
@@ -165,39 +204,50 @@ class DaskMCMC(DaskALS):
             model.intercept = posterior_value(old, n, she, alpha[0], 0.0,
                                               float(local.reg_intercept), True)
             states = [client.submit(shift, st, model.intercept - old) for st in states]
-        states = self.update_layers(model, data, states, state.hyper, state.groups, True)
-        loss = self.averaged_loss(model, data, shards, states, state)
+            first[..., 1] += (model.intercept - old) * first[..., 2]
+        states = self.update_layers(model, data, states, state.hyper, state.groups, True,
+                                    np.ascontiguousarray(first[..., :2]))
+        loss = self.finish(model, data, states, state)
         local.keep(model, state)
         return loss
 
-    def averaged_loss(self, model, data, shards, states, state):
+    def finish(self, model, data, states, state):
         """The summed weighted training loss of the prediction averaged over the samples kept
-        after this draw (of the draw itself during burn-in), as ``MCMCSolver.epoch`` gives."""
+        after this draw (of the draw itself during burn-in), as ``MCMCSolver.epoch`` gives,
+        gathered with the start of the next sweep."""
         client, local = data.client, self.local
-        if state.n_iter + 1 <= local.burn_in:
-            return sum(client.gather([client.submit(sweep_loss, s, st, local.loss)
-                                      for s, st in zip(shards, states)]))
+        shards = self.shards(data)[1]
+        starts, next_states, pending = self.look_ahead(model, data)
+        link, bounds = local.link, local.target_range
         kept = state.samples + [model.copy()]
-        dropped = None
+        dropped, averages = None, None
         if local.n_kept_samples is not None and len(kept) > local.n_kept_samples:
             dropped, kept = kept[0], kept[1:]
-        link, bounds = local.link, local.target_range
-        if self._average is not None and self._average[0] is data and self._average[1] == state.n_iter:
-            averages = [client.submit(update_average, s, a, share(client, model.copy()),
-                                      None if dropped is None else share(client, dropped),
-                                      bounds, link)
-                        for s, a in zip(shards, self._average[2])]
-        else:  # the first kept sample, or the samples of an earlier fit
-            samples = share(client, *kept)
-            averages = [client.submit(rebuild_average, s, samples, bounds, link)
-                        for s in shards]
-        results = client.gather([client.submit(average_loss, s, a, len(kept), local.loss, link)
-                                 for s, a in zip(shards, averages)])
-        if any(lost for _, lost in results):
+        if state.n_iter + 1 <= local.burn_in:
+            losses = [client.submit(sweep_loss, s, st, local.loss)
+                      for s, st in zip(shards, states)]
+        else:
+            if self._average is not None and self._average[0] is data \
+                    and self._average[1] == state.n_iter:
+                gone = None if dropped is None else share(client, dropped)
+                averages = [client.submit(update_average, s, a, st, gone, bounds, link)
+                            for s, a, st in zip(shards, self._average[2], starts)]
+            else:  # the first kept sample, or the samples of an earlier fit
+                samples = share(client, *kept)
+                averages = [client.submit(rebuild_average, s, samples, bounds, link)
+                            for s in shards]
+            losses = [client.submit(average_loss, s, a, len(kept), local.loss, link)
+                      for s, a in zip(shards, averages)]
+        results = client.gather(losses + pending)
+        results, sent = results[:len(shards)], results[len(shards):]
+        if averages is not None and any(lost for _, lost in results):
             samples = share(client, *kept)
             averages = [client.submit(refresh_average, s, a, samples, bounds, link)
                         if lost else a for s, a, (_, lost) in zip(shards, averages, results)]
             results = client.gather([client.submit(average_loss, s, a, len(kept), local.loss,
                                                    link) for s, a in zip(shards, averages)])
-        self._average = (data, state.n_iter + 1, averages)
-        return sum(loss for loss, _ in results)
+        if averages is not None:
+            self._average = (data, state.n_iter + 1, averages)
+            results = [loss for loss, _ in results]
+        self._ahead = (data, state.n_iter + 1, starts, next_states, sent)
+        return sum(results)
