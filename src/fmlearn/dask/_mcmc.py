@@ -11,6 +11,14 @@ comes from the same generator in the same order as in one process, from statisti
 differ only in the order of their floating-point additions, so for the same seed and data
 the chain is the single-process chain to round-off.
 
+Rounds (a gather waiting for every partition): one per column block and layer, as in ALS.
+The sweep's opening sums come with its first block's (the intercept's change ``delta``
+moves that block's ``sum s h e`` by ``delta * sum s h``, so the partitions send ``sum s h``
+too), and the round of the training loss also starts the next sweep from the new draw
+(probit: its scores; else its opening sums). Probit adds the round that sends the latent
+targets; the sweep cannot go block by block through all layers at once without changing
+the chain (each block's sums read the residual after every earlier update).
+
 The training loss is of the prediction averaged over the kept samples, as in one process:
 each partition keeps the sum of the kept samples' linked scores (``fmlearn.model.apply_link``),
 updated by the sample added and the one dropped. Those sums depend only on the partition and
@@ -21,9 +29,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .._threads import numba_threads
+from .._validation import with_fm_indices
 from ..kernels.coordinate import (noise_precision, posterior_value, probit_targets,
                                   scores_and_sums, seed_generator)
-from .._validation import with_fm_indices
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
 from ._als import DaskALS, SweepState, block_sums, shift, summed, sweep_loss
@@ -130,17 +138,10 @@ def average_loss(shard, average, n_samples, loss, link):
 
 @dataclass
 class DaskMCMC(DaskALS):
-    """Gibbs sweeps over partitions on Dask workers; ``local`` is the in-memory
-    ``MCMCSolver`` whose switches, burn-in and kept samples it uses, and which keeps the
-    samples (``MCMCSolver.keep``) and scores the validation rows.
-
-    Rounds per sweep, each waiting for every partition: one per column block and layer
-    (the first also brings the sums of the noise precision and the intercept, whose change
-    moves that block's ``sum s h e`` by ``delta * sum s h``), and one for the training loss
-    that also starts the next sweep (its scores, or its first round's sums). Probit adds one:
-    the latent targets are drawn between the scores and the first round. The first sweep of
-    a fit adds one to start.
-    """
+    """Gibbs sweeps over partitions on Dask workers, in ``(n_factors + 1) * n_blocks``
+    rounds (probit: one more; the first sweep of a fit: one more to start); ``local`` is the
+    in-memory ``MCMCSolver`` whose switches, burn-in and kept samples it uses, and which
+    keeps the samples (``MCMCSolver.keep``) and scores the validation rows."""
 
     _labels: tuple = None
     _average: tuple = None

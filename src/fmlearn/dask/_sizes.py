@@ -20,6 +20,7 @@ from ..solvers.als import Hyperparameters
 from ..solvers.sgd import SGDState
 from ._als import Shard, SweepState
 from ._data import Partition
+from ._mcmc import Average
 from ._sgd import Slice, SliceUpdate
 
 
@@ -28,5 +29,5 @@ def _sum_of_fields(obj):
 
 
 for _cls in (FMModel, SGDState, Hyperparameters, Partition, Slice, SliceUpdate, Shard,
-             SweepState):
+             SweepState, Average):
     sizeof.register(_cls)(_sum_of_fields)
