@@ -189,6 +189,26 @@ def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):
                         ).fit(paths, client=client)
 
 
+def test_checkpoint_of_other_data_is_refused_naming_both(client, tmp_path):
+    X, y = one_hot(2000)
+    path = tmp_path / "model.fm"
+    params = dict(n_factors=3, max_iter=2, random_state=3, tol=None, checkpoint=str(path))
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    DaskFMRegressor(**params).fit(shards(tmp_path / "a", X, y, 2), client=client)
+    ours = r"2 partitions of 1000, 1000 rows, 90 features, digest [0-9a-f]{16}"
+    with pytest.raises(ValueError, match=rf"written for other data: {ours}; this fit's is 3 "
+                                         r"partitions of 500, 500, 500 rows, 90 features"):
+        DaskFMRegressor(**params).fit(shards(tmp_path / "b", X[:1500], y[:1500], 3),
+                                      client=client)
+    relabelled = shards(tmp_path / "c", X, y + 1, 2)  # same sizes, other labels
+    with pytest.raises(ValueError, match=rf"other data: {ours}; this fit's is 2 partitions of "
+                                         r"1000, 1000 rows, 90 features, digest"):
+        DaskFMRegressor(**params).fit(relabelled, client=client)
+    # What the message offers: the saved model trained further on the other data.
+    further = load(path).set_params(warm_start=True, checkpoint=None, max_iter=3)
+    assert further.fit(relabelled, client=client).n_iter_ == 3
+
+
 def test_a_killed_worker_costs_a_retry_not_the_fit(tmp_path):
     X, y = one_hot(20_000)
     paths = shards(tmp_path, X, y, 4)

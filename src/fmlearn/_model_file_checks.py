@@ -332,6 +332,14 @@ def _check_attributes(estimator, attributes, c):
         raise FileProblem(f"best_validation_score_ is {best!r}; expected a number")
     if "n_retries_" in attributes:
         c.count(attributes["n_retries_"], "n_retries_")
+    data = attributes.get("_training_data")
+    if data is not None and not (
+            isinstance(data, dict) and data.keys() == {"partition_rows", "n_features", "digest"}
+            and isinstance(data["partition_rows"], list)
+            and all(map(is_count, data["partition_rows"])) and is_count(data["n_features"])
+            and isinstance(data["digest"], str)):
+        raise FileProblem(f"_training_data is {data!r}; expected the partition_rows, "
+                          "n_features and digest of a Dask fit's data")
     labels = attributes.get("_field_names", [])
     if not (isinstance(labels, list) and all(isinstance(v, (int, str)) for v in labels)
             and len(set(labels)) == len(labels)):

@@ -252,6 +252,7 @@ def _estimator_class(name: str) -> type[BaseFM] | None:
 # that a loaded estimator has every attribute the original had: add new ones here.
 _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
                "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_",
+               "_training_data",
                "_field_names", "relation_widths_", "user_features_", "item_features_",
                "interactions_", "n_users_", "n_items_", "n_item_columns_", "n_user_columns_")
 

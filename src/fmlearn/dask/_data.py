@@ -1,4 +1,5 @@
 """Training rows spread over a Dask cluster: one ``Partition`` per chunk, held by the workers."""
+import hashlib
 from dataclasses import dataclass
 from functools import partial
 
@@ -36,6 +37,15 @@ class Partition:
                 "labels": np.unique(y)[:1001],
                 "low": float(y.min()) if numeric else None,
                 "high": float(y.max()) if numeric else None}
+
+
+def digest(part):
+    """A hash of the partition's rows, labels and weights, in their order (hex, 16 digits)."""
+    h = hashlib.blake2b(digest_size=8)
+    y = part.y if part.y.dtype.kind in "biuf" else part.y.astype(str)
+    for array in (part.X.indptr, part.X.indices, part.X.data, y, part.sample_weight):
+        h.update(np.ascontiguousarray(array).view(np.uint8))
+    return h.hexdigest()
 
 
 def _fail(index, problem):
@@ -177,6 +187,14 @@ class PartitionedData:
         parts = [client.submit(widen, p, n_features) for p in parts]
         return cls(client, parts, sum(s["n_rows"] for s in summaries), n_features,
                    sum(s["weight_sum"] for s in summaries), summaries)
+
+    def fingerprint(self):
+        """What tells this data from other data: the rows of each partition, the features and
+        a hash of the partitions' contents (see ``digest``)."""
+        digests = self.client.gather([self.client.submit(digest, p) for p in self.parts])
+        h = hashlib.blake2b("".join(digests).encode(), digest_size=8)
+        return {"partition_rows": [s["n_rows"] for s in self.summaries],
+                "n_features": self.n_features, "digest": h.hexdigest()}
 
     def labels(self):
         """The distinct labels over all partitions."""

@@ -70,6 +70,15 @@ def warm_workers(client, kind, dtype):
         _WARM_CLUSTERS.add(key)
 
 
+def _describe(fingerprint):
+    """The training data of a checkpoint, in words."""
+    if fingerprint is None:
+        return "not recorded"
+    rows = fingerprint["partition_rows"]
+    return (f"{len(rows)} partitions of {', '.join(map(str, rows))} rows, "
+            f"{fingerprint['n_features']} features, digest {fingerprint['digest']}")
+
+
 class _ClusterFit:
     """Training on a Dask cluster when ``fit`` gets a Dask collection or file shards."""
 
@@ -129,16 +138,20 @@ class _ClusterFit:
             except ValueError as exc:
                 raise ValueError(f"{name}.fit on Dask input needs a distributed Client: pass "
                                  "client= or create one, e.g. Client(LocalCluster()).") from exc
-        done, history = self._resume()
-        warm = done > 0 or (self.warm_start and hasattr(self, "model_"))
-        if not warm:
-            self._rng = np.random.default_rng(
-                check_random_state(self.random_state).randint(2**31))
         dtype = np.dtype(self.dtype)
         seed = (check_random_state(self.random_state).randint(2**31)
                 if self.shuffle and self.solver == "sgd" else None)
         data = PartitionedData.build(client, X, y, sample_weight, dtype=dtype,
                                      file_format=file_format, seed=seed)
+        if self.checkpoint is not None:  # what a checkpoint is resumed only on
+            self._training_data = data.fingerprint()
+        else:
+            vars(self).pop("_training_data", None)
+        done, history = self._resume()
+        warm = done > 0 or (self.warm_start and hasattr(self, "model_"))
+        if not warm:
+            self._rng = np.random.default_rng(
+                check_random_state(self.random_state).randint(2**31))
         n_features = data.n_features
         if warm:
             if n_features > self.n_features_in_:
@@ -194,8 +207,8 @@ class _ClusterFit:
         return DaskSGD(local, max_retries=self.max_retries, local_steps=self.local_steps)
 
     def _resume(self):
-        """Adopt the fit saved at ``checkpoint``, if there is one; return the epochs it had
-        run and its history."""
+        """Adopt the fit saved at ``checkpoint``, if there is one and it was written for the
+        same data (``_training_data``); return the epochs it had run and its history."""
         if self.checkpoint is None or not os.path.exists(self.checkpoint):
             return 0, {"done": 0, "loss_curve_": [], "validation_scores_": []}
         saved = load(self.checkpoint)
@@ -208,6 +221,13 @@ class _ClusterFit:
             raise ValueError(f"checkpoint {os.fspath(self.checkpoint)!r} was written with other "
                              f"parameters: {', '.join(f'{k}={theirs[k]!r}' for k in differ)}; "
                              "remove the file to start afresh.")
+        theirs = getattr(saved, "_training_data", None)
+        if theirs != self._training_data:
+            raise ValueError(
+                f"checkpoint {os.fspath(self.checkpoint)!r} was written for other data: "
+                f"{_describe(theirs)}; this fit's is {_describe(self._training_data)}. Remove "
+                "the file to start afresh, or to train its model further on this data, load "
+                "it (fmlearn.load) and fit with warm_start=True and another checkpoint.")
         for attr, value in vars(saved).items():
             if attr.endswith("_") or attr in ("_solver_state", "_rng", "_burn_in"):
                 setattr(self, attr, value)
