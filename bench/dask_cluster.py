@@ -6,6 +6,11 @@ broadcasts of the model, sized by ``dask.sizeof``), and the compute seconds of e
 tasks from Dask's task stream. From those measurements, a projection of the SGD epoch time for
 8, 32 and 128 workers (see docs/dask.md for the model and its assumptions).
 
+MCMC (``--mcmc`` runs these alone, keeping the other cases in the results file): MovieLens
+u1 by regression and by probit classification (ratings of 4 and 5 against the rest), in one
+process and on a cluster of its own from the same seed: seconds and rounds (gathers) per
+sweep, the test scores, and the largest difference of the two test predictions.
+
 Cases: MovieLens 100K u1 (../shared/data/ml-100k) by SGD and by ALS, and a synthetic
 recommender set (power-law one-hot fields, planted FM) of 2 million rows by SGD; the test RMSE
 is also recorded after every epoch, to compare how fast the two converge.
@@ -13,6 +18,7 @@ is also recorded after every epoch, to compare how fast the two converge.
     python bench/dask_cluster.py [--quick]
 """
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -24,11 +30,12 @@ from dask.sizeof import sizeof
 from distributed import Client, LocalCluster, get_task_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import require, write_results  # noqa: E402
+from common import RESULTS, require, write_results  # noqa: E402
 from synthetic import planted_rows  # noqa: E402
 
-from fmlearn import FMRegressor  # noqa: E402
-from fmlearn.dask import DaskFMRegressor  # noqa: E402
+from fmlearn import FMClassifier, FMRegressor  # noqa: E402
+from fmlearn.dask import DaskFMClassifier, DaskFMRegressor  # noqa: E402
+from fmlearn.dask._mcmc import DaskMCMC  # noqa: E402
 from fmlearn.dask._sgd import SliceUpdate, combine  # noqa: E402
 from fmlearn.io import dump_libsvm  # noqa: E402
 from fmlearn.model import FMModel  # noqa: E402
@@ -147,10 +154,90 @@ def projection(X, k, row_seconds, rate):
     return out
 
 
+def mcmc_case(client, name, params, train, test, paths, classify=False):
+    """MCMC in this process and on the cluster from the same seed: seconds and rounds per
+    sweep (the gathers of each sweep, counted by wrapping the client's), the test RMSE (or
+    accuracy) of both, and the largest difference of their test predictions (probabilities)."""
+    single_cls, cluster_cls = ((FMClassifier, DaskFMClassifier) if classify
+                               else (FMRegressor, DaskFMRegressor))
+    single_cls(**{**params, "max_iter": 1}).fit(*train)  # compile outside the timing
+    cluster_cls(**{**params, "max_iter": 1}).fit(paths, client=client)
+    start = time.perf_counter()
+    single = single_cls(**params).fit(*train)
+    single_seconds = time.perf_counter() - start
+    rounds, gather, run_epoch = [], client.gather, DaskMCMC.run_epoch
+
+    def counted_gather(*args, **kwargs):
+        if rounds:
+            rounds[-1] += 1
+        return gather(*args, **kwargs)
+
+    def counted_epoch(*args):
+        rounds.append(0)
+        return run_epoch(*args)
+
+    client.gather, DaskMCMC.run_epoch = counted_gather, counted_epoch
+    try:
+        start = time.perf_counter()
+        dist = cluster_cls(**params).fit(paths, client=client)
+        cluster_seconds = time.perf_counter() - start
+    finally:
+        client.gather, DaskMCMC.run_epoch = gather, run_epoch
+    sweeps = params["max_iter"]
+    if classify:
+        scores = [float(np.mean(est.predict(test[0]) == test[1])) for est in (single, dist)]
+        outputs = [est.predict_proba(test[0])[:, 1] for est in (single, dist)]
+    else:
+        scores = [rmse(est, *test) for est in (single, dist)]
+        outputs = [est.predict(test[0]) for est in (single, dist)]
+    result = {"n_rows": train[0].shape[0], "params": params,
+              "test_score": "accuracy" if classify else "rmse",
+              "single_process": {"seconds_per_sweep": single_seconds / sweeps,
+                                 "test_score": scores[0]},
+              "cluster": {"workers": WORKERS, "threads_per_worker": 1, "partitions": len(paths),
+                          "seconds_per_sweep": cluster_seconds / sweeps, "test_score": scores[1],
+                          "rounds_first_sweep": rounds[0], "rounds_per_sweep": rounds[1:]},
+              "max_test_prediction_difference": float(np.max(np.abs(outputs[0] - outputs[1])))}
+    print(f"{name}: single {single_seconds / sweeps:.3f} s/sweep, cluster "
+          f"{cluster_seconds / sweeps:.3f} s/sweep in {rounds[-1]} rounds ({rounds[0]} in the "
+          f"first), test {result['test_score']} {scores[0]:.4f} / {scores[1]:.4f}, predictions "
+          f"{result['max_test_prediction_difference']:.1e} apart")
+    return result
+
+
+def mcmc_cases(quick):
+    """The MCMC cases, on a cluster of their own (float64: the chains agree to round-off)."""
+    (X, y), (X_test, y_test) = movielens("u1.base"), movielens("u1.test")
+    params = dict(n_factors=8, solver="mcmc", max_iter=10 if quick else 30, random_state=0,
+                  dtype="float64", n_jobs=1)
+    order = np.random.default_rng(0).permutation(X.shape[0])
+    X, y = X[order], y[order]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp, \
+            LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
+                         dashboard_address=None) as cluster, Client(cluster) as client:
+        for name, target, test, classify in (
+                ("movielens_u1_mcmc", y, y_test, False),
+                ("movielens_u1_liked_mcmc_probit", (y >= 4).astype(int),
+                 (y_test >= 4).astype(int), True)):
+            (Path(tmp) / name).mkdir()
+            paths = write_shards(Path(tmp) / name, X, target, WORKERS)
+            results[name] = mcmc_case(client, name, params, (X, target), (X_test, test),
+                                      paths, classify)
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--mcmc", action="store_true", help="the MCMC cases alone")
     args = parser.parse_args()
+    if args.mcmc:  # the other cases as they were
+        name = "dask_cluster" + ("_quick" if args.quick else "")
+        path = RESULTS / f"{name}.json"
+        kept = json.loads(path.read_text())["results"] if path.exists() else {}
+        write_results(name, {"results": {**kept, **mcmc_cases(args.quick)}})
+        return
     train, test = movielens("u1.base"), movielens("u1.test")
     n_synthetic = 400_000 if args.quick else 2_000_000
     Xs, ys = planted_rows(n_synthetic + 100_000, n_features=100_000, seed=1)
@@ -162,7 +249,7 @@ def main():
                reg_factors=15.0, init_std=0.1, random_state=0, tol=None, n_jobs=1)
     big = dict(n_factors=16, max_iter=3 if args.quick else 10, eta0=0.05, reg_linear=1e-4,
                reg_factors=1e-4, init_std=0.05, random_state=0, tol=None, n_jobs=1)
-    results = {}
+    results = mcmc_cases(args.quick)
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster, Client(cluster) as client:
