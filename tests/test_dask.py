@@ -11,12 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from distributed import Client, LocalCluster
+from dask.utils import key_split
+from distributed import Client, LocalCluster, get_task_stream
 
 from conftest import shared_data
 from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
+from fmlearn.dask import _estimators as dask_estimators
 from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
+from fmlearn.warmup import fit_kind
 
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
 
@@ -135,6 +138,26 @@ def test_sgd_test_rmse_follows_one_process_epoch_by_epoch(client):
         da.from_array(train[1], chunks=3000), eval_set=test, client=client)
     ratio = np.array(dist.validation_scores_) / np.array(single.validation_scores_)
     assert ratio.max() <= 1.04, ratio
+
+
+def test_sgd_tasks_are_named_workers_warm_once_and_verbose_shows_a_bar(client, tmp_path, capsys,
+                                                                        monkeypatch):
+    X, y = one_hot(400)
+    paths = shards(tmp_path, X, y, 2)
+    params = dict(n_factors=2, max_iter=2, local_steps=100, tol=None, verbose=1)
+    with get_task_stream(client) as stream:
+        DaskFMRegressor(**params).fit(paths, client=client)
+    assert (client.scheduler_info()["id"], "FMRegressor sgd", "float32") in \
+        dask_estimators._WARM_CLUSTERS
+    runs, run = [], client.run
+    monkeypatch.setattr(client, "run", lambda f, *a, **k: runs.append(f) or run(f, *a, **k))
+    DaskFMRegressor(**params).fit(paths, client=client)
+    assert fit_kind not in runs  # the workers compiled the kernels once, not once per fit
+    keys = [task["key"] for task in stream.data]
+    assert {"fmlearn-sgd-slices", "fmlearn-sgd-round"} <= {key_split(k) for k in keys}
+    # epoch 2, round 1, partition 0 (dashboard: fmlearn-sgd-round)
+    assert any(k.startswith("fmlearn-sgd-round-2-1-0-") for k in keys)
+    assert "DaskFMRegressor: 100%" in capsys.readouterr().err  # tqdm's bar, as FMRegressor's
 
 
 def test_ffm_and_recordio_shards_give_the_model_of_libfm_shards(client, tmp_path):
