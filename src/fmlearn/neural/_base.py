@@ -320,8 +320,10 @@ class BaseNeuralFM(BaseEstimator):
             out = net(*inputs)
         loss = self._batch_loss(out, t, w)
         (loss + self._penalty(inputs)).backward()
-        for opt in self._optimizers:
-            opt.step()
+        # AdaGrad builds its sparse step unchecked, and warns unless told that this is meant
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            for opt in self._optimizers:
+                opt.step()
         return float(loss.detach())
 
     def partial_fit(self, X, y, sample_weight=None, **kwargs):

@@ -301,7 +301,10 @@ class CFMNet(nn.Module):
         depth, c_in, n_layers = len(left), 1, n_factors.bit_length() - 1
         for layer in range(n_layers):
             deep = 2 if depth > 1 and layer < n_layers - 1 else 1
-            layers += [nn.Conv3d(c_in, n_channels, (deep, 2, 2), stride=(1, 2, 2)), nn.ReLU()]
+            conv = nn.Conv3d(c_in, n_channels, (deep, 2, 2), stride=(1, 2, 2))
+            nn.init.trunc_normal_(conv.weight, std=0.1, a=-0.2, b=0.2)   # the authors' start:
+            nn.init.constant_(conv.bias, 0.1)                           # every ReLU alive
+            layers += [conv, nn.ReLU()]
             depth, c_in = depth - deep + 1, n_channels
         self.conv = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
