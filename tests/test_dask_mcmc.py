@@ -117,6 +117,16 @@ def test_a_killed_worker_mid_sweep_leaves_the_chain_as_it_was(client, monkeypatc
     assert_same_chain(killed, FMRegressor(**params).fit(X, y))
 
 
+def test_a_checkpoint_resumes_the_chain(client, tmp_path):
+    X, y, _, chunks = data(seed=4)
+    target, path = da.from_array(y, chunks=250), str(tmp_path / "chain.fm")
+    params = dict(n_factors=2, solver="mcmc", burn_in=1, random_state=0, dtype="float64")
+    DaskFMRegressor(max_iter=2, checkpoint=path, **params).fit(chunks, target, client=client)
+    resumed = DaskFMRegressor(max_iter=3, checkpoint=path, **params).fit(chunks, target,
+                                                                        client=client)
+    assert_same_chain(resumed, FMRegressor(max_iter=3, **params).fit(X, y))
+
+
 def test_a_sum_dominated_by_the_dropped_sample_is_summed_again():
     X, y = one_hot(4)
     shard = make_shard(Partition(0, X, np.sign(y - 1.5), np.ones(4)), partition_bounds(
