@@ -346,3 +346,59 @@ def test_load_refuses_feature_rows_and_interactions_out_of_range(with_features, 
             archive.writestr(name, data)
     with pytest.raises(ModelFileError, match=message):
         load(bad)
+
+
+def _liked_in_context(seed=0):
+    """40 users each liking half of 20 items: items 0-9 in context 0, items 10-19 in context 1."""
+    liked = sp.csr_matrix((np.random.default_rng(seed).random((40, 20)) < 0.5).astype(float))
+    context = sp.csr_matrix((np.ones(liked.nnz), (np.arange(liked.nnz), liked.indices >= 10)),
+                            shape=(liked.nnz, 2))
+    return liked, context
+
+
+def test_planted_context_effect_is_learned():
+    liked, context = _liked_in_context()
+    rec = FMRecommender(loss="bpr", n_factors=4, max_iter=30, random_state=0)
+    rec.fit(liked, context=context)
+    for c in (0, 1):
+        top, _ = rec.recommend(np.arange(40), N=5, filter_already_liked_items=False,
+                               context=np.eye(2)[[c] * 40])
+        assert np.mean((top >= 10) == c) > 0.9
+    # New users fold in without context; their entries get empty context rows.
+    assert rec.fold_in(liked[:2])[0] == 40
+    assert rec.context_.shape == (liked.nnz + liked[:2].nnz, 2)
+
+
+def test_recommend_with_context_equals_predict_on_stacked_rows(tmp_path):
+    from fmlearn.persistence import load
+    liked, context = _liked_in_context(1)
+    rec = FMRecommender(n_factors=3, max_iter=2, dtype="float64", random_state=0)
+    rec.fit(liked, context=context)
+    query = np.array([[0.5, 1.0], [0.0, 2.0]])
+    ids, scores = rec.recommend([3, 7], N=20, filter_already_liked_items=False, context=query)
+    rows = sp.hstack([rec.item_features_[np.tile(np.arange(20), 2)],
+                      np.repeat(query, 20, axis=0), rec.user_features_[np.repeat([3, 7], 20)]],
+                     format="csr")
+    every = rec.model_.predict(rows).reshape(2, 20)
+    np.testing.assert_array_equal(ids, np.argsort(-every, axis=1))
+    np.testing.assert_allclose(scores, np.take_along_axis(every, ids, 1), rtol=1e-10)
+    loaded = load(_saved(rec, tmp_path))
+    np.testing.assert_array_equal(loaded.context_.indices, rec.context_.indices)
+    np.testing.assert_array_equal(loaded.recommend([3, 7], N=20, context=query)[0],
+                                  rec.recommend([3, 7], N=20, context=query)[0])
+
+
+def test_context_errors_name_the_problem():
+    liked, context = _liked_in_context()
+    with pytest.raises(ValueError, match="context rows follow the stored entries of a CSR"):
+        FMRecommender().fit(liked.tocoo(), context=context)
+    with pytest.raises(ValueError, match=f"context has 3 rows; expected {liked.nnz}"):
+        FMRecommender().fit(liked, context=context[:3])
+    rec = FMRecommender(n_factors=2, max_iter=1, random_state=0).fit(liked, context=context)
+    with pytest.raises(ValueError, match="context has 3 columns; the model was fitted with 2"):
+        rec.recommend(0, context=np.ones((1, 3)))
+    with pytest.raises(ValueError, match="partial_fit cannot add interactions to a model fitted"):
+        rec.partial_fit(liked)
+    plain = FMRecommender(n_factors=2, max_iter=1, random_state=0).fit(liked)
+    with pytest.raises(ValueError, match="context has 2 columns; the model was fitted with 0"):
+        plain.recommend(0, context=np.ones((1, 2)))

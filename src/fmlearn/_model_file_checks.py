@@ -378,8 +378,9 @@ def _check_csr(c, value, where, rows, cols, dtype, interactions=False):
 
 
 def _check_recommender(estimator, header, model, attributes, c):
-    """FMRecommender's file: the FM over [item columns | user columns], its AdaGrad state,
-    and the feature rows and interactions that recommend reads."""
+    """FMRecommender's file: the FM over [item columns | context columns | user columns], its
+    AdaGrad state, and the feature rows, interactions and their context that recommend and
+    fold_in read."""
     try:
         estimator._validate_params()
     except ValueError as exc:
@@ -398,8 +399,11 @@ def _check_recommender(estimator, header, model, attributes, c):
                 c.dims[f"n_{side}_columns_"] < c.dims[f"n_{side}s_"]:
             raise FileProblem(f"n_{side}_columns_ is {c.dims[f'n_{side}_columns_']}, fewer than "
                               f"the {c.dims[f'n_{side}s_']} identity columns")
+    c.dims["n_context_columns_"] = c.count(attributes.get("n_context_columns_", 0),
+                                           "n_context_columns_")
     dtype = np.dtype(estimator.dtype)
-    c.dims.update({"n_features": c.dims["n_item_columns_"] + c.dims["n_user_columns_"],
+    c.dims.update({"n_features": c.dims["n_item_columns_"] + c.dims["n_context_columns_"]
+                   + c.dims["n_user_columns_"],
                    "n_factors": estimator.n_factors})
     if header.get("model_kind") != "fm":
         raise FileProblem(f"the header's model_kind {header.get('model_kind')!r} is not 'fm'")
@@ -411,6 +415,11 @@ def _check_recommender(estimator, header, model, attributes, c):
                               ("interactions_", "n_users_", "n_items_")):
         _check_csr(c, attributes.get(where), where, rows, cols, dtype,
                    interactions=where == "interactions_")
+    if c.dims["n_context_columns_"]:
+        _check_csr(c, attributes.get("context_"), "context_", "interactions_ nnz",
+                   "n_context_columns_", dtype)
+    elif attributes.get("context_") is not None:
+        raise FileProblem("context_ is stored but n_context_columns_ is 0")
     for name in ("loss_curve_", "validation_scores_"):
         curve = attributes.get(name)
         if not (isinstance(curve, list) and all(map(is_real, curve))):

@@ -82,6 +82,14 @@ class FMRecommender(BaseEstimator):
     ``"logistic"`` (the positive against ``n_negatives`` negatives). See
     :mod:`fmlearn.kernels.topn` for the formulas.
 
+    Context (``fit(..., context=)``): a sparse matrix with one row per stored interaction,
+    its columns joining the user's side of that interaction (and of the negatives drawn
+    for it: the ranking is of the items *in that context*), so that the time, device or
+    place of each interaction is learned; ``recommend(..., context=)`` scores with one
+    context row per queried user. A row per interaction rather than per user is what
+    context means (a user's own features are ``user_features``); aligned with the
+    interactions' stored entries, it costs O(nnz) like the interactions.
+
     A class of its own rather than :class:`FMRanker` grown: its ``fit`` takes an
     interaction matrix and feature matrices per side, not design rows with ``y`` and
     ``groups``; it recommends by user and item ids, keeps the interactions to filter them
@@ -131,11 +139,16 @@ class FMRecommender(BaseEstimator):
     Attributes
     ----------
     model_ : FMModel
-        Over ``n_item_columns_ + n_user_columns_`` features, items first.
+        Over ``n_item_columns_ + n_context_columns_ + n_user_columns_`` features, items
+        first, users last.
     user_features_, item_features_ : sparse matrix
         Each user's (item's) feature row: the given features, then the identity columns.
     interactions_ : sparse matrix of shape (n_users, n_items)
         The training interactions (those of ``partial_fit`` and ``fold_in`` added).
+    context_ : sparse matrix of shape (interactions_.nnz, n_context_columns_) or None
+        The context of each stored interaction, in their order (``fold_in``'s have none).
+    n_context_columns_ : int
+        The width of the context (0 when fitted without).
     n_users_, n_items_, n_iter_ : int
     n_features_in_ : int
         The number of columns of ``interactions`` (``n_items_``).
@@ -225,7 +238,14 @@ class FMRecommender(BaseEstimator):
         return (1 + self.alpha * liked.data).astype(self.dtype)
 
     def _init(self, interactions: MatrixLike, user_features: MatrixLike | None,
-              item_features: MatrixLike | None) -> None:
+              item_features: MatrixLike | None, context: MatrixLike | None = None) -> None:
+        if context is not None and (
+                sp.issparse(interactions) and (interactions.format != "csr"
+                                               or not interactions.has_canonical_format)):
+            raise ValueError("context rows follow the stored entries of a CSR interactions "
+                             "matrix with sorted, unique indices (or a dense array, row by "
+                             "row); convert interactions with .tocsr() and sum_duplicates() "
+                             "and order the context rows alike.")
         liked = _matrix(interactions, "interactions", self.dtype, nonnegative=True)
         self.n_users_, self.n_items_ = liked.shape
         self.n_features_in_ = self.n_items_
@@ -238,9 +258,13 @@ class FMRecommender(BaseEstimator):
         self.n_item_columns_, self.n_user_columns_ = items.shape[1], users.shape[1]
         self.item_features_, self.user_features_ = items, users
         self.interactions_ = with_fm_indices(liked)
+        self.context_ = None if context is None else with_fm_indices(
+            _matrix(context, "context", self.dtype, liked.nnz))
+        self.n_context_columns_ = 0 if context is None else self.context_.shape[1]
         self._rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31))
-        self.model_ = FMModel.initial(items.shape[1] + users.shape[1], self.n_factors,
-                                      self.init_std, np.dtype(self.dtype), self._rng)
+        self.model_ = FMModel.initial(items.shape[1] + self.n_context_columns_ + users.shape[1],
+                                      self.n_factors, self.init_std, np.dtype(self.dtype),
+                                      self._rng)
         self._solver_state = SGDState.initial(self.model_)
         self.n_iter_ = 0
         self.loss_curve_: list[float] = []
@@ -249,10 +273,29 @@ class FMRecommender(BaseEstimator):
     def _user_rows(self) -> sp.csr_matrix:
         """``user_features_`` in the model's column numbers."""
         shifted = sp.csr_matrix((self.user_features_.data,
-                                 self.user_features_.indices + self.n_item_columns_,
+                                 self.user_features_.indices + self._user_offset(),
                                  self.user_features_.indptr),
                                 shape=(self.n_users_, self.model_.n_features))
         return with_fm_indices(shifted)
+
+    def _user_offset(self) -> int:
+        return self.n_item_columns_ + self.n_context_columns_
+
+    def _context_rows(self, context: Any, n_rows: int) -> sp.csr_matrix:
+        """``context`` (``n_rows`` rows) in the model's column numbers."""
+        context = _matrix(context, "context", self.dtype, n_rows)
+        if context.shape[1] != self.n_context_columns_:
+            raise ValueError(f"context has {context.shape[1]} columns; the model was fitted "
+                             f"with {self.n_context_columns_}.")
+        return sp.csr_matrix((context.data, context.indices + self.n_item_columns_,
+                              context.indptr), shape=(n_rows, self.model_.n_features))
+
+    def _entry_rows(self) -> sp.csr_matrix:
+        """The user side of each stored interaction: its user's row plus its context."""
+        users = np.repeat(np.arange(self.n_users_), np.diff(self.interactions_.indptr))
+        rows = self._user_rows()[users] + self._context_rows(self.context_,
+                                                             self.interactions_.nnz)
+        return with_fm_indices(rows.tocsr())
 
     def _item_rows(self) -> sp.csr_matrix:
         return with_fm_indices(sp.csr_matrix(
@@ -261,8 +304,8 @@ class FMRecommender(BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, interactions: MatrixLike, user_features: MatrixLike | None = None,
-            item_features: MatrixLike | None = None, eval_set: MatrixLike | None = None
-            ) -> Self:
+            item_features: MatrixLike | None = None, eval_set: MatrixLike | None = None,
+            context: MatrixLike | None = None) -> Self:
         """Fit by ``max_iter`` epochs over the positives of ``interactions``.
 
         Parameters
@@ -276,7 +319,11 @@ class FMRecommender(BaseEstimator):
         item_features : {array-like, sparse matrix} of shape (n_items, n_item_features)
         eval_set : {array-like, sparse matrix} of shape (n_users, n_items), default=None
             Held-out interactions scored after every epoch by ``scoring`` at ``k``
-            (``validation_scores_``); needed by ``early_stopping``.
+            (``validation_scores_``, without context); needed by ``early_stopping``.
+        context : {array-like, sparse matrix} of shape (n_interactions, n_context_features)
+            The context of each stored entry of ``interactions``, in their order (row by
+            row, items ascending: ``interactions`` must then be a CSR with sorted, unique
+            indices, or dense).
 
         Returns
         -------
@@ -284,7 +331,7 @@ class FMRecommender(BaseEstimator):
         """
         if self.early_stopping and eval_set is None:
             raise ValueError("early_stopping needs eval_set: a held-out interaction matrix.")
-        self._init(interactions, user_features, item_features)
+        self._init(interactions, user_features, item_features, context)
         held_out = None if eval_set is None else _matrix(eval_set, "eval_set", self.dtype)
         if held_out is not None and held_out.shape != self.interactions_.shape:
             raise ValueError(f"eval_set has shape {held_out.shape}; the interactions have "
@@ -294,12 +341,14 @@ class FMRecommender(BaseEstimator):
 
     def _epochs(self, n_epochs: int, held_out: sp.csr_matrix | None) -> None:
         solver = self._solver()
-        users, items = self._user_rows(), self._item_rows()
+        per_entry = self.context_ is not None
+        users = self._entry_rows() if per_entry else self._user_rows()
+        items = self._item_rows()
         weights = self._weights(self.interactions_)
         best, best_model, stale = -np.inf, None, 0
         for _ in range(n_epochs):
             loss = solver.epoch(self.model_, self.interactions_, weights, users, items,
-                                self._solver_state, self._rng)
+                                self._solver_state, self._rng, per_entry=per_entry)
             if not (np.isfinite(loss) and np.isfinite(self.model_.factors).all()):
                 raise ValueError("the loss or the parameters became non-finite; lower eta0 or "
                                  "raise the penalties.")
@@ -347,6 +396,10 @@ class FMRecommender(BaseEstimator):
             self._validate_params()
             self._init(interactions, user_features, item_features)
         else:
+            if self.context_ is not None:
+                raise ValueError("partial_fit cannot add interactions to a model fitted with "
+                                 "context (their rows would lose their order); refit with "
+                                 "fit.")
             new = _matrix(interactions, "interactions", self.dtype, nonnegative=True)
             if new.shape != self.interactions_.shape:
                 raise ValueError(f"interactions has shape {new.shape}; partial_fit continues "
@@ -364,7 +417,8 @@ class FMRecommender(BaseEstimator):
         Each new user gets identity parameters of their own (with ``user_identity``),
         learned by ``n_epochs`` AdaGrad epochs over their interactions with every other
         parameter held fixed; with side features only, the new users' rows are scored
-        from their features (what fold-in adds is then only their liked items).
+        from their features (what fold-in adds is then only their liked items). A model
+        fitted with context folds them in without context (an empty context row each).
 
         Parameters
         ----------
@@ -424,6 +478,10 @@ class FMRecommender(BaseEstimator):
                                                             format="csr", dtype=self.dtype))
         self.interactions_ = with_fm_indices(sp.vstack([self.interactions_, new], format="csr",
                                                        dtype=self.dtype))
+        if self.context_ is not None:
+            self.context_ = with_fm_indices(sp.vstack(
+                [self.context_, sp.csr_matrix((new.nnz, self.n_context_columns_))],
+                format="csr", dtype=self.dtype))
         self.interactions_.sort_indices()
         self.n_users_ += n_new
         self.__dict__.pop("_catalogue", None)
@@ -435,11 +493,13 @@ class FMRecommender(BaseEstimator):
             frozen.acc_factors[:old_features] = _FROZEN
             keep = self.model_.copy()
             solver = self._solver()
-            users, items = self._user_rows(), self._item_rows()
+            per_entry = self.context_ is not None
+            users = self._entry_rows() if per_entry else self._user_rows()
+            items = self._item_rows()
             weights = self._weights(self.interactions_)
             for _ in range(n_epochs):
                 solver.epoch(self.model_, self.interactions_, weights, users, items, frozen,
-                             self._rng, users=ids, adagrad=True)
+                             self._rng, users=ids, adagrad=True, per_entry=per_entry)
             self.model_.intercept = keep.intercept
             state.acc_coef[old_features:] = frozen.acc_coef[old_features:]
             state.acc_factors[old_features:] = frozen.acc_factors[old_features:]
@@ -457,7 +517,7 @@ class FMRecommender(BaseEstimator):
         n_known = self.n_users_ if is_user else self.n_items_
         stored = self.user_features_ if is_user else self.item_features_
         identity = self.user_identity if is_user else self.item_identity
-        offset = self.n_item_columns_ if is_user else 0
+        offset = self._user_offset() if is_user else 0
         name = "userid" if is_user else "items"
         ids = np.asarray(ids)
         if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
@@ -500,7 +560,8 @@ class FMRecommender(BaseEstimator):
     def recommend(self, userid: int | ArrayLike, N: int = 10, *,
                   filter_already_liked_items: bool = True, filter_items: ArrayLike | None = None,
                   items: ArrayLike | None = None, user_features: MatrixLike | None = None,
-                  item_features: MatrixLike | None = None) -> Ranked:
+                  item_features: MatrixLike | None = None, context: MatrixLike | None = None
+                  ) -> Ranked:
         """The ``N`` best items for one user or a batch of users, best first (as implicit).
 
         Scores come from :class:`fmlearn.recommend.Recommender`: the items' terms are
@@ -530,6 +591,9 @@ class FMRecommender(BaseEstimator):
             users keep their identity columns, new users are scored from these alone.
         item_features : {array-like, sparse matrix} of shape (len(items), n_item_features)
             Side features of the candidate ``items``, likewise.
+        context : {array-like, sparse matrix} of shape (n_queried_users, n_context_features)
+            The context of each query (one row per id in ``userid``), for a model fitted
+            with context; without, the context columns are left out (zero).
 
         Returns
         -------
@@ -554,6 +618,8 @@ class FMRecommender(BaseEstimator):
             raise ValueError(f"N must be a positive integer; got {N!r}.")
         single = np.ndim(userid) == 0
         users, ids = self._rows(np.atleast_1d(userid), user_features, "user")
+        if context is not None:
+            users = with_fm_indices((users + self._context_rows(context, ids.shape[0])).tocsr())
         recommender, item_ids = self._recommender(items, item_features)
         exclude = None
         if filter_already_liked_items:

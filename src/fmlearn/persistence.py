@@ -254,7 +254,8 @@ _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
                "best_validation_score_", "_solver_state", "_rng", "_burn_in", "n_retries_",
                "_training_data",
                "_field_names", "relation_widths_", "user_features_", "item_features_",
-               "interactions_", "n_users_", "n_items_", "n_item_columns_", "n_user_columns_")
+               "interactions_", "n_users_", "n_items_", "n_item_columns_", "n_user_columns_",
+               "context_", "n_context_columns_")
 
 
 # --- objects to nodes and arrays -----------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Top-N learning from an interaction matrix: SGD on (user, item) positives with negatives
 sampled from the catalogue inside the kernel (never materialised).
 
-The model is an FM over ``[user feature columns | item feature columns]``; the row of a
-pair is the user's feature row next to the item's, so with ``q`` the factor sums
+The model is an FM over feature columns of both sides; the row of a pair is the user's
+side (its feature row, with the interaction's context when there is one) next to the
+item's feature row, so with ``q`` the factor sums
 (Rendle 2010, Lemma 3.1) the score of user ``u`` and item ``i`` is
 
     ``w0 + lin(u) + lin(i) + 1/2 (|q_u + q_i|^2 - sq(u) - sq(i))``,
@@ -189,7 +190,7 @@ def _sigmoid(x):
 
 @no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
-def thread_pass(c, n_threads, order, users, items, weights, liked_indptr, liked_indices,
+def thread_pass(c, n_threads, order, users, rows, items, weights, liked_indptr, liked_indices,
                 pop_items, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, intercept,
                 coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, loss, sampling,
                 n_negatives, max_sampled, n_items, state, local_q):
@@ -202,16 +203,16 @@ def thread_pass(c, n_threads, order, users, items, weights, liked_indptr, liked_
     total = 0.0
     for s in range(c * n // n_threads, (c + 1) * n // n_threads):
         e = order[s]
-        u, i, w = users[e], items[e], weights[e]
+        u, r, i, w = users[e], rows[e], items[e], weights[e]
         eta = step_size(cfg, t, tp)
         t += n_threads
         reg_w, reg_v = w * cfg.reg_linear, w * cfg.reg_factors
-        lin_u, sq_u = _side(u_indptr, u_indices, u_data, u, coef, factors, q_u)
+        lin_u, sq_u = _side(u_indptr, u_indices, u_data, r, coef, factors, q_u)
         s_p = _pair(lin_u, sq_u, q_u, i, i_indptr, i_indices, i_data, coef, factors, q_i, q_p)
         if loss == LOGISTIC:
             s_p += intercept[0]
             total += w * _softplus(-s_p)
-            _point_step(u, i, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data,
+            _point_step(r, i, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data,
                         intercept, coef, factors, acc_intercept, acc_coef, acc_factors, q_p,
                         tp(-w * _sigmoid(-s_p)), reg_w, reg_v, eta, cfg)
             for _ in range(n_negatives):
@@ -219,11 +220,11 @@ def thread_pass(c, n_threads, order, users, items, weights, liked_indptr, liked_
                                     liked_indices, u)
                 if j < 0:
                     break
-                lin_u, sq_u = _side(u_indptr, u_indices, u_data, u, coef, factors, q_u)
+                lin_u, sq_u = _side(u_indptr, u_indices, u_data, r, coef, factors, q_u)
                 s_n = intercept[0] + _pair(lin_u, sq_u, q_u, j, i_indptr, i_indices, i_data,
                                            coef, factors, q_i, q_n)
                 total += _softplus(s_n)
-                _point_step(u, j, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data,
+                _point_step(r, j, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data,
                             intercept, coef, factors, acc_intercept, acc_coef, acc_factors, q_n,
                             tp(_sigmoid(s_n)), cfg.reg_linear, cfg.reg_factors, eta, cfg)
             continue
@@ -247,17 +248,19 @@ def thread_pass(c, n_threads, order, users, items, weights, liked_indptr, liked_
                 break
             j = -1
         if j >= 0 and g != 0.0:
-            _pair_step(u, i, j, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, coef,
+            _pair_step(r, i, j, u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, coef,
                        factors, acc_coef, acc_factors, q_p, q_n, tp(g), reg_w, reg_v, eta, cfg)
     return total
 
 
-def topn_epoch(order, users, items, weights, liked, pop_items, user_rows, item_rows, intercept,
-               coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, loss, sampling,
+def topn_epoch(order, users, rows, items, weights, liked, pop_items, user_rows, item_rows,
+               intercept, coef, factors, acc_intercept, acc_coef, acc_factors, step, cfg, loss, sampling,
                n_negatives, max_sampled, state, n_threads):
     """One pass over the positives ``(users[e], items[e])`` with weights ``weights[e]`` in the
-    order ``order``, thread ``c`` of ``n_threads`` taking the ``c``-th contiguous share and
-    updating the shared parameters without locks.
+    order ``order``, the user side of positive ``e`` (and of its negatives) being row
+    ``rows[e]`` of ``user_rows`` (its user's row, or a row of its own with context), thread
+    ``c`` of ``n_threads`` taking the ``c``-th contiguous share and updating the shared
+    parameters without locks.
 
     ``liked`` is the interaction matrix as a CSR with sorted indices (the negatives'
     exclusion), ``user_rows`` and ``item_rows`` the feature CSRs with the model's column
@@ -266,7 +269,7 @@ def topn_epoch(order, users, items, weights, liked, pop_items, user_rows, item_r
     the summed weighted loss, each positive's taken before its step.
     """
     local_q = thread_scratch(n_threads, (4, factors.shape[1]), factors.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, order, users, items, weights,
+    losses = run_threads(thread_pass, n_threads, n_threads, order, users, rows, items, weights,
                          liked.indptr, liked.indices, pop_items, user_rows.indptr,
                          user_rows.indices, user_rows.data, item_rows.indptr, item_rows.indices,
                          item_rows.data, intercept, coef, factors, acc_intercept, acc_coef,

@@ -58,21 +58,25 @@ class TopNSolver:
                          self.loss == "logistic", True)
 
     def epoch(self, model, liked, weights, user_rows, item_rows, state, rng, users=None,
-              adagrad=False):
+              adagrad=False, per_entry=False):
         """One pass over the stored entries of ``liked`` (a CSR of users x items with sorted
         indices; ``weights`` one per entry) in a random order, or over the rows ``users``
-        only; AdaGrad whatever the schedule when ``adagrad``. Returns the mean loss per
-        positive."""
+        only; AdaGrad whatever the schedule when ``adagrad``. ``user_rows`` has a row per
+        user, or with ``per_entry`` a row per stored entry (the user's features with the
+        entry's context). Returns the mean loss per positive."""
         coo_users = np.repeat(np.arange(liked.shape[0], dtype=np.int64), np.diff(liked.indptr))
         items = liked.indices.astype(np.int64)
-        entries = np.arange(items.shape[0]) if users is None else np.flatnonzero(
-            np.isin(coo_users, users))
-        order = entries[rng.permutation(entries.shape[0])]
+        if users is None:
+            order = rng.permutation(items.shape[0])
+        else:
+            entries = np.flatnonzero(np.isin(coo_users, users))
+            order = entries[rng.permutation(entries.shape[0])]
         state_rng = rng.integers(0, 2**63, size=(self.n_threads, 8)).astype(np.uint64)
         n_threads = max(1, min(self.n_threads, order.shape[0] // 1024 + 1))
         intercept = np.array([model.intercept], dtype=model.dtype)
-        total = topn_epoch(order, coo_users, items, weights, liked, items, user_rows, item_rows,
-                           intercept, model.coef, model.factors, state.acc_intercept,
+        rows = np.arange(items.shape[0]) if per_entry else coo_users
+        total = topn_epoch(order, coo_users, rows, items, weights, liked, items, user_rows,
+                           item_rows, intercept, model.coef, model.factors, state.acc_intercept,
                            state.acc_coef, state.acc_factors, state.step,
                            self.config(model.dtype, ADAGRAD if adagrad else None),
                            LOSSES[self.loss], SAMPLINGS[self.sampling], self.n_negatives,
