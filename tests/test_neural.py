@@ -559,3 +559,29 @@ def test_fmlearn_serve_answers_as_predict_does(cls, tmp_path):
     assert bad.status_code == 400
     assert bad.json()["error"].startswith("instance 1 holds two features (columns 0 and 1) of "
                                           "field 0")
+
+
+def test_cfm_ranker_with_pooled_field_groups_learns():
+    """A context field pooled with the user by attention: the cube pairs (user, item) groups.
+    With torch's default start of the convolutions every ReLU died here and nothing was
+    learned."""
+    from sklearn.metrics import roc_auc_score
+    users, items = np.repeat(np.arange(40), 15), np.tile(np.arange(15), 40)
+    context = np.random.default_rng(1).integers(3, size=users.size)
+    onehot = sp.eye(58, format="csr")
+    X = (onehot[users] + onehot[40 + items] + onehot[55 + context]).tocsr()
+    liked = (users % 3 == items % 3).astype(int)
+    ranker = CFMRanker(fields=np.repeat([0, 1, 2], [40, 15, 3]), field_groups=np.array([0, 1, 0]),
+                       n_factors=8, n_channels=4, init_std=0.5, optimizer="adam",
+                       learning_rate=0.02, batch_size=16, max_iter=16,
+                       random_state=0).fit(X, liked, groups=users)
+    scores = ranker.predict(X).reshape(40, 15)
+    assert np.mean([roc_auc_score(row, s) for row, s in zip(liked.reshape(40, 15), scores)]) > 0.95
+
+
+def test_adagrad_fits_raise_no_warning():
+    import warnings
+    X, fields = one_hot_fields(np.random.default_rng(19), 20, [2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # torch warned at AdaGrad's first sparse step
+        NeuralFFMRegressor(fields=fields, max_iter=1, random_state=0).fit(X, np.arange(20.0))
