@@ -279,12 +279,11 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
 
     ``solver="sgd"``: every worker runs the SGD kernel over ``local_steps`` rows of each
     of its partitions from the current model (all its rows per epoch when None), then
-    the driver averages the parameters, each feature's by the number of rows holding it,
-    and sends the result back. More local steps mean fewer exchanges but a model that
-    drifts further between them: with few partitions or ``local_steps`` well below the
-    partition size it tracks single-machine SGD closely; with many partitions and full
-    local epochs each epoch moves the model about as far as one partition's epoch would,
-    so more epochs are needed (see the docs' Dask page for measured curves).
+    the driver adds up the partitions' steps of each feature, weighted so that a feature
+    few rows hold gets their sum, as in one process, and one that every partition takes
+    to its minimum their average, and sends each partition the rows its next slice
+    touches. Fewer local steps mean more exchanges and a test score per epoch closer to
+    single-machine SGD's (see the docs' Dask page for measured curves).
 
     ``solver="als"``: each coordinate update sums its statistics over the partitions, so
     a sweep equals the single-machine sweep. ``solver="mcmc"``: the same statistics, the
