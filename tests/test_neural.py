@@ -342,9 +342,13 @@ def test_device_cpu_and_moving_a_fitted_model():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-def test_cuda_fit_and_move_to_cpu():
+@pytest.mark.parametrize("make", [
+    lambda: NeuralFMRegressor(),
+    lambda: IFMRegressor(fields=[0, 1, 1], n_factors=4, hidden_layer_sizes=(8,)),
+    lambda: CFMRegressor(fields=[0, 1, 2], field_groups=np.array([0, 1, 1]), n_factors=4)])
+def test_cuda_fit_and_move_to_cpu(make):
     X = np.eye(3); y = [1.0, 2, 3]
-    reg = NeuralFMRegressor(max_iter=2, device="cuda", random_state=0).fit(X, y)
+    reg = make().set_params(max_iter=2, device="cuda", random_state=0).fit(X, y)
     on_gpu = reg.predict(X)
     np.testing.assert_allclose(reg.to("cpu").predict(X), on_gpu, rtol=1e-6)
     reg.set_params(warm_start=True).fit(X, y)  # the optimizer state moved with the network
