@@ -50,6 +50,19 @@ def planted_fm_data(n_rows, n_users=60, n_items=80, n_factors=4, noise=0.1, seed
     return X, y
 
 
+@pytest.fixture(scope="session")
+def dask_client():
+    """A ``LocalCluster`` of two worker processes, one thread each, shared by the Dask test
+    modules: a fresh cluster's workers take seconds to import fmlearn before their first task.
+    A worker killed by a test is replaced by its nanny."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
 @pytest.fixture
 def planted():
     return planted_fm_data

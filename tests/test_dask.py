@@ -24,12 +24,9 @@ from fmlearn.warmup import fit_kind
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
 
 
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, \
-            Client(cluster, set_as_default=False) as c:
-        yield c
+@pytest.fixture
+def client(dask_client):
+    return dask_client  # the session's cluster (conftest.py)
 
 
 def one_hot(n_rows, seed=0, n_users=40, n_items=50):

@@ -75,7 +75,10 @@ def residual_sums(shard, state):
 def opening_sums(shard, state, layer, old):
     """What a sweep's first round sends: ``residual_sums`` and, for the features of the
     first block of the first layer the partition holds (at values ``old``), ``sum s h^2``,
-    ``sum s h e`` and ``sum s h`` (which moves ``sum s h e`` by the intercept's change)."""
+    ``sum s h e`` and ``sum s h`` (which moves ``sum s h e`` by the intercept's change);
+    None for a model without layers to sample (``layer`` None)."""
+    if layer is None:
+        return residual_sums(shard, state), None
     ones = replace(state, e=np.ones_like(state.e))
     block = block_sums(shard, state, layer, 0, old)
     return residual_sums(shard, state), np.column_stack([block, block_sums(
@@ -161,6 +164,9 @@ class DaskMCMC(DaskALS):
         client = data.client
         bounds, shards, present = self.shards(data)
         layer = 0 if self.local.fit_linear else 1
+        if layer > model.factors.shape[1]:  # nothing but the intercept
+            return [client.submit(opening_sums, s, st, None, None)
+                    for s, st in zip(shards, states)]
         old = (model.coef if layer == 0 else model.factors[:, 0])[:bounds[1]].astype(np.float64)
         return [client.submit(opening_sums, s, st, layer, old[p[0]])
                 for s, st, p in zip(shards, states, present)]
@@ -197,7 +203,8 @@ class DaskMCMC(DaskALS):
                       for i, (s, st) in enumerate(zip(shards, starts))]
             sent = client.gather(self.opening(model, data, states))
         n, she, sse = np.sum([residual for residual, _ in sent], axis=0)
-        first = summed([block for _, block in sent], [p[0] for p in present], bounds[1])
+        first = (None if sent[0][1] is None else
+                 summed([block for _, block in sent], [p[0] for p in present], bounds[1]))
         if local.loss == "squared":
             alpha[0] = noise_precision(n, sse)
         if local.fit_intercept:
@@ -205,9 +212,11 @@ class DaskMCMC(DaskALS):
             model.intercept = posterior_value(old, n, she, alpha[0], 0.0,
                                               float(local.reg_intercept), True)
             states = [client.submit(shift, st, model.intercept - old) for st in states]
-            first[..., 1] += (model.intercept - old) * first[..., 2]
-        states = self.update_layers(model, data, states, state.hyper, state.groups, True,
-                                    np.ascontiguousarray(first[..., :2]))
+            if first is not None:
+                first[..., 1] += (model.intercept - old) * first[..., 2]
+        if first is not None:
+            first = np.ascontiguousarray(first[..., :2])
+        states = self.update_layers(model, data, states, state.hyper, state.groups, True, first)
         loss = self.finish(model, data, states, state)
         local.keep(model, state)
         return loss
