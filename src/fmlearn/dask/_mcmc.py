@@ -229,14 +229,14 @@ class DaskMCMC(DaskALS):
         shards = self.shards(data)[1]
         starts, next_states, pending = self.look_ahead(model, data)
         link, bounds = local.link, local.target_range
-        kept = state.samples + [model.copy()]
-        dropped, averages = None, None
-        if local.n_kept_samples is not None and len(kept) > local.n_kept_samples:
-            dropped, kept = kept[0], kept[1:]
+        averages = None
         if state.n_iter + 1 <= local.burn_in:
             losses = [client.submit(sweep_loss, s, st, local.loss)
                       for s, st in zip(shards, states)]
         else:
+            kept, dropped = state.samples + [model.copy()], None
+            if local.n_kept_samples is not None and len(kept) > local.n_kept_samples:
+                dropped, kept = kept[0], kept[1:]
             if self._average is not None and self._average[0] is data \
                     and self._average[1] == state.n_iter:
                 gone = None if dropped is None else share(client, dropped)
