@@ -51,7 +51,8 @@ class Predictor:
     Parameters
     ----------
     estimator : FMRegressor, FMClassifier, FMModel or FMSamples
-        A fitted estimator or a model.
+        A fitted estimator or a model; an :mod:`fmlearn.neural` estimator is scored by
+        its network (``_serving_model``).
 
     Examples
     --------
