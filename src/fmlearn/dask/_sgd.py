@@ -8,6 +8,7 @@ feature in each partition (summed where each partition's steps are small, averag
 each partition alone reaches the feature's minimum), the intercept's likewise by rows, and
 adds the AdaGrad accumulators' increments (the squared gradients of all partitions).
 """
+import operator
 from dataclasses import dataclass
 from uuid import uuid4
 
@@ -83,11 +84,10 @@ def compact(model, state, features):
                      state.acc_factors[features], state.step.copy()))
 
 
-def train_slice(slices, r, rows, solver, seed):
-    """One local epoch of ``solver`` over slice ``r`` from ``rows``, its parameter rows and
+def train_slice(s, rows, solver, seed):
+    """One local epoch of ``solver`` over slice ``s`` from ``rows``, its parameter rows and
     their AdaGrad sums (:func:`compact`; changed in place)."""
     local, local_state = rows
-    s = slices[r]
     loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state, np.random.default_rng(seed))
     return SliceUpdate(s.features, s.counts, s.X.shape[0], local.intercept, local.coef,
                        local.factors, local_state.acc_intercept, local_state.acc_coef,
@@ -195,15 +195,19 @@ class DaskSGD(DistributedSolver):
     _epochs: int = 0
 
     def slices(self, data):
-        """Futures of each partition's slices and the features of each slice, built once per
-        ``data``."""
+        """Futures of each slice of each partition and the features of each slice, built once
+        per ``data``. A future per slice, not per partition: a round's task that runs on
+        another worker than its partition's fetches its slice, not the partition."""
         if self._slices is None or self._slices[0] is not data:
             client = data.client
             token = uuid4().hex
-            slices = [client.submit(make_slices, p, self.local_steps,
-                                    key=f"fmlearn-sgd-slices-{i}-{token}")
-                      for i, p in enumerate(data.parts)]
-            features = client.gather([client.submit(slice_features, s) for s in slices])
+            lists = [client.submit(make_slices, p, self.local_steps,
+                                   key=f"fmlearn-sgd-slices-{i}-{token}")
+                     for i, p in enumerate(data.parts)]
+            features = client.gather([client.submit(slice_features, s) for s in lists])
+            slices = [[client.submit(operator.getitem, s, r, key=f"fmlearn-sgd-slice-{i}-{r}-"
+                                     f"{token}") for r in range(len(f))]
+                      for i, (s, f) in enumerate(zip(lists, features))]
             self._slices = (data, slices, features)
         return self._slices[1:]
 
@@ -216,7 +220,7 @@ class DaskSGD(DistributedSolver):
         for r in range(max(map(len, features), default=0)):
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
-            futures = [client.submit(train_slice, slices[p], r,
+            futures = [client.submit(train_slice, slices[p][r],
                                      compact(model, state, features[p][r]), self.local,
                                      int(seeds[p]),
                                      key=f"fmlearn-sgd-round-{self._epochs}-{r}-{p}-{token}")
