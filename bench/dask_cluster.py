@@ -13,9 +13,10 @@ sweep, the test scores, and the largest difference of the two test predictions.
 
 Cases: MovieLens 100K u1 (../shared/data/ml-100k) by SGD and by ALS, and a synthetic
 recommender set (power-law one-hot fields, planted FM) of 2 million rows by SGD; the test RMSE
-is also recorded after every epoch, to compare how fast the two converge.
+is also recorded after every epoch, to compare how fast the two converge. ``--sgd`` runs the
+two SGD cases alone and replaces them in the results file, keeping the others.
 
-    python bench/dask_cluster.py [--quick]
+    python bench/dask_cluster.py [--quick] [--sgd]
 """
 import argparse
 import json
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 from dask.sizeof import sizeof
+from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,7 +38,7 @@ from synthetic import planted_rows  # noqa: E402
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor  # noqa: E402
 from fmlearn.dask._mcmc import DaskMCMC  # noqa: E402
-from fmlearn.dask._sgd import SliceUpdate, combine  # noqa: E402
+from fmlearn.dask._sgd import SliceUpdate, combine, make_slices  # noqa: E402
 from fmlearn.io import dump_libsvm  # noqa: E402
 from fmlearn.model import FMModel  # noqa: E402
 from fmlearn.solvers.sgd import SGDState  # noqa: E402
@@ -71,33 +73,46 @@ def outgoing_bytes(client):
     return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
 
 
-def run_case(client, name, params, train, test, paths):
-    """Fit in this process and on the cluster with the same parameters; measure both."""
+def sgd_rows_sent(X, paths, local_steps, k):
+    """Bytes of the parameter rows and AdaGrad sums (float32) the driver sends per SGD epoch:
+    those each slice of ``local_steps`` rows of each partition touches."""
+    touched = 0
+    for rows in np.array_split(np.arange(X.shape[0]), len(paths)):
+        part = type("Part", (), {"X": X[rows], "y": np.zeros(rows.shape[0]),
+                                 "sample_weight": np.zeros(rows.shape[0])})
+        touched += sum(s.features.shape[0] for s in make_slices(part, local_steps))
+    return touched * (k + 1) * 4 * 2
+
+
+def run_case(client, name, params, train, test, paths, cluster_params=None):
+    """Fit in this process and on the cluster with the same parameters (and
+    ``cluster_params`` on the cluster); measure both."""
     X, y = train
+    cluster_params = {**params, **(cluster_params or {})}
     FMRegressor(**{**params, "max_iter": 1}).fit(X, y)  # compile outside the timing
-    DaskFMRegressor(**{**params, "max_iter": 1}).fit(paths, client=client)
+    DaskFMRegressor(**{**cluster_params, "max_iter": 1}).fit(paths, client=client)
     start = time.perf_counter()
     single = FMRegressor(**params).fit(X, y, eval_set=test)
     single_seconds = time.perf_counter() - start
     before = outgoing_bytes(client)
     with get_task_stream(client) as stream:
         start = time.perf_counter()
-        dist = DaskFMRegressor(**params).fit(paths, eval_set=test, client=client)
+        dist = DaskFMRegressor(**cluster_params).fit(paths, eval_set=test, client=client)
         cluster_seconds = time.perf_counter() - start
     gathered = outgoing_bytes(client) - before
     compute = {}
     for task in stream.data:
-        prefix = task["key"].split("-")[0]
+        prefix = key_split(task["key"])
         seconds = sum(s["stop"] - s["start"] for s in task["startstops"]
                       if s["action"] == "compute")
         compute[prefix] = compute.get(prefix, 0.0) + seconds
     epochs = params["max_iter"]
-    # One broadcast per epoch: SGD's parameters and accumulators, ALS's parameters.
-    broadcast = WORKERS * (sizeof(single.model_) + (sizeof(single._solver_state)
-                                                    if params.get("solver", "sgd") == "sgd"
-                                                    else 0))
+    # SGD: the rows each slice touches, with their sums; ALS: the parameters, once per epoch.
+    broadcast = (sgd_rows_sent(X, paths, cluster_params.get("local_steps"), params["n_factors"])
+                 if params.get("solver", "sgd") == "sgd" else WORKERS * sizeof(single.model_))
     result = {
         "n_rows": X.shape[0], "n_features": X.shape[1], "params": params,
+        "cluster_params": cluster_params,
         "single_process": {"seconds": single_seconds, "test_rmse": rmse(single, *test),
                            "test_rmse_per_epoch": [-s for s in single.validation_scores_]},
         "cluster": {"workers": WORKERS, "threads_per_worker": 1, "partitions": len(paths),
@@ -134,18 +149,17 @@ def combine_rate(n_features, k, touched):
 
 def projection(X, k, row_seconds, rate):
     """Projected SGD epoch seconds (one combination per epoch) for W workers, one partition
-    each: compute of n/W rows, the model broadcast to W workers and W updates of the features
-    each partition touches over the driver's link, and the driver's combination."""
-    n, n_features = X.shape
-    model_bytes = n_features * (k + 1) * 4 * 2  # parameters and AdaGrad accumulators, float32
-    per_touched = 2 * 8 + 4 * (k + 1) * 2  # id and count, parameters and accumulator steps
+    each: compute of n/W rows, the parameter rows each partition touches sent to it and back
+    over the driver's link, and the driver's combination."""
+    n = X.shape[0]
+    per_touched = 2 * 8 + 4 * (k + 1) * 2  # id and count, parameters and AdaGrad sums
     out = {}
     order = np.random.default_rng(0).permutation(n)
     for w in PROJECTED_WORKERS:
         part = X[order[: n // w]]
         touched = int(np.unique(part.indices).shape[0])
         compute = row_seconds * n / w
-        transfer = (w * model_bytes + w * touched * per_touched) / NETWORK_BYTES_PER_S
+        transfer = 2 * w * touched * per_touched / NETWORK_BYTES_PER_S
         combining = w * touched / rate
         out[str(w)] = {"compute_seconds": compute, "transfer_seconds": transfer,
                        "combine_seconds": combining,
@@ -227,16 +241,22 @@ def mcmc_cases(quick):
     return results
 
 
+def kept_results(name):
+    """The cases in ``bench/results/<name>.json`` (none when it is absent), which a run of some
+    cases alone keeps."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text())["results"] if path.exists() else {}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--mcmc", action="store_true", help="the MCMC cases alone")
+    parser.add_argument("--sgd", action="store_true", help="the SGD cases alone")
     args = parser.parse_args()
     if args.mcmc:  # the other cases as they were
         name = "dask_cluster" + ("_quick" if args.quick else "")
-        path = RESULTS / f"{name}.json"
-        kept = json.loads(path.read_text())["results"] if path.exists() else {}
-        write_results(name, {"results": {**kept, **mcmc_cases(args.quick)}})
+        write_results(name, {"results": {**kept_results(name), **mcmc_cases(args.quick)}})
         return
     train, test = movielens("u1.base"), movielens("u1.test")
     n_synthetic = 400_000 if args.quick else 2_000_000
@@ -249,7 +269,7 @@ def main():
                reg_factors=15.0, init_std=0.1, random_state=0, tol=None, n_jobs=1)
     big = dict(n_factors=16, max_iter=3 if args.quick else 10, eta0=0.05, reg_linear=1e-4,
                reg_factors=1e-4, init_std=0.05, random_state=0, tol=None, n_jobs=1)
-    results = mcmc_cases(args.quick)
+    results = {} if args.sgd else mcmc_cases(args.quick)
     with tempfile.TemporaryDirectory() as tmp, \
             LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster, Client(cluster) as client:
@@ -259,12 +279,15 @@ def main():
         big_paths = write_shards(Path(tmp) / "synthetic", *synthetic_train, 2 * WORKERS)
         results["movielens_u1_sgd"] = run_case(client, "MovieLens u1, SGD", sgd, train, test,
                                                ml_paths)
-        results["movielens_u1_als"] = run_case(client, "MovieLens u1, ALS", als, train, test,
-                                               ml_paths)
+        if not args.sgd:
+            results["movielens_u1_als"] = run_case(client, "MovieLens u1, ALS", als, train,
+                                                   test, ml_paths)
+        # 500 rounds per epoch: 1000 rows of each partition between two combinations.
         results["synthetic_sgd"] = run_case(client, "synthetic, SGD", big, synthetic_train,
-                                            synthetic_test, big_paths)
+                                            synthetic_test, big_paths, {"local_steps": 1000})
     case = results["synthetic_sgd"]
-    row_seconds = case["cluster"]["task_compute_seconds_per_epoch"]["train_slice"] / case["n_rows"]
+    row_seconds = (case["cluster"]["task_compute_seconds_per_epoch"]["fmlearn-sgd-round"]
+                   / case["n_rows"])
     rate = combine_rate(synthetic_train[0].shape[1], big["n_factors"], 50_000)
     results["projection_synthetic_sgd"] = {
         "assumptions": {"driver_link_bytes_per_s": NETWORK_BYTES_PER_S,
@@ -275,7 +298,10 @@ def main():
         print(f"projection, {w} workers: epoch {p['epoch_seconds']:.3f} s = compute "
               f"{p['compute_seconds']:.3f} + transfer {p['transfer_seconds']:.3f} + combine "
               f"{p['combine_seconds']:.3f}")
-    write_results("dask_cluster" + ("_quick" if args.quick else ""), {"results": results})
+    name = "dask_cluster" + ("_quick" if args.quick else "")
+    if args.sgd:  # the other cases as they were
+        results = {**kept_results(name), **results}
+    write_results(name, {"results": results})
 
 
 if __name__ == "__main__":
