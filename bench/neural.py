@@ -47,7 +47,7 @@ FIELDS = np.repeat(np.arange(len(STARTS) - 1), np.diff(STARTS))
 # CFM's cube pairs field groups (the paper's self-attention pooling): user, item, context.
 CFM_GROUPS = [0, 1] + [2] * 8
 # Candidates tried by both libraries: Adam's learning rate.
-CANDIDATES = [dict(learning_rate=0.003), dict(learning_rate=0.01)]
+CANDIDATES = [dict(learning_rate=0.01), dict(learning_rate=0.003)]
 # Per model: the embedding size, fmlearn's estimator name and parameters, DeepCTR-Torch's
 # class name and parameters (None: fmlearn only). The papers' sizes where the CPU allows.
 MODELS = {
@@ -62,7 +62,8 @@ MODELS = {
     "IFM": (64, "IFM", dict(fields=FIELDS, hidden_layer_sizes=(256, 128), dropout=(0.3, 0.0),
                             batch_norm=True),
             "IFM", dict(dnn_hidden_units=(256, 128), dnn_dropout=0.3, dnn_use_bn=True)),
-    "CFM": (64, "CFM", dict(fields=FIELDS, field_groups=CFM_GROUPS, n_channels=32,
+    # the paper's 64 x 32 channels take about an hour per epoch on a CPU core: the defaults
+    "CFM": (16, "CFM", dict(fields=FIELDS, field_groups=CFM_GROUPS, n_channels=8,
                             dropout=0.2), None, None),
 }
 # The issue's targets, and the published figures they come from.
@@ -167,6 +168,8 @@ def train_side_by_side(learners, task, valid, max_epochs):
             run["cpu"].append(time.process_time() - cpu)
             score = metrics(task, valid["y"], learner.predict(valid))[key]
             run["validation"].append(score)
+            print(f"  {name} epoch {len(run['validation'])}: validation {key} {score:.4f}, "
+                  f"{run['wall'][-1]:.1f} s", flush=True)
             if run["best"] is None or score < run["best"][1]:
                 run["best"], run["stale"] = (len(run["validation"]), score, learner.state()), 0
             else:
@@ -306,12 +309,14 @@ def main():
     parser.add_argument("--candidates", type=int, default=len(CANDIDATES),
                         help="try the first N candidates only")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure")
+    parser.add_argument("--name", help="the results file's name (default: neural, neural_quick, "
+                                       "neural_<task> when one task is run)")
     args = parser.parse_args()
     torch.set_num_threads(THREADS)
+    if args.device != "cpu" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: torch sees no GPU")
     parts = frappe_data(args.quick)
     if args.device != "cpu":
-        if not torch.cuda.is_available():
-            raise SystemExit(f"--device {args.device}: torch sees no GPU")
         write_results("neural_cuda", {
             "protocol": "fmlearn's seconds per epoch over frappe's training file (202,027 rows), "
                         "classification, Adam, after a warm-up epoch; median of 5",
@@ -321,6 +326,16 @@ def main():
     max_epochs = 1 if args.quick else args.max_epochs
     candidates = CANDIDATES[:1 if args.quick else args.candidates]
     results = {}
+    protocol = (__doc__.split("\n\n")[1].replace("\n", " ")
+                + f" Batch size {BATCH}, Adam, at most {max_epochs} epochs, patience {PATIENCE}, "
+                  f"candidates {candidates}, {THREADS} threads; models {MODELS_TEXT}"
+                + (" QUICK: 4,000/2,000/2,000 rows, embeddings of 8." if args.quick else "")
+                + (f" REDUCED from the full protocol ({MAX_EPOCHS} epochs, {len(CANDIDATES)} "
+                   "candidates) to fit the shared machine's CPU time."
+                   if not args.quick and (max_epochs, len(candidates)) !=
+                   (MAX_EPOCHS, len(CANDIDATES)) else ""))
+    name = args.name or "neural" + ("_quick" if args.quick else "") + (
+        f"_{args.tasks[0]}" if len(args.tasks) == 1 else "")
     for task in args.tasks:
         data = task_data(parts, task)
         # regression: the issue's target is for IFM and CFM
@@ -335,16 +350,16 @@ def main():
                 "s/epoch": round(r["seconds_per_epoch"]["median"], 2)}
                 for lib, r in res.items() if isinstance(r, dict) and "chosen" in r},
                 "speedup", res.get("speedup_per_epoch"), flush=True)
+            write(name, protocol, results)  # after every model: a long run keeps its part
+
+
+def write(name, protocol, results):
+    """Write ``bench/results/<name>.json`` with the results so far."""
     import deepctr_torch
-    write_results("neural" + ("_quick" if args.quick else ""), {
-        "data": "frappe (train reconstructed, NFM validation/test)",
-        "protocol": __doc__.split("\n\n")[1].replace("\n", " ")
-        + f" Batch size {BATCH}, Adam, at most {max_epochs} epochs, patience {PATIENCE}, "
-          f"candidates {candidates}, {THREADS} threads; models {MODELS_TEXT}"
-        + (" QUICK: 4,000/2,000/2,000 rows, embeddings of 8." if args.quick else ""),
+    write_results(name, {
+        "data": "frappe (train reconstructed, NFM validation/test)", "protocol": protocol,
         "versions": {"torch": torch.__version__, "deepctr-torch": deepctr_torch.__version__},
-        "targets": TARGETS, "met": targets(results), "results": results},
-        summary(results))
+        "targets": TARGETS, "met": targets(results), "results": results}, summary(results))
 
 
 MODELS_TEXT = "; ".join(
