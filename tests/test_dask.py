@@ -227,6 +227,8 @@ def test_checkpoint_of_other_data_is_refused_naming_both(client, tmp_path):
     # What the message offers: the saved model trained further on the other data.
     further = load(path).set_params(warm_start=True, checkpoint=None, max_iter=3)
     assert further.fit(relabelled, client=client).n_iter_ == 3
+    with pytest.raises(ValueError, match=r"holds a DaskFMRegressor, not a DaskFMClassifier"):
+        DaskFMClassifier(**params).fit(relabelled, client=client)
 
 
 def test_a_killed_worker_costs_a_retry_not_the_fit(tmp_path):
