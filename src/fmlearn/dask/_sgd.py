@@ -4,8 +4,9 @@ Each round, every partition runs the numba SGD kernel over its next ``local_step
 starting from the current model, on a compact copy of the parameter rows those rows touch
 (the driver sends only those rows); it returns them. The driver adds up the partitions'
 steps of each feature, weighted by :func:`step_weights` from the number of rows holding the
-feature in each partition (summed where each partition's steps are small, averaged where
-each partition alone reaches the feature's minimum), the intercept's likewise by rows, and
+feature in each partition and its AdaGrad sum (summed where each partition's steps are small,
+averaged where each partition alone reaches the feature's minimum), the intercept's likewise
+by rows, and
 adds the AdaGrad accumulators' increments (the squared gradients of all partitions).
 """
 import operator
@@ -21,9 +22,9 @@ from ..solvers.sgd import SGDState
 from ._solver import DistributedSolver
 
 # The least share of the way to its minimum a parameter is taken to cover per row holding it
-# (see step_weights). Measured (docs/dask.md): with 0.0005 to 0.003 the cluster tracks one
-# process alike on the synthetic set and on MovieLens; 0.0001 sums too much, 0.1 averages
-# too much.
+# (see row_share). Measured as the only share (docs/dask.md): with 0.0005 to 0.003 the cluster
+# tracked one process alike on the synthetic set and on MovieLens; 0.0001 summed too much, 0.1
+# averaged too much.
 STEP_SHARE = 1e-3
 
 
@@ -186,8 +187,9 @@ class DaskSGD(DistributedSolver):
     ``local`` is the in-memory ``SGDSolver`` (one thread) each worker runs. An epoch is
     ``ceil(max partition rows / local_steps)`` rounds (one when ``local_steps`` is None);
     per round each partition gets the parameter rows its next slice touches, with their
-    AdaGrad sums, and sends them back trained. Tasks are named ``fmlearn-sgd-slices-...``
-    and ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` for Dask's dashboard.
+    AdaGrad sums, and sends them back trained. Tasks are named ``fmlearn-sgd-slices-...``,
+    ``fmlearn-sgd-slice-...`` and ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` for
+    Dask's dashboard.
     """
 
     local_steps: int | None = None
