@@ -84,7 +84,7 @@ def test_als_classification_equals_the_single_machine_probit_als(client):
 
 
 @pytest.mark.parametrize("local_steps", [None, 10_000])
-def test_sgd_on_movielens_reaches_the_single_machine_rmse(client, tmp_path, local_steps):
+def test_sgd_on_movielens_follows_the_single_machine_rmse_per_epoch(client, tmp_path, local_steps):
     shared_data("ml-100k/u1.base")
     def read(name):
         a = np.loadtxt(ML_100K / name, dtype=np.int64)
@@ -98,14 +98,13 @@ def test_sgd_on_movielens_reaches_the_single_machine_rmse(client, tmp_path, loca
     paths = shards(tmp_path, X[order], y[order], 2)
     params = dict(n_factors=8, max_iter=20, eta0=0.05, reg_linear=0.01, reg_factors=0.01,
                   init_std=0.1, random_state=0, tol=None)
-    single = FMRegressor(**params).fit(X, y)
-    dist = DaskFMRegressor(local_steps=local_steps, **params).fit(paths, client=client)
-
-    def rmse(est):
-        return np.sqrt(np.mean((est.predict(X_test) - y_test) ** 2))
-
-    assert rmse(single) < 0.97  # a model that learned: the global mean scores 1.154
-    assert rmse(dist) <= 1.02 * rmse(single)
+    single = FMRegressor(**params).fit(X, y, eval_set=(X_test, y_test))
+    dist = DaskFMRegressor(local_steps=local_steps, **params).fit(
+        paths, eval_set=(X_test, y_test), client=client)
+    assert -single.validation_scores_[-1] < 0.97  # a model that learned: the mean scores 1.154
+    # After every epoch (1.8 % at worst measured; averaging lagged up to 3 %).
+    ratio = np.array(dist.validation_scores_) / np.array(single.validation_scores_)
+    assert ratio.max() <= 1.02, ratio
 
 
 def power_law(n_rows, seed=0, n_fields=4, width=2000):
