@@ -1,4 +1,5 @@
 """Training on a Dask cluster: a LocalCluster of two worker processes, one thread each."""
+import copy
 import os
 import signal
 import threading
@@ -18,7 +19,12 @@ from conftest import shared_data
 from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.dask import _estimators as dask_estimators
+from fmlearn.dask._data import Partition
+from fmlearn.dask._sgd import add_steps, apply_steps, compact, make_slices, train_slice
+from fmlearn.dask._solver import tree_sum
 from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
+from fmlearn.model import FMModel
+from fmlearn.solvers.sgd import SGDSolver, SGDState
 from fmlearn.warmup import fit_kind
 
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
@@ -187,6 +193,61 @@ def test_sgd_combines_parameters_by_rows_per_feature(client):
     for part, rows in ((first, slice(0, 10)), (second, slice(10, 20))):
         np.testing.assert_allclose(dist.coef_[rows], part.coef_[rows], rtol=1e-6)
         np.testing.assert_allclose(dist.factors_[rows], part.factors_[rows], rtol=1e-6)
+
+
+def driver_combined(model, state, leaves, eta0):
+    """The partitions' steps combined at the driver, feature by feature from the rule of
+    docs/dask.md: summed steps weighted by (1 - (1 - a)^C) / sum_p (1 - (1 - a)^c_p)."""
+    model, state = model.copy(), copy.deepcopy(state)
+    reached = lambda c, a: 1 - (1 - a) ** c  # noqa: E731
+    share = lambda acc: min(max(eta0 / np.sqrt(float(acc)), 1e-3), 0.5)  # noqa: E731
+    for f in np.unique(np.concatenate([u.features for u in leaves])):
+        held = [(u, int(np.searchsorted(u.features, f))) for u in leaves if f in u.features]
+        a = share(state.acc_coef[f])
+        weight = (reached(sum(u.counts[i] for u, i in held), a)
+                  / sum(reached(u.counts[i], a) for u, i in held))
+        model.coef[f] += weight * sum(float(u.coef[i]) for u, i in held)
+        model.factors[f] += weight * sum(u.factors[i].astype(np.float64) for u, i in held)
+        state.acc_coef[f] += sum(u.acc_coef[i] for u, i in held)
+        state.acc_factors[f] += sum(u.acc_factors[i] for u, i in held)
+    a = share(state.acc_intercept[0])
+    weight = (reached(sum(u.n_rows for u in leaves), a)
+              / sum(reached(u.n_rows, a) for u in leaves))
+    model.intercept += weight * sum(u.intercept for u in leaves)
+    state.acc_intercept += sum(u.acc_intercept for u in leaves)
+    return model, state
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 4, 5])
+def test_sgd_tree_combined_equals_driver_combined(client, n_parts):
+    # The workers add the partitions' steps pairwise (odd counts carry one up a level);
+    # the driver applies the root: the same per-feature weighted sum as combining them all
+    # at the driver, to round-off.
+    rng = np.random.default_rng(n_parts)
+    X = sp.random(60 * n_parts, 30, density=0.1, format="csr", random_state=n_parts,
+                  dtype=np.float32)
+    X = sp.hstack([X, np.ones((X.shape[0], 1), np.float32)], format="csr")  # one hot feature
+    y = rng.normal(size=X.shape[0]).astype(np.float32)
+    solver = SGDSolver("squared", "adagrad", 0.05, 0.25, 0.0, 0.0, 0.0, None)
+    model = FMModel.initial(X.shape[1], 3, 0.1, np.float32, rng)
+    state = SGDState.initial(model)
+    state.acc_coef[:5] = 1e4  # shares between the bounds
+    leaves = []
+    for p in range(n_parts):
+        rows = slice(60 * p, 60 * (p + 1))
+        (s,) = make_slices(Partition(p, X[rows], y[rows], np.ones(60, np.float32)), None)
+        leaves.append(train_slice(s, compact(model, state, s.features), solver, p))
+    expected, expected_state = driver_combined(model, state, leaves, solver.eta0)
+    root = client.gather(tree_sum(client, client.scatter(leaves), add_steps, "test-combine"))
+    loss = apply_steps(model, state, root, solver.eta0)
+    assert loss == pytest.approx(sum(u.loss for u in leaves))
+    assert state.step[0] == X.shape[0]
+    np.testing.assert_allclose(model.intercept, expected.intercept, rtol=1e-6)
+    np.testing.assert_allclose(model.coef, expected.coef, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.factors, expected.factors, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(state.acc_coef, expected_state.acc_coef, rtol=1e-6)
+    np.testing.assert_allclose(state.acc_factors, expected_state.acc_factors, rtol=1e-6)
+    np.testing.assert_allclose(state.acc_intercept, expected_state.acc_intercept, rtol=1e-6)
 
 
 def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):

@@ -7,8 +7,10 @@ the block's features it holds and sends those sums only; the driver adds them, s
 feature to its conditional minimiser and sends the changes back, and the workers move their
 residuals ``e`` and factor sums ``q_f``. Features of one block never share a row, so the
 block's updates are independent and the sweep equals the single-machine one (up to the order
-of floating-point additions).
+of floating-point additions). The partitions' sums are added pairwise on the workers, so the
+driver receives one row set per block: O(block), not one per partition.
 """
+import operator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,7 +20,7 @@ from ..kernels.coordinate import (LANES, block_pass, draw_group_prior, draw_laye
                                   exclusive_blocks, posterior_value, probit_targets,
                                   scores_and_sums)
 from ..solvers.als import block_layout, pointwise_loss
-from ._solver import DistributedSolver, share
+from ._solver import DistributedSolver, add_rows, share, tree_sum
 
 
 def partition_bounds(part):
@@ -80,9 +82,9 @@ def begin_sweep(shard, shared, loss):
 
 
 def intercept_sums(shard, state):
-    """``(sum s, sum s e)``: the intercept's statistics (``h = 1``)."""
+    """``[sum s, sum s e]``: the intercept's statistics (``h = 1``)."""
     s = shard.sample_weight
-    return float(s.sum()), float(np.dot(s, state.e.astype(np.float64)))
+    return np.array([s.sum(), np.dot(s, state.e.astype(np.float64))])
 
 
 def shift(state, delta):
@@ -91,8 +93,9 @@ def shift(state, delta):
 
 
 def block_sums(shard, state, layer, b, old):
-    """``sum s h^2`` and ``sum s h e`` (shape (m, 2)) of the m features of block ``b`` the
-    partition holds, for layer ``layer`` (0: w, f + 1: V[:, f]) at values ``old``."""
+    """The block-local ids of the m features of block ``b`` the partition holds and their
+    ``sum s h^2`` and ``sum s h e`` (shape (m, 2)), for layer ``layer`` (0: w, f + 1:
+    V[:, f]) at values ``old``: a row set for ``_solver.add_rows``."""
     bounds, entry_ptr, rows, features, data = shard.layout
     nb = bounds[b + 1] - bounds[b]
     full_old = np.zeros(nb)
@@ -101,15 +104,14 @@ def block_sums(shard, state, layer, b, old):
     block_pass(entry_ptr[b], entry_ptr[b + 1], rows, features, data, state.e,
                None if layer == 0 else state.q[layer - 1], shard.sample_weight, shard.weighted,
                full_old, full_old, False, sums)
-    return sums.sum(axis=0)[shard.present[b]]
+    return shard.present[b], sums.sum(axis=0)[shard.present[b]]
 
 
-def summed(parts, ids, n):
-    """The statistics (1, n, m) of a block: the partitions' ``parts`` added at their
-    features' block-local ``ids``."""
-    total = np.zeros((1, n, parts[0].shape[1]))
-    for i, part_sums in zip(ids, parts):
-        total[0][i] += part_sums
+def spread(rows, n):
+    """The statistics (1, n, m) of a block of ``n`` features from the partitions' summed row
+    set ``rows = (ids, sums)``; zero where no partition holds the feature."""
+    total = np.zeros((1, n, rows[1].shape[1]))
+    total[0][rows[0]] = rows[1]
     return total
 
 
@@ -141,8 +143,9 @@ class DaskALS(DistributedSolver):
     whose penalties and switches it uses.
 
     Per sweep: the model travels to every worker once; per column block and layer, each
-    partition sends two sums per feature it holds, and receives the old values and the
-    changes of those features.
+    partition sends two sums per feature it holds into a tree of sums on the workers
+    (``_solver.tree_sum``) whose root the driver receives, and receives the old values and
+    the changes of those features only.
     """
 
     _shards: tuple = None
@@ -167,8 +170,9 @@ class DaskALS(DistributedSolver):
         shared = share(client, model)
         states = [client.submit(begin_sweep, s, shared, local.loss) for s in shards]
         if local.fit_intercept:
-            sums = np.sum(client.gather([client.submit(intercept_sums, s, st)
-                                         for s, st in zip(shards, states)]), axis=0)
+            sums = client.gather(tree_sum(client, [client.submit(intercept_sums, s, st)
+                                                   for s, st in zip(shards, states)],
+                                          operator.add, "fmlearn-als-intercept"))
             old = model.intercept
             model.intercept = posterior_value(old, sums[0], sums[1], alpha[0], 0.0,
                                               float(local.reg_intercept), False)
@@ -198,9 +202,10 @@ class DaskALS(DistributedSolver):
                 ids = [p[b] for p in present]
                 total, first = first, None
                 if total is None:
-                    total = summed(client.gather([
+                    total = spread(client.gather(tree_sum(client, [
                         client.submit(block_sums, s, st, layer, b, old[i])
-                        for s, st, i in zip(shards, states, ids)]), ids, c1 - c0)
+                        for s, st, i in zip(shards, states, ids)], add_rows,
+                        f"fmlearn-als-block-{layer}-{b}")), c1 - c0)
                 delta = np.empty(c1 - c0)
                 draw_layer(values, c0, c1, total, old, delta, alpha[0], mu, lam, groups, sample)
                 states = [client.submit(block_apply, s, st, layer, b, old[i], delta[i])

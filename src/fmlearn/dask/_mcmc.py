@@ -11,7 +11,8 @@ comes from the same generator in the same order as in one process, from statisti
 differ only in the order of their floating-point additions, so for the same seed and data
 the chain is the single-process chain to round-off.
 
-Rounds (a gather waiting for every partition): one per column block and layer, as in ALS.
+Rounds (a gather waiting for every partition; the partitions' sums are added pairwise on the
+workers, so the driver receives one): one per column block and layer, as in ALS.
 The sweep's opening sums come with its first block's (the intercept's change ``delta``
 moves that block's ``sum s h e`` by ``delta * sum s h``, so the partitions send ``sum s h``
 too), and the round of the training loss also starts the next sweep from the new draw
@@ -34,8 +35,8 @@ from ..kernels.coordinate import (noise_precision, posterior_value, probit_targe
                                   scores_and_sums, seed_generator)
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
-from ._als import DaskALS, SweepState, block_sums, shift, summed, sweep_loss
-from ._solver import share
+from ._als import DaskALS, SweepState, block_sums, shift, spread, sweep_loss
+from ._solver import add_rows, share, tree_sum
 
 
 def sweep_start(shard, shared):
@@ -67,22 +68,28 @@ def targeted(shard, start, z):
 
 
 def residual_sums(shard, state):
-    """``(sum s, sum s e, sum s e^2)``: the noise precision's and the intercept's statistics."""
+    """``[sum s, sum s e, sum s e^2]``: the noise precision's and the intercept's statistics."""
     s, e = shard.sample_weight, state.e.astype(np.float64)
-    return float(s.sum()), float(np.dot(s, e)), float(np.dot(s, e * e))
+    return np.array([s.sum(), np.dot(s, e), np.dot(s, e * e)])
 
 
 def opening_sums(shard, state, layer, old):
     """What a sweep's first round sends: ``residual_sums`` and, for the features of the
     first block of the first layer the partition holds (at values ``old``), ``sum s h^2``,
-    ``sum s h e`` and ``sum s h`` (which moves ``sum s h e`` by the intercept's change);
-    None for a model without layers to sample (``layer`` None)."""
+    ``sum s h e`` and ``sum s h`` (which moves ``sum s h e`` by the intercept's change),
+    with their block-local ids (none for a model without layers to sample, ``layer`` None):
+    ``(residual_sums, ids, sums)``, added up by :func:`add_opening`."""
     if layer is None:
-        return residual_sums(shard, state), None
+        return residual_sums(shard, state), np.empty(0, np.int64), np.empty((0, 3))
     ones = replace(state, e=np.ones_like(state.e))
-    block = block_sums(shard, state, layer, 0, old)
-    return residual_sums(shard, state), np.column_stack([block, block_sums(
-        shard, ones, layer, 0, old)[:, 1]])
+    ids, block = block_sums(shard, state, layer, 0, old)
+    return residual_sums(shard, state), ids, np.column_stack([block, block_sums(
+        shard, ones, layer, 0, old)[1][:, 1]])
+
+
+def add_opening(a, b):
+    """The sum of two partitions' ``opening_sums`` (a tree's combination)."""
+    return (a[0] + b[0],) + add_rows(a[1:], b[1:])
 
 
 @dataclass
@@ -160,16 +167,19 @@ class DaskMCMC(DaskALS):
         return self._labels[1:]
 
     def opening(self, model, data, states):
-        """Futures of ``opening_sums`` on each partition."""
+        """A list of one future: ``opening_sums`` of each partition, added up on the
+        workers."""
         client = data.client
         bounds, shards, present = self.shards(data)
         layer = 0 if self.local.fit_linear else 1
         if layer > model.factors.shape[1]:  # nothing but the intercept
-            return [client.submit(opening_sums, s, st, None, None)
+            sums = [client.submit(opening_sums, s, st, None, None)
                     for s, st in zip(shards, states)]
-        old = (model.coef if layer == 0 else model.factors[:, 0])[:bounds[1]].astype(np.float64)
-        return [client.submit(opening_sums, s, st, layer, old[p[0]])
-                for s, st, p in zip(shards, states, present)]
+        else:
+            old = (model.coef if layer == 0 else model.factors[:, 0])[:bounds[1]]
+            sums = [client.submit(opening_sums, s, st, layer, old[p[0]].astype(np.float64))
+                    for s, st, p in zip(shards, states, present)]
+        return [tree_sum(client, sums, add_opening, "fmlearn-mcmc-opening")]
 
     def look_ahead(self, model, data):
         """Futures of a sweep's start from ``model`` on each partition, of its states (the
@@ -186,7 +196,7 @@ class DaskMCMC(DaskALS):
 
     def run_epoch(self, model, data, state, rng):
         client, local = data.client, self.local
-        bounds, shards, present = self.shards(data)
+        bounds, shards, _ = self.shards(data)
         alpha = state.hyper.alpha
         seed_generator(int(rng.integers(2**31)))
         ahead = self._ahead
@@ -202,9 +212,9 @@ class DaskMCMC(DaskALS):
             states = [client.submit(targeted, s, st, z[cuts[i]:cuts[i + 1]])
                       for i, (s, st) in enumerate(zip(shards, starts))]
             sent = client.gather(self.opening(model, data, states))
-        n, she, sse = np.sum([residual for residual, _ in sent], axis=0)
-        first = (None if sent[0][1] is None else
-                 summed([block for _, block in sent], [p[0] for p in present], bounds[1]))
+        (residual, *rows), = sent
+        n, she, sse = residual
+        first = spread(rows, bounds[1])
         if local.loss == "squared":
             alpha[0] = noise_precision(n, sse)
         if local.fit_intercept:
@@ -212,10 +222,8 @@ class DaskMCMC(DaskALS):
             model.intercept = posterior_value(old, n, she, alpha[0], 0.0,
                                               float(local.reg_intercept), True)
             states = [client.submit(shift, st, model.intercept - old) for st in states]
-            if first is not None:
-                first[..., 1] += (model.intercept - old) * first[..., 2]
-        if first is not None:
-            first = np.ascontiguousarray(first[..., :2])
+            first[..., 1] += (model.intercept - old) * first[..., 2]
+        first = np.ascontiguousarray(first[..., :2])
         states = self.update_layers(model, data, states, state.hyper, state.groups, True, first)
         loss = self.finish(model, data, states, state)
         local.keep(model, state)

@@ -2,12 +2,13 @@
 
 Each round, every partition runs the numba SGD kernel over its next ``local_steps`` rows,
 starting from the current model, on a compact copy of the parameter rows those rows touch
-(the driver sends only those rows); it returns them. The driver adds up the partitions'
-steps of each feature, weighted by :func:`step_weights` from the number of rows holding the
-feature in each partition and its AdaGrad sum (summed where each partition's steps are small,
+(the driver sends only those rows); it returns their steps and the increments of their
+AdaGrad sums, per feature (:class:`Steps`). The workers add those up pairwise, a tree of
+``ceil(log2 P)`` levels (``_solver.tree_sum``), and the driver receives one sum per round and
+applies it (:func:`apply_steps`): each feature's summed steps weighted from the rows holding
+it in each partition and its AdaGrad sum (summed where each partition's steps are small,
 averaged where each partition alone reaches the feature's minimum), the intercept's likewise
-by rows, and
-adds the AdaGrad accumulators' increments (the squared gradients of all partitions).
+by rows, and the AdaGrad sums moved by the squared gradients of all partitions.
 """
 import operator
 from dataclasses import dataclass
@@ -16,10 +17,9 @@ from uuid import uuid4
 import numpy as np
 import scipy.sparse as sp
 
-from ..kernels.sgd import merged
 from ..model import FMModel
 from ..solvers.sgd import SGDState
-from ._solver import DistributedSolver
+from ._solver import DistributedSolver, add_rows, tree_sum
 
 # The least share of the way to its minimum a parameter is taken to cover per row holding it
 # (see row_share). Measured as the only share (docs/dask.md): with 0.0005 to 0.003 the cluster
@@ -63,18 +63,26 @@ def slice_features(slices):
 
 
 @dataclass
-class SliceUpdate:
-    """What a worker sends back after a local epoch over one slice."""
+class Steps:
+    """The steps of one or more partitions' local epochs, summed per feature: what a worker
+    sends after a slice, and what two such sums add up to (:func:`add_steps`).
+
+    Per touched feature: the rows holding it, ``covered`` (the sum over partitions of the
+    share of the way to its minimum their rows take it, :func:`covered`), the steps of its
+    parameters and the increments of their AdaGrad sums; the same for the intercept, by rows.
+    """
 
     features: np.ndarray
     counts: np.ndarray
-    n_rows: int
-    intercept: float
+    covered: np.ndarray
     coef: np.ndarray
     factors: np.ndarray
-    acc_intercept: np.ndarray  # the AdaGrad sums after the epoch
     acc_coef: np.ndarray
     acc_factors: np.ndarray
+    n_rows: int
+    covered_rows: float
+    intercept: float
+    acc_intercept: np.ndarray
     loss: float
 
 
@@ -87,52 +95,48 @@ def compact(model, state, features):
 
 def train_slice(s, rows, solver, seed):
     """One local epoch of ``solver`` over slice ``s`` from ``rows``, its parameter rows and
-    their AdaGrad sums (:func:`compact`; changed in place)."""
+    their AdaGrad sums (:func:`compact`; changed in place), as :class:`Steps`."""
     local, local_state = rows
+    start = (local.intercept, local.coef.copy(), local.factors.copy(),
+             local_state.acc_intercept.copy(), local_state.acc_coef.copy(),
+             local_state.acc_factors.copy())
     loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state, np.random.default_rng(seed))
-    return SliceUpdate(s.features, s.counts, s.X.shape[0], local.intercept, local.coef,
-                       local.factors, local_state.acc_intercept, local_state.acc_coef,
-                       local_state.acc_factors, loss)
+    n_rows = s.X.shape[0]
+    return Steps(s.features, s.counts, covered(s.counts, row_share(solver.eta0, start[4])),
+                 local.coef - start[1], local.factors - start[2],
+                 local_state.acc_coef - start[4], local_state.acc_factors - start[5], n_rows,
+                 float(covered(n_rows, row_share(solver.eta0, start[3]))[0]),
+                 local.intercept - start[0], local_state.acc_intercept - start[3], loss)
 
 
-def _sum_by_feature(features, values):
-    """Unique features and the sums of ``values`` rows over each."""
-    order = np.argsort(features, kind="stable")
-    f = features[order]
-    starts = np.flatnonzero(np.r_[True, f[1:] != f[:-1]])
-    return f[starts], np.add.reduceat(values[order], starts, axis=0)
-
-
-def _reached(rows, share):
-    """The share of the way to its minimum that ``rows`` steps of ``share`` each cover."""
-    return -np.expm1(np.asarray(rows, dtype=np.float64) * np.log1p(-share))
-
-
-def step_weights(features, counts, share):
-    """The features touched in a round and the weight of the summed steps of each, from the
-    rows holding it in each partition (``features`` and ``counts`` concatenated over them)
-    and ``share``, the part of the way to its minimum one such row covers (per touched
-    feature, or one for all).
-
-    If each of ``c`` rows covers a share ``a`` of the way, they cover ``1 - (1 - a)**c`` of
-    it: one process, over all the ``C = sum c_p`` rows, ``1 - (1 - a)**C``, and the
-    partitions' summed steps, weighted by ``(1 - (1 - a)**C) / sum_p (1 - (1 - a)**c_p)``,
-    as much. That is their sum (weight 1) for a feature few rows hold, as one process adds
-    their steps, and their average (weight ``1 / P``) for one so frequent that each
-    partition reaches its minimum alone, where the sum would overshoot ``P``-fold; a feature
-    of one partition keeps its steps.
+def add_steps(a, b):
+    """The :class:`Steps` of two sets of partitions together (a tree's combination).
 
     Examples
     --------
-    >>> touched, weight = step_weights(np.array([0, 1, 1]), np.array([3, 10**5, 10**5]), 1e-3)
-    >>> touched.tolist(), weight[0].item(), round(weight[1].item(), 3)
-    ([0, 1], 1.0, 0.5)
+    >>> one = lambda f: Steps(np.array([f]), np.array([2]), np.array([0.5]), np.ones(1),
+    ...                       np.ones((1, 2)), np.ones(1), np.ones((1, 2)), 2, 0.5, 1.0,
+    ...                       np.ones(1), 0.1)
+    >>> both = add_steps(one(3), one(3))
+    >>> both.features.tolist(), both.counts.tolist(), both.coef.tolist(), both.n_rows
+    ([3], [4], [2.0], 4)
     """
-    touched, total = _sum_by_feature(features, counts)
-    share = np.broadcast_to(share, touched.shape)
-    _, covered = _sum_by_feature(features, _reached(
-        counts, share[np.searchsorted(touched, features)]))
-    return touched, _reached(total, share) / covered
+    rows = add_rows(*[(x.features, x.counts, x.covered, x.coef, x.factors, x.acc_coef,
+                       x.acc_factors) for x in (a, b)])
+    return Steps(*rows, a.n_rows + b.n_rows, a.covered_rows + b.covered_rows,
+                 a.intercept + b.intercept, a.acc_intercept + b.acc_intercept, a.loss + b.loss)
+
+
+def covered(rows, share):
+    """The share of the way to its minimum that ``rows`` steps of ``share`` each cover:
+    ``1 - (1 - share)**rows``.
+
+    Examples
+    --------
+    >>> round(covered(2, 0.5).item(), 2)
+    0.75
+    """
+    return -np.expm1(np.asarray(rows, dtype=np.float64) * np.log1p(-share))
 
 
 def row_share(eta0, acc):
@@ -146,38 +150,44 @@ def row_share(eta0, acc):
     >>> row_share(0.05, np.array([1.0, 100.0, 1e6])).tolist()
     [0.05, 0.005, 0.001]
     """
-    return np.clip(eta0 / np.sqrt(acc.astype(np.float64)), STEP_SHARE, 0.5)
+    return np.clip(eta0 / np.sqrt(np.asarray(acc, dtype=np.float64)), STEP_SHARE, 0.5)
 
 
-def combine(model, state, updates, eta0=0.0):
-    """Add the updates' steps into ``model``, weighted per feature by :func:`step_weights`
-    with the shares :func:`row_share` gives for ``eta0`` (0: ``STEP_SHARE``) and the sums of
-    the feature's weight, and merge their AdaGrad sums into ``state``, each partition's in
-    turn by :func:`~fmlearn.kernels.sgd.merged` from the sums it started from (those of
-    ``state`` before the call)."""
-    features = np.concatenate([u.features for u in updates])
-    counts = np.concatenate([u.counts for u in updates])
-    touched = np.unique(features)
-    touched, weight = step_weights(features, counts, row_share(eta0, state.acc_coef[touched]))
-    _, coef = _sum_by_feature(features, np.concatenate(
-        [u.coef - model.coef[u.features] for u in updates]))
-    _, factors = _sum_by_feature(features, np.concatenate(
-        [u.factors - model.factors[u.features] for u in updates]))
-    model.coef[touched] += (weight * coef).astype(model.dtype)
-    model.factors[touched] += (weight[:, None] * factors).astype(model.dtype)
-    rows = np.array([u.n_rows for u in updates])
-    _, (bias_weight,) = step_weights(np.zeros(len(updates), dtype=np.int64), rows,
-                                     row_share(eta0, state.acc_intercept))
-    model.intercept += float(bias_weight * sum(u.intercept - model.intercept for u in updates))
-    pushed = (state.acc_intercept.copy(), state.acc_coef[touched], state.acc_factors[touched])
-    for u in updates:
-        at = np.searchsorted(touched, u.features)
-        state.acc_intercept[:] = merged(u.acc_intercept, pushed[0], state.acc_intercept)
-        state.acc_coef[u.features] = merged(u.acc_coef, pushed[1][at], state.acc_coef[u.features])
-        state.acc_factors[u.features] = merged(u.acc_factors, pushed[2][at],
-                                               state.acc_factors[u.features])
-    state.step += int(rows.sum())
-    return sum(u.loss for u in updates)
+def apply_steps(model, state, steps, eta0=0.0):
+    """Add the partitions' summed ``steps`` into ``model`` and ``state``; return their loss.
+
+    If each of ``c`` rows covers a share ``a`` (:func:`row_share` of the sums in ``state``,
+    for ``eta0``) of the way to a feature's minimum, they cover ``1 - (1 - a)**c`` of it:
+    one process, over all the ``C = sum c_p`` rows, ``1 - (1 - a)**C``, and the partitions'
+    summed steps, weighted by ``(1 - (1 - a)**C) / sum_p (1 - (1 - a)**c_p)``, as much.
+    That is their sum (weight 1) for a feature few rows hold, as one process adds their
+    steps, and their average (weight ``1 / P``) for one so frequent that each partition
+    reaches its minimum alone, where the sum would overshoot ``P``-fold; a feature of one
+    partition keeps its steps. The intercept likewise by rows. AdaGrad's sums become the
+    starting sums plus every partition's squared gradients.
+
+    Examples
+    --------
+    >>> model = FMModel(0.0, np.zeros(1), np.zeros((1, 1)))
+    >>> state = SGDState(np.ones(1), np.full(1, 1e6), np.ones((1, 1)), np.zeros(1, np.int64))
+    >>> many = Steps(np.array([0]), np.array([2 * 10**5]), 2 * covered(10**5, np.array([1e-3])),
+    ...              np.ones(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 2 * 10**5,
+    ...              1.0, 0.0, np.zeros(1), 0.0)
+    >>> _ = apply_steps(model, state, many)
+    >>> round(model.coef[0].item(), 3)  # two partitions that each reach the minimum: averaged
+    0.5
+    """
+    f = steps.features
+    weight = covered(steps.counts, row_share(eta0, state.acc_coef[f])) / steps.covered
+    model.coef[f] += (weight * steps.coef).astype(model.dtype)
+    model.factors[f] += (weight[:, None] * steps.factors).astype(model.dtype)
+    bias = covered(steps.n_rows, row_share(eta0, state.acc_intercept)) / steps.covered_rows
+    model.intercept += float(bias[0] * steps.intercept)
+    state.acc_intercept += steps.acc_intercept
+    state.acc_coef[f] += steps.acc_coef
+    state.acc_factors[f] += steps.acc_factors
+    state.step += int(steps.n_rows)
+    return steps.loss
 
 
 @dataclass
@@ -187,9 +197,10 @@ class DaskSGD(DistributedSolver):
     ``local`` is the in-memory ``SGDSolver`` (one thread) each worker runs. An epoch is
     ``ceil(max partition rows / local_steps)`` rounds (one when ``local_steps`` is None);
     per round each partition gets the parameter rows its next slice touches, with their
-    AdaGrad sums, and sends them back trained. Tasks are named ``fmlearn-sgd-slices-...``,
-    ``fmlearn-sgd-slice-...`` and ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` for
-    Dask's dashboard.
+    AdaGrad sums, and its steps go into a tree of sums on the workers whose root the driver
+    applies. Tasks are named ``fmlearn-sgd-slices-...``, ``fmlearn-sgd-slice-...``,
+    ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
+    ``fmlearn-sgd-combine-{epoch}-{round}-{level}-{i}-...`` for Dask's dashboard.
     """
 
     local_steps: int | None = None
@@ -227,6 +238,7 @@ class DaskSGD(DistributedSolver):
                                      int(seeds[p]),
                                      key=f"fmlearn-sgd-round-{self._epochs}-{r}-{p}-{token}")
                        for p in range(len(slices)) if r < len(features[p])]
-            updates = client.gather(futures)
-            total += combine(model, state, updates, self.local.eta0)
+            steps = client.gather(tree_sum(client, futures, add_steps,
+                                           f"fmlearn-sgd-combine-{self._epochs}-{r}"))
+            total += apply_steps(model, state, steps, self.local.eta0)
         return total

@@ -21,13 +21,13 @@ from ..solvers.sgd import SGDState
 from ._als import Shard, SweepState
 from ._data import Partition
 from ._mcmc import Average
-from ._sgd import Slice, SliceUpdate
+from ._sgd import Slice, Steps
 
 
 def _sum_of_fields(obj):
     return sum(sizeof(getattr(obj, f.name)) for f in dataclasses.fields(obj))
 
 
-for _cls in (FMModel, SGDState, Hyperparameters, Partition, Slice, SliceUpdate, Shard,
+for _cls in (FMModel, SGDState, Hyperparameters, Partition, Slice, Steps, Shard,
              SweepState, Average):
     sizeof.register(_cls)(_sum_of_fields)

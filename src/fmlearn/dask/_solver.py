@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import warnings
 from concurrent.futures import CancelledError
+from uuid import uuid4
 
 import numpy as np
 from distributed import KilledWorker
@@ -26,6 +27,41 @@ def share(client, *values):
 
 def _pass(*values):
     return values
+
+
+def add_rows(a, b):
+    """The sum of two row sets ``(ids, *arrays)``: their ids united (sorted), the rows of
+    each array at one id added.
+
+    Examples
+    --------
+    >>> ids, v = add_rows((np.array([0, 2]), np.array([1.0, 2.0])),
+    ...                   (np.array([2, 5]), np.array([10.0, 20.0])))
+    >>> ids.tolist(), v.tolist()
+    ([0, 2, 5], [1.0, 12.0, 20.0])
+    """
+    ids = np.concatenate([a[0], b[0]])
+    if ids.shape[0] == 0:
+        return a
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return (ids[starts],) + tuple(np.add.reduceat(np.concatenate([x, y])[order], starts, axis=0)
+                                  for x, y in zip(a[1:], b[1:]))
+
+
+def tree_sum(client, futures, add, name):
+    """A future of ``futures`` combined by ``add`` pairwise on the workers, level by level
+    (``ceil(log2 P)`` levels, each task named ``{name}-{level}-{i}-...``), so that the
+    driver receives one result: O(model), not one per partition."""
+    token = uuid4().hex
+    level = 0
+    while len(futures) > 1:
+        pairs = [client.submit(add, a, b, key=f"{name}-{level}-{i}-{token}")
+                 for i, (a, b) in enumerate(zip(futures[::2], futures[1::2]))]
+        futures = pairs + futures[2 * len(pairs):]
+        level += 1
+    return futures[0]
 
 
 def restore(target, saved):
