@@ -402,3 +402,26 @@ def test_context_errors_name_the_problem():
     plain = FMRecommender(n_factors=2, max_iter=1, random_state=0).fit(liked)
     with pytest.raises(ValueError, match="context has 2 columns; the model was fitted with 0"):
         plain.recommend(0, context=np.ones((1, 2)))
+
+
+def test_file_saved_before_context_columns_loads_without_context(tmp_path):
+    import json
+    import zipfile
+
+    from fmlearn.persistence import load
+    liked, _ = _liked_in_context()
+    rec = FMRecommender(n_factors=2, max_iter=1, random_state=0).fit(liked)
+    new, old = _saved(rec, tmp_path), tmp_path / "old.fm"
+    with zipfile.ZipFile(new) as zin, zipfile.ZipFile(old, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "header.json":
+                header = json.loads(data)
+                for name in ("context_", "n_context_columns_"):
+                    del header["attributes"][name]
+                data = json.dumps(header).encode()
+            zout.writestr(info.filename, data)
+    loaded = load(old)
+    assert loaded.n_context_columns_ == 0 and loaded.context_ is None
+    for got, want in zip(loaded.recommend([0, 5], N=4), rec.recommend([0, 5], N=4)):
+        np.testing.assert_array_equal(got, want)

@@ -256,6 +256,8 @@ _ATTRIBUTES = ("t_", "target_range_", "loss_curve_", "validation_scores_",
                "_field_names", "relation_widths_", "user_features_", "item_features_",
                "interactions_", "n_users_", "n_items_", "n_item_columns_", "n_user_columns_",
                "context_", "n_context_columns_")
+# What a fitted attribute that older files lack means, per estimator (files saved before it).
+_MISSING_MEANS = {"FMRecommender": {"context_": None, "n_context_columns_": 0}}
 
 
 # --- objects to nodes and arrays -----------------------------------------------------------------
@@ -794,7 +796,8 @@ def _read_estimator(path: StrPath, arrays: Archive | Mapping[str, np.ndarray],
         name: _int_vector(decoder.raw(node), name) for name, node in vectors.items()}}
     estimator = cls(**params)
     model = decoder.raw(header["model"])
-    attributes = {attr: decoder.raw(node) for attr, node in header["attributes"].items()}
+    attributes = {**_MISSING_MEANS.get(cls.__name__, {}),
+                  **{attr: decoder.raw(node) for attr, node in header["attributes"].items()}}
     check_estimator(estimator, header, model, attributes, decoder.names.get)
     estimator.n_features_in_ = header["n_features_in_"]
     if header.get("feature_names_in_") is not None:
