@@ -193,6 +193,18 @@ def test_fewer_available_items_than_n(fitted, data):
     assert sorted(ids[0, :-2]) == list(range(2, N_ITEMS))
 
 
+def test_excluded_and_filtered_items_counted_once(fitted, data):
+    """A sparse exclude with repeated entries, overlapping filter_items: each item leaves once."""
+    _, _, users, items = data
+    repeated = sp.coo_matrix((np.ones(4), ([0, 0, 0, 1], [2, 2, 3, 3])), shape=(2, N_ITEMS))
+    ids, scores = recommend(fitted, users[:2], items, n=N_ITEMS, exclude=repeated,
+                            filter_items=[3, 4, 4])
+    assert ((ids >= 0).sum(axis=1) == [N_ITEMS - 3, N_ITEMS - 2]).all()
+    assert (np.isfinite(scores) == (ids >= 0)).all()
+    assert not np.isin([2, 3, 4], ids[0]).any() and not np.isin([3, 4], ids[1]).any()
+    assert sorted(ids[1, :N_ITEMS - 2]) == [i for i in range(N_ITEMS) if i not in (3, 4)]
+
+
 def test_input_errors(fitted, data):
     _, _, users, items = data
     with pytest.raises(ValueError, match="user_features has 3 features, but the model expects 25"):

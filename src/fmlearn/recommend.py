@@ -99,14 +99,26 @@ def _check_rows(X: Any, model: Any, name: str) -> tuple[CSRMatrix, bool]:
     return X, was_vector
 
 
-def _part_terms(model: FMModel, X: CSRMatrix) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
-    """``s(x)`` and ``q(x)`` of every row of the CSR ``X`` for one :class:`FMModel` (model dtype)."""
-    q = np.asarray(X @ model.factors, dtype=model.dtype)
-    squares = model.factors * model.factors
-    norms = squares.sum(axis=1, dtype=model.dtype)
-    X2 = X.multiply(X).tocsr()
-    s = X @ model.coef + model.dtype.type(0.5) * ((q * q).sum(axis=1) - X2 @ norms)
-    return np.asarray(s, dtype=model.dtype), q, norms
+def _norms(model: FMModel) -> NDArray[Any]:
+    """``|v_j|^2`` of every feature (model dtype)."""
+    return np.einsum("jf,jf->j", model.factors, model.factors)
+
+
+def _part_terms(model: FMModel, X: CSRMatrix, norms: NDArray[Any], side: str) -> NDArray[Any]:
+    """``q(x)`` and ``s(x)`` of every row of the CSR ``X`` for one :class:`FMModel`, as one
+    array of shape (n_rows, k + 2) in the model dtype, laid out so that the product of a
+    user side and an item side is ``<q(u), q(i)> + s(u) + s(i) + w0``: items
+    ``[q, s, 1]``, users ``[q, 1, s + w0]``."""
+    k = model.factors.shape[1]
+    terms = np.empty((X.shape[0], k + 2), dtype=model.dtype)
+    q = terms[:, :k]
+    q[:] = X @ model.factors
+    s = X @ model.coef + model.dtype.type(0.5) * ((q * q).sum(axis=1) - X.multiply(X) @ norms)
+    if side == "user":
+        terms[:, k], terms[:, k + 1] = 1, s + model.intercept
+    else:
+        terms[:, k], terms[:, k + 1] = s, 1
+    return terms
 
 
 def _samples(model: Any) -> tuple[list[FMModel], str | None]:
@@ -174,14 +186,17 @@ class Recommender:
         self._models, self._link = _samples(self._model)
         k = self._model.factors.shape[-1]
         size = len(self._models) * self.n_items * (k + 2) * self._model.dtype.itemsize
+        self._cache: list[NDArray[Any]] | None = None
         with thread_limits(effective_n_jobs(self.n_jobs)):
-            self._cache = [_part_terms(m, self._items) for m in self._models] \
-                if size <= _CACHE_BYTES and self._models else None
+            self._norms = [_norms(m) for m in self._models]
+            if size <= _CACHE_BYTES and self._models:
+                self._cache = [self._item_terms(s) for s in range(len(self._models))]
 
-    def _item_terms(self, s: int) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    def _item_terms(self, s: int) -> NDArray[Any]:
+        """Sample ``s``'s item side ``[q, s, 1]`` (see :func:`_part_terms`)."""
         if self._cache is not None:
             return self._cache[s]
-        return _part_terms(self._models[s], self._items)
+        return _part_terms(self._models[s], self._items, self._norms[s], "item")
 
     # --- scoring --------------------------------------------------------------------------------
     def _rank_keys(self, users: CSRMatrix) -> NDArray[Any]:
@@ -200,12 +215,8 @@ class Recommender:
         shared = np.intersect1d(np.unique(users.indices), self._item_columns, assume_unique=True)
         total = None
         for s, model in enumerate(self._models):
-            s_items, q_items, norms = self._item_terms(s)
-            s_users, q_users, _ = _part_terms(model, users)
-            block = q_users @ q_items.T
-            block += s_users[:, None]
-            block += s_items[None, :]
-            block += model.dtype.type(model.intercept)
+            norms = self._norms[s]
+            block = _part_terms(model, users, norms, "user") @ self._item_terms(s).T
             if shared.size:  # - sum_j |v_j|^2 u_j i_j over the columns both sides use
                 both = (users[:, shared] @ sp.diags(norms[shared])) @ self._items[:, shared].T
                 block -= both.toarray().astype(model.dtype, copy=False)
@@ -262,6 +273,7 @@ class Recommender:
             blocked = blocked.copy()
             blocked.eliminate_zeros()
             blocked.data = np.ones_like(blocked.data, dtype=bool)
+            blocked.sum_duplicates()  # recommend counts each user's excluded items
             return blocked
         rows = [exclude] if was_single else list(exclude)
         if len(rows) != n_users:
@@ -335,8 +347,8 @@ class Recommender:
         single = single or (sp.issparse(user_features) and users.shape[0] == 1)
         n_users = users.shape[0]
         blocked = self._blocked(exclude, n_users, single)
-        filtered = None if filter_items is None else _as_item_ids(filter_items, self.n_items,
-                                                                 "filter_items")
+        filtered = None if filter_items is None else np.unique(
+            _as_item_ids(filter_items, self.n_items, "filter_items"))
         width = min(int(n), self.n_items)
         if batch_size is None:
             batch_size = max(1, _BLOCK_ELEMENTS // max(1, self.n_items))
@@ -348,15 +360,15 @@ class Recommender:
             stop = min(n_users, start + batch_size)
             keys = self._rank_keys(users[start:stop])
             available = np.full(stop - start, self.n_items)
-            if blocked is not None or filtered is not None:
-                mask = np.zeros(keys.shape, dtype=bool)
-                if filtered is not None:
-                    mask[:, filtered] = True
-                if blocked is not None:
-                    part = blocked[start:stop].tocoo()
-                    mask[part.row, part.col] = True
-                keys[mask] = -np.inf
-                available -= mask.sum(axis=1)
+            if filtered is not None:
+                keys[:, filtered] = -np.inf
+                available -= filtered.shape[0]
+            if blocked is not None:  # each user's excluded items, less those filtered already
+                part = blocked[start:stop]
+                rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
+                keys[rows, part.indices] = -np.inf
+                new = rows if filtered is None else rows[~np.isin(part.indices, filtered)]
+                available -= np.bincount(new, minlength=stop - start)
             top = _top_columns(keys, width)
             top_keys = np.take_along_axis(keys, top, axis=1)
             valid = np.arange(width)[None, :] < available[:, None]
@@ -411,7 +423,7 @@ class Recommender:
         queries = _as_item_ids([item] if single else item, self.n_items, "item")
         total = np.zeros((queries.shape[0], self.n_items))
         for s in range(len(self._models)):
-            q = self._item_terms(s)[1].astype(np.float64)
+            q = self._item_terms(s)[:, :-2].astype(np.float64)
             norm = np.linalg.norm(q, axis=1)
             unit = np.divide(q, norm[:, None], out=np.zeros_like(q), where=norm[:, None] > 0)
             total += unit[queries] @ unit.T
@@ -430,7 +442,7 @@ def _top_columns(keys: NDArray[Any], width: int) -> NDArray[np.int64]:
     if width <= 0:
         return np.zeros((keys.shape[0], 0), dtype=np.int64)
     if width < n_cols:
-        part = np.argpartition(-keys, width - 1, axis=1)[:, :width]
+        part = np.argpartition(keys, n_cols - width, axis=1)[:, n_cols - width:]
     else:
         part = np.broadcast_to(np.arange(n_cols), keys.shape)
     part_keys = np.take_along_axis(keys, part, axis=1)
