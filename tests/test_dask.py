@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from dask.sizeof import sizeof
 from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
 
@@ -20,7 +21,8 @@ from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.dask import _estimators as dask_estimators
 from fmlearn.dask._data import Partition
-from fmlearn.dask._sgd import add_steps, apply_steps, compact, make_slices, train_slice
+from fmlearn.dask._sgd import (Steps, add_steps, apply_steps, compact, make_slices,
+                               train_slice)
 from fmlearn.dask._solver import tree_sum
 from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
 from fmlearn.model import FMModel
@@ -248,6 +250,42 @@ def test_sgd_tree_combined_equals_driver_combined(client, n_parts):
     np.testing.assert_allclose(state.acc_coef, expected_state.acc_coef, rtol=1e-6)
     np.testing.assert_allclose(state.acc_factors, expected_state.acc_factors, rtol=1e-6)
     np.testing.assert_allclose(state.acc_intercept, expected_state.acc_intercept, rtol=1e-6)
+
+
+@pytest.mark.parametrize("local_steps", [None, 5])
+def test_sgd_driver_sends_and_receives_at_most_the_model_per_round(client, monkeypatch,
+                                                                   local_steps):
+    # 4 partitions that each touch nearly all 90 features (one round per epoch): the model
+    # goes to the workers once, not 4 copies of its rows; 5-row slices: their rows only.
+    # Either way one combined sum comes back per round, not one per partition.
+    X, y = one_hot(400)
+    sent, gathered = [0], []  # bytes the driver sends per round, what it gathers
+    submit, gather = client.submit, client.gather
+
+    def counted_submit(func, *args, key=None, **kwargs):
+        if func.__name__ in ("_pass", "train_slice", "train_from_model"):
+            sent[-1] += sum(sizeof(a) for a in args if not hasattr(a, "key"))
+        return submit(func, *args, key=key, **kwargs)
+
+    def counted_gather(futures, *args, **kwargs):
+        result = gather(futures, *args, **kwargs)
+        gathered.append(result)
+        if isinstance(result, Steps):
+            sent.append(0)
+        return result
+
+    monkeypatch.setattr(client, "submit", counted_submit)
+    monkeypatch.setattr(client, "gather", counted_gather)
+    est = DaskFMRegressor(n_factors=3, max_iter=1, random_state=0, tol=None,
+                          local_steps=local_steps).fit(
+        da.from_array(X.toarray(), chunks=(100, -1)), da.from_array(y, chunks=100),
+        client=client)
+    rounds = [g for g in gathered if isinstance(g, Steps)]
+    assert len(rounds) == (1 if local_steps is None else 20)
+    fitted = FMModel(est.intercept_, est.coef_, est.factors_)
+    model = sizeof(fitted) + sizeof(SGDState.initial(fitted))  # with its AdaGrad sums
+    assert max(sent) <= model + 1000  # and the tasks' small arguments
+    assert max(sizeof(g) for g in rounds) <= 2 * model
 
 
 def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):

@@ -10,6 +10,7 @@ it in each partition and its AdaGrad sum (summed where each partition's steps ar
 averaged where each partition alone reaches the feature's minimum), the intercept's likewise
 by rows, and the AdaGrad sums moved by the squared gradients of all partitions.
 """
+import copy
 import operator
 from dataclasses import dataclass
 from uuid import uuid4
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 
 from ..model import FMModel
 from ..solvers.sgd import SGDState
-from ._solver import DistributedSolver, add_rows, tree_sum
+from ._solver import DistributedSolver, add_rows, share, tree_sum
 
 # The least share of the way to its minimum a parameter is taken to cover per row holding it
 # (see row_share). Measured as the only share (docs/dask.md): with 0.0005 to 0.003 the cluster
@@ -107,6 +108,12 @@ def train_slice(s, rows, solver, seed):
                  local_state.acc_coef - start[4], local_state.acc_factors - start[5], n_rows,
                  float(covered(n_rows, row_share(solver.eta0, start[3]))[0]),
                  local.intercept - start[0], local_state.acc_intercept - start[3], loss)
+
+
+def train_from_model(s, shared, solver, seed):
+    """:func:`train_slice` from the rows of slice ``s`` of ``shared = (model, state)``, the
+    whole model and AdaGrad sums (left as they are)."""
+    return train_slice(s, compact(*shared, s.features), solver, seed)
 
 
 def add_steps(a, b):
@@ -197,8 +204,10 @@ class DaskSGD(DistributedSolver):
     ``local`` is the in-memory ``SGDSolver`` (one thread) each worker runs. An epoch is
     ``ceil(max partition rows / local_steps)`` rounds (one when ``local_steps`` is None);
     per round each partition gets the parameter rows its next slice touches, with their
-    AdaGrad sums, and its steps go into a tree of sums on the workers whose root the driver
-    applies. Tasks are named ``fmlearn-sgd-slices-...``, ``fmlearn-sgd-slice-...``,
+    AdaGrad sums (or, when the partitions' rows would outnumber the model's, the model goes
+    to the workers once and each task takes its rows there: the driver sends at most the
+    model per round), and its steps go into a tree of sums on the workers whose root (at
+    most the model's rows) the driver applies. Tasks are named ``fmlearn-sgd-slices-...``, ``fmlearn-sgd-slice-...``,
     ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
     ``fmlearn-sgd-combine-{epoch}-{round}-{level}-{i}-...`` for Dask's dashboard.
     """
@@ -233,11 +242,15 @@ class DaskSGD(DistributedSolver):
         for r in range(max(map(len, features), default=0)):
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
-            futures = [client.submit(train_slice, slices[p][r],
-                                     compact(model, state, features[p][r]), self.local,
-                                     int(seeds[p]),
+            parts = [p for p in range(len(slices)) if r < len(features[p])]
+            if sum(features[p][r].shape[0] for p in parts) > model.n_features:
+                train = train_from_model  # the model once: at most the model per round
+                rows = [share(client, model.copy(), copy.deepcopy(state))] * len(parts)
+            else:
+                train, rows = train_slice, [compact(model, state, features[p][r]) for p in parts]
+            futures = [client.submit(train, slices[p][r], rows_p, self.local, int(seeds[p]),
                                      key=f"fmlearn-sgd-round-{self._epochs}-{r}-{p}-{token}")
-                       for p in range(len(slices)) if r < len(features[p])]
+                       for p, rows_p in zip(parts, rows)]
             steps = client.gather(tree_sum(client, futures, add_steps,
                                            f"fmlearn-sgd-combine-{self._epochs}-{r}"))
             total += apply_steps(model, state, steps, self.local.eta0)
