@@ -13,7 +13,7 @@ from conftest import planted_fm_data
 
 from fmlearn import FFMRegressor, FMClassifier, FMRegressor
 from fmlearn._validation import as_fm_csr
-from fmlearn.dask._sgd import SliceUpdate, combine
+from fmlearn.dask._sgd import Steps, add_steps, apply_steps
 from fmlearn.kernels.sgd import merge_weight, merged, sgd_epoch
 from fmlearn.model import FFMModel, FMModel, HOFMModel, MulticlassFMModel
 from fmlearn.solvers.ffm import FFMSolver
@@ -201,10 +201,10 @@ def test_dask_partitions_merge_adagrads_sums_by_the_threads_rule():
     state = SGDState.initial(model)
     ends = [np.array([4.0, 2.0]), np.array([3.0, 7.0])]  # coef sums of features (0, 1), (1, 2)
     features = [np.array([0, 1]), np.array([1, 2])]
-    updates = [SliceUpdate(f, np.ones(2), 5, 0.0, np.zeros(2), np.zeros((2, 2)),
-                           np.array([2.0]), end, np.full((2, 2), 1.5), 0.0)
+    updates = [Steps(f, np.ones(2), np.ones(2), np.zeros(2), np.zeros((2, 2)), end - 1,
+                     np.full((2, 2), 0.5), 5, 1.0, 0.0, np.array([1.0]), 0.0)
                for f, end in zip(features, ends)]
-    combine(model, state, updates)
+    apply_steps(model, state, add_steps(*updates))
     expected = np.ones(3)
     for f, end in zip(features, ends):
         expected[f] = merged(end, np.ones(2), expected[f])
