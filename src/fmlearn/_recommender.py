@@ -145,8 +145,9 @@ class FMRecommender(BaseEstimator):
         Each user's (item's) feature row: the given features, then the identity columns.
     interactions_ : sparse matrix of shape (n_users, n_items)
         The training interactions (those of ``partial_fit`` and ``fold_in`` added).
-    context_ : sparse matrix of shape (interactions_.nnz, n_context_columns_) or None
-        The context of each stored interaction, in their order (``fold_in``'s have none).
+    context_ : sparse matrix of shape (n_interactions, n_context_columns) or None
+        The context of each stored interaction (``interactions_.nnz`` rows of
+        ``n_context_columns_``), in their order (``fold_in``'s have none).
     n_context_columns_ : int
         The width of the context (0 when fitted without).
     n_users_, n_items_, n_iter_ : int
