@@ -207,8 +207,8 @@ class DaskSGD(DistributedSolver):
     AdaGrad sums (or, when the partitions' rows would outnumber the model's, the model goes
     to the workers once and each task takes its rows there: the driver sends at most the
     model per round), and its steps go into a tree of sums on the workers whose root (at
-    most the model's rows) the driver applies. Tasks are named ``fmlearn-sgd-slices-...``, ``fmlearn-sgd-slice-...``,
-    ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
+    most the model's rows) the driver applies. Tasks are named ``fmlearn-sgd-slices-...``,
+    ``fmlearn-sgd-slice-...``, ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
     ``fmlearn-sgd-combine-{epoch}-{round}-{level}-{i}-...`` for Dask's dashboard.
     """
 
