@@ -1,7 +1,7 @@
 """FMRecommender at catalogue scale on a synthetic interaction matrix (generated here, never
 stored in the repository): peak memory against the input's size, seconds per epoch, and
 recommend() for 10,000 users against a brute-force matrix product on the same factors.
-Writes bench/results/topn_scale.json.
+Writes bench/results/topn_scale.json (--name another).
 
 Protocol: n_users x n_items with about n_interactions stored entries (duplicates summed):
 each user's count drawn multinomially (uniform over users), each item drawn with probability
@@ -12,9 +12,11 @@ fit is done before any recommend). Each loss is fitted for --epochs epochs (seco
 epoch: the fit's over the epochs, set-up included) with 2 threads, k=32. recommend() of the
 first loss's model takes the top 10 of 10,000 random users with their training items
 filtered, against numpy: (Q_users @ Q_items^T + item terms) in batches of 1,000 users,
-training items set to -inf, argpartition and a sort of the 10 best.
+training items set to -inf, argpartition and a sort of the 10 best; the two are timed in
+--repeats alternating pairs.
 
     python bench/topn_scale.py [--interactions 1e7] [--users 1e6] [--items 1e5] [--epochs 1]
+        [--losses warp,bpr] [--repeats 3] [--name topn_scale]
 """
 import argparse
 import resource
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from common import write_results
+from common import alternate, spread, write_results
 
 from fmlearn import FMRecommender
 
@@ -80,6 +82,8 @@ def main():
     parser.add_argument("--interactions", type=float, default=1e7)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--losses", default="warp,bpr")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating recommend pairs")
+    parser.add_argument("--name", default="topn_scale", help="bench/results/<name>.json")
     parser.add_argument("--generate-to", help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = int(args.users), int(args.items)
@@ -117,18 +121,20 @@ def main():
         print(loss, results["losses"][loss], flush=True)
     users = np.random.default_rng(1).choice(shape[0], QUERIED, replace=False)
     for loss, model in list(models.items())[:1]:  # the same shapes for every loss
-        start = time.perf_counter()
-        ours = model.recommend(users, N=K)[0]
-        recommend_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        theirs = brute_force(model, model._item_rows(), users, liked)
-        brute_seconds = time.perf_counter() - start
+        tops, seconds = alternate({
+            "recommend": lambda m=model: m.recommend(users, N=K)[0],
+            "brute_force": lambda m=model: brute_force(m, m._item_rows(), users, liked)},
+            args.repeats)
+        ours, theirs = tops["recommend"], tops["brute_force"]
         results["losses"][loss].update({
-            "recommend_seconds": recommend_seconds, "brute_force_seconds": brute_seconds,
+            "recommend_seconds": spread(seconds["recommend"]),
+            "brute_force_seconds": spread(seconds["brute_force"]),
+            "recommend_over_brute_force": [a / b for a, b in zip(seconds["recommend"],
+                                                                  seconds["brute_force"])],
             "same_top10_fraction": float(np.mean([len(set(a) & set(b)) / K
                                                   for a, b in zip(ours, theirs)]))})
         print(loss, results["losses"][loss], flush=True)
-    write_results("topn_scale", {"protocol": " ".join(__doc__.split("\n\n")[1].split()),
+    write_results(args.name, {"protocol": " ".join(__doc__.split("\n\n")[1].split()),
                                  "threads": THREADS, "epochs": args.epochs, "results": results})
 
 
