@@ -37,8 +37,8 @@ from fmlearn.recommend import ndcg_at_k, precision_at_k
 
 K, THREADS, MAX_EPOCHS = 10, 2, 100
 GRIDS = {  # 8 settings each
-    "fmlearn_warp": [{"n_factors": f, "alpha": a, "max_sampled": m} for f in (16, 32)
-                     for a in (1.0, 4.0) for m in (50, 100)],
+    "fmlearn_warp": [{"n_factors": f, "alpha": a, "init_std": s, "max_sampled": 100}
+                     for f in (16, 32) for a in (1.0, 4.0) for s in (0.03, 0.1)],
     "implicit_als": [{"factors": f, "regularization": r, "alpha": a} for f in (16, 32)
                      for r in (0.1, 1.0) for a in (0.0, 0.25)],
     "implicit_bpr": [{"factors": f, "learning_rate": r, "iterations": i} for f in (16, 32)
