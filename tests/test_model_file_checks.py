@@ -136,6 +136,8 @@ CRAFTED = [
      r"FMRegressor has no classes_; the header lists \[0, 1\]"),
     ("fm_sgd", header(lambda h: {**h, "model_kind": "ffm"}),
      "the header's model_kind 'ffm' is not the model's kind 'fm'"),
+    ("fm_sgd", header(lambda h: {**h, "model_kind": ["torch-state"]}),
+     r"the header's model_kind \['torch-state'\] is not the model's kind 'fm'"),
     ("fm_sgd", attribute("target_range_", {"tuple": [2.0, float("nan")]}),
      "target_range_ is .*; expected finite"),
     ("fm_sgd", attribute("target_range_", {"tuple": [2.0, 1.0]}), "target_range_ is"),

@@ -756,8 +756,9 @@ def load(path: StrPath) -> BaseFM:
     >>> tmp.cleanup()
     """
     with _open(path) as (archive, header):
-        if header.get("model_kind") in _OPTIONAL_KINDS:
-            return importlib.import_module(_OPTIONAL_KINDS[header["model_kind"]]).load_archive(
+        kind = header.get("model_kind")
+        if isinstance(kind, str) and kind in _OPTIONAL_KINDS:
+            return importlib.import_module(_OPTIONAL_KINDS[kind]).load_archive(
                 path, archive, header)
         try:
             archive.table = header["arrays"]
