@@ -62,7 +62,7 @@ MODELS = {
     "IFM": (64, "IFM", dict(fields=FIELDS, hidden_layer_sizes=(256, 128), dropout=(0.3, 0.0),
                             batch_norm=True),
             "IFM", dict(dnn_hidden_units=(256, 128), dnn_dropout=0.3, dnn_use_bn=True)),
-    # the paper's 64 x 32 channels take about an hour per epoch on a CPU core: the defaults
+    # the paper's 64 x 32 channels take about 8 hours per epoch on a CPU core: the defaults
     "CFM": (16, "CFM", dict(fields=FIELDS, field_groups=CFM_GROUPS, n_channels=8,
                             dropout=0.2), None, None),
 }
