@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 
-from ._base import (BaseNeuralFM, NeuralClassifierMixin, NeuralRankerMixin, NeuralRegressorMixin,
-                    keep_params)
+from ._base import BaseNeuralFM, keep_params
 from ._modules import AFMNet, CFMNet, DeepFMNet, FFMNet, FMNet, IFMNet, NFMNet
+from ._tasks import NeuralClassifierMixin, NeuralRankerMixin, NeuralRegressorMixin
 
 _COMMON_DOC = """
     optimizer : {{"adam", "adagrad"}}, default={optimizer!r}
