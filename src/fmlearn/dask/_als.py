@@ -64,9 +64,9 @@ class SweepState:
     q: tuple
 
 
-def begin_sweep(shard, shared, loss):
-    """Residuals and factor sums of ``shared = (model,)`` on the partition (probit: expected
-    targets)."""
+def sweep_start(shard, shared):
+    """The scores and factor sums (n_factors, n_rows) of ``shared = (model,)`` on the
+    partition."""
     (model,) = shared
     X = shard.X
     n, k = X.shape[0], model.factors.shape[1]
@@ -74,9 +74,17 @@ def begin_sweep(shard, shared, loss):
     with numba_threads(1):
         scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
                         model.factors, scores, q)
+    return scores, q
+
+
+def begin_sweep(shard, shared, loss):
+    """Residuals and factor sums of ``shared = (model,)`` on the partition (probit: expected
+    targets)."""
+    (model,) = shared
+    scores, q = sweep_start(shard, shared)
     z = shard.y.astype(np.float64)
     if loss == "probit":
-        z = np.empty(n)
+        z = np.empty(scores.shape[0])
         probit_targets(scores, shard.y.astype(np.float64), z, False)
     return SweepState((scores - z).astype(model.dtype), z, tuple(q))
 

@@ -31,25 +31,11 @@ import numpy as np
 
 from .._threads import numba_threads
 from .._validation import with_fm_indices
-from ..kernels.coordinate import (noise_precision, posterior_value, probit_targets,
-                                  scores_and_sums, seed_generator)
+from ..kernels.coordinate import noise_precision, posterior_value, probit_targets, seed_generator
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
-from ._als import DaskALS, SweepState, block_sums, shift, spread, sweep_loss
+from ._als import DaskALS, SweepState, block_sums, shift, spread, sweep_loss, sweep_start
 from ._solver import add_rows, share, tree_sum
-
-
-def sweep_start(shard, shared):
-    """The scores and factor sums (n_factors, n_rows) of ``shared = (model,)`` on the
-    partition."""
-    (model,) = shared
-    X = shard.X
-    n, k = X.shape[0], model.factors.shape[1]
-    scores, q = np.empty(n), np.empty((k, n), dtype=model.dtype)
-    with numba_threads(1):
-        scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
-                        model.factors, scores, q)
-    return scores, q
 
 
 def start_scores(start):
