@@ -169,9 +169,6 @@ class AFMNet(nn.Module):
         super().__init__()
         self.linear = _Linear(n_features, sparse)
         self.factors = _embedding(n_features, n_factors, sparse, init_std)
-        left, right = torch.triu_indices(n_fields, n_fields, offset=1)
-        self.register_buffer("left", left, persistent=False)
-        self.register_buffer("right", right, persistent=False)
         self.attention = nn.Sequential(nn.Linear(n_factors, attention_size), nn.ReLU(),
                                        nn.Linear(attention_size, 1, bias=False))
         self.dropout = nn.Dropout(dropout)
@@ -182,9 +179,11 @@ class AFMNet(nn.Module):
 
     def forward(self, ids, values):
         e = self.factors(ids) * values[..., None]
-        pairs = e[:, self.left] * e[:, self.right]                    # (batch, pairs, k)
-        weights = torch.softmax(self.attention(pairs), dim=1)
-        pooled = self.dropout((weights * pairs).sum(1))
+        # the pairs i < j, i-major: slices and a concatenation (whose backward is cheap)
+        pairs = torch.cat([e[:, i:i + 1] * e[:, i + 1:] for i in range(e.shape[1] - 1)]
+                          or [e[:, :0]], 1)
+        weights = torch.softmax(self.attention(pairs)[..., 0], dim=1)   # (batch, pairs)
+        pooled = self.dropout(torch.einsum("bp,bpk->bk", weights, pairs))
         return self.linear.slots(ids, values) + self.projection(pooled)[:, 0]
 
 
