@@ -230,7 +230,8 @@ def test_fold_in_learns_the_new_users_own_parameters_only():
     assert rec.similar_users(60, N=5)[0].shape == (5,)
 
 
-@pytest.mark.parametrize("loss, n_jobs", [("bpr", 1), ("warp", 2), ("logistic", 1)])
+@pytest.mark.parametrize("loss, n_jobs", [("bpr", 1), ("warp", 2), ("logistic", 1),
+                                          ("squared", 1)])
 def test_planted_preferences_are_learned(loss, n_jobs):
     train, test = planted()
     rec = FMRecommender(loss=loss, n_factors=6, max_iter=30, n_jobs=n_jobs, random_state=0)

@@ -18,7 +18,7 @@ from ._validation import check_sparse_arrays, with_fm_indices
 from .model import FMModel
 from .recommend import Recommender, ndcg_at_k, precision_at_k
 from .solvers.sgd import SCHEDULES, SGDState
-from .solvers.topn import LOSSES, SAMPLINGS, TopNSolver
+from .solvers.topn import LOSSES, SAMPLINGS, TopNCDSolver, TopNSolver
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -80,7 +80,11 @@ class FMRecommender(BaseEstimator):
     (negatives drawn until one scores within 1 of the positive, at most ``max_sampled``,
     its step weighted by ``log(floor((n_items - 1) / draws))``, as LightFM) and
     ``"logistic"`` (the positive against ``n_negatives`` negatives). See
-    :mod:`fmlearn.kernels.topn` for the formulas.
+    :mod:`fmlearn.kernels.topn` for the formulas. ``"squared"`` instead fits implicit
+    ALS's objective over every user x item pair (target 1 and weight ``1 + alpha * r`` on
+    a positive, target 0 and weight 1 on every other pair) by coordinate descent over
+    the FM's parameters (iCD, Bayer et al. 2017; :class:`fmlearn.solvers.topn.TopNCDSolver`),
+    all negatives in O(k^2) per feature row rather than sampled; no context.
 
     Context (``fit(..., context=)``): a sparse matrix with one row per stored interaction,
     its columns joining the user's side of that interaction (and of the negatives drawn
@@ -101,7 +105,7 @@ class FMRecommender(BaseEstimator):
 
     Parameters
     ----------
-    loss : {"warp", "bpr", "logistic"}, default="warp"
+    loss : {"warp", "bpr", "logistic", "squared"}, default="warp"
     sampling : {"uniform", "popularity"}, default="uniform"
         How negatives are drawn: uniformly over the items, or in proportion to their
         number of stored interactions.
@@ -109,10 +113,13 @@ class FMRecommender(BaseEstimator):
     max_iter : int, default=30
         Epochs (passes over the positives) of ``fit``.
     learning_rate : {"adagrad", "constant", "invscaling"}, default="adagrad"
+        The step sizes of the sampled losses (``"squared"`` has none).
     eta0 : float, default=0.05
     power_t : float, default=0.25
     reg_linear, reg_factors : float, default=1e-6
-        L2 penalties, applied to the parameters each step touches.
+        L2 penalties, applied to the parameters each step touches; for ``"squared"``,
+        ``reg * theta^2`` once in the objective (as implicit's ``regularization``, about
+        0.1 to 10; a large ``reg_linear`` leaves the linear terms out, as in ALS).
     init_std : float, default=0.1
     alpha : float, default=0.0
         Confidence weighting: a positive of stored value ``r`` weighs ``1 + alpha * r``
@@ -132,7 +139,7 @@ class FMRecommender(BaseEstimator):
     k : int, default=10
     n_iter_no_change : int, default=5
     n_jobs : int, default=None
-        Threads sharing the positives without locks.
+        Threads sharing the positives without locks (``"squared"`` runs on one).
     random_state : int, RandomState or None, default=None
     dtype : {"float32", "float64"}, default="float32"
 
@@ -174,7 +181,7 @@ class FMRecommender(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "loss": [StrOptions(set(LOSSES))],
+        "loss": [StrOptions(set(LOSSES) | {"squared"})],
         "sampling": [StrOptions(set(SAMPLINGS))],
         "n_factors": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -230,7 +237,9 @@ class FMRecommender(BaseEstimator):
         self.dtype = dtype
 
     # --- fitting --------------------------------------------------------------------------------
-    def _solver(self) -> TopNSolver:
+    def _solver(self) -> TopNSolver | TopNCDSolver:
+        if self.loss == "squared":
+            return TopNCDSolver(self.reg_linear, self.reg_factors)
         return TopNSolver(self.loss, self.sampling, self.learning_rate, self.eta0, self.power_t,
                           0.0, self.reg_linear, self.reg_factors, self.n_negatives,
                           self.max_sampled, effective_n_jobs(self.n_jobs))
@@ -247,6 +256,9 @@ class FMRecommender(BaseEstimator):
                              "matrix with sorted, unique indices (or a dense array, row by "
                              "row); convert interactions with .tocsr() and sum_duplicates() "
                              "and order the context rows alike.")
+        if context is not None and self.loss == "squared":
+            raise ValueError('loss="squared" sums over every user x item pair, which has no '
+                             "context; fit without context or with a sampled loss.")
         liked = _matrix(interactions, "interactions", self.dtype, nonnegative=True)
         self.n_users_, self.n_items_ = liked.shape
         self.n_features_in_ = self.n_items_
@@ -348,8 +360,10 @@ class FMRecommender(BaseEstimator):
         weights = self._weights(self.interactions_)
         best, best_model, stale = -np.inf, None, 0
         for _ in range(n_epochs):
-            loss = solver.epoch(self.model_, self.interactions_, weights, users, items,
-                                self._solver_state, self._rng, per_entry=per_entry)
+            loss = solver.epoch(self.model_, self.interactions_, weights, users, items) \
+                if isinstance(solver, TopNCDSolver) else \
+                solver.epoch(self.model_, self.interactions_, weights, users, items,
+                             self._solver_state, self._rng, per_entry=per_entry)
             if not (np.isfinite(loss) and np.isfinite(self.model_.factors).all()):
                 raise ValueError("the loss or the parameters became non-finite; lower eta0 or "
                                  "raise the penalties.")
@@ -416,8 +430,9 @@ class FMRecommender(BaseEstimator):
         """Add new users from their interactions without refitting; returns their ids.
 
         Each new user gets identity parameters of their own (with ``user_identity``),
-        learned by ``n_epochs`` AdaGrad epochs over their interactions with every other
-        parameter held fixed; with side features only, the new users' rows are scored
+        learned by ``n_epochs`` AdaGrad epochs over their interactions (coordinate-descent
+        sweeps over their columns for ``loss="squared"``) with every other parameter held
+        fixed; with side features only, the new users' rows are scored
         from their features (what fold-in adds is then only their liked items). A model
         fitted with context folds them in without context (an empty context row each).
 
@@ -486,7 +501,14 @@ class FMRecommender(BaseEstimator):
         self.interactions_.sort_indices()
         self.n_users_ += n_new
         self.__dict__.pop("_catalogue", None)
-        if n_epochs and self.user_identity and new.nnz:
+        if n_epochs and self.user_identity and new.nnz and self.loss == "squared":
+            solver = self._solver()
+            weights = self._weights(self.interactions_)
+            for _ in range(n_epochs):
+                solver.epoch(self.model_, self.interactions_, weights, self._user_rows(),
+                             self._item_rows(), user_columns=np.arange(old_features,
+                                                                       self.model_.n_features))
+        elif n_epochs and self.user_identity and new.nnz:
             state = self._solver_state
             frozen = SGDState(np.full(1, _FROZEN, self.dtype), state.acc_coef.copy(),
                               state.acc_factors.copy(), np.zeros(1, np.int64))

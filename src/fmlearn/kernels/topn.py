@@ -277,3 +277,103 @@ def topn_epoch(order, users, rows, items, weights, liked, pop_items, user_rows, 
                          item_rows.shape[0], state, local_q)
     step[0] += order.shape[0]
     return float(np.sum(losses))
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _gram_row(gram, m, bias, q, r):
+    """``phi_r . gram[m]`` for ``phi_r = (bias[r], 1, q[r])``."""
+    total = bias[r] * gram[m, 0] + gram[m, 1]
+    for f in range(q.shape[1]):
+        total += q[r, f] * gram[m, 2 + f]
+    return total
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _cd_positives(r, x, f, e, pos_indptr, pos_other, pos_entry, other_q, y_hat, conf):
+    """The positives' share ``(G, H)`` of the step of a parameter entering the scores of row
+    ``r``'s pairs with ``h = x`` (``f < 0``) or ``h = x (e + p_of)``."""
+    g = 0.0
+    h = 0.0
+    for s in range(pos_indptr[r], pos_indptr[r + 1]):
+        d = pos_entry[s]
+        hh = x if f < 0 else x * (e + other_q[pos_other[s], f])
+        g += hh * ((conf[d] - 1.0) * y_hat[d] - conf[d])
+        h += hh * hh * (conf[d] - 1.0)
+    return g, h
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _cd_update(r, x, f, e, delta, pos_indptr, pos_other, pos_entry, other_q, y_hat):
+    """Add ``delta * h`` to the cached scores of row ``r``'s positives (``h`` as above)."""
+    for s in range(pos_indptr[r], pos_indptr[r + 1]):
+        y_hat[pos_entry[s]] += delta * (x if f < 0 else x * (e + other_q[pos_other[s], f]))
+
+
+@njit(cache=CACHE, fastmath=True)
+def cd_side(columns, c_indptr, c_rows, c_data, bias, q, other_q, gram, pos_indptr, pos_other,
+            pos_entry, y_hat, conf, coef, factors, reg_w, reg_v):
+    """One coordinate-descent pass (iCD, Bayer et al., WWW 2017) over the linear weight and
+    then each factor of the feature columns ``columns`` of one side, the other side fixed.
+
+    The objective is implicit ALS's over every pair ``(r, o)`` of a row of this side and
+    one of the other side: ``sum_o,r w (y_hat - t)^2`` with ``t = 1, w = conf`` on the
+    positives and ``t = 0, w = 1`` elsewhere, plus ``reg_w w_j^2 + reg_v v_jf^2``. The
+    score is ``y_hat = phi_r . psi_o`` with ``phi_r = (bias[r], 1, q[r])`` (this side's
+    linear part, self-interactions and intercept; its factor sums) and ``psi_o = (1, b_o,
+    p_o)``; ``gram = sum_o psi_o psi_o^T`` turns the sum over all pairs into O(k) per row
+    of a column (Rendle 2010's ``h`` as in :mod:`fmlearn.kernels.coordinate`). Each
+    parameter moves to the exact minimiser along its coordinate; ``bias``, ``q`` and the
+    cached scores ``y_hat`` of the positives follow.
+
+    ``c_indptr``, ``c_rows``, ``c_data`` hold this side's feature rows by column (CSC in
+    the model's column numbers); row ``r``'s positives are ``pos_other[s]`` (the other
+    side's row) and ``pos_entry[s]`` (their index in ``y_hat`` and ``conf``) for ``s`` in
+    ``pos_indptr[r]:pos_indptr[r + 1]``.
+    """
+    n_other = gram[0, 0]
+    for j in columns:
+        start, end = c_indptr[j], c_indptr[j + 1]
+        if start == end:
+            continue
+        g = 0.0
+        h = 0.0
+        for p in range(start, end):
+            r, x = c_rows[p], c_data[p]
+            g += x * _gram_row(gram, 0, bias, q, r)
+            h += x * x * n_other
+            pg, ph = _cd_positives(r, x, -1, 0.0, pos_indptr, pos_other, pos_entry, other_q,
+                                   y_hat, conf)
+            g += pg
+            h += ph
+        if h + reg_w > 0:
+            old = coef[j]
+            coef[j] = old - (g + reg_w * old) / (h + reg_w)
+            delta = coef[j] - old  # the step as stored (float32 or float64)
+            for p in range(start, end):
+                r, x = c_rows[p], c_data[p]
+                bias[r] += x * delta
+                _cd_update(r, x, -1, 0.0, delta, pos_indptr, pos_other, pos_entry, other_q,
+                           y_hat)
+        for f in range(q.shape[1]):
+            v = factors[j, f]
+            g = 0.0
+            h = 0.0
+            for p in range(start, end):
+                r, x = c_rows[p], c_data[p]
+                e = q[r, f] - v * x
+                g += x * (e * _gram_row(gram, 0, bias, q, r) + _gram_row(gram, 2 + f, bias, q, r))
+                h += x * x * (n_other * e * e + 2.0 * e * gram[0, 2 + f] + gram[2 + f, 2 + f])
+                pg, ph = _cd_positives(r, x, f, e, pos_indptr, pos_other, pos_entry, other_q,
+                                       y_hat, conf)
+                g += pg
+                h += ph
+            if h + reg_v <= 0:
+                continue
+            factors[j, f] = v - (g + reg_v * v) / (h + reg_v)
+            delta = factors[j, f] - v
+            for p in range(start, end):
+                r, x = c_rows[p], c_data[p]
+                e = q[r, f] - v * x  # unchanged by the step: q moves by x * delta, v by delta
+                bias[r] += delta * x * e
+                q[r, f] += delta * x
+                _cd_update(r, x, f, e, delta, pos_indptr, pos_other, pos_entry, other_q, y_hat)
