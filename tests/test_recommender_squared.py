@@ -16,8 +16,9 @@ def _problem(seed=0, n_users=7, n_items=9):
     rng = np.random.default_rng(seed)
     liked = sp.random(n_users, n_items, density=0.3, random_state=seed, format="csr",
                       data_rvs=lambda n: rng.integers(1, 5, n).astype(float))
-    return liked, rng.random((n_users, 3)) * (rng.random((n_users, 3)) < 0.5), \
-        rng.random((n_items, 4)) * (rng.random((n_items, 4)) < 0.5)
+    user_features, item_features = (rng.random((n, m)) * (rng.random((n, m)) < 0.5)
+                                    for n, m in ((n_users, 3), (n_items, 4)))
+    return liked, user_features, item_features
 
 
 def _objective(rec, model=None):
@@ -27,8 +28,8 @@ def _objective(rec, model=None):
     scores = model.predict(stacked(rec, np.arange(n_users), np.arange(n_items)))
     liked = rec.interactions_.toarray()
     weight = np.where(liked > 0, 1 + rec.alpha * liked, 1.0)
-    return (np.sum(weight * (scores.reshape(liked.shape) - (liked > 0)) ** 2)
-            + rec.reg_linear * np.sum(model.coef ** 2) + rec.reg_factors * np.sum(model.factors ** 2))
+    penalty = rec.reg_linear * np.sum(model.coef**2) + rec.reg_factors * np.sum(model.factors**2)
+    return np.sum(weight * (scores.reshape(liked.shape) - (liked > 0)) ** 2) + penalty
 
 
 def test_each_sweep_lowers_the_brute_force_objective_it_reports():
