@@ -318,11 +318,19 @@ def coordinate_sweep(layout, s, weighted, e, q, w0, w, V, groups, hyper, reg_int
 def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
     """Scores of CSR rows into ``out`` and their factor sums into ``q`` (n_factors, n_rows).
 
+    The squares ``sum_i x_i^2 |v_i|^2`` come from each feature's ``|v_i|^2``, computed
+    first, so that an entry adds one term to them instead of ``n_factors`` in a chain.
     Rows go in tiles of 64 whose sums are built in a local buffer and written one factor
     at a time, so each write to ``q`` is a contiguous run.
     """
     n_rows = indptr.shape[0] - 1
     k = V.shape[1]
+    norms = np.empty(V.shape[0])
+    for i in range(V.shape[0]):
+        norm = 0.0
+        for f in range(k):
+            norm += np.float64(V[i, f]) * V[i, f]
+        norms[i] = norm
     tile = 64
     for t in prange((n_rows + tile - 1) // tile):
         first = t * tile
@@ -334,12 +342,11 @@ def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
             b = buf[r - first]
             for p in range(indptr[r], indptr[r + 1]):
                 i = indices[p]
-                x = data[p]
+                x = np.float64(data[p])
                 total += w[i] * x
+                squares += norms[i] * x * x
                 for f in range(k):
-                    vx = V[i, f] * x
-                    b[f] += vx
-                    squares += vx * vx
+                    b[f] += V[i, f] * x
             pairs = 0.0
             for f in range(k):
                 pairs += b[f] * b[f]
