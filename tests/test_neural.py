@@ -589,3 +589,42 @@ def test_adagrad_fits_raise_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # torch warned at AdaGrad's first sparse step
         NeuralFFMRegressor(fields=fields, max_iter=1, random_state=0).fit(X, np.arange(20.0))
+
+
+def test_init_model_starts_the_network_from_a_fitted_fm():
+    from fmlearn import FMClassifier, FMRegressor
+    rng = np.random.default_rng(12)
+    X = sp.csr_matrix(rng.random((80, 6)) * (rng.random((80, 6)) < 0.5))
+    y = 3.0 + X @ rng.normal(size=6) + rng.normal(0, 0.1, 80)
+    fm = FMRegressor(n_factors=3, max_iter=5, init_std=0.3, random_state=0).fit(X, y)
+    # a step too small to move it: the network predicts what the FM does (scaled units)
+    net = NeuralFMRegressor(n_factors=3, learning_rate=1e-12, max_iter=1, dtype="float64",
+                            random_state=0).fit(X, y, init_model=fm)
+    np.testing.assert_allclose(net.predict(X), fm.predict(X), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(NeuralFMRegressor(n_factors=3, learning_rate=1e-12, max_iter=1,
+                                                 dtype="float64").fit(X, y, init_model=fm.model_)
+                               .predict(X), fm.predict(X), rtol=1e-7, atol=1e-9)
+    labels = (y > np.median(y)).astype(int)
+    fmc = FMClassifier(n_factors=3, max_iter=5, init_std=0.3, random_state=0).fit(X, labels)
+    clf = NeuralFMClassifier(n_factors=3, learning_rate=1e-12, max_iter=1,
+                             dtype="float64").fit(X, labels, init_model=fmc)
+    np.testing.assert_allclose(clf.predict_proba(X), fmc.predict_proba(X), atol=1e-9)
+    # IFM starts its FM part from the FM's parameters; its FEN starts as usual
+    ifm = IFMRegressor(n_factors=3, hidden_layer_sizes=(4,), learning_rate=1e-12, max_iter=1,
+                       dtype="float64").fit(X, y, init_model=fm)
+    np.testing.assert_allclose(ifm.network_.factors.weight.detach().numpy(),
+                               fm.factors_ / np.sqrt(ifm.y_scale_))
+
+
+@pytest.mark.parametrize("est, message", [
+    (NeuralFMRegressor(n_factors=4, max_iter=1), r"factors of shape \(6, 4\); got \(\), \(6,\) "
+                                                 r"and \(6, 3\)"),
+    (NeuralFFMRegressor(n_factors=3, max_iter=1), "has no factor vector of n_factors=3"),
+])
+def test_init_model_must_fit_the_network(est, message):
+    from fmlearn import FMRegressor
+    rng = np.random.default_rng(13)
+    X, y = rng.random((30, 6)), rng.random(30)
+    fm = FMRegressor(n_factors=3, max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match=message):
+        est.fit(X, y, init_model=fm)

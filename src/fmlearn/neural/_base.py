@@ -172,6 +172,30 @@ class BaseNeuralFM(BaseEstimator):
         self.n_iter_ = 0
         self._optimizers = None
 
+    def _start_from(self, model) -> None:
+        """Copy the FM ``model``'s w0, w and V into the network; a regressor's network
+        predicts the standardized target, so they are scaled into its units."""
+        parts = [np.asarray(getattr(model, name + "_", getattr(model, name, None)), dtype=float)
+                 for name in ("intercept", "coef", "factors")]
+        net, n_features = self.network_, self.n_features_in_
+        have = getattr(net, "factors", None)
+        want = (n_features, self.n_factors)
+        if have is None or tuple(have.weight.shape) != want:
+            raise ValueError(f"init_model: {type(self).__name__}'s network has no factor "
+                             f"vector of n_factors={self.n_factors} per feature to start")
+        if parts[0].size != 1 or parts[1].shape != (n_features,) or parts[2].shape != want:
+            raise ValueError(
+                f"init_model must be a fitted single-output FM with intercept, coef of shape "
+                f"({n_features},) and factors of shape {want}; got "
+                f"{parts[0].shape}, {parts[1].shape} and {parts[2].shape}")
+        if not all(np.isfinite(p).all() for p in parts):
+            raise ValueError("init_model holds NaN or infinite parameters")
+        mean, scale = getattr(self, "y_mean_", 0.0), getattr(self, "y_scale_", 1.0)
+        with torch.no_grad():
+            net.linear.bias.fill_((float(parts[0].ravel()[0]) - mean) / scale)
+            net.linear.weight.weight.copy_(torch.as_tensor(parts[1][:, None] / scale))
+            net.factors.weight.copy_(torch.as_tensor(parts[2] / np.sqrt(scale)))
+
     def _make_optimizers(self) -> list[torch.optim.Optimizer]:
         net = self.network_
         embedding_ids = {id(p) for e in net.embeddings() for p in e.parameters()}
@@ -196,7 +220,7 @@ class BaseNeuralFM(BaseEstimator):
         return pen
 
     # --- fitting --------------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None, eval_set=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, init_model=None):
         """Train for up to ``max_iter`` epochs (continuing when ``warm_start`` is set).
 
         Parameters
@@ -209,6 +233,11 @@ class BaseNeuralFM(BaseEstimator):
             Scored after each epoch (``validation_scores_``); with it, or with
             ``early_stopping``, training stops after ``n_iter_no_change`` epochs without
             an improvement of ``tol`` and the network of the best epoch is kept.
+        init_model : fitted FM estimator or :class:`fmlearn.model.FMModel`, default=None
+            Pre-training, as the NFM and IFM papers do: the network's bias, linear weights
+            and factors start from this factorization machine's (same number of features and
+            ``n_factors``; e.g. a fitted :class:`fmlearn.FMRegressor`), the layers above
+            from their usual initialisation. Not used when ``warm_start`` continues.
 
         Returns
         -------
@@ -227,9 +256,9 @@ class BaseNeuralFM(BaseEstimator):
         if not (self.warm_start and hasattr(self, "network_")):
             for attr in ("network_", "classes_"):
                 self.__dict__.pop(attr, None)
-        return self._fit(X, y, sample_weight, eval_set, self.max_iter)
+        return self._fit(X, y, sample_weight, eval_set, self.max_iter, init_model)
 
-    def _fit(self, X, y, sample_weight, eval_set, epochs):
+    def _fit(self, X, y, sample_weight, eval_set, epochs, init_model=None):
         first = not hasattr(self, "network_")
         X, y = self._validate(X, y, reset=first)
         w = validate_sample_weight(sample_weight, X, X.dtype)
@@ -238,6 +267,8 @@ class BaseNeuralFM(BaseEstimator):
             self._resolve_fields(X.shape[1])
             self._init_target(y, w)
             self._init_network(X.shape[1], self._rng)
+            if init_model is not None:
+                self._start_from(init_model)
         t = self._target(y)
         validation = None
         if eval_set is not None:

@@ -173,7 +173,7 @@ class NeuralRankerMixin:
 
     _numeric_target = True
 
-    def fit(self, X, y, groups=None, sample_weight=None, eval_set=None):
+    def fit(self, X, y, groups=None, sample_weight=None, eval_set=None, init_model=None):
         """Train for up to ``max_iter`` epochs of BPR over pairs drawn within ``groups``.
 
         Parameters
@@ -188,6 +188,8 @@ class NeuralRankerMixin:
             A pair counts with its preferred row's weight.
         eval_set : tuple (X_val, y_val), default=None
             Scored after each epoch by ``score`` (or ``scoring``); early stopping needs it.
+        init_model : fitted FM estimator or :class:`fmlearn.model.FMModel`, default=None
+            Its bias, linear weights and factors start the network's (see the base ``fit``).
 
         Returns
         -------
@@ -206,7 +208,8 @@ class NeuralRankerMixin:
                              "split of the rows would cut groups in two.")
         self._groups = _validate_groups(groups, _num_samples(X))
         try:
-            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
+            return super().fit(X, y, sample_weight=sample_weight, eval_set=eval_set,
+                               init_model=init_model)
         finally:
             del self._groups
 
