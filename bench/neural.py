@@ -18,6 +18,7 @@ CFM is fmlearn's only (DeepCTR-Torch has none).
 
     python bench/neural.py [--quick] [--models FM IFM ...] [--tasks classification ...]
                            [--max-epochs N] [--candidates N]
+    python bench/neural.py --speed 5       # seconds per epoch only, 5 alternating epochs each
     python bench/neural.py --device cuda   # seconds per epoch of FM, IFM and CFM on a GPU
 
 ``--quick``: 4,000 training rows, 1 epoch, one candidate, small embeddings (a check that the
@@ -32,7 +33,7 @@ import time
 
 import numpy as np
 import torch
-from common import load_frappe, peer, spread, summary_row, write_results
+from common import load_frappe, peer, speedups, spread, summary_row, write_results
 from ffm import FRAPPE_FIELD_STARTS
 from sklearn.metrics import log_loss, roc_auc_score
 
@@ -299,6 +300,32 @@ def gpu_epochs(parts, repeats):
     return out
 
 
+def epoch_speed(parts, repeats):
+    """Seconds per epoch (wall and process CPU) of both libraries on every model they both
+    have, over the whole training file: a warm-up epoch each, then ``repeats`` epochs each,
+    alternating (ours, theirs, ours, ...), and the ratio of each neighbouring pair."""
+    data = task_data(parts, "classification")["train"]
+    out = {}
+    for model in (m for m in MODELS if MODELS[m][3]):
+        k = MODELS[model][0]
+        learners = [lib(model, "classification", k, CANDIDATES[0], "cpu", 0)
+                    for lib in (Ours, Theirs)]
+        wall, cpu = ([], []), ([], [])
+        for r in range(repeats + 1):
+            for i, learner in enumerate(learners):
+                w, c = time.perf_counter(), time.process_time()
+                learner.epoch(data)
+                if r:  # the first epoch of each is the warm-up
+                    wall[i].append(time.perf_counter() - w)
+                    cpu[i].append(time.process_time() - c)
+        out[model] = {"fmlearn": spread(wall[0]), "DeepCTR-Torch": spread(wall[1]),
+                      "fmlearn_cpu": spread(cpu[0]), "DeepCTR-Torch_cpu": spread(cpu[1]),
+                      "speedup": speedups(wall[0], wall[1]),
+                      "cpu_speedup": speedups(cpu[0], cpu[1])}
+        print(model, {key: round(v["median"], 3) for key, v in out[model].items()}, flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few thousand rows, 1 epoch")
@@ -309,6 +336,8 @@ def main():
     parser.add_argument("--candidates", type=int, default=len(CANDIDATES),
                         help="try the first N candidates only")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure")
+    parser.add_argument("--speed", type=int, metavar="REPEATS",
+                        help="only the seconds per epoch, REPEATS alternating epochs per model")
     parser.add_argument("--name", help="the results file's name (default: neural, neural_quick, "
                                        "neural_<task> when one task is run)")
     args = parser.parse_args()
@@ -322,6 +351,15 @@ def main():
                         "classification, Adam, after a warm-up epoch; median of 5",
             "device": torch.cuda.get_device_name(), "torch": torch.__version__,
             "results": gpu_epochs(parts, 5)})
+        return
+    if args.speed:
+        write_results("neural_speed" + ("_quick" if args.quick else ""), {
+            "protocol": f"seconds per epoch over frappe's training file (202,027 rows), "
+                        f"classification, batch {BATCH}, Adam, {THREADS} torch threads, fmlearn "
+                        f"and DeepCTR-Torch epochs alternating after a warm-up epoch each, "
+                        f"{args.speed} each; speedup: DeepCTR-Torch's seconds over fmlearn's for "
+                        f"each neighbouring pair; models {MODELS_TEXT}",
+            "results": epoch_speed(parts, args.speed)})
         return
     max_epochs = 1 if args.quick else args.max_epochs
     candidates = CANDIDATES[:1 if args.quick else args.candidates]
