@@ -96,12 +96,18 @@ def gather_sums(first, last, base, rows, features, data, e, q_f, s, weighted, ol
 def apply_changes(first, last, base, rows, features, data, e, q_f, old, delta):
     """Move the residual ``e`` by ``delta_i h`` (and ``q_f`` by ``delta_i x``) over entries
     ``first:last`` of a block; arguments as in ``gather_sums``. Rows are distinct within a
-    block."""
+    block. Values of 1 (``data`` None) are added in the dtype of ``old`` and ``delta``."""
     for p in range(first, last):
         r, x = _entry(p, base, rows, data)
         i = features[p]
         d = delta[i]
-        if q_f is None:
+        if data is None:  # x = 1: in the dtype of ``delta`` (float32 halves the work)
+            if q_f is None:
+                e[r] += d
+            else:
+                e[r] += d * (q_f[r] - old[i])
+                q_f[r] += d
+        elif q_f is None:
             e[r] += d * x
         else:
             e[r] += d * x * (q_f[r] - old[i] * x)
@@ -164,13 +170,12 @@ def update_block(values, q_f, c0, c1, start, end, rows, features, data, s, weigh
     every feature's sums, a second applies the changes. Blocks large enough are split in
     ``n_chunks`` row ranges run in parallel, each with its own ``LANES`` partial sums,
     added in a fixed order, so results depend on ``n_chunks`` only. ``rows`` and ``data``
-    are the layout's, or None (see ``gather_sums``).
+    are the layout's, or None (see ``gather_sums``). The changes are in the model's dtype,
+    as ``values``, ``e`` and ``q_f`` are.
     """
     nb = c1 - c0
     sums = np.zeros((n_chunks * LANES, nb, 2))
-    old, delta = np.empty(nb), np.empty(nb)
-    for i in range(nb):
-        old[i] = values[c0 + i]
+    old, delta = values[c0:c1].copy(), np.empty(nb, dtype=values.dtype)
     block_pass(start, end, rows, features, data, e, q_f, s, weighted, old, delta, False, sums)
     draw_layer(values, c0, c1, sums, old, delta, alpha, mu, lam, groups, sample)
     block_pass(start, end, rows, features, data, e, q_f, s, weighted, old, delta, True, sums)
