@@ -15,6 +15,8 @@ user's training ratings (seed 0) are held out, relevant = rated 4 or more there;
 tries the 8 settings of GRIDS on the rest and keeps the best by NDCG@10 there; fmlearn stops
 early on that NDCG (at most 100 epochs, patience 5) and is refitted on all the training
 ratings for its best epoch count, implicit's learners have their iterations in their grid.
+The chosen settings of the plain fmlearn and of ALS are also refitted with random seeds
+1-4 (other_seeds).
 Cold items: 10 % of the items (seed 1) are left out of training entirely and ranked from
 their features alone, against the most popular by features: a cold item's own popularity is
 unknown, so it scores the sum over its features of the training interactions of the items
@@ -37,6 +39,7 @@ from fmlearn import FMRecommender
 from fmlearn.recommend import ndcg_at_k, precision_at_k
 
 K, THREADS, MAX_EPOCHS = 10, 2, 100
+SEEDS = range(1, 5)  # the chosen fmlearn and ALS settings refitted with these seeds too
 GRIDS = {  # 8 settings each
     "fmlearn": [{"loss": "squared", "n_factors": f, "alpha": 0.5, "reg_factors": r,
                  "reg_linear": 1000.0} for f in (16, 32) for r in (2.0, 4.0, 8.0, 16.0)],
@@ -67,9 +70,9 @@ def ours(settings, item_features=None):
     """fit(train, valid=None) -> (model, epochs): early stopping on ``valid``'s NDCG@10, or
     ``settings["max_iter"]`` epochs."""
     def fit(train, valid=None):
-        model = FMRecommender(n_jobs=THREADS, random_state=0, scoring="ndcg",
-                              **({"max_iter": MAX_EPOCHS, "early_stopping": True, **settings}
-                                 if valid is not None else settings))
+        model = FMRecommender(**{"n_jobs": THREADS, "random_state": 0, "scoring": "ndcg",
+                                 **({"max_iter": MAX_EPOCHS, "early_stopping": True}
+                                    if valid is not None else {}), **settings})
         model.fit(train, item_features=item_features, eval_set=valid)
         return model, int(np.argmax(model.validation_scores_)) + 1 if valid is not None \
             else model.n_iter_
@@ -88,7 +91,7 @@ def implicit_learner(kind, settings):
     settings.setdefault("iterations", 15)
 
     def fit(train, valid=None):
-        model = cls(num_threads=THREADS, random_state=0, **settings)
+        model = cls(**{"num_threads": THREADS, "random_state": 0, **settings})
         data = (1 + alpha * train.data) if alpha else np.ones_like(train.data)
         with threadpool_limits(1, "blas"):  # implicit's advice: its own threads, not BLAS's
             model.fit(sp.csr_matrix((data, train.indices, train.indptr), shape=train.shape),
@@ -186,6 +189,15 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
         results[learner]["seconds_per_epoch"] = spread([s / epochs for s in seconds[learner]])
         print(name, learner, {k: v for k, v in results[learner].items()
                               if k != "validation_ndcg@10"}, flush=True)
+    for learner in ("fmlearn", "implicit_als"):
+        results[learner]["other_seeds"] = []
+        for seed in SEEDS:
+            fit, recommend = LEARNERS[learner]({**results[learner]["settings"],
+                                                "random_state": seed}, features)
+            model = fit(train)[0]
+            results[learner]["other_seeds"].append(
+                evaluate(lambda u: recommend(model, u, train), relevant))
+        print(name, learner, "seeds", list(SEEDS), results[learner]["other_seeds"], flush=True)
     best = results["fmlearn_features"]["settings"]
     results["cold_items"] = cold_items(
         train, relevant, features, {k: v for k, v in best.items() if k != "max_iter"},
