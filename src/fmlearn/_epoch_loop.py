@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from ._threads import within_n_jobs
 from ._validation import with_fm_indices
 from .kernels.rows import take_rows
+from .solvers.sgd import row_order
 
 if TYPE_CHECKING:
     from ._base import _Validation
@@ -66,17 +67,17 @@ class EpochLoop:
         of a large file, more time than the chunk's epoch. If such a pass diverges, the
         estimator is reset to unfitted.
 
-        A learner may train with the features renumbered (``feature_order``): the rows, the
-        validation rows and its per-feature parameters are renumbered before the first
-        epoch and the parameters back after the last, however the loop ends.
+        A stochastic learner visits the rows in an order shuffled once per call, and may
+        train with the features renumbered (``feature_order``): in a copy of the rows in
+        that order and numbering, or through the order and the renumbering without a copy
+        where the learner reads them so (``visit_through``: the same steps, in less memory
+        and more time). The validation rows are renumbered, and the learner's per-feature
+        parameters in place before the first epoch and back after the last, however the
+        loop ends.
         """
         stochastic = self.solver in ("sgd", "sgda", "adam", "ftrl")
-        shuffled = stochastic and self.shuffle and y is not None
-        if shuffled:
-            order = rng.permutation(X.shape[0])
-            X = with_fm_indices(sp.csr_matrix(take_rows(X.indptr, X.indices, X.data, order),
-                                              shape=X.shape))
-            y, sample_weight = y[order], sample_weight[order]
+        order = (row_order(X.shape[0], rng) if stochastic and self.shuffle and y is not None
+                 else None)
         own = in_place or fresh
         state = self._solver_state if own else copy.deepcopy(self._solver_state)
         solver = self._solver(validation) if solver is None else solver
@@ -84,8 +85,15 @@ class EpochLoop:
         if not own:
             model = model.copy()
         features = None if y is None else solver.feature_order(X, model, n_epochs)
+        # (y None: the rows are the learner's, unshuffled and as numbered)
+        if y is not None and not solver.visit_through(X, order, features):
+            if order is not None:
+                X = with_fm_indices(sp.csr_matrix(take_rows(X.indptr, X.indices, X.data,
+                                                            order), shape=X.shape))
+                y, sample_weight = y[order], sample_weight[order]
+            if features is not None:
+                X = features.relabel(X, in_place=order is not None)  # the shuffled copy is ours
         if features is not None:
-            X = features.relabel(X, in_place=shuffled)  # the shuffled copy is ours
             if validation is not None:
                 validation = (features.relabel(validation[0]), *validation[1:])
             features.forward(solver.feature_arrays(model, state))

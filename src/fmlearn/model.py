@@ -103,7 +103,10 @@ class FMModel:
         >>> FMModel.initial(3, 2, 0.1, np.float32, np.random.default_rng(0)).factors.shape
         (3, 2)
         """
-        factors = rng.normal(0.0, init_std, size=(n_features, n_factors)).astype(dtype)
+        factors = np.empty((n_features, n_factors), dtype=dtype)
+        for first in range(0, n_features, 2**16):  # rng's values without a float64 copy of all
+            rows = factors[first:first + 2**16]
+            rows[...] = rng.normal(0.0, init_std, size=rows.shape)
         return cls(0.0, np.zeros(n_features, dtype=dtype), factors)
 
     @property

@@ -65,3 +65,32 @@ def column_counts(indices, n_columns):
     for p in range(indices.shape[0]):
         counts[indices[p]] += 1
     return counts
+
+
+@njit(cache=CACHE)
+def permute_rows(array, source):
+    """Reorder the rows of the 2-D ``array`` in place so that row ``i`` becomes
+    what row ``source[i]`` was (``source`` a permutation), following its cycles: no copy of
+    ``array``, a byte per row and one row of scratch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> array = np.array([[1.0], [2.0], [3.0]])
+    >>> permute_rows(array, np.array([2, 0, 1], np.int32))
+    >>> array.ravel().tolist()
+    [3.0, 1.0, 2.0]
+    """
+    done = np.zeros(source.shape[0], np.bool_)
+    held = np.empty(array.shape[1], array.dtype)
+    for first in range(source.shape[0]):
+        if done[first]:
+            continue
+        held[:] = array[first]
+        i = first
+        while source[i] != first:
+            array[i] = array[source[i]]
+            done[i] = True
+            i = source[i]
+        array[i] = held
+        done[i] = True

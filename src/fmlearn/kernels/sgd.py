@@ -14,7 +14,7 @@ from numba import njit
 from .losses import loss_and_derivative
 from .no_alias import no_alias
 from .predict import accumulate_factors, finish_score
-from .prefetch import prefetch_entry, prefetch_row
+from .prefetch import ROWS_AHEAD, prefetch_entry, prefetch_row, prefetch_visit
 from .._numba_cache import CACHE
 from .._threads import run_threads
 
@@ -290,10 +290,10 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
 
 @no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
-def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
-                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-                hot_slot, hot_features, step, cfg, local_bias, local_w, local_v, local_q,
-                no_factors, no_q):
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, rows, columns,
+                block_starts, block_size, intercept, coef, factors, acc_intercept, acc_coef,
+                acc_factors, hot_slot, hot_features, step, cfg, local_bias, local_w, local_v,
+                local_q, no_factors, no_q):
     """Thread ``c``'s share of :func:`sgd_epoch`: its contiguous share of the blocks, the
     bias and hot features stepped in its copies (``local_*[c]``); returns the summed
     weighted loss of its rows."""
@@ -316,25 +316,52 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
         if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
             mark_copies(local_w[c])
             mark_copies(local_v[c])
-        for r in range(block_starts[b], min(block_starts[b] + block_size, n_rows)):
-            if n_threads > 1 and r == block_starts[b] + block_size // 2:
+        stop = min(block_starts[b] + block_size, n_rows)
+        for i in range(block_starts[b], stop):
+            if n_threads > 1 and i == block_starts[b] + block_size // 2:
                 mark_copies(local_bias[c])
+            # ``rows is None`` (and ``columns is None``) are settled when numba compiles.
+            r = i
+            if rows is not None:
+                r = rows[i]
+                if i + ROWS_AHEAD < stop:
+                    prefetch_visit(indptr, indices, data, y, sample_weight, rows,
+                                   i + ROWS_AHEAD, stop)
             sw = sample_weight[r]
             if sw == 0:
                 continue
             start = indptr[r]
             end = indptr[r + 1]
+            # Through ``rows``, the prefetch ahead goes on in the row visited next.
+            after, after_end = end, end
+            if rows is not None and cfg.prefetch:
+                following = i + 1 if i + 1 < stop else (block_starts[b + 1] if b < last else -1)
+                if following >= 0:
+                    after, after_end = indptr[rows[following]], indptr[rows[following] + 1]
+                    if columns is not None:  # its renumbering, read by the prefetch below
+                        for a in range(after, after_end):
+                            prefetch_entry(columns, indices[a])
             q[:] = 0
             score = bias[0]
             squares = tp(0)
             for p in range(start, end):
                 j = indices[p]
-                if cfg.prefetch and p + PREFETCH_AHEAD < n_nonzero:
-                    ahead = indices[p + PREFETCH_AHEAD]
-                    prefetch_row(factors, ahead)
-                    prefetch_row(acc_factors, ahead)
-                    prefetch_entry(coef, ahead)
-                    prefetch_entry(acc_coef, ahead)
+                if columns is not None:
+                    j = columns[j]
+                if cfg.prefetch:
+                    a, limit = p + PREFETCH_AHEAD, n_nonzero
+                    if rows is not None:
+                        limit = end
+                        if a >= end:
+                            a, limit = after + (a - end), after_end
+                    if a < limit:
+                        ahead = indices[a]
+                        if columns is not None:
+                            ahead = columns[ahead]
+                        prefetch_row(factors, ahead)
+                        prefetch_row(acc_factors, ahead)
+                        prefetch_entry(coef, ahead)
+                        prefetch_entry(acc_coef, ahead)
                 s = hot_slot[j] if n_hot > 0 else -1
                 x = data[p]
                 if s >= 0:
@@ -354,6 +381,8 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
                             sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
             for p in range(start, end):
                 j = indices[p]
+                if columns is not None:
+                    j = columns[j]
                 s = hot_slot[j] if n_hot > 0 else -1
                 if s >= 0:
                     _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
@@ -399,11 +428,15 @@ def epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercep
 
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-              hot_slot, hot_features, step, cfg, n_threads):
+              hot_slot, hot_features, step, cfg, n_threads, rows=None, columns=None):
     """Run one pass over the rows, updating the parameters in place.
 
-    Rows are visited block by block in the order of ``block_starts`` (row
-    offsets of blocks of ``block_size`` rows); thread ``c`` of ``n_threads``
+    Rows are visited block by block in the order of ``block_starts`` (offsets of
+    blocks of ``block_size`` visits): visit ``i`` is row ``rows[i]``, or row ``i``
+    when ``rows`` is None; feature ``j`` of the rows is parameter row ``columns[j]``,
+    or ``j`` when ``columns`` is None (each None compiles a kernel without the reads). Through ``rows`` the
+    kernel prefetches the rows a few visits ahead (``prefetch_visit``), which then come
+    from all over memory. Thread ``c`` of ``n_threads``
     takes the ``c``-th contiguous share of the blocks and updates the shared
     parameters without locks (Hogwild). The parameters every thread would write on
     almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s
@@ -424,9 +457,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
     local_q = thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype)
     losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, block_starts, block_size, intercept, coef, factors,
-                         acc_intercept, acc_coef, acc_factors, hot_slot, hot_features, step, cfg,
-                         local_bias, local_w, local_v, local_q,
+                         sample_weight, rows, columns, block_starts, block_size, intercept,
+                         coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot,
+                         hot_features, step, cfg, local_bias, local_w, local_v, local_q,
                          np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
     settle_copies(local_bias, start_bias, intercept, acc_intercept)
     settle_copies(local_w, start_w, coef, acc_coef, hot_features)

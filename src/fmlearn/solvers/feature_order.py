@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import with_fm_indices
-from ..kernels.rows import column_counts, relabel_columns
+from ..kernels.rows import column_counts, permute_rows, relabel_columns
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class FeatureOrder:
         new[old] = np.arange(old.shape[0], dtype=old.dtype)
         return cls(old, new)
 
+    @classmethod
+    def identity(cls, n_features):
+        """The features as they are numbered."""
+        ids = np.arange(n_features, dtype=np.int32)
+        return cls(ids, ids)
+
     def relabel(self, X, in_place=False):
         """``X`` with its columns renumbered; ``in_place`` renumbers ``X`` itself (for a
         matrix the caller owns) and returns it."""
@@ -61,12 +67,12 @@ class FeatureOrder:
         return X
 
     def forward(self, arrays):
-        """Reorder the per-feature ``arrays`` (features along the first axis) in place into
-        the training numbering."""
+        """Reorder the per-feature ``arrays`` (1-D, or 2-D with the features along the first
+        axis) in place into the training numbering, without a copy of any."""
         for array in arrays:
-            array[...] = np.take(array, self.old, axis=0)
+            permute_rows(array if array.ndim == 2 else array[:, None], self.old)
 
     def backward(self, arrays):
         """Undo :meth:`forward` on ``arrays`` in place."""
         for array in arrays:
-            array[...] = np.take(array, self.new, axis=0)
+            permute_rows(array if array.ndim == 2 else array[:, None], self.new)
