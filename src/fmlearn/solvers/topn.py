@@ -118,8 +118,9 @@ class TopNCDSolver:
     confidence ``c``, weight 1 and target 0 on every other pair, plus
     ``reg_linear * w_j^2 + reg_factors * v_jf^2``. Each sweep steps the user side's
     columns with the items fixed, then the item side's; the sums over all pairs come
-    from one ``(k + 2)^2`` Gram matrix per side, so a sweep costs
-    O(k^2 nnz(features) + k nnz(interactions)). One thread.
+    from one ``(k + 2)^2`` Gram matrix per side, so a sweep costs O(k^2) per stored
+    feature value plus O(k) per interaction of each feature's rows (O(k nnz(interactions))
+    with identity columns only). One thread.
 
     Examples
     --------
