@@ -324,9 +324,10 @@ def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
     """Scores of CSR rows into ``out`` and their factor sums into ``q`` (n_factors, n_rows).
 
     The squares ``sum_i x_i^2 |v_i|^2`` come from each feature's ``|v_i|^2``, computed
-    first, so that an entry adds one term to them instead of ``n_factors`` in a chain.
-    Rows go in tiles of 64 whose sums are built in a local buffer and written one factor
-    at a time, so each write to ``q`` is a contiguous run.
+    first, so that an entry adds one term to them instead of ``n_factors`` in a chain;
+    indices are read unsigned, which spares numba's negative-index checks. Rows go in tiles
+    of 64 whose sums are built in a local buffer and written one factor at a time, so each
+    write to ``q`` is a contiguous run.
     """
     n_rows = indptr.shape[0] - 1
     k = V.shape[1]
@@ -345,8 +346,8 @@ def scores_and_sums(indptr, indices, data, w0, w, V, out, q):
             total = w0
             squares = 0.0
             b = buf[r - first]
-            for p in range(indptr[r], indptr[r + 1]):
-                i = indices[p]
+            for p in range(np.uint64(indptr[r]), np.uint64(indptr[r + 1])):
+                i = np.uint64(indices[p])
                 x = np.float64(data[p])
                 total += w[i] * x
                 squares += norms[i] * x * x
