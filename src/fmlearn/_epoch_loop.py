@@ -23,6 +23,18 @@ if TYPE_CHECKING:
     from ._base import _Validation
 
 
+def all_finite(*arrays):
+    """Whether every value of ``arrays`` is finite, read without a temporary of their size:
+    their float64 sums are finite exactly when they are (unless a value passes 1e300).
+
+    Examples
+    --------
+    >>> all_finite(np.ones(3), np.array([1.0, np.nan]))
+    False
+    """
+    return all(np.isfinite(np.sum(array, dtype=np.float64)) for array in arrays)
+
+
 class EpochLoop:
     """The loop :class:`~fmlearn._base.BaseFM`'s ``fit`` and ``partial_fit`` run (a mixin of
     it: the methods read the estimator's parameters and solver, so ``self`` is typed ``Any``).
@@ -76,8 +88,6 @@ class EpochLoop:
         loop ends.
         """
         stochastic = self.solver in ("sgd", "sgda", "adam", "ftrl")
-        order = (row_order(X.shape[0], rng) if stochastic and self.shuffle and y is not None
-                 else None)
         own = in_place or fresh
         state = self._solver_state if own else copy.deepcopy(self._solver_state)
         solver = self._solver(validation) if solver is None else solver
@@ -85,6 +95,10 @@ class EpochLoop:
         if not own:
             model = model.copy()
         features = None if y is None else solver.feature_order(X, model, n_epochs)
+        # The order's draw comes after the renumbering's count, which then need not hold
+        # both at once.
+        order = (row_order(X.shape[0], rng) if stochastic and self.shuffle and y is not None
+                 else None)
         # (y None: the rows are the learner's, unshuffled and as numbered)
         if y is not None and not solver.visit_through(X, order, features):
             if order is not None:
@@ -114,8 +128,8 @@ class EpochLoop:
                 loss = solver.epoch(model, X, y, sample_weight, state,
                                     rng if self.shuffle or not stochastic else None)
                 loss /= weight_sum
-                if not (np.isfinite(loss) and np.isfinite(model.intercept).all()
-                        and np.isfinite(model.coef).all() and np.isfinite(model.factors).all()):
+                if not (np.isfinite(loss) and all_finite(model.intercept, model.coef,
+                                                         model.factors)):
                     # Every learner but the coordinate ones steps by eta0 (BPR's too).
                     raise self._overflow(epoch, self.solver not in ("als", "mcmc", "vb"), own,
                                          in_place)

@@ -434,9 +434,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     Rows are visited block by block in the order of ``block_starts`` (offsets of
     blocks of ``block_size`` visits): visit ``i`` is row ``rows[i]``, or row ``i``
     when ``rows`` is None; feature ``j`` of the rows is parameter row ``columns[j]``,
-    or ``j`` when ``columns`` is None (each None compiles a kernel without the reads). Through ``rows`` the
-    kernel prefetches the rows a few visits ahead (``prefetch_visit``), which then come
-    from all over memory. Thread ``c`` of ``n_threads``
+    or ``j`` when ``columns`` is None (a None compiles a kernel without those reads).
+    Through ``rows``, whose rows come from all over memory, the kernel prefetches the
+    rows a few visits ahead (``prefetch_visit``). Thread ``c`` of ``n_threads``
     takes the ``c``-th contiguous share of the blocks and updates the shared
     parameters without locks (Hogwild). The parameters every thread would write on
     almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s

@@ -43,7 +43,7 @@ class FeatureOrder:
     def by_frequency(cls, X):
         """The most frequent features of the CSR matrix ``X`` first (ties by id)."""
         counts = column_counts(X.indices, X.shape[1])
-        old = np.argsort(-counts, kind="stable").astype(X.indices.dtype)
+        old = np.argsort(np.negative(counts, out=counts), kind="stable").astype(X.indices.dtype)
         new = np.empty_like(old)
         new[old] = np.arange(old.shape[0], dtype=old.dtype)
         return cls(old, new)

@@ -185,10 +185,16 @@ class SGDSolver(PointSolver):
         if (type(self).epoch is not SGDSolver.epoch or copy_bytes == 0 or available is None
                 or copy_bytes <= COPY_ROWS_SHARE * available):
             return False
+        self.read_through(X, rows, features)
+        return True
+
+    def read_through(self, X, rows, features):
+        """From the next epoch on, visit the rows of ``X`` in the order ``rows`` (None:
+        storage order) and read their features through the renumbering ``features``
+        (None: as numbered), without a copy of them."""
         # Both, so that the kernel is compiled once for reading through them.
         self._rows = row_order(X.shape[0]) if rows is None else rows
         self._features = FeatureOrder.identity(X.shape[1]) if features is None else features
-        return True
 
     @staticmethod
     def feature_arrays(model, state=None):
