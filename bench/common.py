@@ -122,16 +122,18 @@ def peer(name, value, seconds, source="same run", speedup=None):
 FIT_EPOCHS = 100  # the estimators' default max_iter
 
 
-def epoch_timer(X, y, k, n_threads, schedule, renumber=None):
+def epoch_timer(X, y, k, n_threads, schedule, renumber=None, through=False):
     """A callable running one SGD epoch over ``X`` (float32, squared loss) on one model and
     returning its seconds; the first epoch, run here, warms the kernel up.
 
     The features are renumbered by frequency when ``renumber`` is true, or, when it is None,
-    as a fit of the model for ``FIT_EPOCHS`` epochs would renumber them."""
+    as a fit of the model for ``FIT_EPOCHS`` epochs would renumber them. ``through`` visits
+    the rows in a shuffled order and reads them through the renumbering, without a copy
+    (what a fit does when memory is short)."""
     from fmlearn._validation import as_fm_csr
     from fmlearn.model import FMModel
     from fmlearn.solvers.feature_order import FeatureOrder
-    from fmlearn.solvers.sgd import SGDSolver, SGDState
+    from fmlearn.solvers.sgd import SGDSolver, SGDState, row_order
 
     X = as_fm_csr(X, np.float32)
     y = y.astype(np.float32)
@@ -140,8 +142,11 @@ def epoch_timer(X, y, k, n_threads, schedule, renumber=None):
     solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
     order = (solver.feature_order(X, model, FIT_EPOCHS) if renumber is None
              else FeatureOrder.by_frequency(X) if renumber else None)
-    if order is not None:
+    if through:
+        solver.read_through(X, row_order(X.shape[0], np.random.default_rng(0)), order)
+    elif order is not None:
         X = order.relabel(X)
+    if order is not None:
         order.forward(solver.feature_arrays(model, state))
     rng = np.random.default_rng(0)
     weights = np.ones_like(y)

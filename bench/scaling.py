@@ -9,12 +9,19 @@ data, the model and the working arrays, without the interpreter and the compiled
 
 - in memory: ``epoch_seconds`` (solver epochs after a warm-up epoch), and the peak of one
   ``FMRegressor.fit`` epoch with the data resident;
+- in memory without a copy (``rows_through``): the same, with the fit reading its rows in
+  place through the shuffled order and the renumbering, as it does when a copy of them would
+  not fit in memory (``COPY_ROWS_SHARE``); its epochs alternate with epochs over a copy
+  (``through_over_copy``: their ratio per pair);
 - streamed: one epoch of ``partial_fit_file`` over a generated file, reading included.
 
 Slopes: of log(seconds) on log(x) (1 is linear) and of seconds on x (the cost per row, per
 factor). Writes results/scaling.json and results/scaling.png (``_quick`` for ``--quick``).
 
-    python bench/scaling.py [--quick]
+``--memory`` reruns only the in-memory points (both kinds) and puts them into the last
+results, keeping the other curves.
+
+    python bench/scaling.py [--quick] [--memory]
 """
 import argparse
 import json
@@ -29,10 +36,13 @@ from synthetic import write_planted_file
 
 N_FEATURES = 1_000_000
 CHUNK = 1_000_000  # rows generated at a time
-FULL = {"rows": [10**5, 10**6, 10**7, 3 * 10**7], "streamed": [10**6, 10**7, 10**8],
-        "factors": [4, 8, 16, 32, 64, 128, 256], "factor_rows": 10**6, "thread_rows": 10**7}
-QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "streamed": [10**5, 5 * 10**5],
-         "factors": [4, 16, 64], "factor_rows": 10**5, "thread_rows": 3 * 10**5}
+FULL = {"rows": [10**5, 10**6, 10**7, 3 * 10**7], "through": [10**6, 10**7, 3 * 10**7],
+        "streamed": [10**6, 10**7, 10**8], "factors": [4, 8, 16, 32, 64, 128, 256],
+        "factor_rows": 10**6, "thread_rows": 10**7}
+QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "through": [3 * 10**5, 10**6],
+         "streamed": [10**5, 5 * 10**5], "factors": [4, 16, 64], "factor_rows": 10**5,
+         "thread_rows": 3 * 10**5}
+THROUGH_PAIRS = 3  # alternating epochs through the order and over a copy, per point
 K = 16
 
 
@@ -59,13 +69,16 @@ def _warm_up(k, threads):
     return _rss_mb("VmRSS")
 
 
-def in_memory_point(n_rows, k, threads):
+def in_memory_point(n_rows, k, threads, through=False):
     import scipy.sparse as sp
-    from common import epoch_seconds
+    from common import epoch_seconds, epoch_timer, speedups, spread
     from synthetic import planted_rows
 
     from fmlearn import FMRegressor
+    from fmlearn.solvers import sgd
 
+    if through:  # however much memory is free
+        sgd.COPY_ROWS_SHARE = 0.0
     baseline = _warm_up(k, threads)
     chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
               for first in range(0, n_rows, CHUNK)]
@@ -76,11 +89,21 @@ def in_memory_point(n_rows, k, threads):
     data_mb = _rss_mb("VmRSS")
     FMRegressor(n_factors=k, max_iter=1, tol=None, n_jobs=threads, random_state=0).fit(X, y)
     peak_mb = _rss_mb("VmHWM")
-    seconds = epoch_seconds(X, y, k, threads, "adagrad", 3 if n_rows <= 10**6 else 1)
-    return {"rows": n_rows, "nnz": int(X.nnz), "n_factors": k, "threads": threads,
-            "seconds_per_epoch": seconds, "baseline_rss_mb": baseline,
-            "rss_with_data_mb": data_mb, "peak_rss_mb": peak_mb,
-            "data_mb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + y.nbytes) / 1e6}
+    point = {"rows": n_rows, "nnz": int(X.nnz), "n_factors": k, "threads": threads,
+             "baseline_rss_mb": baseline, "rss_with_data_mb": data_mb, "peak_rss_mb": peak_mb,
+             "data_mb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + y.nbytes) / 1e6}
+    if not through:
+        return {**point, "seconds_per_epoch": epoch_seconds(
+            X, y, k, threads, "adagrad", 3 if n_rows <= 10**6 else 1)}
+    epochs = {"through": epoch_timer(X, y, k, threads, "adagrad", through=True),
+              "copy": epoch_timer(X, y, k, threads, "adagrad")}
+    seconds = {name: [] for name in epochs}
+    for _ in range(THROUGH_PAIRS):
+        for name, epoch in epochs.items():
+            seconds[name].append(epoch())
+    return {**point, "through": True, "seconds_per_epoch": spread(seconds["through"]),
+            "copy_seconds_per_epoch": spread(seconds["copy"]),
+            "through_over_copy": speedups(seconds["copy"], seconds["through"])}
 
 
 def streamed_point(path, n_rows, k, threads):
@@ -107,7 +130,10 @@ def point(**spec):
     if out.returncode != 0:
         sys.exit(f"scaling point {spec} failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(spec, f"{median(result):.3f} s/epoch, peak {result['peak_rss_mb']:.0f} MB", flush=True)
+    growth = (f", {over_data(result):.2f}x the data above the process" if "data_mb" in result
+              else "")
+    print(spec, f"{median(result):.3f} s/epoch, peak {result['peak_rss_mb']:.0f} MB{growth}",
+          flush=True)
     return result
 
 
@@ -121,6 +147,29 @@ def median(result):
 def growth_mb(result):
     """Peak resident memory above the warmed-up process: data, model and working arrays."""
     return result["peak_rss_mb"] - result["baseline_rss_mb"]
+
+
+def over_data(result):
+    """:func:`growth_mb` over the data's size, both in bytes (RSS counts MiB, data_mb MB)."""
+    return growth_mb(result) * 2**20 / (result["data_mb"] * 1e6)
+
+
+def in_memory_curves(sizes):
+    """The in-memory points, over a copy of the rows and through their order, fitted."""
+    rows = [point(n_rows=n, k=K, threads=1) for n in sizes["rows"]]
+    through = [point(n_rows=n, k=K, threads=1, through=True) for n in sizes["through"]]
+    return {"rows": {"n_factors": K, "points": rows,
+                     "fit": slopes([p["nnz"] for p in rows], [median(p) for p in rows])},
+            "rows_through": {"n_factors": K, "points": through,
+                             "fit": slopes([p["nnz"] for p in through],
+                                           [median(p) for p in through])}}
+
+
+def memory_fits(results):
+    """Memory against rows for each curve that has it."""
+    return {key: slopes([p["rows"] for p in results[key]["points"]],
+                        [growth_mb(p) for p in results[key]["points"]])
+            for key in ("rows", "rows_through", "streamed") if key in results}
 
 
 def slopes(x, seconds):
@@ -164,7 +213,11 @@ def plot(results, out):
            title=f"Threads ({results['threads']['rows']:.0e} rows, k={K}): "
                  f"{results['threads']['speedup']:.2f}x with 2")
     ax = axes[1, 1]
-    for key, label in (("rows", "in memory: fit's peak"), ("streamed", "streamed: peak")):
+    for key, label in (("rows", "in memory: fit's peak"),
+                       ("rows_through", "in memory, no copy: fit's peak"),
+                       ("streamed", "streamed: peak")):
+        if key not in results:
+            continue
         pts = results[key]["points"]
         ax.loglog([p["rows"] for p in pts], [growth_mb(p) for p in pts], "o-", label=label)
     pts = results["rows"]["points"]
@@ -180,6 +233,8 @@ def plot(results, out):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under a minute)")
+    parser.add_argument("--memory", action="store_true",
+                        help="rerun only the in-memory points, keep the other curves")
     parser.add_argument("--point", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
@@ -189,11 +244,19 @@ def main():
         print(json.dumps(result))
         return
     sizes = QUICK if args.quick else FULL
+    name = "scaling" + ("_quick" if args.quick else "")
+    if args.memory:
+        last = json.loads((RESULTS / f"{name}.json").read_text())
+        results = {key: value for key, value in last.items()
+                   if key not in ("benchmark", "date", "machine", "summary")}
+        results["other_curves_from"] = results.get("other_curves_from", last["date"])
+        results.update(in_memory_curves(sizes))
+        results["memory"] = memory_fits(results)
+        plot(results, RESULTS / f"{name}.png")
+        write_results(name, results)
+        return
     results = {"n_features": N_FEATURES, "n_fields": 10, "dtype": "float32",
-               "learning_rate": "adagrad"}
-    rows = [point(n_rows=n, k=K, threads=1) for n in sizes["rows"]]
-    results["rows"] = {"n_factors": K, "points": rows,
-                       "fit": slopes([p["nnz"] for p in rows], [median(p) for p in rows])}
+               "learning_rate": "adagrad", **in_memory_curves(sizes)}
     with tempfile.TemporaryDirectory() as tmp:
         streamed = []
         for n in sizes["streamed"]:
@@ -211,10 +274,7 @@ def main():
     threads = [point(n_rows=sizes["thread_rows"], k=K, threads=t) for t in (1, 2)]
     results["threads"] = {"rows": sizes["thread_rows"], "n_factors": K, "points": threads,
                           "speedup": median(threads[0]) / median(threads[1])}
-    results["memory"] = {key: slopes([p["rows"] for p in results[key]["points"]],
-                                     [growth_mb(p) for p in results[key]["points"]])
-                         for key in ("rows", "streamed")}
-    name = "scaling" + ("_quick" if args.quick else "")
+    results["memory"] = memory_fits(results)
     plot(results, RESULTS / f"{name}.png")
     results["plot"] = f"{name}.png"
     write_results(name, results)
