@@ -284,13 +284,31 @@ def test_cpu_fits_are_reproducible_with_random_state(cls):
 def test_sparse_gradients_update_only_the_rows_a_batch_holds():
     X = sp.csr_matrix(np.hstack([np.eye(4), np.zeros((4, 6))]))
     for optimizer in ("adam", "adagrad"):
-        reg = NeuralFMRegressor(optimizer=optimizer, max_iter=1, random_state=0, l2_embeddings=0.1)
+        reg = NeuralFMRegressor(optimizer=optimizer, max_iter=1, random_state=0, l2_embeddings=0.1,
+                                sparse_gradients=True)
         before = reg.fit(X[:, :4].toarray() @ np.eye(4, 10), [1.0, 2, 3, 4])
         factors = before.network_.factors.weight.detach().clone()
         before.set_params(warm_start=True).fit(X[:2], [1.0, 2])
         after = before.network_.factors.weight.detach()
         assert before.network_.factors.weight.grad.is_sparse
         assert torch.equal(after[2:], factors[2:]) and not torch.equal(after[:2], factors[:2])
+
+
+def test_sparse_gradients_auto_takes_them_when_the_tables_outgrow_a_batch(tmp_path):
+    from fmlearn import load, save
+    rng = np.random.default_rng(14)
+    X = sp.random(64, 300, density=0.02, format="csr", random_state=0)  # 6 entries a row
+    y = rng.random(64)
+    small = NeuralFMRegressor(batch_size=32, max_iter=1).fit(X, y)      # 300 <= 2 * 32 * 6
+    large = NeuralFMRegressor(batch_size=16, max_iter=1).fit(X, y)      # 300 > 2 * 16 * 6
+    assert not small.sparse_gradients_ and large.sparse_gradients_
+    assert [type(o).__name__ for o in small._optimizers] == ["Adam"]
+    assert [type(o).__name__ for o in large._optimizers] == ["SparseAdam", "Adam"]
+    assert not small.network_.factors.sparse and large.network_.factors.sparse
+    loaded = load(save(large, tmp_path / "large.fm"))
+    assert loaded.sparse_gradients_ and loaded.network_.factors.sparse
+    assert not NeuralFMRegressor(batch_size=16, max_iter=1,
+                                 sparse_gradients=False).fit(X, y).sparse_gradients_
 
 
 def test_one_feature_per_field_is_checked():

@@ -81,7 +81,7 @@ class BaseNeuralFM(BaseEstimator):
         "l2_embeddings": [Interval(Real, 0, None, closed="left")],
         "l2_mlp": [Interval(Real, 0, None, closed="left")],
         "init_std": [Interval(Real, 0, None, closed="left")],
-        "sparse_gradients": ["boolean"],
+        "sparse_gradients": ["boolean", StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -172,6 +172,11 @@ class BaseNeuralFM(BaseEstimator):
         self.n_iter_ = 0
         self._optimizers = None
 
+    @property
+    def _sparse_embeddings(self) -> bool:
+        """``sparse_gradients`` as the fit resolved it (older files hold only the bool)."""
+        return getattr(self, "sparse_gradients_", self.sparse_gradients is True)
+
     def _start_from(self, model) -> None:
         """Copy the FM ``model``'s w0, w and V into the network; a regressor's network
         predicts the standardized target, so they are scaled into its units."""
@@ -204,7 +209,7 @@ class BaseNeuralFM(BaseEstimator):
         lr = self.learning_rate
         if self.optimizer == "adagrad":
             return [torch.optim.Adagrad(net.parameters(), lr=lr)]
-        if self.sparse_gradients:
+        if self._sparse_embeddings:
             return [torch.optim.SparseAdam(embeddings, lr=lr), torch.optim.Adam(dense, lr=lr)]
         return [torch.optim.Adam(net.parameters(), lr=lr)]
 
@@ -266,6 +271,9 @@ class BaseNeuralFM(BaseEstimator):
             self._rng = _generator(self.random_state)
             self._resolve_fields(X.shape[1])
             self._init_target(y, w)
+            self.sparse_gradients_ = self.sparse_gradients if isinstance(
+                self.sparse_gradients, bool) else bool(
+                X.shape[1] > 2 * self.batch_size * X.nnz / max(X.shape[0], 1))
             self._init_network(X.shape[1], self._rng)
             if init_model is not None:
                 self._start_from(init_model)

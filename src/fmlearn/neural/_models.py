@@ -26,8 +26,12 @@ _COMMON_DOC = """
         L2 penalty on the weights of the network's linear layers.
     init_std : float, default=0.01
         Standard deviation of the normal initial factors (linear weights start at 0).
-    sparse_gradients : bool, default=True
-        Sparse gradients for the embeddings: a step updates only the rows its batch holds.
+    sparse_gradients : bool or "auto", default="auto"
+        Sparse gradients for the embeddings: a step updates only the rows its batch holds
+        (``SparseAdam``); dense ones update every row (Adam's moments move rows a batch
+        does not hold). ``"auto"``: sparse when the tables have more than twice as many rows
+        as a batch holds entries (``batch_size`` x the mean non-zeros per row), where
+        updating only those rows is the faster (measured: ``bench/README.md``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (unless ``eval_set`` is given), stop
         after ``n_iter_no_change`` epochs without an improvement of ``tol`` of their score
@@ -54,6 +58,8 @@ _COMMON_DOC = """
     Attributes
     ----------
     network_ : torch.nn.Module
+    sparse_gradients_ : bool
+        Whether the embeddings take sparse gradients (``sparse_gradients`` resolved).
     loss_curve_ : list of float
         Mean training loss per epoch (for regressors in units of the standardized target).
     validation_scores_ : list of float
@@ -72,13 +78,13 @@ def _doc(cls, optimizer="adam", learning_rate=0.001, batch_size=256):
 class _FM(BaseNeuralFM):
     def __init__(self, *, n_factors=8, optimizer="adam", learning_rate=0.001, batch_size=256,
                  max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
 
     def _network(self, n_features, n_fields):
-        return FMNet(n_features, self.n_factors, sparse=self.sparse_gradients,
+        return FMNet(n_features, self.n_factors, sparse=self._sparse_embeddings,
                      init_std=self.init_std)
 
 
@@ -131,7 +137,7 @@ class _NFM(BaseNeuralFM):
     def __init__(self, *, n_factors=64, hidden_layer_sizes=(64,), dropout=(0.2, 0.5),
                  batch_norm=True, optimizer="adagrad", learning_rate=0.05, batch_size=128,
                  max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
@@ -141,7 +147,7 @@ class _NFM(BaseNeuralFM):
             raise ValueError(f"dropout must be (on the bi-interaction pooling, on the hidden "
                              f"layers), each in [0, 1); got {self.dropout!r}")
         return NFMNet(n_features, self.n_factors, tuple(self.hidden_layer_sizes),
-                      tuple(self.dropout), self.batch_norm, sparse=self.sparse_gradients,
+                      tuple(self.dropout), self.batch_norm, sparse=self._sparse_embeddings,
                       init_std=self.init_std)
 
 
@@ -201,14 +207,14 @@ class _DeepFM(BaseNeuralFM):
     def __init__(self, *, fields=None, n_factors=10, hidden_layer_sizes=(400, 400, 400),
                  dropout=0.5, optimizer="adam", learning_rate=0.001, batch_size=256,
                  max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
 
     def _network(self, n_features, n_fields):
         return DeepFMNet(n_features, n_fields, self.n_factors, tuple(self.hidden_layer_sizes),
-                         self.dropout, sparse=self.sparse_gradients, init_std=self.init_std)
+                         self.dropout, sparse=self._sparse_embeddings, init_std=self.init_std)
 
 
 _DEEPFM_DOC = """
@@ -264,7 +270,7 @@ class _AFM(BaseNeuralFM):
 
     def __init__(self, *, fields=None, n_factors=256, attention_size=8, dropout=0.5,
                  optimizer="adagrad", learning_rate=0.1, batch_size=4096, max_iter=100,
-                 l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01, sparse_gradients=True,
+                 l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01, sparse_gradients="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, tol=1e-4,
                  scoring=None, warm_start=False, random_state=None, verbose=0, device="auto",
                  n_jobs=None, dtype="float32"):
@@ -272,7 +278,7 @@ class _AFM(BaseNeuralFM):
 
     def _network(self, n_features, n_fields):
         return AFMNet(n_features, n_fields, self.n_factors, self.attention_size, self.dropout,
-                      sparse=self.sparse_gradients, init_std=self.init_std)
+                      sparse=self._sparse_embeddings, init_std=self.init_std)
 
 
 _AFM_DOC = """
@@ -323,13 +329,13 @@ class _FFM(BaseNeuralFM):
 
     def __init__(self, *, fields=None, n_factors=4, optimizer="adagrad", learning_rate=0.2,
                  batch_size=256, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.1,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
 
     def _network(self, n_features, n_fields):
-        return FFMNet(n_features, n_fields, self.n_factors, sparse=self.sparse_gradients,
+        return FFMNet(n_features, n_fields, self.n_factors, sparse=self._sparse_embeddings,
                       init_std=self.init_std)
 
 
@@ -378,7 +384,7 @@ class _IFM(BaseNeuralFM):
     def __init__(self, *, fields=None, n_factors=256, hidden_layer_sizes=(512, 256, 128),
                  dropout=(0.3, 0.2), batch_norm=True, optimizer="adagrad", learning_rate=0.01,
                  batch_size=2048, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.01,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
@@ -388,7 +394,7 @@ class _IFM(BaseNeuralFM):
             raise ValueError(f"dropout must be (on the FEN's hidden layers, on the pooled "
                              f"interactions), each in [0, 1); got {self.dropout!r}")
         return IFMNet(n_features, n_fields, self.n_factors, tuple(self.hidden_layer_sizes),
-                      tuple(self.dropout), self.batch_norm, sparse=self.sparse_gradients,
+                      tuple(self.dropout), self.batch_norm, sparse=self._sparse_embeddings,
                       init_std=self.init_std)
 
 
@@ -455,7 +461,7 @@ class _CFM(BaseNeuralFM):
     def __init__(self, *, fields=None, field_groups=None, n_factors=16, n_channels=8,
                  attention_size=32, dropout=0.2, optimizer="adagrad", learning_rate=0.01,
                  batch_size=256, max_iter=100, l2_embeddings=0.0, l2_mlp=0.0, init_std=0.1,
-                 sparse_gradients=True, early_stopping=False, validation_fraction=0.1,
+                 sparse_gradients="auto", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, tol=1e-4, scoring=None, warm_start=False,
                  random_state=None, verbose=0, device="auto", n_jobs=None, dtype="float32"):
         keep_params(self, locals())
@@ -478,7 +484,7 @@ class _CFM(BaseNeuralFM):
             raise ValueError(f"the interaction cube pairs fields (or field groups): it needs at "
                              f"least 2; got {n_slots} (X has {n_features} feature(s)).")
         return CFMNet(n_features, n_fields, k, self.n_channels, self.dropout, groups,
-                      self.attention_size, sparse=self.sparse_gradients, init_std=self.init_std)
+                      self.attention_size, sparse=self._sparse_embeddings, init_std=self.init_std)
 
 
 _CFM_DOC = """

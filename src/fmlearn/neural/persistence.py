@@ -39,7 +39,7 @@ _ESTIMATORS = {cls.__name__: cls for cls in (NeuralFMRegressor, NeuralFMClassifi
                                              CFMRegressor, CFMClassifier, CFMRanker)}
 # Fitted attributes of JSON values, and of arrays.
 _SCALARS = ("n_iter_", "n_fields_", "loss_curve_", "validation_scores_", "best_validation_score_",
-            "y_mean_", "y_scale_")
+            "y_mean_", "y_scale_", "sparse_gradients_")
 _ARRAYS = ("fields_",)
 _OPTIMIZER_STATE = {"step", "exp_avg", "exp_avg_sq", "sum"}  # Adam, SparseAdam, AdaGrad
 
