@@ -15,8 +15,10 @@ user's training ratings (seed 0) are held out, relevant = rated 4 or more there;
 tries the 8 settings of GRIDS on the rest and keeps the best by NDCG@10 there; fmlearn stops
 early on that NDCG (at most 100 epochs, patience 5) and is refitted on all the training
 ratings for its best epoch count, implicit's learners have their iterations in their grid.
-The chosen settings of the plain fmlearn and of ALS are also refitted with random seeds
-1-4 (other_seeds).
+The chosen settings of both fmlearn models and of ALS are also refitted with random seeds
+1-4 (other_seeds). Feature probe (validation split only): the chosen features setting with
+the item features scaled by 0.25-4 against the identity columns, and with LightFM's row
+normalisation, seeds 0 and 1.
 Cold items: 10 % of the items (seed 1) are left out of training entirely and ranked from
 their features alone, against the most popular by features: a cold item's own popularity is
 unknown, so it scores the sum over its features of the training interactions of the items
@@ -39,7 +41,8 @@ from fmlearn import FMRecommender
 from fmlearn.recommend import ndcg_at_k, precision_at_k
 
 K, THREADS, MAX_EPOCHS = 10, 2, 100
-SEEDS = range(1, 5)  # the chosen fmlearn and ALS settings refitted with these seeds too
+SEEDS = range(1, 5)  # the chosen fmlearn (both) and ALS settings refitted with these seeds too
+FEATURE_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 GRIDS = {  # 8 settings each
     "fmlearn": [{"loss": "squared", "n_factors": f, "alpha": 0.5, "reg_factors": r,
                  "reg_linear": 1000.0} for f in (16, 32) for r in (2.0, 4.0, 8.0, 16.0)],
@@ -122,6 +125,26 @@ def split(users, fraction, seed):
     return held
 
 
+def feature_probe(tune_train, tune_valid, features, settings):
+    """Validation NDCG@10 (seeds 0 and 1) of the features model at ``settings`` with the
+    feature columns scaled by each of FEATURE_WEIGHTS against the identity columns (a weight
+    ``s`` is a penalty ``reg / s^2`` on them), and with LightFM's normalisation (each item's
+    row, identity column included, divided by its sum) at ``reg_factors`` / 4 and / 2."""
+    def valid(seed, rows, **changes):
+        fit, recommend = ours({**settings, "random_state": seed, **changes}, rows)
+        model, _ = fit(tune_train, tune_valid)
+        return evaluate(lambda u: recommend(model, u, tune_train), tune_valid)["ndcg@10"]
+    probe = {f"weight_{w:g}": [valid(seed, features * w) for seed in (0, 1)]
+             for w in FEATURE_WEIGHTS}
+    rows = np.hstack([features, np.eye(features.shape[0], dtype=features.dtype)])
+    rows = sp.csr_matrix(rows / rows.sum(axis=1, keepdims=True))
+    for divide in (4, 2):
+        probe[f"row_sum_normalised_reg_{settings['reg_factors'] / divide:g}"] = [
+            valid(seed, rows, item_identity=False,
+                  reg_factors=settings["reg_factors"] / divide) for seed in (0, 1)]
+    return probe
+
+
 def cold_items(train, relevant, features, settings, epochs):
     """Items held out of training entirely (10 %, seed 1): the model learns on the other items'
     interactions with ``features`` as item features, then ranks the cold items for each user
@@ -189,7 +212,7 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
         results[learner]["seconds_per_epoch"] = spread([s / epochs for s in seconds[learner]])
         print(name, learner, {k: v for k, v in results[learner].items()
                               if k != "validation_ndcg@10"}, flush=True)
-    for learner in ("fmlearn", "implicit_als"):
+    for learner in ("fmlearn", "fmlearn_features", "implicit_als"):
         results[learner]["other_seeds"] = []
         for seed in SEEDS:
             fit, recommend = LEARNERS[learner]({**results[learner]["settings"],
@@ -199,6 +222,9 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
                 evaluate(lambda u: recommend(model, u, train), relevant))
         print(name, learner, "seeds", list(SEEDS), results[learner]["other_seeds"], flush=True)
     best = results["fmlearn_features"]["settings"]
+    results["feature_probe"] = feature_probe(
+        tune_train, tune_valid, features, {k: v for k, v in best.items() if k != "max_iter"})
+    print(name, "feature probe", results["feature_probe"], flush=True)
     results["cold_items"] = cold_items(
         train, relevant, features, {k: v for k, v in best.items() if k != "max_iter"},
         best["max_iter"])
