@@ -627,11 +627,17 @@ def test_init_model_starts_the_network_from_a_fitted_fm():
     clf = NeuralFMClassifier(n_factors=3, learning_rate=1e-12, max_iter=1,
                              dtype="float64").fit(X, labels, init_model=fmc)
     np.testing.assert_allclose(clf.predict_proba(X), fmc.predict_proba(X), atol=1e-9)
-    # IFM starts its FM part from the FM's parameters; its FEN starts as usual
-    ifm = IFMRegressor(n_factors=3, hidden_layer_sizes=(4,), learning_rate=1e-12, max_iter=1,
-                       dtype="float64").fit(X, y, init_model=fm)
-    np.testing.assert_allclose(ifm.network_.factors.weight.detach().numpy(),
-                               fm.factors_ / np.sqrt(ifm.y_scale_))
+    # IFM and DeepFM start as the FM: a zero output layer above the embeddings
+    one_per_field = sp.csr_matrix(np.eye(6)[rng.integers(3, size=80) * 2]
+                                  + np.eye(6)[rng.integers(3, size=80) * 2 + 1])
+    fields = [0, 1, 0, 1, 0, 1]
+    twin = FMRegressor(n_factors=3, max_iter=5, init_std=0.3, random_state=0).fit(one_per_field, y)
+    for cls in (IFMRegressor, DeepFMRegressor):
+        net = cls(fields=fields, n_factors=3, hidden_layer_sizes=(4,), learning_rate=1e-12,
+                  max_iter=1, dtype="float64", random_state=0).fit(one_per_field, y,
+                                                                   init_model=twin)
+        np.testing.assert_allclose(net.predict(one_per_field), twin.predict(one_per_field),
+                                   rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("est, message", [

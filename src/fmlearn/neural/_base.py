@@ -200,6 +200,8 @@ class BaseNeuralFM(BaseEstimator):
             net.linear.bias.fill_((float(parts[0].ravel()[0]) - mean) / scale)
             net.linear.weight.weight.copy_(torch.as_tensor(parts[1][:, None] / scale))
             net.factors.weight.copy_(torch.as_tensor(parts[2] / np.sqrt(scale)))
+        if hasattr(net, "start_as_fm"):
+            net.start_as_fm()
 
     def _make_optimizers(self) -> list[torch.optim.Optimizer]:
         net = self.network_
@@ -242,7 +244,9 @@ class BaseNeuralFM(BaseEstimator):
             Pre-training, as the NFM and IFM papers do: the network's bias, linear weights
             and factors start from this factorization machine's (same number of features and
             ``n_factors``; e.g. a fitted :class:`fmlearn.FMRegressor`), the layers above
-            from their usual initialisation. Not used when ``warm_start`` continues.
+            from their usual initialisation, except that IFM's factor estimating network and
+            DeepFM's MLP start with a zero output layer, so that these two networks start
+            as the FM itself. Not used when ``warm_start`` continues.
 
         Returns
         -------

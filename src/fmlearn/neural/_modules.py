@@ -142,6 +142,10 @@ class DeepFMNet(nn.Module):
     def embeddings(self) -> list[nn.Embedding]:
         return [self.linear.weight, self.factors]
 
+    def start_as_fm(self) -> None:
+        """Zero the MLP's output layer: the network computes its FM part alone."""
+        nn.init.zeros_(self.mlp[-1].weight)
+
     def forward(self, ids, values):
         e = self.factors(ids) * values[..., None]
         s = e.sum(1)
@@ -248,6 +252,10 @@ class IFMNet(nn.Module):
 
     def embeddings(self) -> list[nn.Embedding]:
         return [self.linear.weight, self.factors]
+
+    def start_as_fm(self) -> None:
+        """Zero the FEN's output layer: every factor ``m_j`` is 1, the network an FM."""
+        nn.init.zeros_(self.fen[-1].weight)
 
     def forward(self, ids, values):
         e = self.factors(ids) * values[..., None]
