@@ -96,3 +96,20 @@ def test_squared_loss_refuses_context():
     liked = sp.csr_matrix(np.eye(3))
     with pytest.raises(ValueError, match='loss="squared" sums over every user x item pair'):
         FMRecommender(loss="squared").fit(liked, context=np.ones((3, 1)))
+
+
+def test_sweeps_keep_the_blas_pool_to_one_thread(monkeypatch):
+    # The sweep's products are small, and a BLAS pool of the machine's size spins its
+    # threads on a busy machine (a fit several times slower): the sweep runs on one.
+    from threadpoolctl import threadpool_info
+    import fmlearn.solvers.topn as topn
+    seen, gram = [], topn._gram
+
+    def recording(*args):
+        seen.append(max((pool["num_threads"] for pool in threadpool_info()), default=1))
+        return gram(*args)
+    monkeypatch.setattr(topn, "_gram", recording)
+    liked, _, item_features = _problem()
+    FMRecommender(loss="squared", n_factors=2, max_iter=1, n_jobs=-1,
+                  random_state=0).fit(liked, item_features=item_features)
+    assert seen and max(seen) == 1, seen

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._threads import thread_limits
 from ..kernels.sgd import ADAGRAD, SGDConfig
 from ..kernels.topn import BPR, LOGISTIC, POPULARITY, UNIFORM, WARP, cd_side, topn_epoch
 from .sgd import SCHEDULES
@@ -144,7 +145,12 @@ class TopNCDSolver:
         indices, ``weights`` their confidences), ``user_rows`` and ``item_rows`` the
         feature CSRs in the model's column numbers; with ``user_columns``, only those
         columns step (the item side stays: a fold-in). Returns the objective per
-        positive after the sweep."""
+        positive after the sweep. BLAS runs on one thread: its products here are small, and
+        a pool of the machine's size spins on a busy machine."""
+        with thread_limits(1):
+            return self._epoch(model, liked, weights, user_rows, item_rows, user_columns)
+
+    def _epoch(self, model, liked, weights, user_rows, item_rows, user_columns):
         liked_users = np.repeat(np.arange(liked.shape[0], dtype=np.int64),
                                 np.diff(liked.indptr))
         liked_items = liked.indices.astype(np.int64)
