@@ -16,9 +16,9 @@ tries the 8 settings of GRIDS on the rest and keeps the best by NDCG@10 there; f
 early on that NDCG (at most 100 epochs, patience 5) and is refitted on all the training
 ratings for its best epoch count, implicit's learners have their iterations in their grid.
 The chosen settings of both fmlearn models and of ALS are also refitted with random seeds
-1-4 (other_seeds). Feature probe (validation split only): the chosen features setting with
-the item features scaled by 0.25-4 against the identity columns, and with LightFM's row
-normalisation, seeds 0 and 1.
+1-4 (other_seeds). Feature probe (validation split only, seeds 0 and 1): the chosen
+features setting without the features, with the item features scaled by 0.25-4 against the
+identity columns, and with LightFM's row normalisation.
 Cold items: 10 % of the items (seed 1) are left out of training entirely and ranked from
 their features alone, against the most popular by features: a cold item's own popularity is
 unknown, so it scores the sum over its features of the training interactions of the items
@@ -126,16 +126,17 @@ def split(users, fraction, seed):
 
 
 def feature_probe(tune_train, tune_valid, features, settings):
-    """Validation NDCG@10 (seeds 0 and 1) of the features model at ``settings`` with the
-    feature columns scaled by each of FEATURE_WEIGHTS against the identity columns (a weight
+    """Validation NDCG@10 (seeds 0 and 1) of the model at ``settings`` without features, and
+    with the feature columns scaled by each of FEATURE_WEIGHTS against the identity columns (a weight
     ``s`` is a penalty ``reg / s^2`` on them), and with LightFM's normalisation (each item's
     row, identity column included, divided by its sum) at ``reg_factors`` / 4 and / 2."""
     def valid(seed, rows, **changes):
         fit, recommend = ours({**settings, "random_state": seed, **changes}, rows)
         model, _ = fit(tune_train, tune_valid)
         return evaluate(lambda u: recommend(model, u, tune_train), tune_valid)["ndcg@10"]
-    probe = {f"weight_{w:g}": [valid(seed, features * w) for seed in (0, 1)]
-             for w in FEATURE_WEIGHTS}
+    probe = {"no_features": [valid(seed, None) for seed in (0, 1)],
+             **{f"weight_{w:g}": [valid(seed, features * w) for seed in (0, 1)]
+                for w in FEATURE_WEIGHTS}}
     rows = np.hstack([features, np.eye(features.shape[0], dtype=features.dtype)])
     rows = sp.csr_matrix(rows / rows.sum(axis=1, keepdims=True))
     for divide in (4, 2):
@@ -222,12 +223,10 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
                 evaluate(lambda u: recommend(model, u, train), relevant))
         print(name, learner, "seeds", list(SEEDS), results[learner]["other_seeds"], flush=True)
     best = results["fmlearn_features"]["settings"]
-    results["feature_probe"] = feature_probe(
-        tune_train, tune_valid, features, {k: v for k, v in best.items() if k != "max_iter"})
+    untimed = {k: v for k, v in best.items() if k != "max_iter"}
+    results["feature_probe"] = feature_probe(tune_train, tune_valid, features, untimed)
     print(name, "feature probe", results["feature_probe"], flush=True)
-    results["cold_items"] = cold_items(
-        train, relevant, features, {k: v for k, v in best.items() if k != "max_iter"},
-        best["max_iter"])
+    results["cold_items"] = cold_items(train, relevant, features, untimed, best["max_iter"])
     print(name, "cold items", results["cold_items"], flush=True)
     for peer in ("implicit_bpr", "implicit_als"):
         results[f"fit_speedup_vs_{peer}"] = speedups(seconds["fmlearn"], seconds[peer])
