@@ -10,14 +10,18 @@ labels, squared loss, test RMSE of the predictions clipped to [-1, 1].
 
 Each model both libraries have (FM -- DeepCTR-Torch's DeepFM without its MLP --, NFM, AFM,
 DeepFM, IFM) is trained by both with the same architecture sizes, embedding size, batch
-size, optimizer, epoch budget and candidates (``MODELS``, ``CANDIDATES``), no L2 penalty,
-their epochs alternating (ours, theirs, ours, ...) in this process with ``THREADS`` torch
-threads, each epoch timed (wall and process CPU seconds; validation scoring not included).
-fmlearn runs an epoch as a warm-started ``fit`` of one epoch (its input checks included).
-CFM is fmlearn's only (DeepCTR-Torch has none).
+size, optimizer, learning rate and epoch budget (``MODELS``), and as many candidates each
+(``CANDIDATES``: the L2 penalty on the embeddings, each library's own, chosen by the same
+three-value sweep on NFM), their epochs alternating (ours, theirs, ours, ...) in this
+process with ``THREADS`` torch threads, each epoch timed (wall and process CPU seconds;
+validation scoring not included). fmlearn runs an epoch as a warm-started ``fit`` of one
+epoch (its input checks included); its IFM regressor starts from a fitted FM, as the IFM paper's
+does (``PRETRAINED``). CFM is fmlearn's only (DeepCTR-Torch has none). Seconds per epoch on a
+quiet machine: ``--speed``.
 
     python bench/neural.py [--quick] [--models FM IFM ...] [--tasks classification ...]
-                           [--max-epochs N] [--candidates N]
+                           [--max-epochs N] [--candidates N] [--threads N] [--ours-only]
+    python bench/neural.py --l2-sweep      # NFM over L2_SWEEP: how CANDIDATES were chosen
     python bench/neural.py --speed 5       # seconds per epoch only, 5 alternating epochs each
     python bench/neural.py --device cuda   # seconds per epoch of FM, IFM and CFM on a GPU
 
@@ -41,14 +45,43 @@ import fmlearn.neural as ours
 
 THREADS = 2
 BATCH = 2048
-PATIENCE = 3
-MAX_EPOCHS = 20
+PATIENCE = 5
+MAX_EPOCHS = 100
 STARTS = np.asarray(FRAPPE_FIELD_STARTS)
 FIELDS = np.repeat(np.arange(len(STARTS) - 1), np.diff(STARTS))
 # CFM's cube pairs field groups (the paper's self-attention pooling): user, item, context.
 CFM_GROUPS = [0, 1] + [2] * 8
-# Candidates tried by both libraries: Adam's learning rate.
-CANDIDATES = [dict(learning_rate=0.01), dict(learning_rate=0.003)]
+# Candidates per library, as many for each: Adam's learning rate and the L2 penalty on the
+# embeddings, each library's own (fmlearn's on the rows a batch looks up, added to the batch's
+# mean loss; DeepCTR-Torch's on the whole tables, added to the batch's summed loss), from a
+# sweep of three values each on NFM classification (``--l2-sweep``).
+L2_SWEEP = {"fmlearn": [dict(learning_rate=1e-3, l2_embeddings=v) for v in (1e-3, 1e-2, 1e-1)],
+            "DeepCTR-Torch": [dict(learning_rate=1e-3, l2_reg_embedding=v)
+                              for v in (1e-2, 1e-1, 1.0)]}
+# each library's best two of its sweep (``--l2-sweep``), best first
+CANDIDATES = {"fmlearn": [dict(learning_rate=1e-3, l2_embeddings=v) for v in (1e-2, 1e-3)],
+              "DeepCTR-Torch": [dict(learning_rate=1e-3, l2_reg_embedding=v) for v in (1e-1, 1.0)]}
+# The models without a hidden layer (FM, AFM) stall near the linear model under the NFM grid
+# (fmlearn's FM: validation log-loss 0.299 against 0.200 for DeepCTR-Torch's, results/
+# neural_classification_fm_nfm_grid.json): both libraries give them a lighter grid.
+LIGHT_L2 = {"fmlearn": [dict(learning_rate=1e-3, l2_embeddings=v) for v in (1e-4, 0.0)],
+            "DeepCTR-Torch": [dict(learning_rate=1e-3, l2_reg_embedding=v) for v in (1e-3, 0.0)]}
+LIGHT_L2_MODELS = ("FM", "AFM")
+N_CANDIDATES = len(CANDIDATES["fmlearn"])
+# ``--paper``: fmlearn's models trained as their papers do (and as the estimators' defaults
+# are) rather than by the shared settings, fmlearn alone: IFM's regressor pre-trained from an
+# FM, AdaGrad at 0.01, no L2 (the IFM paper); NFM by AdaGrad (the NFM paper), at the shared
+# learning rate and fmlearn's best L2 of the sweep.
+PAPER_SETTINGS = {("regression", "IFM"): dict(optimizer="adagrad", learning_rate=0.01,
+                                              l2_embeddings=0.0),
+                  ("classification", "NFM"): dict(optimizer="adagrad", learning_rate=1e-3,
+                                                  l2_embeddings=1e-2)}
+# with ``--paper``, fmlearn's models that start from a fitted FM, as their papers do
+# (``fit(init_model=...)``); the FM is fmlearn's SGD with bench/frappe_sgd.py's settings for
+# the task (its k=256 choice).
+PRETRAINED = {("regression", "IFM")}
+PAPER = False  # set by --paper
+FM_SETTINGS = {"regression": dict(eta0=0.2, reg_linear=1e-3, reg_factors=5e-3)}
 # Per model: the embedding size, fmlearn's estimator name and parameters, DeepCTR-Torch's
 # class name and parameters (None: fmlearn only). The papers' sizes where the CPU allows.
 MODELS = {
@@ -89,12 +122,16 @@ class Ours:
     def __init__(self, model, task, k, params, device, seed, batch=BATCH):
         _, name, extra, _, _ = MODELS[model]
         cls = getattr(ours, name + ("Classifier" if task == "classification" else "Regressor"))
-        self.est = cls(n_factors=k, optimizer="adam", batch_size=batch, max_iter=1,
-                       warm_start=True, init_std=0.01, random_state=seed, device=device,
-                       n_jobs=THREADS, **extra, **params)
+        self.est = cls(**(dict(n_factors=k, optimizer="adam", batch_size=batch, max_iter=1,
+                                  warm_start=True, init_std=0.01, random_state=seed,
+                                  device=device, n_jobs=THREADS)
+                             | extra | params | paper_settings(task, model)))
+        self.init_model = pretrained_fm(task, k) if PAPER and (task, model) in PRETRAINED \
+            else None
 
     def epoch(self, data):
-        self.est.fit(*data["csr"])
+        self.est.fit(*data["csr"], init_model=self.init_model)
+        self.init_model = None  # the first epoch starts from it; later ones continue
 
     def predict(self, data):
         est = self.est
@@ -121,7 +158,8 @@ class Theirs:
         columns = [SparseFeat(f"f{j}", int(STARTS[j + 1] - STARTS[j]), embedding_dim=k)
                    for j in range(len(STARTS) - 1)]
         binary = task == "classification"
-        self.net = getattr(dc, name)(columns, columns, l2_reg_linear=0.0, l2_reg_embedding=0.0,
+        self.net = getattr(dc, name)(columns, columns, l2_reg_linear=0.0,
+                                     l2_reg_embedding=params.get("l2_reg_embedding", 0.0),
                                      init_std=0.01, seed=seed, device=device,
                                      task="binary" if binary else "regression", **extra)
         self.net.compile(torch.optim.Adam(self.net.parameters(), lr=params["learning_rate"]),
@@ -180,13 +218,16 @@ def train_side_by_side(learners, task, valid, max_epochs):
     return runs
 
 
-def compare(model, task, data, k, candidates, max_epochs, device):
-    """Both libraries on ``model`` for every candidate; each library's best candidate on
-    validation, reported on test, with the seconds of every epoch run."""
-    libraries = [Ours] + ([Theirs] if MODELS[model][3] else [])
+def compare(model, task, data, k, candidates, max_epochs, device, peers=True):
+    """Both libraries (fmlearn's only without ``peers``) on ``model`` for every candidate;
+    each library's best candidate on validation, reported on test, with the seconds of every
+    epoch run."""
+    libraries = [Ours] + ([Theirs] if MODELS[model][3] and peers else [])
     trials = []
-    for params in candidates:
-        learners = {lib.library: lib(model, task, k, params, device, 0) for lib in libraries}
+    for i in range(len(candidates["fmlearn"])):
+        params = {lib.library: candidates[lib.library][i] for lib in libraries}
+        learners = {lib.library: lib(model, task, k, params[lib.library], device, 0)
+                    for lib in libraries}
         runs = train_side_by_side(learners, task, {**data["valid"], "train": data["train"]},
                                   max_epochs)
         trials.append((params, learners, runs))
@@ -195,11 +236,13 @@ def compare(model, task, data, k, candidates, max_epochs, device):
         name = lib.library
         params, learners, runs = min(trials, key=lambda t: t[2][name]["best"][1])
         run = runs[name]
-        out[name] = {"chosen": params, "best_epoch": run["best"][0],
+        own = paper_settings(task, model) if name == "fmlearn" else {}
+        out[name] = {"chosen": params[name] | own, "best_epoch": run["best"][0],
                      "epochs_run": len(run["validation"]),
+                     "pretrained": name == "fmlearn" and PAPER and (task, model) in PRETRAINED,
                      **{f"test_{m}": v for m, v in metrics(
                          task, data["test"]["y"], learners[name].predict(data["test"])).items()},
-                     "trials": [{"params": p, "validation": r[name]["validation"],
+                     "trials": [{"params": p[name] | own, "validation": r[name]["validation"],
                                  "seconds_per_epoch": spread(r[name]["wall"]),
                                  "cpu_seconds_per_epoch": spread(r[name]["cpu"])}
                                 for p, _, r in trials]}
@@ -219,6 +262,31 @@ def compare(model, task, data, k, candidates, max_epochs, device):
             out[name]["seconds_per_epoch"] = spread(epochs)
             out[name]["cpu_seconds_per_epoch"] = spread(cpu)
     return out
+
+
+def paper_settings(task, model):
+    """fmlearn's own settings for ``model`` on ``task`` under ``--paper`` (none otherwise)."""
+    return PAPER_SETTINGS.get((task, model), {}) if PAPER else {}
+
+
+_FMS = {}
+
+
+def pretrained_fm(task, k):
+    """fmlearn's SGD FM of ``k`` factors on frappe's training file for ``task``, early-stopped
+    on the validation file (fitted once per task and size, then reused)."""
+    from fmlearn import FMClassifier, FMRegressor
+
+    if (task, k) not in _FMS:
+        (X, y), (Xv, yv), _ = load_frappe(np.float32)
+        if task == "classification":
+            y, yv = (y > 0).astype(np.float32), (yv > 0).astype(np.float32)
+        cls = FMClassifier if task == "classification" else FMRegressor
+        fm = cls(n_factors=k, init_std=0.1, max_iter=300, early_stopping=True,
+                 n_iter_no_change=10, tol=0.0,
+                 random_state=0, n_jobs=THREADS, dtype="float32", **FM_SETTINGS[task])
+        _FMS[task, k] = fm.fit(X, y, eval_set=(Xv, yv))
+    return _FMS[task, k]
 
 
 def frappe_data(quick):
@@ -286,7 +354,8 @@ def gpu_epochs(parts, repeats):
     out = {}
     for batch in GPU_BATCHES:
         for model in GPU_MODELS:
-            learner = Ours(model, "classification", MODELS[model][0], CANDIDATES[0], "cuda", 0,
+            learner = Ours(model, "classification", MODELS[model][0], CANDIDATES["fmlearn"][0],
+                           "cuda", 0,
                            batch)
             learner.epoch(data["train"])  # warm-up
             seconds = []
@@ -308,7 +377,7 @@ def epoch_speed(parts, repeats):
     out = {}
     for model in (m for m in MODELS if MODELS[m][3]):
         k = MODELS[model][0]
-        learners = [lib(model, "classification", k, CANDIDATES[0], "cpu", 0)
+        learners = [lib(model, "classification", k, CANDIDATES[lib.library][0], "cpu", 0)
                     for lib in (Ours, Theirs)]
         wall, cpu = ([], []), ([], [])
         for r in range(repeats + 1):
@@ -326,21 +395,57 @@ def epoch_speed(parts, repeats):
     return out
 
 
+# The network's own compute, which both libraries run alike (matrix products, batch norm,
+# dropout's masks): what is left of an epoch when everything else is free.
+SHARED_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::bernoulli_",
+              "aten::native_batch_norm", "aten::native_batch_norm_backward")
+
+
+def shared_share(parts, models, rows=40_000):
+    """Per model, the share of fmlearn's epoch CPU time (one epoch over ``rows`` training
+    rows, after a warm-up epoch, torch's profiler) spent in ``SHARED_OPS``."""
+    from torch.profiler import profile
+
+    data = task_data([(X[:rows], y[:rows]) for X, y in parts], "classification")["train"]
+    out = {}
+    for model in models:
+        learner = Ours(model, "classification", MODELS[model][0], CANDIDATES["fmlearn"][0],
+                       "cpu", 0)
+        learner.epoch(data)
+        with profile() as prof:
+            learner.epoch(data)
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        shared = sum(e.self_cpu_time_total for e in events if e.key in SHARED_OPS)
+        out[model] = shared / total
+        print(model, f"shared ops {out[model]:.2f} of the epoch's CPU time", flush=True)
+    return out
+
+
 def main():
+    global THREADS, PAPER  # --threads: every learner's torch threads; --paper: PAPER_SETTINGS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few thousand rows, 1 epoch")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--tasks", nargs="+", choices=["classification", "regression"],
                         default=["classification", "regression"])
     parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
-    parser.add_argument("--candidates", type=int, default=len(CANDIDATES),
+    parser.add_argument("--candidates", type=int, default=N_CANDIDATES,
                         help="try the first N candidates only")
     parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU figure")
+    parser.add_argument("--l2-sweep", action="store_true",
+                        help="NFM classification over L2_SWEEP: how CANDIDATES were chosen")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads")
+    parser.add_argument("--ours-only", action="store_true", help="fmlearn's models alone")
+    parser.add_argument("--paper", action="store_true",
+                        help="fmlearn alone, trained as PAPER_SETTINGS and PRETRAINED say")
     parser.add_argument("--speed", type=int, metavar="REPEATS",
                         help="only the seconds per epoch, REPEATS alternating epochs per model")
     parser.add_argument("--name", help="the results file's name (default: neural, neural_quick, "
                                        "neural_<task> when one task is run)")
     args = parser.parse_args()
+    THREADS, PAPER = args.threads, args.paper
+    args.ours_only = args.ours_only or args.paper
     torch.set_num_threads(THREADS)
     if args.device != "cpu" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device}: torch sees no GPU")
@@ -353,25 +458,36 @@ def main():
             "results": gpu_epochs(parts, 5)})
         return
     if args.speed:
+        shares = shared_share(parts, [m for m in MODELS if MODELS[m][3]])
         write_results("neural_speed" + ("_quick" if args.quick else ""), {
             "protocol": f"seconds per epoch over frappe's training file (202,027 rows), "
                         f"classification, batch {BATCH}, Adam, {THREADS} torch threads, fmlearn "
                         f"and DeepCTR-Torch epochs alternating after a warm-up epoch each, "
                         f"{args.speed} each; speedup: DeepCTR-Torch's seconds over fmlearn's for "
                         f"each neighbouring pair; models {MODELS_TEXT}",
-            "results": epoch_speed(parts, args.speed)})
+            "results": epoch_speed(parts, args.speed),
+            "shared_ops": SHARED_OPS, "shared_share_of_fmlearn_epoch_cpu": shares})
         return
     max_epochs = 1 if args.quick else args.max_epochs
-    candidates = CANDIDATES[:1 if args.quick else args.candidates]
+    grid = L2_SWEEP if args.l2_sweep else CANDIDATES
+    n = 1 if args.quick else len(grid["fmlearn"]) if args.l2_sweep else args.candidates
+    candidates = {lib: c[:n] for lib, c in grid.items()}
+    light = {lib: c[:n] for lib, c in LIGHT_L2.items()}
+    if args.l2_sweep:
+        args.tasks, args.models = ["classification"], ["NFM"]
     results = {}
     protocol = (__doc__.split("\n\n")[1].replace("\n", " ")
                 + f" Batch size {BATCH}, Adam, at most {max_epochs} epochs, patience {PATIENCE}, "
-                  f"candidates {candidates}, {THREADS} threads; models {MODELS_TEXT}"
+                  f"candidates {candidates} ({light} for {LIGHT_L2_MODELS}), {THREADS} "
+                  f"threads; " + (f"fmlearn alone, its own settings {PAPER_SETTINGS}, "
+                                  f"pre-trained from an FM: {sorted(PRETRAINED)}; "
+                                  if PAPER else "")
+                + f"models {MODELS_TEXT}"
                 + (" QUICK: 4,000/2,000/2,000 rows, embeddings of 8." if args.quick else "")
-                + (f" REDUCED from the full protocol ({MAX_EPOCHS} epochs, {len(CANDIDATES)} "
+                + (f" REDUCED from the full protocol ({MAX_EPOCHS} epochs, {N_CANDIDATES} "
                    "candidates) to fit the shared machine's CPU time."
-                   if not args.quick and (max_epochs, len(candidates)) !=
-                   (MAX_EPOCHS, len(CANDIDATES)) else ""))
+                   if not args.quick and (max_epochs, n) != (MAX_EPOCHS, len(grid["fmlearn"]))
+                   else ""))
     name = args.name or "neural" + ("_quick" if args.quick else "") + (
         f"_{args.tasks[0]}" if len(args.tasks) == 1 else "")
     for task in args.tasks:
@@ -381,7 +497,9 @@ def main():
         results[task] = {}
         for model in models:
             k = 8 if args.quick else MODELS[model][0]
-            res = compare(model, task, data, k, candidates, max_epochs, args.device)
+            grid = light if model in LIGHT_L2_MODELS and not args.l2_sweep else candidates
+            res = compare(model, task, data, k, grid, max_epochs, args.device,
+                          peers=not args.ours_only)
             results[task][model] = res
             print(task, model, {lib: {m: round(v, 4) for m, v in r.items()
                                       if m.startswith("test_")} | {
