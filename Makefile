@@ -21,9 +21,10 @@ demo: $(STAMP)
 	$(BIN)/python -m fmlearn.demo
 
 # The kernels are compiled into numba's cache first, as a deployment does with `fmlearn warmup`
-# (about a minute on 2 cores); the tests of compiling itself use caches of their own.
+# (--all: float64 models and the file readers too, which the tests use; two minutes or so on
+# 2 cores); the tests of compiling itself use caches of their own.
 test: $(STAMP) browser
-	$(BIN)/fmlearn warmup
+	$(BIN)/fmlearn warmup --all
 	$(BIN)/python -m pytest -q -m "not slow" --durations=25 --doctest-modules src tests
 
 # The tests marked slow (real-data accuracy at the defaults, the conformance checks of the
