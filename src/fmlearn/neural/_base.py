@@ -275,12 +275,16 @@ class BaseNeuralFM(BaseEstimator):
             self._rng = _generator(self.random_state)
             self._resolve_fields(X.shape[1])
             self._init_target(y, w)
-            self.sparse_gradients_ = self.sparse_gradients if isinstance(
-                self.sparse_gradients, bool) else bool(
-                X.shape[1] > 2 * self.batch_size * X.nnz / max(X.shape[0], 1))
+            self.sparse_gradients_ = bool(
+                X.shape[1] > 2 * self.batch_size * X.nnz / max(X.shape[0], 1)
+                if self.sparse_gradients == "auto" else self.sparse_gradients)
             self._init_network(X.shape[1], self._rng)
             if init_model is not None:
-                self._start_from(init_model)
+                try:
+                    self._start_from(init_model)
+                except ValueError:
+                    del self.network_  # a refused init_model leaves the estimator unfitted
+                    raise
         t = self._target(y)
         validation = None
         if eval_set is not None:
