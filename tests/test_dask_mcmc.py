@@ -4,6 +4,8 @@ import os
 import dask.array as da
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from dask.sizeof import sizeof
 
 import fmlearn.dask._als as dask_als
 import fmlearn.dask._mcmc as dask_mcmc
@@ -120,12 +122,13 @@ def test_a_sum_dominated_by_the_dropped_sample_is_summed_again():
         Partition(0, X, y, np.ones(4))))
     zeros = (np.zeros(90), np.zeros((90, 2)))
     sure, unsure = FMModel(40.0, *zeros), FMModel(-40.0, *zeros)
-    average = dask_mcmc.rebuild_average(shard, [sure, unsure], None, "probit")
+    average = dask_mcmc.rebuild_average(shard, [(sure,), (unsure,)], None, "probit")
     added = dask_mcmc.sweep_start(shard, (unsure,))
     average = dask_mcmc.update_average(shard, average, added, (sure,), None, "probit")
     np.testing.assert_array_equal(average.lost, np.arange(4))  # P(-1) was all the sure one's
-    refreshed = dask_mcmc.refresh_average(shard, average, [unsure, unsure], None, "probit")
-    expected = dask_mcmc.rebuild_average(shard, [unsure, unsure], None, "probit")
+    refreshed = dask_mcmc.refresh_average(shard, average, [(unsure,), (unsure,)], None,
+                                          "probit")
+    expected = dask_mcmc.rebuild_average(shard, [(unsure,), (unsure,)], None, "probit")
     np.testing.assert_allclose(refreshed.total, expected.total, rtol=1e-12)
     assert dask_mcmc.average_loss(shard, refreshed, 2, "probit", "probit")[1] == 0
 
@@ -158,3 +161,53 @@ def test_a_killed_worker_mid_sweep_leaves_the_chain_as_it_was(client, monkeypatc
                                            client=client)
     assert victim not in client.run(os.getpid).values()  # the worker did die
     assert_same_chain(killed, FMRegressor(**params).fit(X, y))
+
+
+def blocks(n_parts=4, rows=150, users=10, items=12, seed=0):
+    """Partitions whose rows hold features of their own: a user and an item of the
+    partition's ranges, targets from a planted FM."""
+    rng = np.random.default_rng(seed)
+    n_users = n_parts * users
+    part = np.repeat(np.arange(n_parts), rows)
+    u = part * users + rng.integers(0, users, part.shape[0])
+    i = n_users + part * items + rng.integers(0, items, part.shape[0])
+    X = sp.csr_matrix((np.ones(2 * u.shape[0]), np.column_stack([u, i]).ravel(),
+                       np.arange(0, 2 * u.shape[0] + 1, 2)),
+                      shape=(u.shape[0], n_users + n_parts * items))
+    V = rng.normal(0, 0.7, (X.shape[1], 2))
+    y = 1.0 + np.einsum("ij,ij->i", V[u], V[i]) + rng.normal(0, 0.1, u.shape[0])
+    return X, y, da.from_array(X, chunks=(rows, -1), asarray=False)
+
+
+@pytest.mark.parametrize("solver", ["als", "mcmc"])
+def test_each_partition_gets_only_the_rows_of_its_features(client, monkeypatch, solver):
+    # 4 partitions of 22 features each out of 88: a sweep sends each partition its 22 rows
+    # (the model went whole to every worker before), and the sweeps stay the single
+    # process's.
+    X, y, chunks = blocks()
+    sent = {}
+    submit = client.submit
+
+    def counted_submit(func, *args, **kwargs):
+        if func.__name__ in ("begin_sweep", "sweep_start", "update_average",
+                             "rebuild_average", "_pass"):
+            sent.setdefault(func.__name__, []).append(
+                sum(sizeof(a) for a in args if not hasattr(a, "key")))
+        return submit(func, *args, **kwargs)
+
+    monkeypatch.setattr(client, "submit", counted_submit)
+    params = dict(n_factors=2, solver=solver, max_iter=4, random_state=0, dtype="float64",
+                  **({"burn_in": 1, "n_kept_samples": 1} if solver == "mcmc" else
+                     {"reg_linear": 1.0, "reg_factors": 1.0, "tol": None}))
+    dist = DaskFMRegressor(**params).fit(chunks, da.from_array(y, chunks=150), client=client)
+    ref = FMRegressor(**params).fit(X, y)
+    np.testing.assert_allclose(dist.loss_curve_, ref.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(dist.predict(X), ref.predict(X), rtol=1e-9)
+    model = sizeof(FMModel(0.0, np.zeros(88), np.zeros((88, 2))))
+    starts = sent["begin_sweep" if solver == "als" else "sweep_start"]
+    assert len(starts) == 4 * (4 if solver == "als" else 5)  # MCMC looks one sweep ahead
+    assert max(starts) < model / 2  # 22 of the 88 rows, with their ids
+    assert "_pass" not in sent  # nothing shared whole
+    if solver == "mcmc":  # the first kept sample and each dropped one: the rows too
+        assert len(sent["rebuild_average"]) == 4 and max(sent["rebuild_average"]) < model / 2
+        assert len(sent["update_average"]) == 4 * 2 and max(sent["update_average"]) < model / 2

@@ -20,7 +20,7 @@ from ..kernels.coordinate import (LANES, block_pass, draw_group_prior, draw_laye
                                   exclusive_blocks, posterior_value, probit_targets,
                                   scores_and_sums)
 from ..solvers.als import block_layout, pointwise_loss
-from ._solver import DistributedSolver, add_rows, share, tree_sum
+from ._solver import DistributedSolver, add_rows, model_rows, tree_sum, whole_model
 
 
 def partition_bounds(part):
@@ -64,10 +64,10 @@ class SweepState:
     q: tuple
 
 
-def sweep_start(shard, shared):
-    """The scores and factor sums (n_factors, n_rows) of ``shared = (model,)`` on the
-    partition."""
-    (model,) = shared
+def sweep_start(shard, rows):
+    """The scores and factor sums (n_factors, n_rows) on the partition of the model of
+    ``rows`` (``_solver.model_rows``: the rows of the partition's features, or the model)."""
+    model = whole_model(rows)
     X = shard.X
     n, k = X.shape[0], model.factors.shape[1]
     scores, q = np.empty(n), np.empty((k, n), dtype=model.dtype)
@@ -77,16 +77,15 @@ def sweep_start(shard, shared):
     return scores, q
 
 
-def begin_sweep(shard, shared, loss):
-    """Residuals and factor sums of ``shared = (model,)`` on the partition (probit: expected
-    targets)."""
-    (model,) = shared
-    scores, q = sweep_start(shard, shared)
+def begin_sweep(shard, rows, loss):
+    """Residuals and factor sums on the partition of the model of ``rows`` (see
+    :func:`sweep_start`; probit: expected targets)."""
+    scores, q = sweep_start(shard, rows)
     z = shard.y.astype(np.float64)
     if loss == "probit":
         z = np.empty(scores.shape[0])
         probit_targets(scores, shard.y.astype(np.float64), z, False)
-    return SweepState((scores - z).astype(model.dtype), z, tuple(q))
+    return SweepState((scores - z).astype(q.dtype), z, tuple(q))
 
 
 def intercept_sums(shard, state):
@@ -150,7 +149,8 @@ class DaskALS(DistributedSolver):
     """ALS sweeps over partitions on Dask workers; ``local`` is the in-memory ``ALSSolver``
     whose penalties and switches it uses.
 
-    Per sweep: the model travels to every worker once; per column block and layer, each
+    Per sweep: each partition gets the parameter rows of the features it holds (or, when
+    those would outnumber the model's, the model once for all); per column block and layer, each
     partition sends two sums per feature it holds into a tree of sums on the workers
     (``_solver.tree_sum``) whose root the driver receives, and receives the old values and
     the changes of those features only.
@@ -167,16 +167,23 @@ class DaskALS(DistributedSolver):
             bounds = np.unique(np.concatenate(cuts))
             shards = [client.submit(make_shard, p, bounds) for p in data.parts]
             present = client.gather([client.submit(shard_present, s) for s in shards])
-            self._shards = (data, (bounds, shards, present))
+            touched = [np.concatenate([bounds[b] + p[b] for b in range(len(p))] or
+                                      [np.empty(0, np.int64)]) for p in present]
+            self._shards = (data, (bounds, shards, present), touched)
         return self._shards[1]
+
+    def touched(self, data):
+        """The features each partition holds (global ids, ascending)."""
+        self.shards(data)
+        return self._shards[2]
 
     def run_epoch(self, model, data, state, rng):
         client, local = data.client, self.local
         shards = self.shards(data)[1]
         alpha = state.alpha
         groups = np.zeros(model.n_features, dtype=np.int64)
-        shared = share(client, model)
-        states = [client.submit(begin_sweep, s, shared, local.loss) for s in shards]
+        rows = model_rows(client, model, self.touched(data))
+        states = [client.submit(begin_sweep, s, r, local.loss) for s, r in zip(shards, rows)]
         if local.fit_intercept:
             sums = client.gather(tree_sum(client, [client.submit(intercept_sums, s, st)
                                                    for s, st in zip(shards, states)],

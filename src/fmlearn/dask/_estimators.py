@@ -11,7 +11,7 @@ import distributed
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._classification import FMClassifier
 from .._regression import FMRegressor
@@ -22,7 +22,7 @@ from ._data import PartitionedData, is_distributed
 from ._mcmc import DaskMCMC
 from ._sgd import DaskSGD
 
-_CLUSTER_PARAMS = {"local_steps": None, "checkpoint": None, "max_retries": 3}
+_CLUSTER_PARAMS = {"local_steps": "auto", "checkpoint": None, "max_retries": 3}
 # (scheduler id, estimator kind, dtype) of the clusters whose workers have compiled the kind.
 _WARM_CLUSTERS: set[tuple[str, str, str]] = set()
 # Parameters a resumed fit may change: they do not shape the model or its training.
@@ -83,7 +83,7 @@ class _ClusterFit:
     """Training on a Dask cluster when ``fit`` gets a Dask collection or file shards."""
 
     _cluster_constraints = {
-        "local_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "local_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "checkpoint": [str, os.PathLike, None],
         "max_retries": [Interval(Integral, 0, None, closed="left")],
     }
@@ -277,13 +277,16 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     partition that stays on the worker that built it, and only model parameters travel.
     In-memory input is fitted in this process, as by ``FMRegressor``.
 
-    ``solver="sgd"``: every worker runs the SGD kernel over ``local_steps`` rows of each
-    of its partitions from the current model (all its rows per epoch when None), then
-    the driver adds up the partitions' steps of each feature, weighted so that a feature
-    few rows hold gets their sum, as in one process, and one that every partition takes
-    to its minimum their average, and sends each partition the rows its next slice
-    touches. Fewer local steps mean more exchanges and a test score per epoch closer to
-    single-machine SGD's (see the docs' Dask page for measured curves).
+    ``solver="sgd"``: every worker runs the SGD kernel over the next rows of each of its
+    partitions from the current model (a round), then the driver adds up the partitions'
+    steps of each feature, weighted so that a feature few rows hold gets their sum, as in
+    one process, and one that every partition takes to its minimum their average, and
+    sends each partition the rows its next slice touches. Rounds of ``local_steps`` rows;
+    by default (``"auto"``) they start at 1,000 rows and double while the model has seen
+    at least as many rows as a round holds, up to 100,000 per partition and a 16th of it,
+    so that the test score per epoch follows single-machine SGD's (see the docs' Dask page
+    for measured curves); ``None`` is one round per epoch, fewer exchanges but a model that
+    lags.
 
     ``solver="als"``: each coordinate update sums its statistics over the partitions, so
     a sweep equals the single-machine sweep. ``solver="mcmc"``: the same statistics, the
@@ -298,8 +301,10 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     ----------
     **params
         Those of :class:`fmlearn.FMRegressor`, and:
-    local_steps : int, default=None
-        Rows each partition trains on between two combinations of the model (SGD).
+    local_steps : int, "auto" or None, default="auto"
+        Rows each partition trains on between two combinations of the model (SGD):
+        ``"auto"`` doubles them from 1,000 up to 100,000 or a 16th of the partition,
+        ``None`` takes all of them.
     checkpoint : str or path-like, default=None
         Model file written after every epoch of a cluster fit (:func:`fmlearn.save`),
         and resumed from by ``fit`` when it exists.

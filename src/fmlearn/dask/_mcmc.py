@@ -35,7 +35,7 @@ from ..kernels.coordinate import noise_precision, posterior_value, probit_target
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
 from ._als import DaskALS, SweepState, block_sums, shift, spread, sweep_loss, sweep_start
-from ._solver import add_rows, share, tree_sum
+from ._solver import add_rows, model_rows, tree_sum, whole_model
 
 
 def start_scores(start):
@@ -95,23 +95,24 @@ def _linked(sample, X, target_range, link):
 def _linked_sum(samples, X, target_range, link):
     total = None
     for sample in samples:
-        total = add_linked(total, _linked(sample, X, target_range, link), link)
+        total = add_linked(total, _linked(whole_model(sample), X, target_range, link), link)
     return total
 
 
 def rebuild_average(shard, samples, target_range, link):
-    """The ``Average`` of ``samples`` from scratch."""
+    """The ``Average`` of ``samples`` (``_solver.model_rows``'s entries for the partition)
+    from scratch."""
     return Average(_linked_sum(samples, shard.X, target_range, link), np.empty(0, np.int64))
 
 
 def update_average(shard, average, added, dropped, target_range, link):
-    """``average`` with the sample whose ``sweep_start`` is ``added`` and without
-    ``dropped = (model,)`` (or None)."""
+    """``average`` with the sample whose ``sweep_start`` is ``added`` and without the
+    sample of ``dropped`` (``_solver.model_rows``'s entry for the partition, or None)."""
     total = add_linked(average.total, apply_link(added[0], link, target_range), link)
     lost = np.empty(0, dtype=np.int64)
     if dropped is not None:
-        total, gone = remove_linked(total, _linked(dropped[0], shard.X, target_range, link),
-                                    link)
+        total, gone = remove_linked(total, _linked(whole_model(dropped), shard.X, target_range,
+                                                   link), link)
         lost = np.flatnonzero(np.atleast_2d(gone).any(axis=0))
     return Average(total, lost)
 
@@ -152,6 +153,12 @@ class DaskMCMC(DaskALS):
             self._labels = (data, np.concatenate(parts), np.cumsum([0] + [len(p) for p in parts]))
         return self._labels[1:]
 
+    def samples_rows(self, data, samples):
+        """Per partition, the rows of its features of each of ``samples``
+        (``_solver.model_rows``)."""
+        rows = [model_rows(data.client, m, self.touched(data)) for m in samples]
+        return [list(r) for r in zip(*rows)]
+
     def opening(self, model, data, states):
         """A list of one future: ``opening_sums`` of each partition, added up on the
         workers."""
@@ -173,8 +180,8 @@ class DaskMCMC(DaskALS):
         scores, else ``opening_sums``."""
         client = data.client
         shards = self.shards(data)[1]
-        shared = share(client, model.copy())
-        starts = [client.submit(sweep_start, s, shared) for s in shards]
+        rows = model_rows(client, model, self.touched(data))
+        starts = [client.submit(sweep_start, s, r) for s, r in zip(shards, rows)]
         if self.local.loss == "probit":
             return starts, None, [client.submit(start_scores, st) for st in starts]
         states = [client.submit(targeted, s, st, None) for s, st in zip(shards, starts)]
@@ -233,21 +240,23 @@ class DaskMCMC(DaskALS):
                 dropped, kept = kept[0], kept[1:]
             if self._average is not None and self._average[0] is data \
                     and self._average[1] == state.n_iter:
-                gone = None if dropped is None else share(client, dropped)
-                averages = [client.submit(update_average, s, a, st, gone, bounds, link)
-                            for s, a, st in zip(shards, self._average[2], starts)]
+                gone = [None] * len(shards) if dropped is None else \
+                    model_rows(client, dropped, self.touched(data))
+                averages = [client.submit(update_average, s, a, st, g, bounds, link)
+                            for s, a, st, g in zip(shards, self._average[2], starts, gone)]
             else:  # the first kept sample, or the samples of an earlier fit
-                samples = share(client, *kept)
-                averages = [client.submit(rebuild_average, s, samples, bounds, link)
-                            for s in shards]
+                samples = self.samples_rows(data, kept)
+                averages = [client.submit(rebuild_average, s, r, bounds, link)
+                            for s, r in zip(shards, samples)]
             losses = [client.submit(average_loss, s, a, len(kept), local.loss, link)
                       for s, a in zip(shards, averages)]
         results = client.gather(losses + pending)
         results, sent = results[:len(shards)], results[len(shards):]
         if averages is not None and any(lost for _, lost in results):
-            samples = share(client, *kept)
-            averages = [client.submit(refresh_average, s, a, samples, bounds, link)
-                        if lost else a for s, a, (_, lost) in zip(shards, averages, results)]
+            samples = self.samples_rows(data, kept)
+            averages = [client.submit(refresh_average, s, a, r, bounds, link)
+                        if lost else a for s, a, r, (_, lost) in zip(shards, averages, samples,
+                                                                     results)]
             results = client.gather([client.submit(average_loss, s, a, len(kept), local.loss,
                                                    link) for s, a in zip(shards, averages)])
         if averages is not None:

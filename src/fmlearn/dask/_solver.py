@@ -9,6 +9,8 @@ from uuid import uuid4
 import numpy as np
 from distributed import KilledWorker
 
+from ..model import FMModel
+
 # Raised on the driver when a worker dies under a task or with the only copy of its input:
 # a dead connection (an OSError), a task that killed workers, a future whose data is gone.
 LOST_WORKER_ERRORS = (KilledWorker, CancelledError, OSError, TimeoutError)
@@ -27,6 +29,39 @@ def share(client, *values):
 
 def _pass(*values):
     return values
+
+
+def model_rows(client, model, touched):
+    """What each partition gets of ``model``: ``(ids, rows, n_features)``, the parameter
+    rows of the features ``touched[p]`` its rows hold, or, when those rows together would
+    outnumber the model's, the model shared once for all (:func:`share`): the driver sends
+    at most the model. :func:`whole_model` turns either into the model on the worker.
+
+    Examples
+    --------
+    >>> model = FMModel(0.5, np.arange(4.0), np.ones((4, 2)))
+    >>> (ids, rows, n), = model_rows(None, model, [np.array([1, 3])])
+    >>> ids.tolist(), rows.coef.tolist(), n
+    ([1, 3], [1.0, 3.0], 4)
+    >>> whole_model((ids, rows, n)).coef.tolist()
+    [0.0, 1.0, 0.0, 3.0]
+    """
+    if sum(t.shape[0] for t in touched) > model.n_features:
+        return [share(client, model.copy())] * len(touched)
+    return [(t, FMModel(model.intercept, model.coef[t], model.factors[t]), model.n_features)
+            for t in touched]
+
+
+def whole_model(rows):
+    """The model of :func:`model_rows`'s entry for a partition: the shared model, or one
+    with the partition's rows in place and zeros in the rows it does not hold."""
+    if len(rows) == 1:
+        return rows[0]
+    ids, part, n_features = rows
+    coef = np.zeros(n_features, dtype=part.coef.dtype)
+    factors = np.zeros((n_features, part.factors.shape[1]), dtype=part.factors.dtype)
+    coef[ids], factors[ids] = part.coef, part.factors
+    return FMModel(part.intercept, coef, factors)
 
 
 def add_rows(a, b):
