@@ -22,7 +22,9 @@ task sleeping 10 ms first (a simulated network hop), the driver gathering them a
 the workers adding them pairwise (a tree); the projection of the epoch at 1 to 128 workers for
 the synthetic set at 100 times its rows per feature, fitted to those rounds.
 
-    python bench/dask_cluster.py [--quick] [--sgd | --mcmc | --exchange]
+``--projection`` recomputes that projection from the kept measurements (no cluster).
+
+    python bench/dask_cluster.py [--quick] [--sgd | --mcmc | --exchange | --projection]
 """
 import argparse
 import functools
@@ -45,7 +47,8 @@ from synthetic import planted_rows  # noqa: E402
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor  # noqa: E402
 from fmlearn.dask._mcmc import DaskMCMC  # noqa: E402
-from fmlearn.dask._sgd import Steps, add_steps, apply_steps, make_slices  # noqa: E402
+from fmlearn.dask._sgd import (Steps, add_steps, apply_steps, make_slices,  # noqa: E402
+                               round_sizes)
 from fmlearn.dask._solver import tree_sum  # noqa: E402
 from fmlearn.io import dump_libsvm  # noqa: E402
 from fmlearn.model import FMModel  # noqa: E402
@@ -85,15 +88,18 @@ def outgoing_bytes(client):
     return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
 
 
-def sgd_rows_sent(X, paths, local_steps, k):
-    """Bytes of the parameter rows and AdaGrad sums (float32) the driver sends per SGD epoch:
-    those each slice of ``local_steps`` rows of each partition touches."""
+def sgd_rows_sent(X, paths, local_steps, k, epochs):
+    """Bytes of the parameter rows and AdaGrad sums (float32) the driver sends per SGD epoch,
+    averaged over ``epochs``: those each round's slice of each partition touches."""
+    parts = [X[rows] for rows in np.array_split(np.arange(X.shape[0]), len(paths))]
     touched = 0
-    for rows in np.array_split(np.arange(X.shape[0]), len(paths)):
-        part = type("Part", (), {"X": X[rows], "y": np.zeros(rows.shape[0]),
-                                 "sample_weight": np.zeros(rows.shape[0])})
-        touched += sum(s.features.shape[0] for s in make_slices(part, local_steps))
-    return touched * (k + 1) * 4 * 2
+    for epoch in range(epochs):
+        sizes = round_sizes([p.shape[0] for p in parts], epoch * X.shape[0], local_steps)
+        for p in parts:
+            part = type("Part", (), {"X": p, "y": np.zeros(p.shape[0]),
+                                     "sample_weight": np.zeros(p.shape[0])})
+            touched += sum(s.features.shape[0] for s in make_slices(part, sizes))
+    return touched * (k + 1) * 4 * 2 / epochs
 
 
 def run_case(client, name, params, train, test, paths, cluster_params=None):
@@ -120,11 +126,18 @@ def run_case(client, name, params, train, test, paths, cluster_params=None):
         compute[prefix] = compute.get(prefix, 0.0) + seconds
     epochs = params["max_iter"]
     # SGD: the rows each slice touches, with their sums; ALS: the parameters, once per epoch.
-    broadcast = (sgd_rows_sent(X, paths, cluster_params.get("local_steps"), params["n_factors"])
+    broadcast = (sgd_rows_sent(X, paths, cluster_params.get("local_steps", "auto"),
+                               params["n_factors"], epochs)
                  if params.get("solver", "sgd") == "sgd" else WORKERS * sizeof(single.model_))
+    rounds = None
+    if params.get("solver", "sgd") == "sgd":
+        lengths = [a.shape[0] for a in np.array_split(np.arange(X.shape[0]), len(paths))]
+        rounds = [len(round_sizes(lengths, e * X.shape[0], cluster_params.get("local_steps",
+                                                                             "auto")))
+                  for e in range(epochs)]
     result = {
         "n_rows": X.shape[0], "n_features": X.shape[1], "params": params,
-        "cluster_params": cluster_params,
+        "cluster_params": cluster_params, "sgd_rounds_per_epoch": rounds,
         "single_process": {"seconds": single_seconds, "test_rmse": rmse(single, *test),
                            "test_rmse_per_epoch": [-s for s in single.validation_scores_]},
         "cluster": {"workers": WORKERS, "threads_per_worker": 1, "partitions": len(paths),
@@ -334,10 +347,13 @@ def mcmc_cases(quick):
 
 
 def exchange_projection(counts, n_rows, k, row_seconds, measured, touched_measured):
-    """Projected seconds per SGD epoch (one round per epoch, one partition per worker) on
-    the synthetic set at ``EXCHANGE_SCALE`` times its rows per feature, before (the driver
+    """Projected seconds per SGD epoch (one partition per worker) on the synthetic set at
+    ``EXCHANGE_SCALE`` times its rows per feature, one round per epoch before (the driver
     sends each partition its rows, gathers every partition's, combines them all) and after
-    (a tree of combinations on the workers), for ``PROJECTED_EXCHANGE_WORKERS``.
+    (a tree of combinations on the workers), and with the default rounds
+    (``local_steps="auto"``, an epoch after the first: at least 16 rounds of at most 100,000
+    rows per partition, each sending and combining the rows its slices touch, by the tree),
+    for ``PROJECTED_EXCHANGE_WORKERS``.
 
     Compute: ``row_seconds`` per row over n / W rows. Send, both: W times the touched rows
     over one link (before, the driver's; after, the model goes once to a worker, whose link
@@ -361,12 +377,41 @@ def exchange_projection(counts, n_rows, k, row_seconds, measured, touched_measur
                              else n_features) * link_row / NETWORK_BYTES_PER_S
         before = (star[1] + star[0] * workers) * scale
         after = (tree[1] + tree[0] * np.ceil(np.log2(workers))) * scale
+        sizes = round_sizes([n // workers] * workers, 10 * n, "auto")
+        round_touched = touched_at(counts, n_rows, sizes[0])
+        round_send = workers * min(n_features, round_touched) * link_row / NETWORK_BYTES_PER_S
+        round_exchange = (tree[1] + tree[0] * np.ceil(np.log2(workers))) * (
+            round_touched / touched_measured)
         out[str(workers)] = {"touched_features_per_partition": touched,
                              "compute_seconds": compute, "send_seconds": send,
                              "exchange_seconds_before": before, "exchange_seconds_after": after,
                              "epoch_seconds_before": compute + send + before,
-                             "epoch_seconds_after": compute + send + after}
+                             "epoch_seconds_after": compute + send + after,
+                             "auto_rounds": len(sizes), "auto_round_rows": sizes[0],
+                             "auto_touched_features_per_round": round_touched,
+                             "auto_send_seconds_per_round": round_send,
+                             "auto_exchange_seconds_per_round": round_exchange,
+                             "epoch_seconds_auto": compute + len(sizes) * (round_send
+                                                                           + round_exchange)}
     return out
+
+
+def reprojected():
+    """The ``--exchange`` projection again from its kept measurements (``--projection``)."""
+    kept = kept_results("dask_cluster")
+    old = kept["exchange_synthetic_sgd"]
+    X, _ = planted_rows(2_000_000, n_features=100_000, seed=1)
+    counts = np.bincount(X.indices, minlength=X.shape[1])
+    row_seconds = old["projection"]["assumptions"]["compute_seconds_per_row"]
+    projected = exchange_projection(counts, X.shape[0], 16, row_seconds, old["measured"],
+                                    old["touched_rows_per_partition"])
+    for w in PROJECTED_EXCHANGE_WORKERS:
+        p = projected[str(w)]
+        print(f"projection x{EXCHANGE_SCALE}, {w} workers: one round {p['epoch_seconds_after']:.2f}"
+              f" s, auto {p['epoch_seconds_auto']:.2f} s ({p['auto_rounds']} rounds of "
+              f"{p['auto_round_rows']} rows)")
+    old["projection"] = {**old["projection"], **projected}
+    return {"exchange_synthetic_sgd": old}
 
 
 def exchange(quick):
@@ -416,7 +461,13 @@ def main():
     parser.add_argument("--sgd", action="store_true", help="the SGD cases alone")
     parser.add_argument("--exchange", action="store_true",
                         help="the exchange's rounds (star and tree) and their projection alone")
+    parser.add_argument("--projection", action="store_true",
+                        help="the exchange's projection alone, from its kept measurements")
     args = parser.parse_args()
+    if args.projection:
+        write_results("dask_cluster", {"results": {**kept_results("dask_cluster"),
+                                                   **reprojected()}})
+        return
     if args.exchange:  # the other cases as they were
         name = "dask_cluster" + ("_quick" if args.quick else "")
         write_results(name, {"results": {**kept_results(name), **exchange(args.quick)}})
@@ -449,9 +500,12 @@ def main():
         if not args.sgd:
             results["movielens_u1_als"] = run_case(client, "MovieLens u1, ALS", als, train,
                                                    test, ml_paths)
-        # 500 rounds per epoch: 1000 rows of each partition between two combinations.
+        # The default rounds (local_steps="auto"), and one round per epoch.
         results["synthetic_sgd"] = run_case(client, "synthetic, SGD", big, synthetic_train,
-                                            synthetic_test, big_paths, {"local_steps": 1000})
+                                            synthetic_test, big_paths)
+        results["synthetic_sgd_one_round"] = run_case(
+            client, "synthetic, SGD, one round per epoch", big, synthetic_train,
+            synthetic_test, big_paths, {"local_steps": None})
     case = results["synthetic_sgd"]
     row_seconds = (case["cluster"]["task_compute_seconds_per_epoch"]["fmlearn-sgd-round"]
                    / case["n_rows"])
