@@ -98,6 +98,35 @@ def test_probit_chain_equals_the_single_process_chain(client, rounds):
     np.testing.assert_allclose(dist.predict_proba(X), ref.predict_proba(X), rtol=1e-9)
 
 
+def test_probit_driver_holds_a_chunk_of_rows_not_all(client, rounds, monkeypatch):
+    # 600 rows in partitions of 250, 250, 100 and chunks of 120 rows: the driver draws the
+    # latent targets group by group (120, 120, 10 + 110, 120, 10 + 100 rows), never holding
+    # more than 120 signed scores, and the chain stays the single process's.
+    monkeypatch.setattr(dask_mcmc, "PROBIT_CHUNK_ROWS", 120)
+    held, gather = [], client.gather
+
+    def counted_gather(futures, *args, **kwargs):
+        result = gather(futures, *args, **kwargs)
+        if isinstance(result, list) and result and all(
+                isinstance(r, np.ndarray) and r.dtype == np.float64 for r in result):
+            held.append(sum(r.shape[0] for r in result))
+        return result
+
+    monkeypatch.setattr(client, "gather", counted_gather)
+    X, y, weights, chunks = data(seed=3)
+    labels = np.where(y > np.median(y), 1, 0)
+    params = dict(n_factors=2, solver="mcmc", max_iter=3, burn_in=1, random_state=2,
+                  dtype="float64")
+    dist = DaskFMClassifier(**params).fit(chunks, da.from_array(labels, chunks=250),
+                                          sample_weight=weights, client=client)
+    ref = FMClassifier(**params).fit(X, labels, sample_weight=weights)
+    assert_same_chain(dist, ref)
+    # Five groups per sweep, none above 120 rows (after the first sweep the first group
+    # comes with the training losses' gather, not counted here).
+    assert held == [120] * (5 + 4 + 4)
+    assert rounds[1:] == [3 * n_blocks(X) + 5] * 2  # four more than one gather of all
+
+
 def test_a_model_of_the_intercept_alone_samples_it(client):
     X, y, _, chunks = data(200)
     params = dict(n_factors=0, fit_linear=False, solver="mcmc", max_iter=2, random_state=0,

@@ -2,8 +2,9 @@
 summed over the workers' partitions.
 
 A sweep follows ``MCMCSolver.sweep``: the driver seeds numba's generator from the estimator's
-random generator as one process does, then (probit) gathers every row's score and draws the
-latent targets, in row order, with the same kernel; the workers send ``sum s``, ``sum s e``
+random generator as one process does, then (probit) gathers each row's label times its score,
+``PROBIT_CHUNK_ROWS`` rows at a time, and draws the latent targets in row order with the same
+kernel (the driver holds at most that many rows); the workers send ``sum s``, ``sum s e``
 and ``sum s e^2`` and the driver draws the noise precision and w0; then layer by layer it
 draws the group priors (the parameters are on the driver) and, block by block, each feature
 from the summed ``sum s h^2`` and ``sum s h e`` of distributed ALS (``_als``). Every draw
@@ -16,9 +17,10 @@ workers, so the driver receives one): one per column block and layer, as in ALS.
 The sweep's opening sums come with its first block's (the intercept's change ``delta``
 moves that block's ``sum s h e`` by ``delta * sum s h``, so the partitions send ``sum s h``
 too), and the round of the training loss also starts the next sweep from the new draw
-(probit: its scores; else its opening sums). Probit adds the round that sends the latent
-targets; the sweep cannot go block by block through all layers at once without changing
-the chain (each block's sums read the residual after every earlier update).
+(probit: its first group of signed scores; else its opening sums). Probit adds a round per
+further group and the one that sends the latent targets; the sweep cannot go block by block
+through all layers at once without changing the chain (each block's sums read the residual
+after every earlier update).
 
 The training loss is of the prediction averaged over the kept samples, as in one process:
 each partition keeps the sum of the kept samples' linked scores (``fmlearn.model.apply_link``),
@@ -35,15 +37,47 @@ from ..kernels.coordinate import noise_precision, posterior_value, probit_target
 from ..model import add_linked, apply_link, inverse_link, remove_linked
 from ..solvers.als import pointwise_loss
 from ._als import DaskALS, SweepState, block_sums, shift, spread, sweep_loss, sweep_start
-from ._solver import add_rows, model_rows, tree_sum, whole_model
+from ._solver import add_rows, model_rows, share, tree_sum, whole_model
 
 
-def start_scores(start):
-    return start[0]
+# Probit: the most rows of signed scores the driver holds at once (see DaskMCMC.latent_states).
+PROBIT_CHUNK_ROWS = 2**20
 
 
-def shard_labels(shard):
-    return shard.y.astype(np.float64)
+def signed_scores(shard, start, a, b):
+    """``y * score`` of the partition's rows ``a:b`` (labels in {-1, +1}): what the driver
+    draws probit's latent targets from."""
+    return shard.y[a:b].astype(np.float64) * start[0][a:b]
+
+
+def drawn_targets(shard, start, *drawn):
+    """The sweep state for the latent targets ``y * t`` of the partition's rows, ``t`` the
+    draws sent for its pieces in row order (each ``(t,)``)."""
+    t = np.concatenate([d[0] for d in drawn]) if drawn else np.empty(0)
+    return targeted(shard, start, shard.y.astype(np.float64) * t)
+
+
+def probit_pieces(lengths, chunk):
+    """Row pieces ``(partition, a, b)`` in row order, in groups of ``chunk`` rows (the last
+    one fewer): what each of the driver's gathers holds.
+
+    Examples
+    --------
+    >>> probit_pieces([3, 5, 2], 4)
+    [[(0, 0, 3), (1, 0, 1)], [(1, 1, 5)], [(2, 0, 2)]]
+    """
+    groups, room = [[]], chunk
+    for p, n in enumerate(lengths):
+        a = 0
+        while a < n:
+            if room == 0:
+                groups.append([])
+                room = chunk
+            b = min(n, a + room)
+            groups[-1].append((p, a, b))
+            room -= b - a
+            a = b
+    return [g for g in groups if g]
 
 
 def targeted(shard, start, z):
@@ -140,18 +174,24 @@ class DaskMCMC(DaskALS):
     in-memory ``MCMCSolver`` whose switches, burn-in and kept samples it uses, and which
     keeps the samples (``MCMCSolver.keep``) and scores the validation rows."""
 
-    _labels: tuple = None
     _average: tuple = None
     _ahead: tuple = None
 
-    def labels(self, data, shards):
-        """The targets of all rows in partition order (probit's latent targets are drawn
-        on the driver), gathered once per ``data``."""
-        if self._labels is None or self._labels[0] is not data:
-            client = data.client
-            parts = client.gather([client.submit(shard_labels, s) for s in shards])
-            self._labels = (data, np.concatenate(parts), np.cumsum([0] + [len(p) for p in parts]))
-        return self._labels[1:]
+    def latent_states(self, data, starts, pieces, first):
+        """Futures of the partitions' sweep states for probit's latent targets, drawn on the
+        driver in row order with the single-process kernel: group by group of ``pieces``
+        (futures of ``signed_scores``; ``first``: the first group's, gathered), at most
+        ``PROBIT_CHUNK_ROWS`` rows held at once, each piece's draws sent to its partition."""
+        client = data.client
+        shards = self.shards(data)[1]
+        drawn = [[] for _ in shards]
+        for g, group in enumerate(pieces):
+            values = first if g == 0 else client.gather([f for _, f in group])
+            for (p, _), m in zip(group, values):
+                t = np.empty(m.shape[0])
+                probit_targets(m, np.ones(m.shape[0]), t, True)  # y * z = t > 0
+                drawn[p].append(share(client, t))
+        return [client.submit(drawn_targets, s, st, *d) for s, st, d in zip(shards, starts, drawn)]
 
     def samples_rows(self, data, samples):
         """Per partition, the rows of its features of each of ``samples``
@@ -176,16 +216,21 @@ class DaskMCMC(DaskALS):
 
     def look_ahead(self, model, data):
         """Futures of a sweep's start from ``model`` on each partition, of its states (the
-        targets ``y``; None for probit) and of what the first round sends: probit, the
-        scores, else ``opening_sums``."""
+        targets ``y``; None for probit), of what the first round sends (probit, the first
+        group of signed scores, else ``opening_sums``) and, probit, of the groups of pieces
+        of signed scores (:func:`probit_pieces`; None otherwise)."""
         client = data.client
         shards = self.shards(data)[1]
         rows = model_rows(client, model, self.touched(data))
         starts = [client.submit(sweep_start, s, r) for s, r in zip(shards, rows)]
         if self.local.loss == "probit":
-            return starts, None, [client.submit(start_scores, st) for st in starts]
+            lengths = [summary["n_rows"] for summary in data.summaries]
+            pieces = [[(p, client.submit(signed_scores, shards[p], starts[p], a, b))
+                       for p, a, b in group]
+                      for group in probit_pieces(lengths, PROBIT_CHUNK_ROWS)]
+            return starts, None, [f for _, f in pieces[0]] if pieces else [], pieces
         states = [client.submit(targeted, s, st, None) for s, st in zip(shards, starts)]
-        return starts, states, self.opening(model, data, states)
+        return starts, states, self.opening(model, data, states), None
 
     def run_epoch(self, model, data, state, rng):
         client, local = data.client, self.local
@@ -194,16 +239,12 @@ class DaskMCMC(DaskALS):
         seed_generator(int(rng.integers(2**31)))
         ahead = self._ahead
         if ahead is not None and ahead[0] is data and ahead[1] == state.n_iter:
-            starts, states, sent = ahead[2:]
+            starts, states, sent, pieces = ahead[2:]
         else:
-            starts, states, pending = self.look_ahead(model, data)
+            starts, states, pending, pieces = self.look_ahead(model, data)
             sent = client.gather(pending)
         if local.loss == "probit":
-            y, cuts = self.labels(data, shards)
-            z = np.empty(cuts[-1])
-            probit_targets(np.concatenate(sent), y, z, True)
-            states = [client.submit(targeted, s, st, z[cuts[i]:cuts[i + 1]])
-                      for i, (s, st) in enumerate(zip(shards, starts))]
+            states = self.latent_states(data, starts, pieces, sent)
             sent = client.gather(self.opening(model, data, states))
         (residual, *rows), = sent
         n, she, sse = residual
@@ -228,7 +269,7 @@ class DaskMCMC(DaskALS):
         gathered with the start of the next sweep."""
         client, local = data.client, self.local
         shards = self.shards(data)[1]
-        starts, next_states, pending = self.look_ahead(model, data)
+        starts, next_states, pending, pieces = self.look_ahead(model, data)
         link, bounds = local.link, local.target_range
         averages = None
         if state.n_iter + 1 <= local.burn_in:
@@ -262,5 +303,5 @@ class DaskMCMC(DaskALS):
         if averages is not None:
             self._average = (data, state.n_iter + 1, averages)
             results = [loss for loss, _ in results]
-        self._ahead = (data, state.n_iter + 1, starts, next_states, sent)
+        self._ahead = (data, state.n_iter + 1, starts, next_states, sent, pieces)
         return sum(results)
