@@ -6,24 +6,56 @@ from conftest import brute_force_fm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import fmlearn.model as fm_model
 from fmlearn import FMModel
+from fmlearn.kernels.predict import PREFETCH_FROM_BYTES
 
 
 @settings(max_examples=40, deadline=None)
 @given(n_rows=st.integers(1, 30), n_features=st.integers(1, 25), n_factors=st.integers(0, 9),
        density=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1),
-       dtype=st.sampled_from([np.float32, np.float64]), n_jobs=st.sampled_from([1, 2]))
-def test_predict_equals_brute_force(n_rows, n_features, n_factors, density, seed, dtype, n_jobs):
+       dtype=st.sampled_from([np.float32, np.float64]), n_jobs=st.sampled_from([1, 2]),
+       ahead=st.booleans())
+def test_predict_equals_brute_force(n_rows, n_features, n_factors, density, seed, dtype, n_jobs,
+                                    ahead):
     rng = np.random.default_rng(seed)
     X = sp.random(n_rows, n_features, density=density, format="csr", random_state=rng,
                   data_rvs=lambda n: rng.normal(size=n)).astype(dtype)
     model = FMModel(float(rng.normal()), rng.normal(size=n_features).astype(dtype),
                     rng.normal(size=(n_features, n_factors)).astype(dtype))
     expected = brute_force_fm(X, model.intercept, model.coef, model.factors)
-    got = model.predict(X, n_jobs=n_jobs)
+    fm_model.PREFETCH_FROM_BYTES = -1 if ahead else PREFETCH_FROM_BYTES  # the prefetching kernel
+    try:
+        got = model.predict(X, n_jobs=n_jobs)
+    finally:
+        fm_model.PREFETCH_FROM_BYTES = PREFETCH_FROM_BYTES
     assert got.dtype == dtype
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * (1 + np.abs(expected).max()))
+
+
+def test_a_model_beyond_the_caches_is_scored_with_prefetching(monkeypatch):
+    # 200,000 features at k=16 in float32: 13.6 MB of weights and factors, over the 12 MiB
+    # from which the kernel that prefetches parameter rows ahead pays; the same scores.
+    rng = np.random.default_rng(0)
+    n = 200_000
+    model = FMModel(0.5, rng.normal(size=n).astype(np.float32),
+                    rng.normal(0, 0.1, (n, 16)).astype(np.float32))
+    X = sp.random(300, n, density=5e-5, format="csr", random_state=1, dtype=np.float32)
+    used, run = [], fm_model.run_predict
+    monkeypatch.setattr(fm_model, "run_predict",
+                        lambda kernel, *args: used.append(kernel.__name__) or run(kernel, *args))
+    got = model.predict(X)
+    assert used == ["predict_chunk_ahead"]
+    X64, V = X.astype(np.float64), model.factors.astype(np.float64)
+    q = X64 @ V  # Rendle's identity, in float64 with numpy
+    expected = 0.5 + X64 @ model.coef + 0.5 * ((q ** 2).sum(axis=1)
+                                               - X64.multiply(X64) @ (V ** 2).sum(axis=1))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    model.factors = model.factors[:1000]
+    model.coef = model.coef[:1000]
+    model.predict(X[:, :1000])
+    assert used[-1] == "predict_chunk"
 
 
 def test_predict_accepts_dense_coo_and_duplicate_entries():

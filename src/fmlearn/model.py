@@ -10,7 +10,7 @@ from ._threads import effective_n_jobs, run_threads
 from ._validation import as_fm_csr, check_fm_csr, with_fm_indices
 from .kernels.anova import predict_chunk as anova_predict_chunk
 from .kernels.ffm import predict_chunk as ffm_predict_chunk
-from .kernels.predict import predict_chunk
+from .kernels.predict import PREFETCH_FROM_BYTES, predict_chunk, predict_chunk_ahead
 from .kernels.softmax import predict_chunk as softmax_predict_chunk
 from .relations import RelationalRows
 
@@ -147,8 +147,9 @@ class FMModel:
     def _scores(self, X, n_jobs):
         if isinstance(X, RelationalRows):  # rows with blocks, scored through block caches
             return X.scores(self.intercept, self.coef, self.factors).astype(self.dtype)
-        return run_predict(predict_chunk, X, X.shape[0], n_jobs, self.dtype.type(self.intercept),
-                           self.coef, self.factors)
+        large = self.coef.nbytes + self.factors.nbytes > PREFETCH_FROM_BYTES
+        return run_predict(predict_chunk_ahead if large else predict_chunk, X, X.shape[0], n_jobs,
+                           self.dtype.type(self.intercept), self.coef, self.factors)
 
 
 @dataclass

@@ -79,8 +79,22 @@ def fit_kind(name: str, dtype: str = "float32", n_jobs: int | None = None) -> No
     model.predict(X)
     if hasattr(model, "predict_proba"):
         model.predict_proba(X)
+    _score_ahead(model, X)
     if params.get("solver") == "adam":
         _share_adam_batches(model, target, dtype)
+
+
+def _score_ahead(model, X):
+    """Score ``X`` once with the kernel that prefetches parameter rows, which ``predict``
+    takes for models beyond the caches (``kernels.predict.PREFETCH_FROM_BYTES``)."""
+    from ._validation import as_fm_csr
+    from .kernels.predict import predict_chunk_ahead
+    from .model import FMModel, run_predict
+
+    fitted = getattr(model, "model_", None)
+    if type(fitted) is FMModel:
+        run_predict(predict_chunk_ahead, as_fm_csr(X, fitted.dtype), X.shape[0], 1,
+                    fitted.dtype.type(fitted.intercept), fitted.coef, fitted.factors)
 
 
 def _share_adam_batches(model, target, dtype):
