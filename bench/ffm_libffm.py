@@ -44,7 +44,8 @@ def libffm_run(train_ffm, libffm, k, epochs, folder):
     command = [str(Path(libffm) / "ffm-train"), "-k", str(k), "-t", str(epochs), "-r", "0.2",
                "-l", "0.00002", "-s", "1", str(train_ffm), str(Path(folder) / "model")]
     start = time.perf_counter()
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command, check=True, capture_output=True, text=True,
+                         cwd=folder).stdout  # its binary cache goes to the working folder
     seconds = time.perf_counter() - start
     last = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()][-1]
     return seconds, float(last[1])
