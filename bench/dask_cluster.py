@@ -159,8 +159,8 @@ def random_steps(rng, n_features, k, touched):
     sends; float32 parameters, as a fit sends them)."""
     f = np.sort(rng.choice(n_features, touched, replace=False))
     rows = [rng.random(touched, np.float32), rng.random((touched, k), np.float32)]
-    return Steps(f, np.ones(touched, np.int64), np.full(touched, 0.5), *rows, *rows, touched,
-                 0.5, 0.0, np.zeros(1, np.float32), 0.0)
+    return Steps(f, np.ones(touched, np.int64), np.full((touched, k + 1), 0.5), *rows, *rows,
+                 touched, 0.5, 0.0, np.zeros(1, np.float32), 0.0)
 
 
 def combine_costs(n_features, k, touched, repeats=5):
@@ -351,7 +351,7 @@ def exchange_projection(counts, n_rows, k, row_seconds, measured, touched_measur
     ``EXCHANGE_SCALE`` times its rows per feature, one round per epoch before (the driver
     sends each partition its rows, gathers every partition's, combines them all) and after
     (a tree of combinations on the workers), and with the default rounds
-    (``local_steps="auto"``, an epoch after the first: at least 16 rounds of at most 100,000
+    (``local_steps="auto"``, an epoch after the first: at least 32 rounds of at most 100,000
     rows per partition, each sending and combining the rows its slices touch, by the tree),
     for ``PROJECTED_EXCHANGE_WORKERS``.
 

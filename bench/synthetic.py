@@ -41,3 +41,18 @@ def write_planted_file(path, n_bytes=None, *, n_rows=None, rows_per_chunk=500_00
             written += size
             chunk += 1
     return written
+
+
+def power_law_rows(n_rows, *, n_fields=4, width=2000, a=1.3, seed=0):
+    """``(X, y)``: one feature per field drawn with Zipf frequencies (``a``), y = a planted
+    k=4 FM (factors N(0, 0.3), weights N(0, 0.1)) plus noise N(0, 0.1): a few features in
+    most rows, most features in a few (the Dask tests' planted set, at any size)."""
+    rng, planted = np.random.default_rng(seed), np.random.default_rng(99)
+    factors = planted.normal(0, 0.3, (n_fields * width, 4))
+    coef = planted.normal(0, 0.1, n_fields * width)
+    columns = np.minimum(rng.zipf(a, (n_rows, n_fields)), width) - 1 + np.arange(n_fields) * width
+    X = sp.csr_matrix((np.ones(columns.size, np.float32), columns.ravel(),
+                       np.arange(0, columns.size + 1, n_fields)), shape=(n_rows, n_fields * width))
+    q = factors[columns].sum(axis=1)
+    pairs = 0.5 * ((q ** 2).sum(axis=1) - (factors[columns] ** 2).sum(axis=(1, 2)))
+    return X, coef[columns].sum(axis=1) + pairs + rng.normal(0, 0.1, n_rows)

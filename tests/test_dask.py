@@ -130,9 +130,10 @@ def power_law(n_rows, seed=0, n_fields=4, width=2000):
 
 
 def test_sgd_test_rmse_follows_one_process_epoch_by_epoch(client):
-    # 4 partitions, the default rounds (1000 rows, 1000, 1000 in the first epoch, then the
-    # whole partition): within 4 % after each epoch; one round per epoch lagged 9 %, and
-    # averaging the partitions' parameters 11 % to 19 % (with 250-row rounds).
+    # 4 partitions, the default rounds (32 an epoch) and rule: within the 2 % of the issue's
+    # figure after each epoch (0.84 %, 1.74 %, 1.48 % measured; bench/dask_rounds.py); one
+    # round per epoch lagged 12.8 %, the factors' shares unscaled or 16 rounds an epoch up to
+    # 7 % on larger sets of this kind, averaging the partitions' parameters 11 % to 19 %.
     X, y = power_law(15_000)
     train, test = (X[:12_000], y[:12_000]), (X[12_000:], y[12_000:])
     params = dict(n_factors=4, max_iter=3, eta0=0.05, reg_linear=1e-4, reg_factors=1e-4,
@@ -142,7 +143,7 @@ def test_sgd_test_rmse_follows_one_process_epoch_by_epoch(client):
         da.from_array(train[0], chunks=(3000, -1), asarray=False),
         da.from_array(train[1], chunks=3000), eval_set=test, client=client)
     ratio = np.array(dist.validation_scores_) / np.array(single.validation_scores_)
-    assert ratio.max() <= 1.04, ratio
+    assert ratio.max() <= 1.02, ratio
 
 
 def test_sgd_tasks_are_named_workers_warm_once_and_verbose_shows_a_bar(client, tmp_path, capsys,
@@ -199,21 +200,25 @@ def test_sgd_combines_parameters_by_rows_per_feature(client):
 
 
 def driver_combined(model, state, leaves, eta0):
-    """The partitions' steps combined at the driver, feature by feature from the rule of
-    docs/dask.md: summed steps weighted by (1 - (1 - a)^C) / sum_p (1 - (1 - a)^c_p)."""
+    """The partitions' steps combined at the driver, parameter by parameter from the rule of
+    docs/dask.md: summed steps weighted by (1 - (1 - a)^C) / sum_p (1 - (1 - a)^c_p), the
+    weight's a from its AdaGrad sum, a factor's from its own and the weight's, times 0.03."""
     model, state = model.copy(), copy.deepcopy(state)
     reached = lambda c, a: 1 - (1 - a) ** c  # noqa: E731
-    share = lambda acc: min(max(eta0 / np.sqrt(float(acc)), 1e-3), 0.5)  # noqa: E731
+    bounded = lambda a: min(max(a, 1e-3), 0.5)  # noqa: E731
     for f in np.unique(np.concatenate([u.features for u in leaves])):
         held = [(u, int(np.searchsorted(u.features, f))) for u in leaves if f in u.features]
-        a = share(state.acc_coef[f])
-        weight = (reached(sum(u.counts[i] for u, i in held), a)
-                  / sum(reached(u.counts[i], a) for u, i in held))
-        model.coef[f] += weight * sum(float(u.coef[i]) for u, i in held)
-        model.factors[f] += weight * sum(u.factors[i].astype(np.float64) for u, i in held)
+        acc_w = float(state.acc_coef[f])
+        shares = [bounded(eta0 / np.sqrt(acc_w))] + [
+            bounded(0.03 * eta0 * np.sqrt(float(acc_v)) / acc_w) for acc_v in state.acc_factors[f]]
+        weight = [reached(sum(u.counts[i] for u, i in held), a)
+                  / sum(reached(u.counts[i], a) for u, i in held) for a in shares]
+        model.coef[f] += weight[0] * sum(float(u.coef[i]) for u, i in held)
+        model.factors[f] += np.array(weight[1:]) * sum(u.factors[i].astype(np.float64)
+                                                       for u, i in held)
         state.acc_coef[f] += sum(u.acc_coef[i] for u, i in held)
         state.acc_factors[f] += sum(u.acc_factors[i] for u, i in held)
-    a = share(state.acc_intercept[0])
+    a = bounded(eta0 / np.sqrt(float(state.acc_intercept[0])))
     weight = (reached(sum(u.n_rows for u in leaves), a)
               / sum(reached(u.n_rows, a) for u in leaves))
     model.intercept += weight * sum(u.intercept for u in leaves)
@@ -286,7 +291,10 @@ def test_sgd_driver_sends_and_receives_at_most_the_model_per_round(client, monke
     fitted = FMModel(est.intercept_, est.coef_, est.factors_)
     model = sizeof(fitted) + sizeof(SGDState.initial(fitted))  # with its AdaGrad sums
     assert max(sent) <= model + 1000  # and the tasks' small arguments
-    assert max(sizeof(g) for g in rounds) <= 2 * model
+    n, k = fitted.factors.shape  # one sum of steps over every row of the model, at most
+    rows = Steps(np.arange(n), np.ones(n, np.int64), np.ones((n, k + 1)), fitted.coef,
+                 fitted.factors, fitted.coef, fitted.factors, 1, 1.0, 0.0, np.ones(1), 0.0)
+    assert max(sizeof(g) for g in rounds) <= sizeof(rows) + 1000
 
 
 def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):

@@ -283,7 +283,7 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     one process, and one that every partition takes to its minimum their average, and
     sends each partition the rows its next slice touches. Rounds of ``local_steps`` rows;
     by default (``"auto"``) they start at 1,000 rows and double while the model has seen
-    at least as many rows as a round holds, up to 100,000 per partition and a 16th of it,
+    at least as many rows as a round holds, up to 100,000 per partition and a 32nd of it,
     so that the test score per epoch follows single-machine SGD's (see the docs' Dask page
     for measured curves); ``None`` is one round per epoch, fewer exchanges but a model that
     lags.
@@ -303,7 +303,7 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
         Those of :class:`fmlearn.FMRegressor`, and:
     local_steps : int, "auto" or None, default="auto"
         Rows each partition trains on between two combinations of the model (SGD):
-        ``"auto"`` doubles them from 1,000 up to 100,000 or a 16th of the partition,
+        ``"auto"`` doubles them from 1,000 up to 100,000 or a 32nd of the partition,
         ``None`` takes all of them.
     checkpoint : str or path-like, default=None
         Model file written after every epoch of a cluster fit (:func:`fmlearn.save`),

@@ -27,16 +27,24 @@ from ._solver import DistributedSolver, add_rows, share, tree_sum
 # tracked one process alike on the synthetic set and on MovieLens; 0.0001 summed too much, 0.1
 # averaged too much.
 STEP_SHARE = 1e-3
+# A factor's share (parameter_shares) is scaled down from its AdaGrad estimate: while factors
+# grow from their small start, each row's step moves them by a share of their own size, which
+# steps in sequence compound and the partitions' cannot, so their steps are summed more than
+# the weights'. Measured with bench/dask_rounds.py (largest gap of the test RMSE per epoch to
+# one process's, power-law planted sets of 12,000 to 96,000 rows in 4 partitions, 32 rounds an
+# epoch): the estimate as it is 0.9-7.2 %, scaled by 0.1 1.4-3.7 %, by 0.03 0.8-1.7 %; summing
+# the factors' steps outright did as well on those sets but diverged on the 2-million-row set.
+FACTOR_SHARE_SCALE = 0.03
 # local_steps="auto" (see round_sizes): rounds that double from FIRST_ROUND_ROWS rows, at
 # most MAX_ROUND_ROWS rows and at least ROUNDS_PER_EPOCH rounds per epoch. Measured (test
 # RMSE per epoch against one process's, docs/dask.md): on the 2-million-row synthetic set in
 # 4 partitions, one round per epoch lagged 88 % after epoch 1 and 12 % after epoch 10, the
-# doubling alone 0.7 % after epoch 1 but 3.0 % later, capped at 100,000 rows 1.3 %, with 16
-# rounds per epoch 0.9 %; on a 12,000-row power-law set in 4 partitions (the tests'), 8
-# rounds per epoch 4.1 %, 16 2.5 %.
+# doubling alone 0.7 % after epoch 1 but 3.0 % later, capped at 100,000 rows 1.3 %; on the
+# power-law planted sets of bench/dask_rounds.py, 16 rounds an epoch lagged up to 7.5 % where
+# 32 stay within 1.7 %.
 FIRST_ROUND_ROWS = 1000
 MAX_ROUND_ROWS = 100_000
-ROUNDS_PER_EPOCH = 16
+ROUNDS_PER_EPOCH = 32
 
 
 @dataclass
@@ -82,7 +90,7 @@ def round_sizes(lengths, seen, local_steps):
     Examples
     --------
     >>> round_sizes([40_000, 40_000], 0, "auto")[:5], len(round_sizes([40_000] * 2, 0, "auto"))
-    ([1000, 1000, 2000, 2500, 2500], 18)
+    ([1000, 1000, 1250, 1250, 1250], 33)
     >>> len(round_sizes([3_200_000] * 2, 10**8, "auto")), round_sizes([5000, 4000], 0, 2000)
     (32, [2000, 2000, 1000])
     >>> round_sizes([40_000], 0, "auto")
@@ -114,8 +122,9 @@ class Steps:
     sends after a slice, and what two such sums add up to (:func:`add_steps`).
 
     Per touched feature: the rows holding it, ``covered`` (the sum over partitions of the
-    share of the way to its minimum their rows take it, :func:`covered`), the steps of its
-    parameters and the increments of their AdaGrad sums; the same for the intercept, by rows.
+    share of the way to its minimum their rows take each of its parameters, :func:`covered`
+    of :func:`parameter_shares`: its weight, then its k factors), the steps of its parameters
+    and the increments of their AdaGrad sums; the same for the intercept, by rows.
     """
 
     features: np.ndarray
@@ -148,7 +157,8 @@ def train_slice(s, rows, solver, seed):
              local_state.acc_factors.copy())
     loss = solver.epoch(local, s.X, s.y, s.sample_weight, local_state, np.random.default_rng(seed))
     n_rows = s.X.shape[0]
-    return Steps(s.features, s.counts, covered(s.counts, row_share(solver.eta0, start[4])),
+    return Steps(s.features, s.counts,
+                 covered(s.counts[:, None], parameter_shares(solver.eta0, start[4], start[5])),
                  local.coef - start[1], local.factors - start[2],
                  local_state.acc_coef - start[4], local_state.acc_factors - start[5], n_rows,
                  float(covered(n_rows, row_share(solver.eta0, start[3]))[0]),
@@ -166,7 +176,7 @@ def add_steps(a, b):
 
     Examples
     --------
-    >>> one = lambda f: Steps(np.array([f]), np.array([2]), np.array([0.5]), np.ones(1),
+    >>> one = lambda f: Steps(np.array([f]), np.array([2]), np.full((1, 3), 0.5), np.ones(1),
     ...                       np.ones((1, 2)), np.ones(1), np.ones((1, 2)), 2, 0.5, 1.0,
     ...                       np.ones(1), 0.1)
     >>> both = add_steps(one(3), one(3))
@@ -205,11 +215,30 @@ def row_share(eta0, acc):
     return np.clip(eta0 / np.sqrt(np.asarray(acc, dtype=np.float64)), STEP_SHARE, 0.5)
 
 
+def parameter_shares(eta0, acc_coef, acc_factors):
+    """The shares of the way to their minimum one row takes each feature's parameters: column
+    0 its weight's (:func:`row_share`), columns 1 to k its factors'. A factor's is its AdaGrad
+    step times its curvature, the mean of its squared gradient factor ``h^2`` (``x (q_f - v_f
+    x)``), estimated as ``acc_factors / acc_coef`` (both sums collect ``e^2`` times their own
+    ``h^2``, the weight's being 1), times ``FACTOR_SHARE_SCALE``, within ``row_share``'s bounds.
+
+    Examples
+    --------
+    >>> parameter_shares(0.05, np.array([100.0]), np.array([[1e4, 1.0]])).round(4).tolist()
+    [[0.005, 0.0015, 0.001]]
+    """
+    acc_coef = np.asarray(acc_coef, dtype=np.float64)
+    factors = FACTOR_SHARE_SCALE * eta0 * np.sqrt(np.asarray(acc_factors, dtype=np.float64))
+    return np.column_stack([row_share(eta0, acc_coef),
+                            np.clip(factors / acc_coef[:, None], STEP_SHARE, 0.5)])
+
+
 def apply_steps(model, state, steps, eta0=0.0):
     """Add the partitions' summed ``steps`` into ``model`` and ``state``; return their loss.
 
-    If each of ``c`` rows covers a share ``a`` (:func:`row_share` of the sums in ``state``,
-    for ``eta0``) of the way to a feature's minimum, they cover ``1 - (1 - a)**c`` of it:
+    If each of ``c`` rows covers a share ``a`` (:func:`parameter_shares` of the sums in
+    ``state``, for ``eta0``, one per parameter) of the way to a parameter's minimum, they
+    cover ``1 - (1 - a)**c`` of it:
     one process, over all the ``C = sum c_p`` rows, ``1 - (1 - a)**C``, and the partitions'
     summed steps, weighted by ``(1 - (1 - a)**C) / sum_p (1 - (1 - a)**c_p)``, as much.
     That is their sum (weight 1) for a feature few rows hold, as one process adds their
@@ -222,17 +251,18 @@ def apply_steps(model, state, steps, eta0=0.0):
     --------
     >>> model = FMModel(0.0, np.zeros(1), np.zeros((1, 1)))
     >>> state = SGDState(np.ones(1), np.full(1, 1e6), np.ones((1, 1)), np.zeros(1, np.int64))
-    >>> many = Steps(np.array([0]), np.array([2 * 10**5]), 2 * covered(10**5, np.array([1e-3])),
-    ...              np.ones(1), np.zeros((1, 1)), np.zeros(1), np.zeros((1, 1)), 2 * 10**5,
-    ...              1.0, 0.0, np.zeros(1), 0.0)
+    >>> many = Steps(np.array([0]), np.array([2 * 10**5]),
+    ...              2 * covered(10**5, np.full((1, 2), 1e-3)), np.ones(1), np.zeros((1, 1)),
+    ...              np.zeros(1), np.zeros((1, 1)), 2 * 10**5, 1.0, 0.0, np.zeros(1), 0.0)
     >>> _ = apply_steps(model, state, many)
     >>> round(model.coef[0].item(), 3)  # two partitions that each reach the minimum: averaged
     0.5
     """
     f = steps.features
-    weight = covered(steps.counts, row_share(eta0, state.acc_coef[f])) / steps.covered
-    model.coef[f] += (weight * steps.coef).astype(model.dtype)
-    model.factors[f] += (weight[:, None] * steps.factors).astype(model.dtype)
+    weight = covered(steps.counts[:, None], parameter_shares(
+        eta0, state.acc_coef[f], state.acc_factors[f])) / steps.covered
+    model.coef[f] += (weight[:, 0] * steps.coef).astype(model.dtype)
+    model.factors[f] += (weight[:, 1:] * steps.factors).astype(model.dtype)
     bias = covered(steps.n_rows, row_share(eta0, state.acc_intercept)) / steps.covered_rows
     model.intercept += float(bias[0] * steps.intercept)
     state.acc_intercept += steps.acc_intercept
@@ -248,7 +278,7 @@ class DaskSGD(DistributedSolver):
 
     ``local`` is the in-memory ``SGDSolver`` (one thread) each worker runs. An epoch is
     the rounds of :func:`round_sizes` (``local_steps`` rows, one round for None, or
-    ``"auto"``: doubling from 1000 rows, at most 100,000 and at least 16 rounds);
+    ``"auto"``: doubling from 1000 rows, at most 100,000 and at least 32 rounds);
     per round each partition gets the parameter rows its next slice touches, with their
     AdaGrad sums (or, when the partitions' rows would outnumber the model's, the model goes
     to the workers once and each task takes its rows there: the driver sends at most the
