@@ -9,11 +9,9 @@ from numba import njit
 from .._numba_cache import CACHE
 from .prefetch import prefetch_entry, prefetch_row
 
-# Non-zeros ahead whose weight and factors predict_chunk_ahead prefetches (as the SGD kernel's).
-PREFETCH_AHEAD = 8
 # Weights and factors of more bytes than this are scored with predict_chunk_ahead. Measured on
-# 10^6 synthetic rows, one thread (bench/predict_throughput.py): prefetching cost 17 % at 6.5 MB
-# and 3 % at 7.4 MB, and saved 23 % at 19.5 MB (k=16), 20 % at 25 MB and 37-42 % at 74-260 MB.
+# 10^6 synthetic rows, one thread: prefetching the next row cost 7-14 % at 1.9-7.4 MB, and
+# saved 12 % at 19.5 MB (k=16) and 36-47 % at 68-260 MB (10^6 features, k=16 and 64).
 PREFETCH_FROM_BYTES = 12 * 2**20
 
 
@@ -69,23 +67,16 @@ def predict_chunk(c, n_chunks, indptr, indices, data, intercept, coef, factors, 
 
 @njit(cache=CACHE, fastmath=True, nogil=True)
 def predict_chunk_ahead(c, n_chunks, indptr, indices, data, intercept, coef, factors, out):
-    """:func:`predict_chunk` that prefetches the weight and factors of the feature
-    ``PREFETCH_AHEAD`` non-zeros ahead, for parameters that do not fit in cache: their
-    misses overlap the arithmetic of the features before them."""
+    """:func:`predict_chunk` that prefetches the weights and factors of the next row's
+    features while it scores a row, for parameters that do not fit in cache: their misses
+    overlap the arithmetic. The same scores as :func:`predict_chunk`."""
     n_rows = indptr.shape[0] - 1
     chunk = (n_rows + n_chunks - 1) // n_chunks
-    first, stop = c * chunk, min(n_rows, (c + 1) * chunk)
+    stop = min(n_rows, (c + 1) * chunk)
     q = np.empty(factors.shape[1])
-    limit = indptr[stop] if stop > first else 0
-    for r in range(first, stop):
-        q[:] = 0
-        linear = float(intercept)
-        squares = 0.0
-        for p in range(indptr[r], indptr[r + 1]):
-            if p + PREFETCH_AHEAD < limit:
-                ahead = indices[p + PREFETCH_AHEAD]
-                prefetch_row(factors, ahead)
-                prefetch_entry(coef, ahead)
-            linear += float(coef[indices[p]]) * data[p]
-            squares += accumulate_factors(factors, indices[p], data[p], q)
-        out[r] = finish_score(linear, squares, q)
+    for r in range(c * chunk, stop):
+        if r + 1 < stop:
+            for p in range(indptr[r + 1], indptr[r + 2]):
+                prefetch_row(factors, indices[p])
+                prefetch_entry(coef, indices[p])
+        out[r] = score_row(indptr[r], indptr[r + 1], indices, data, intercept, coef, factors, q)
