@@ -92,14 +92,17 @@ def sgd_rows_sent(X, paths, local_steps, k, epochs):
     """Bytes of the parameter rows and AdaGrad sums (float32) the driver sends per SGD epoch,
     averaged over ``epochs``: those each round's slice of each partition touches."""
     parts = [X[rows] for rows in np.array_split(np.arange(X.shape[0]), len(paths))]
-    touched = 0
+    touched = {}  # rows touched per schedule of rounds (the later epochs share one)
+    total = 0
     for epoch in range(epochs):
-        sizes = round_sizes([p.shape[0] for p in parts], epoch * X.shape[0], local_steps)
-        for p in parts:
-            part = type("Part", (), {"X": p, "y": np.zeros(p.shape[0]),
-                                     "sample_weight": np.zeros(p.shape[0])})
-            touched += sum(s.features.shape[0] for s in make_slices(part, sizes))
-    return touched * (k + 1) * 4 * 2 / epochs
+        sizes = tuple(round_sizes([p.shape[0] for p in parts], epoch * X.shape[0], local_steps))
+        if sizes not in touched:
+            touched[sizes] = sum(
+                s.features.shape[0] for p in parts for s in make_slices(
+                    type("Part", (), {"X": p, "y": np.zeros(p.shape[0]),
+                                      "sample_weight": np.zeros(p.shape[0])}), list(sizes)))
+        total += touched[sizes]
+    return total * (k + 1) * 4 * 2 / epochs
 
 
 def run_case(client, name, params, train, test, paths, cluster_params=None):

@@ -19,7 +19,6 @@ is an ``FMRegressor`` fitted for one epoch on the first 100,000 rows, at k = 16 
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bandwidth_floor import bandwidth  # noqa: E402
-from common import load_frappe, spread, write_results  # noqa: E402
+from common import alternate, load_frappe, spread, write_results  # noqa: E402
 from synthetic import planted_rows  # noqa: E402
 
 from fmlearn import FMRegressor  # noqa: E402
@@ -46,17 +45,6 @@ def predict_bytes(X, k):
             "unique": rows + unique * 4 * (k + 1), "per_touch": rows + X.nnz * 4 * (k + 1)}
 
 
-def timed(calls, repeats):
-    """Seconds of each callable of ``calls`` (name -> call), ``repeats`` times in turn."""
-    seconds = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            seconds[name].append(time.perf_counter() - start)
-    return seconds
-
-
 def case(X, y, k, rates, repeats):
     """Throughput of ``predict`` and of the kernel alone at ``k`` factors, 1 and 2 threads,
     against the floors at the measured bandwidths ``rates`` (threads -> bytes per second)."""
@@ -69,7 +57,7 @@ def case(X, y, k, rates, repeats):
         calls[f"kernel_{t}"] = lambda t=t: model.predict_csr(rows, t, check=False)
     for call in calls.values():  # compiled and warm
         call()
-    seconds = timed(calls, repeats)
+    seconds = alternate(calls, repeats)[1]
     moved = predict_bytes(rows, k)
     out = {"n_factors": k, "bytes": moved}
     for name, times in seconds.items():

@@ -2,6 +2,7 @@
 import copy
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,9 @@ from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
 from fmlearn.model import FMModel
 from fmlearn.solvers.sgd import SGDSolver, SGDState
 from fmlearn.warmup import fit_kind
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from synthetic import power_law_rows  # noqa: E402  (the planted sets of bench/dask_rounds.py)
 
 ML_100K = Path(__file__).resolve().parents[2] / "shared/data/ml-100k"
 
@@ -115,26 +119,12 @@ def test_sgd_on_movielens_follows_the_single_machine_rmse_per_epoch(client, tmp_
     assert ratio.max() <= 1.02, ratio
 
 
-def power_law(n_rows, seed=0, n_fields=4, width=2000):
-    """Rows of one feature per field drawn with Zipf-like frequencies (a = 1.3), targets from a
-    planted FM: a few features in most rows, most features in a few."""
-    rng, planted = np.random.default_rng(seed), np.random.default_rng(99)
-    V = planted.normal(0, 0.3, (n_fields * width, 4))
-    w = planted.normal(0, 0.1, n_fields * width)
-    cols = np.minimum(rng.zipf(1.3, (n_rows, n_fields)), width) - 1 + np.arange(n_fields) * width
-    X = sp.csr_matrix((np.ones(cols.size, np.float32), cols.ravel(),
-                       np.arange(0, cols.size + 1, n_fields)), shape=(n_rows, n_fields * width))
-    q = V[cols].sum(axis=1)
-    pairs = 0.5 * ((q ** 2).sum(axis=1) - (V[cols] ** 2).sum(axis=(1, 2)))
-    return X, w[cols].sum(axis=1) + pairs + rng.normal(0, 0.1, n_rows)
-
-
 def test_sgd_test_rmse_follows_one_process_epoch_by_epoch(client):
     # 4 partitions, the default rounds (32 an epoch) and rule: within the 2 % of the issue's
     # figure after each epoch (0.84 %, 1.74 %, 1.48 % measured; bench/dask_rounds.py); one
     # round per epoch lagged 12.8 %, the factors' shares unscaled or 16 rounds an epoch up to
     # 7 % on larger sets of this kind, averaging the partitions' parameters 11 % to 19 %.
-    X, y = power_law(15_000)
+    X, y = power_law_rows(15_000)
     train, test = (X[:12_000], y[:12_000]), (X[12_000:], y[12_000:])
     params = dict(n_factors=4, max_iter=3, eta0=0.05, reg_linear=1e-4, reg_factors=1e-4,
                   init_std=0.05, random_state=0, tol=None)
