@@ -71,6 +71,13 @@ def write_results(name, payload, summary=()):
                        "machine": machine(), **payload, "summary": list(summary)})
 
 
+def kept_results(name):
+    """The cases in ``bench/results/<name>.json`` (none when it is absent), which a run of some
+    cases alone keeps."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text())["results"] if path.exists() else {}
+
+
 def spread(values):
     """``{"min", "median", "max"}`` of a list of numbers (timings on a noisy machine)."""
     return {"min": float(min(values)), "median": float(np.median(values)),

@@ -16,19 +16,12 @@ recommender set (power-law one-hot fields, planted FM) of 2 million rows by SGD;
 is also recorded after every epoch, to compare how fast the two converge. ``--sgd`` runs the
 two SGD cases alone and replaces them in the results file, keeping the others.
 
-``--exchange`` (alone, keeping the others): one round's exchange of the partitions' steps
-(100,000 touched rows each, k = 16) on LocalClusters of 2, 3 and 4 worker processes, every
-task sleeping 10 ms first (a simulated network hop), the driver gathering them all (a star) or
-the workers adding them pairwise (a tree); the projection of the epoch at 1 to 128 workers for
-the synthetic set at 100 times its rows per feature, fitted to those rounds.
+The exchange alone (star against tree) and its projection to 128 workers:
+``bench/dask_exchange.py``.
 
-``--projection`` recomputes that projection from the kept measurements (no cluster).
-
-    python bench/dask_cluster.py [--quick] [--sgd | --mcmc | --exchange | --projection]
+    python bench/dask_cluster.py [--quick] [--sgd | --mcmc]
 """
 import argparse
-import functools
-import json
 import sys
 import tempfile
 import time
@@ -41,26 +34,18 @@ from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, require, write_results  # noqa: E402
+from common import kept_results, require, write_results  # noqa: E402
+from dask_exchange import NETWORK_BYTES_PER_S, combine_costs  # noqa: E402
 from synthetic import planted_rows  # noqa: E402
 
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor  # noqa: E402
 from fmlearn.dask._mcmc import DaskMCMC  # noqa: E402
-from fmlearn.dask._sgd import (Steps, add_steps, apply_steps, make_slices,  # noqa: E402
-                               round_sizes)
-from fmlearn.dask._solver import tree_sum  # noqa: E402
+from fmlearn.dask._sgd import make_slices, round_sizes  # noqa: E402
 from fmlearn.io import dump_libsvm  # noqa: E402
-from fmlearn.model import FMModel  # noqa: E402
-from fmlearn.solvers.sgd import SGDState  # noqa: E402
 
 WORKERS = 2
-NETWORK_BYTES_PER_S = 1.25e9  # the projection's assumed driver link: 10 Gbit/s Ethernet
 PROJECTED_WORKERS = (2, 8, 32, 128)
-EXCHANGE_WORKERS = (2, 3, 4)  # worker processes this 2-core machine allows
-EXCHANGE_LATENCY = 0.01  # seconds each exchange task sleeps: a simulated network hop
-EXCHANGE_SCALE = 100  # the synthetic set at 100 times its rows per feature
-PROJECTED_EXCHANGE_WORKERS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 def movielens(name):
@@ -157,102 +142,11 @@ def run_case(client, name, params, train, test, paths, cluster_params=None):
     return result
 
 
-def random_steps(rng, n_features, k, touched):
-    """:class:`Steps` of ``touched`` random features of ``n_features`` (what one partition
-    sends; float32 parameters, as a fit sends them)."""
-    f = np.sort(rng.choice(n_features, touched, replace=False))
-    rows = [rng.random(touched, np.float32), rng.random((touched, k), np.float32)]
-    return Steps(f, np.ones(touched, np.int64), np.full((touched, k + 1), 0.5), *rows, *rows,
-                 touched, 0.5, 0.0, np.zeros(1, np.float32), 0.0)
-
-
-def combine_costs(n_features, k, touched, repeats=5):
-    """Seconds of one pairwise combination (``add_steps``) of two partitions' steps of
-    ``touched`` rows each, and of the driver applying one such sum (``apply_steps``); the
-    least of ``repeats``."""
-    rng = np.random.default_rng(0)
-    model = FMModel.initial(n_features, k, 0.1, np.float32, rng)
-    state = SGDState.initial(model)
-    a, b = random_steps(rng, n_features, k, touched), random_steps(rng, n_features, k, touched)
-    add, apply = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        both = add_steps(a, b)
-        add.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        apply_steps(model, state, both, 0.05)
-        apply.append(time.perf_counter() - start)
-    return min(add), min(apply)
-
-
 def combine_rate(n_features, k, touched):
     """Driver-side combination throughput of a star (every partition's rows added at the
     driver, then applied): touched parameter rows per second, 4 partitions."""
     add, apply = combine_costs(n_features, k, touched)
     return 4 * touched / (3 * add + apply)
-
-
-def with_latency(func, latency):
-    """``func`` run after ``latency`` seconds: a task that pays a network hop's latency."""
-    def slow(*args):
-        time.sleep(latency)
-        return func(*args)
-    slow.__name__ = func.__name__
-    return slow
-
-
-def exchange_round(client, workers, n_features, k, touched, latency, tree):
-    """Seconds and driver-gathered bytes of one round's exchange on ``workers`` partitions:
-    each makes its steps (a task paying ``latency``), then either the driver gathers them
-    all, adds them and applies the sum (a star) or the workers add them pairwise
-    (``tree_sum``, each combination a task paying ``latency``) and the driver gathers and
-    applies the root."""
-    model = FMModel.initial(n_features, k, 0.1, np.float32, np.random.default_rng(0))
-    state = SGDState.initial(model)
-    leaf = with_latency(random_steps, latency)
-    start = time.perf_counter()
-    leaves = [client.submit(leaf, np.random.default_rng(p), n_features, k, touched,
-                            pure=False) for p in range(workers)]
-    if tree:
-        steps = client.gather(tree_sum(client, leaves, with_latency(add_steps, latency),
-                                       "bench-combine"))
-        gathered = sizeof(steps)
-    else:
-        parts = client.gather(leaves)
-        gathered = sum(sizeof(p) for p in parts)
-        steps = functools.reduce(add_steps, parts)
-    apply_steps(model, state, steps, 0.05)
-    return time.perf_counter() - start, gathered
-
-
-def exchange_cases(n_features, k, touched, latency, repeats):
-    """Round seconds of the star and the tree on LocalClusters of 2, 3 and 4 worker
-    processes (one thread each), alternating, the median of ``repeats`` each."""
-    out = {}
-    for workers in EXCHANGE_WORKERS:
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
-            client.wait_for_workers(workers)
-            times = {"star": [], "tree": []}
-            for r in range(repeats + 1):
-                for shape in ("star", "tree"):
-                    seconds, gathered = exchange_round(client, workers, n_features, k, touched,
-                                                       latency, shape == "tree")
-                    if r:  # the first round of each shape warms up
-                        times[shape].append(seconds)
-                        out.setdefault(str(workers), {})[f"{shape}_driver_gathered_bytes"] = \
-                            gathered
-            for shape, values in times.items():
-                out[str(workers)][f"{shape}_round_seconds"] = float(np.median(values))
-        print(f"exchange, {workers} workers: star {out[str(workers)]['star_round_seconds']:.3f}"
-              f" s, tree {out[str(workers)]['tree_round_seconds']:.3f} s per round")
-    return out
-
-
-def touched_at(counts, n_rows, rows):
-    """Expected features a partition of ``rows`` rows touches, from the rows holding each
-    feature (``counts``) in a set of ``n_rows`` drawn alike: ``sum 1 - exp(-rows c / n)``."""
-    return float(np.sum(-np.expm1(-rows * counts / n_rows)))
 
 
 def projection(X, k, row_seconds, rate):
@@ -349,132 +243,12 @@ def mcmc_cases(quick):
     return results
 
 
-def exchange_projection(counts, n_rows, k, row_seconds, measured, touched_measured):
-    """Projected seconds per SGD epoch (one partition per worker) on the synthetic set at
-    ``EXCHANGE_SCALE`` times its rows per feature, one round per epoch before (the driver
-    sends each partition its rows, gathers every partition's, combines them all) and after
-    (a tree of combinations on the workers), and with the default rounds
-    (``local_steps="auto"``, an epoch after the first: at least 32 rounds of at most 100,000
-    rows per partition, each sending and combining the rows its slices touch, by the tree),
-    for ``PROJECTED_EXCHANGE_WORKERS``.
-
-    Compute: ``row_seconds`` per row over n / W rows. Send, both: W times the touched rows
-    over one link (before, the driver's; after, the model goes once to a worker, whose link
-    serves the W copies). The exchange: fitted to the measured rounds (``measured``, at
-    ``touched_measured`` rows per partition, scaled by the rows touched at W): the star (the
-    driver gathers, adds and applies) as ``a + b W``, the tree as ``a + b ceil(log2 W)``."""
-    n = EXCHANGE_SCALE * n_rows
-    link_row = 4 * (k + 1) * 2  # a parameter row and its AdaGrad sums, float32
-    w = np.array([int(x) for x in measured], dtype=np.float64)
-    star = np.polyfit(w, [measured[x]["star_round_seconds"] for x in measured], 1)
-    tree = np.polyfit(np.ceil(np.log2(w)), [measured[x]["tree_round_seconds"]
-                                            for x in measured], 1)
-    out = {"fit": {"star_seconds_per_worker": star[0], "star_seconds_fixed": star[1],
-                   "tree_seconds_per_level": tree[0], "tree_seconds_fixed": tree[1]}}
-    n_features = counts.shape[0]
-    for workers in PROJECTED_EXCHANGE_WORKERS:
-        touched = touched_at(counts, n_rows, n / workers)
-        scale = touched / touched_measured
-        compute = row_seconds * n / workers
-        send = workers * min(n_features, touched if workers * touched <= n_features
-                             else n_features) * link_row / NETWORK_BYTES_PER_S
-        before = (star[1] + star[0] * workers) * scale
-        after = (tree[1] + tree[0] * np.ceil(np.log2(workers))) * scale
-        sizes = round_sizes([n // workers] * workers, 10 * n, "auto")
-        round_touched = touched_at(counts, n_rows, sizes[0])
-        round_send = workers * min(n_features, round_touched) * link_row / NETWORK_BYTES_PER_S
-        round_exchange = (tree[1] + tree[0] * np.ceil(np.log2(workers))) * (
-            round_touched / touched_measured)
-        out[str(workers)] = {"touched_features_per_partition": touched,
-                             "compute_seconds": compute, "send_seconds": send,
-                             "exchange_seconds_before": before, "exchange_seconds_after": after,
-                             "epoch_seconds_before": compute + send + before,
-                             "epoch_seconds_after": compute + send + after,
-                             "auto_rounds": len(sizes), "auto_round_rows": sizes[0],
-                             "auto_touched_features_per_round": round_touched,
-                             "auto_send_seconds_per_round": round_send,
-                             "auto_exchange_seconds_per_round": round_exchange,
-                             "epoch_seconds_auto": compute + len(sizes) * (round_send
-                                                                           + round_exchange)}
-    return out
-
-
-def reprojected():
-    """The ``--exchange`` projection again from its kept measurements (``--projection``)."""
-    kept = kept_results("dask_cluster")
-    old = kept["exchange_synthetic_sgd"]
-    X, _ = planted_rows(2_000_000, n_features=100_000, seed=1)
-    counts = np.bincount(X.indices, minlength=X.shape[1])
-    row_seconds = old["projection"]["assumptions"]["compute_seconds_per_row"]
-    projected = exchange_projection(counts, X.shape[0], 16, row_seconds, old["measured"],
-                                    old["touched_rows_per_partition"])
-    for w in PROJECTED_EXCHANGE_WORKERS:
-        p = projected[str(w)]
-        print(f"projection x{EXCHANGE_SCALE}, {w} workers: one round {p['epoch_seconds_after']:.2f}"
-              f" s, auto {p['epoch_seconds_auto']:.2f} s ({p['auto_rounds']} rounds of "
-              f"{p['auto_round_rows']} rows)")
-    old["projection"] = {**old["projection"], **projected}
-    return {"exchange_synthetic_sgd": old}
-
-
-def exchange(quick):
-    """The ``--exchange`` measurement and projection (docs/dask.md)."""
-    latency = EXCHANGE_LATENCY
-    X, _ = planted_rows(2_000_000, n_features=100_000, seed=1)
-    counts = np.bincount(X.indices, minlength=X.shape[1])
-    touched = 20_000 if quick else 100_000
-    add, apply = combine_costs(X.shape[1], 16, touched)
-    measured = exchange_cases(X.shape[1], 16, touched, latency, 2 if quick else 5)
-    kept = kept_results("dask_cluster")
-    row_seconds = kept["projection_synthetic_sgd"]["assumptions"][
-        "measured_compute_seconds_per_row"]
-    projected = exchange_projection(counts, X.shape[0], 16, row_seconds, measured, touched)
-    for w in PROJECTED_EXCHANGE_WORKERS:
-        p = projected[str(w)]
-        print(f"projection x{EXCHANGE_SCALE}, {w} workers: before {p['epoch_seconds_before']:.2f}"
-              f" s, after {p['epoch_seconds_after']:.2f} s (compute {p['compute_seconds']:.2f}"
-              f", send {p['send_seconds']:.2f})")
-    return {"exchange_synthetic_sgd": {
-        "protocol": f"LocalCluster of 2, 3, 4 worker processes x 1 thread on a shared 2-core "
-                    f"machine; each partition's steps {touched} rows of 100,000 (k=16); every "
-                    f"task (a partition's steps, a pairwise combination) sleeps {latency} s "
-                    f"first, a simulated network hop; median of the rounds, star and tree "
-                    f"alternating",
-        "simulated_latency_seconds": latency, "touched_rows_per_partition": touched,
-        "add_steps_seconds": add, "apply_steps_seconds": apply,
-        "measured": measured,
-        "projection": {"rows": EXCHANGE_SCALE * X.shape[0],
-                       "assumptions": {"driver_link_bytes_per_s": NETWORK_BYTES_PER_S,
-                                       "compute_seconds_per_row": row_seconds},
-                       **projected}}}
-
-
-
-def kept_results(name):
-    """The cases in ``bench/results/<name>.json`` (none when it is absent), which a run of some
-    cases alone keeps."""
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text())["results"] if path.exists() else {}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--mcmc", action="store_true", help="the MCMC cases alone")
     parser.add_argument("--sgd", action="store_true", help="the SGD cases alone")
-    parser.add_argument("--exchange", action="store_true",
-                        help="the exchange's rounds (star and tree) and their projection alone")
-    parser.add_argument("--projection", action="store_true",
-                        help="the exchange's projection alone, from its kept measurements")
     args = parser.parse_args()
-    if args.projection:
-        write_results("dask_cluster", {"results": {**kept_results("dask_cluster"),
-                                                   **reprojected()}})
-        return
-    if args.exchange:  # the other cases as they were
-        name = "dask_cluster" + ("_quick" if args.quick else "")
-        write_results(name, {"results": {**kept_results(name), **exchange(args.quick)}})
-        return
     if args.mcmc:  # the other cases as they were
         name = "dask_cluster" + ("_quick" if args.quick else "")
         write_results(name, {"results": {**kept_results(name), **mcmc_cases(args.quick)}})

@@ -19,10 +19,10 @@ from common import RESULTS, machine, write_json
 
 SCRIPTS = ["frappe_sgd.py", "bayes_movielens.py", "bayes_frappe.py", "peers.py", "read_speed.py",
            "stream_file.py", "serve_load.py", "ffm.py", "hofm.py", "ranking_movielens.py",
-           "cli_libfm.py", "dask_cluster.py", "bandwidth_floor.py", "scaling.py", "defaults.py",
-           "cli_startup.py", "cold_start.py", "ctr.py", "movielens_relations.py",
-           "movielens_ordinal.py", "movielens_vb.py", "topn.py", "threads_used.py",
-           "neural.py"]
+           "cli_libfm.py", "dask_cluster.py", "dask_exchange.py", "bandwidth_floor.py",
+           "scaling.py", "defaults.py", "cli_startup.py", "cold_start.py", "ctr.py",
+           "movielens_relations.py", "movielens_ordinal.py", "movielens_vb.py", "topn.py",
+           "threads_used.py", "neural.py"]
 
 
 def figure(value, digits=4):

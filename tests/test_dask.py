@@ -22,9 +22,10 @@ from fmlearn import FMClassifier, FMRegressor, load
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor
 from fmlearn.dask import _estimators as dask_estimators
 from fmlearn.dask._data import Partition
+from fmlearn.dask import _sgd
 from fmlearn.dask._sgd import (Steps, add_steps, apply_steps, compact, make_slices,
                                train_slice)
-from fmlearn.dask._solver import tree_sum
+from fmlearn.dask._solver import tree_share, tree_sum
 from fmlearn.io import dump_ffm, dump_libsvm, dump_recordio
 from fmlearn.model import FMModel
 from fmlearn.solvers.sgd import SGDSolver, SGDState
@@ -259,7 +260,7 @@ def test_sgd_driver_sends_and_receives_at_most_the_model_per_round(client, monke
     submit, gather = client.submit, client.gather
 
     def counted_submit(func, *args, key=None, **kwargs):
-        if func.__name__ in ("_pass", "train_slice", "train_from_model"):
+        if func.__name__ in ("_pass", "train_slice", "train_from_rows"):
             sent[-1] += sum(sizeof(a) for a in args if not hasattr(a, "key"))
         return submit(func, *args, key=key, **kwargs)
 
@@ -280,11 +281,53 @@ def test_sgd_driver_sends_and_receives_at_most_the_model_per_round(client, monke
     assert len(rounds) == (1 if local_steps is None else 20)
     fitted = FMModel(est.intercept_, est.coef_, est.factors_)
     model = sizeof(fitted) + sizeof(SGDState.initial(fitted))  # with its AdaGrad sums
-    assert max(sent) <= model + 1000  # and the tasks' small arguments
-    n, k = fitted.factors.shape  # one sum of steps over every row of the model, at most
+    n, k = fitted.factors.shape
+    assert max(sent) <= model + 4 * n + 1000  # the rows' ids; the tasks' small arguments
+    # one sum of steps over every row of the model, at most
     rows = Steps(np.arange(n), np.ones(n, np.int64), np.ones((n, k + 1)), fitted.coef,
                  fitted.factors, fitted.coef, fitted.factors, 1, 1.0, 0.0, np.ones(1), 0.0)
     assert max(sizeof(g) for g in rounds) <= sizeof(rows) + 1000
+
+
+def test_tree_share_puts_one_copy_on_each_worker_by_doubling(client):
+    # Each worker gets a copy made on it; the driver uploads one (level 0), the rest are
+    # copies made from copies: three homes (two workers and an unknown one) in two levels.
+    workers = sorted(client.scheduler_info()["workers"])
+    value = np.arange(1000.0)
+    with get_task_stream(client) as stream:
+        copies = tree_share(client, workers * 3 + [None], "test-send", value, "rows")
+        client.gather(list(copies.values()))
+    assert set(copies) == {*workers, None}
+    ran_on = {t["key"]: t["worker"] for t in stream.data}
+    for worker in workers:
+        assert ran_on[copies[worker].key] == worker
+        got, label = copies[worker].result()
+        np.testing.assert_array_equal(got, value)
+        assert label == "rows"
+    levels = sorted(t["key"].split("-")[2] for t in stream.data)  # test-send-{level}-...
+    assert levels == ["0", "1", "2"]  # one upload; a copy of it; a third home at level 2
+
+
+@pytest.mark.parametrize("local_steps", [None, 50])
+def test_sgd_rows_sent_by_tree_give_the_model_of_rows_sent_by_the_driver(client, monkeypatch,
+                                                                           local_steps):
+    # Whether the round's parameter rows go to each partition from the driver or down the
+    # tree as one union, the partitions train on the same rows: the same model, bit for bit.
+    X, y = one_hot(600)
+    fitted = []
+    for tree in (False, True):
+        monkeypatch.setattr(_sgd, "by_tree", lambda *args, tree=tree: tree)
+        with get_task_stream(client) as stream:
+            est = DaskFMRegressor(n_factors=3, max_iter=2, random_state=0, tol=None,
+                                  local_steps=local_steps).fit(
+                da.from_array(X.toarray(), chunks=(150, -1)), da.from_array(y, chunks=150),
+                client=client)
+        sent = {key_split(t["key"]) for t in stream.data}
+        assert ("fmlearn-sgd-send" in sent) == tree
+        fitted.append(est)
+    np.testing.assert_array_equal(fitted[0].coef_, fitted[1].coef_)
+    np.testing.assert_array_equal(fitted[0].factors_, fitted[1].factors_)
+    assert fitted[0].intercept_ == fitted[1].intercept_
 
 
 def test_checkpoint_resumes_as_one_long_fit(client, tmp_path):
@@ -329,6 +372,8 @@ def test_checkpoint_of_other_data_is_refused_naming_both(client, tmp_path):
 
 
 def test_a_killed_worker_costs_a_retry_not_the_fit(tmp_path):
+    # 4 partitions that each touch all 90 features on 2 workers: the rounds' rows go down the
+    # tree (_sgd.by_tree), whose copies prefer a worker that is about to die.
     X, y = one_hot(20_000)
     paths = shards(tmp_path, X, y, 4)
     path = tmp_path / "model.fm"

@@ -10,7 +10,6 @@ it in each partition and its AdaGrad sum (summed where each partition's steps ar
 averaged where each partition alone reaches the feature's minimum), the intercept's likewise
 by rows, and the AdaGrad sums moved by the squared gradients of all partitions.
 """
-import copy
 import operator
 from dataclasses import dataclass
 from uuid import uuid4
@@ -20,7 +19,7 @@ import scipy.sparse as sp
 
 from ..model import FMModel
 from ..solvers.sgd import SGDState
-from ._solver import DistributedSolver, add_rows, share, tree_sum
+from ._solver import DistributedSolver, add_rows, tree_share, tree_sum
 
 # The least share of the way to its minimum a parameter is taken to cover per row holding it
 # (see row_share). Measured as the only share (docs/dask.md): with 0.0005 to 0.003 the cluster
@@ -165,10 +164,48 @@ def train_slice(s, rows, solver, seed):
                  local.intercept - start[0], local_state.acc_intercept - start[3], loss)
 
 
-def train_from_model(s, shared, solver, seed):
-    """:func:`train_slice` from the rows of slice ``s`` of ``shared = (model, state)``, the
-    whole model and AdaGrad sums (left as they are)."""
-    return train_slice(s, compact(*shared, s.features), solver, seed)
+def train_from_rows(s, shared, solver, seed):
+    """:func:`train_slice` from the rows of slice ``s`` in ``shared = (ids, model, state)``,
+    the parameter rows and AdaGrad sums of the sorted features ``ids`` (left as they are)."""
+    ids, model, state = shared
+    return train_slice(s, compact(model, state, np.searchsorted(ids, s.features)), solver, seed)
+
+
+def union(features, n_features):
+    """The sorted ids in any of the arrays ``features`` (ids below ``n_features``).
+
+    Examples
+    --------
+    >>> union([np.array([4, 1]), np.array([1, 2])], 6).tolist()
+    [1, 2, 4]
+    """
+    mask = np.zeros(n_features, dtype=bool)
+    for f in features:
+        mask[f] = True
+    return np.flatnonzero(mask).astype(np.min_scalar_type(max(n_features - 1, 0)))
+
+
+def by_tree(touched, ids, homes, n_features):
+    """Whether a round sends its parameter rows by ``_solver.tree_share`` (the rows of the
+    union ``ids`` of all partitions' ``touched`` features, doubled from worker to worker)
+    rather than each partition its own rows from the driver: when the rows down the tree's
+    slowest path (the upload and ``ceil(log2 W)`` levels for the ``W`` workers of ``homes``,
+    each the union) are fewer than the driver's link would carry alone, or the partitions'
+    rows outnumber twice the model's (the driver holds O(model)).
+
+    Examples
+    --------
+    >>> t = [np.arange(60), np.arange(40, 100)]  # 120 rows, 100 in the union
+    >>> by_tree(t, union(t, 100), ["a", "b"], 1000)  # 120 rows against 2 levels of 100
+    False
+    >>> by_tree(t * 4, union(t, 100), list("abcdefgh"), 1000)  # 480 against 4 levels of 100
+    True
+    >>> by_tree(t * 2, union(t, 100), ["a", "b", "c", "d"], 100)  # 240 rows: over twice 100
+    True
+    """
+    rows = sum(t.shape[0] for t in touched)
+    levels = 1 + (len(set(homes)) - 1).bit_length()
+    return rows > min(2 * n_features, levels * ids.shape[0])
 
 
 def add_steps(a, b):
@@ -293,27 +330,30 @@ class DaskSGD(DistributedSolver):
     _epochs: int = 0
 
     def slices(self, data, sizes):
-        """Futures of each slice of each partition (rounds of ``sizes`` rows) and the
-        features of each slice, built once per ``data`` and ``sizes``. A future per slice,
-        not per partition: a round's task that runs on another worker than its partition's
-        fetches its slice, not the partition."""
+        """Futures of each slice of each partition (rounds of ``sizes`` rows), the
+        features of each slice and the worker holding each partition's slices, built once
+        per ``data`` and ``sizes``. A future per slice, not per partition: a round's task
+        that runs on another worker than its partition's fetches its slice, not the
+        partition."""
         if self._slices is None or self._slices[0] is not data or self._slices[1] != sizes:
             client = data.client
             token = uuid4().hex
             lists = [client.submit(make_slices, p, sizes, key=f"fmlearn-sgd-slices-{i}-{token}")
                      for i, p in enumerate(data.parts)]
             features = client.gather([client.submit(slice_features, s) for s in lists])
+            who = client.who_has(lists)
+            homes = [(who.get(s.key) or [None])[0] for s in lists]
             slices = [[client.submit(operator.getitem, s, r, key=f"fmlearn-sgd-slice-{i}-{r}-"
                                      f"{token}") for r in range(len(f))]
                       for i, (s, f) in enumerate(zip(lists, features))]
-            self._slices = (data, sizes, slices, features)
+            self._slices = (data, sizes, slices, features, homes)
         return self._slices[2:]
 
     def run_epoch(self, model, data, state, rng):
         client = data.client
         sizes = round_sizes([p["n_rows"] for p in data.summaries], int(state.step[0]),
                             self.local_steps)
-        slices, features = self.slices(data, sizes)
+        slices, features, homes = self.slices(data, sizes)
         self._epochs += 1
         token = uuid4().hex
         total = 0.0
@@ -321,11 +361,15 @@ class DaskSGD(DistributedSolver):
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
             parts = [p for p in range(len(slices)) if r < len(features[p])]
-            if sum(features[p][r].shape[0] for p in parts) > model.n_features:
-                train = train_from_model  # the model once: at most the model per round
-                rows = [share(client, model.copy(), copy.deepcopy(state))] * len(parts)
+            touched = [features[p][r] for p in parts]
+            ids = union(touched, model.n_features)
+            if by_tree(touched, ids, [homes[p] for p in parts], model.n_features):
+                copies = tree_share(client, [homes[p] for p in parts],
+                                    f"fmlearn-sgd-send-{self._epochs}-{r}", ids,
+                                    *compact(model, state, ids))
+                train, rows = train_from_rows, [copies[homes[p]] for p in parts]
             else:
-                train, rows = train_slice, [compact(model, state, features[p][r]) for p in parts]
+                train, rows = train_slice, [compact(model, state, t) for t in touched]
             futures = [client.submit(train, slices[p][r], rows_p, self.local, int(seeds[p]),
                                      key=f"fmlearn-sgd-round-{self._epochs}-{r}-{p}-{token}")
                        for p, rows_p in zip(parts, rows)]

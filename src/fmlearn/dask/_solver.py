@@ -31,6 +31,38 @@ def _pass(*values):
     return values
 
 
+def _same(value):
+    return value
+
+
+def tree_share(client, homes, name, *values):
+    """Futures of ``values`` on each worker of ``homes`` (addresses; None for unknown),
+    sent by doubling: the driver uploads one copy (:func:`share`) to the first worker, then
+    at each level every worker holding a copy passes it to one that has none, so ``W``
+    workers have it after ``ceil(log2 W)`` levels, the driver sends it once and no link
+    carries more than one copy per level. The copies prefer their worker but may run on
+    another (a worker that died is no obstacle). Tasks are named ``{name}-{level}-{i}-...``.
+    Returns ``{address: future}``.
+    """
+    token = uuid4().hex
+    workers = list(dict.fromkeys(homes))
+    copies = {workers[0]: client.submit(_pass, *values, pure=False, key=f"{name}-0-0-{token}",
+                                        **_on(workers[0]))}
+    level = 0
+    while len(copies) < len(workers):
+        level += 1
+        holders = list(copies)
+        for i, (source, target) in enumerate(zip(holders, workers[len(holders):])):
+            copies[target] = client.submit(_same, copies[source], key=f"{name}-{level}-{i}-"
+                                           f"{token}", **_on(target))
+    return copies
+
+
+def _on(worker):
+    """Dask's arguments preferring ``worker`` (anywhere if None)."""
+    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+
+
 def model_rows(client, model, touched):
     """What each partition gets of ``model``: ``(ids, rows, n_features)``, the parameter
     rows of the features ``touched[p]`` its rows hold, or, when those rows together would
