@@ -41,7 +41,7 @@ from synthetic import planted_rows  # noqa: E402
 from fmlearn import FMClassifier, FMRegressor  # noqa: E402
 from fmlearn.dask import DaskFMClassifier, DaskFMRegressor  # noqa: E402
 from fmlearn.dask._mcmc import DaskMCMC  # noqa: E402
-from fmlearn.dask._sgd import make_slices, round_sizes  # noqa: E402
+from fmlearn.dask._sgd import by_tree, make_slices, round_sizes, union  # noqa: E402
 from fmlearn.io import dump_libsvm  # noqa: E402
 
 WORKERS = 2
@@ -75,18 +75,26 @@ def outgoing_bytes(client):
 
 def sgd_rows_sent(X, paths, local_steps, k, epochs):
     """Bytes of the parameter rows and AdaGrad sums (float32) the driver sends per SGD epoch,
-    averaged over ``epochs``: those each round's slice of each partition touches."""
+    averaged over ``epochs``: per round, those each partition's slice touches, or their union
+    where the round sends it down the tree (``_sgd.by_tree``, the partitions spread over the
+    ``WORKERS`` workers in turn)."""
     parts = [X[rows] for rows in np.array_split(np.arange(X.shape[0]), len(paths))]
-    touched = {}  # rows touched per schedule of rounds (the later epochs share one)
+    homes = [p % WORKERS for p in range(len(parts))]
+    sent = {}  # rows sent per schedule of rounds (the later epochs share one)
     total = 0
     for epoch in range(epochs):
         sizes = tuple(round_sizes([p.shape[0] for p in parts], epoch * X.shape[0], local_steps))
-        if sizes not in touched:
-            touched[sizes] = sum(
-                s.features.shape[0] for p in parts for s in make_slices(
-                    type("Part", (), {"X": p, "y": np.zeros(p.shape[0]),
-                                      "sample_weight": np.zeros(p.shape[0])}), list(sizes)))
-        total += touched[sizes]
+        if sizes not in sent:
+            slices = [make_slices(type("Part", (), {"X": p, "y": np.zeros(p.shape[0]),
+                                                    "sample_weight": np.zeros(p.shape[0])}),
+                                  list(sizes)) for p in parts]
+            sent[sizes] = 0
+            for r in range(max(map(len, slices))):
+                touched = [s[r].features for s in slices if r < len(s)]
+                ids = union(touched, X.shape[1])
+                sent[sizes] += ids.shape[0] if by_tree(touched, ids, homes, X.shape[1]) \
+                    else sum(t.shape[0] for t in touched)
+        total += sent[sizes]
     return total * (k + 1) * 4 * 2 / epochs
 
 
