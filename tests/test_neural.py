@@ -13,6 +13,7 @@ from fmlearn.neural import (AFMClassifier, AFMRegressor, CFMClassifier,  # noqa:
                             IFMClassifier, IFMRegressor, NeuralFFMClassifier, NeuralFFMRegressor,
                             NeuralFMClassifier, NeuralFMRegressor, NFMClassifier, NFMRegressor)
 from fmlearn.neural._base import resolve_device, torch_threads  # noqa: E402
+from fmlearn.neural._data import Batches, field_slots  # noqa: E402
 from fmlearn.neural._modules import (AFMNet, CFMNet, DeepFMNet, FFMNet, FMNet,  # noqa: E402
                                      IFMNet, NFMNet)
 
@@ -209,7 +210,7 @@ def test_cfm_forward_matches_xin(groups):
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("make", [
+NETWORKS = [
     lambda: (FMNet(6, 3, sparse=False, init_std=0.5), False),
     lambda: (IFMNet(6, 2, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), True),
     lambda: (CFMNet(6, 2, 4, 2, 0.0, None, 3, sparse=False, init_std=0.5), True),
@@ -218,7 +219,10 @@ def test_cfm_forward_matches_xin(groups):
     lambda: (NFMNet(6, 3, (4,), (0.0, 0.0), True, sparse=False, init_std=0.5), False),
     lambda: (DeepFMNet(6, 2, 3, (4,), 0.0, sparse=False, init_std=0.5), True),
     lambda: (AFMNet(6, 2, 3, 4, 0.0, sparse=False, init_std=0.5), True),
-    lambda: (FFMNet(6, 2, 3, sparse=False, init_std=0.5), True)])
+    lambda: (FFMNet(6, 2, 3, sparse=False, init_std=0.5), True)]
+
+
+@pytest.mark.parametrize("make", NETWORKS)
 def test_gradients_match_finite_differences(make):
     net, slots = make()
     net = net.double().train()
@@ -239,6 +243,41 @@ def test_gradients_match_finite_differences(make):
 
     with torch_threads(1):  # as the estimators run; several threads only slow tiny networks
         assert torch.autograd.gradcheck(f, values, eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", NETWORKS)
+def test_values_none_is_every_value_one(make):
+    # One-hot batches come without values (Batches gives None): the same scores and
+    # gradients as values of 1, without the products.
+    net, slots = make()
+    net = net.double().eval()
+    if slots:
+        ids = torch.tensor([[0, 3, 1], [1, 5, 2], [2, 4, 0]])[:, :2 if slots is True else slots]
+        rest, ones = (), torch.ones(ids.shape, dtype=torch.float64)
+    else:
+        ids, rest = torch.tensor([0, 2, 1, 3, 5, 4, 2]), (torch.tensor([0, 0, 1, 1, 1, 2, 2]), 3)
+        ones = torch.ones(7, dtype=torch.float64)
+    grads = []
+    for values in (ones, None):
+        net.zero_grad()
+        out = net(ids, values, *rest)
+        out.sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in net.parameters()
+                                     if p.grad is not None]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=0, atol=0)
+    for a, b in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(a, b, rtol=1e-15, atol=1e-15)
+
+
+def test_batches_of_one_hot_rows_carry_no_values():
+    X = sp.csr_matrix(np.array([[1.0, 0, 1], [0, 1, 1]], dtype=np.float32))
+    (bag, _), = Batches(X, np.arange(2)).cut(2, "cpu")
+    (slot, _), = Batches(X, np.arange(2), slots=field_slots(X, np.array([0, 0, 1]), 2)).cut(
+        2, "cpu")
+    assert bag[1] is None and slot[1] is None
+    X.data[0] = 2.0  # one value that is not 1: all of them travel
+    (bag, _), = Batches(X, np.arange(2)).cut(2, "cpu")
+    assert bag[1].tolist() == [2.0, 1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("cls,kw", [

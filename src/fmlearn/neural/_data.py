@@ -50,7 +50,7 @@ def field_slots(X: sp.csr_matrix, fields: np.ndarray, n_fields: int
 class Batches:
     """The rows of ``X`` (and targets, weights) in a given order, cut into mini-batches of
     tensors: ``(indices, values, rows, n_rows)`` for bag models, ``(ids, values)`` for field
-    models (``slots`` given).
+    models (``slots`` given); ``values`` None when every value is 1.
 
     Examples
     --------
@@ -66,23 +66,42 @@ class Batches:
         self.n = len(order)
         self.arrays = [torch.from_numpy(np.ascontiguousarray(a[order])) for a in arrays]
         if slots is not None:
-            self.slots = tuple(torch.from_numpy(np.ascontiguousarray(s[order])) for s in slots)
+            ids, values = slots
+            self.slots = (torch.from_numpy(np.ascontiguousarray(ids[order])),
+                          _values(np.ascontiguousarray(values[order])))
             return
         self.slots = None
         Xo = X[order] if not np.array_equal(order, np.arange(X.shape[0])) else X
         self.indptr = Xo.indptr.astype(np.int64)
         self.indices = torch.from_numpy(Xo.indices.astype(np.int64))
-        self.values = torch.from_numpy(Xo.data)
+        self.values = _values(Xo.data)
 
     def cut(self, batch_size: int, device: torch.device | str):
         """Yield ``(inputs, arrays)`` per batch, both tuples of tensors on ``device``."""
         for a in range(0, self.n, batch_size):
             b = min(a + batch_size, self.n)
             if self.slots is not None:
-                inputs = tuple(s[a:b].to(device) for s in self.slots)
+                inputs = tuple(_part(t, a, b, device) for t in self.slots)
             else:
                 s, e = self.indptr[a], self.indptr[b]
                 rows = np.repeat(np.arange(b - a, dtype=np.int64), np.diff(self.indptr[a:b + 1]))
-                inputs = (self.indices[s:e].to(device), self.values[s:e].to(device),
+                inputs = (self.indices[s:e].to(device), _part(self.values, s, e, device),
                           torch.from_numpy(rows).to(device), b - a)
             yield inputs, tuple(t[a:b].to(device) for t in self.arrays)
+
+
+def _values(values: np.ndarray) -> torch.Tensor | None:
+    """The entries' values as a tensor, or None when every one is 1 (one-hot rows: the
+    networks skip the product).
+
+    Examples
+    --------
+    >>> _values(np.ones(3, np.float32)) is None, _values(np.array([1.0, 2.0])).tolist()
+    (True, [1.0, 2.0])
+    """
+    return None if (values == 1).all() else torch.from_numpy(values)
+
+
+def _part(tensor: torch.Tensor | None, a: int, b: int, device) -> torch.Tensor | None:
+    """``tensor[a:b]`` on ``device`` (None stays None)."""
+    return None if tensor is None else tensor[a:b].to(device)

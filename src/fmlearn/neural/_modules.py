@@ -1,7 +1,8 @@
 """The networks, as torch modules over the mini-batches of :mod:`fmlearn.neural._data`.
 
 Bag models take ``(indices, values, rows, n_rows)``, field models ``(ids, values)`` of
-shape ``(batch, n_fields)``; each returns one score per row (before the link).
+shape ``(batch, n_fields)``; ``values`` None means every value is 1 (one-hot rows, spared a
+product forward and backward). Each returns one score per row (before the link).
 """
 from __future__ import annotations
 
@@ -11,9 +12,24 @@ import torch
 from torch import nn
 
 
+def _times(e, values):
+    """``e`` (entries first, then any dimensions) times each entry's value; ``values`` None:
+    every value is 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _times(torch.ones(2, 3), torch.tensor([2.0, 3.0]))[:, 0].tolist(), _times(1.0, None)
+    ([2.0, 3.0], 1.0)
+    """
+    if values is None:
+        return e
+    return e * values.reshape(values.shape + (1,) * (e.dim() - values.dim()))
+
+
 def _bag_sums(emb: nn.Embedding, indices, values, rows, n_rows):
     """Per row, ``sum_i v_i x_i`` and ``sum_i (v_i x_i)^2`` over its stored entries."""
-    e = emb(indices) * values[:, None]
+    e = _times(emb(indices), values)
     s = e.new_zeros(n_rows, e.shape[1]).index_add_(0, rows, e)
     s2 = e.new_zeros(n_rows, e.shape[1]).index_add_(0, rows, e * e)
     return s, s2
@@ -29,11 +45,11 @@ class _Linear(nn.Module):
         nn.init.zeros_(self.weight.weight)
 
     def bags(self, indices, values, rows, n_rows):
-        w = self.weight(indices)[:, 0] * values
+        w = _times(self.weight(indices)[:, 0], values)
         return self.bias + w.new_zeros(n_rows).index_add_(0, rows, w)
 
     def slots(self, ids, values):
-        return self.bias + (self.weight(ids)[..., 0] * values).sum(1)
+        return self.bias + _times(self.weight(ids)[..., 0], values).sum(1)
 
 
 def _embedding(n_features: int, n_factors: int, sparse: bool, init_std: float) -> nn.Embedding:
@@ -147,7 +163,7 @@ class DeepFMNet(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
 
     def forward(self, ids, values):
-        e = self.factors(ids) * values[..., None]
+        e = _times(self.factors(ids), values)
         s = e.sum(1)
         fm = self.linear.slots(ids, values) + 0.5 * (s * s - (e * e).sum(1)).sum(1)
         return fm + self.mlp(e.flatten(1))[:, 0]
@@ -182,7 +198,7 @@ class AFMNet(nn.Module):
         return [self.linear.weight, self.factors]
 
     def forward(self, ids, values):
-        e = self.factors(ids) * values[..., None]
+        e = _times(self.factors(ids), values)
         # the pairs i < j, i-major: slices and a concatenation (whose backward is cheap)
         pairs = torch.cat([e[:, i:i + 1] * e[:, i + 1:] for i in range(e.shape[1] - 1)]
                           or [e[:, :0]], 1)
@@ -218,7 +234,7 @@ class FFMNet(nn.Module):
 
     def forward(self, ids, values):
         e = self.factors(ids).view(*ids.shape, self.n_fields, self.n_factors)
-        e = e * values[..., None, None]
+        e = _times(e, values)
         dots = (e * e.transpose(1, 2)).sum(-1)          # [a, b]: <v_{a's feature, b}, v_{b's, a}>
         pairs = (dots.sum((1, 2)) - dots.diagonal(dim1=1, dim2=2).sum(1)) / 2
         return self.linear.slots(ids, values) + pairs
@@ -258,12 +274,12 @@ class IFMNet(nn.Module):
         nn.init.zeros_(self.fen[-1].weight)
 
     def forward(self, ids, values):
-        e = self.factors(ids) * values[..., None]
+        e = _times(self.factors(ids), values)
         m = ids.shape[1] * torch.softmax(self.fen(e.flatten(1)), dim=1)   # (batch, n_fields)
         e = e * m[..., None]
         s = e.sum(1)
         pooled = self.dropout(0.5 * (s * s - (e * e).sum(1)))
-        linear = self.linear.bias + (self.linear.weight(ids)[..., 0] * values * m).sum(1)
+        linear = self.linear.bias + (_times(self.linear.weight(ids)[..., 0], values) * m).sum(1)
         return linear + pooled.sum(1)
 
 
@@ -321,7 +337,7 @@ class CFMNet(nn.Module):
         return [self.linear.weight, self.factors]
 
     def forward(self, ids, values):
-        e = self.factors(ids) * values[..., None]                          # (batch, fields, k)
+        e = _times(self.factors(ids), values)                          # (batch, fields, k)
         if self.attention is not None:
             logits = self.attention(e)[..., 0][:, None, :]                  # (batch, 1, fields)
             weights = torch.softmax(logits.masked_fill(~self.members, -torch.inf), dim=2)
