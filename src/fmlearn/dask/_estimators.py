@@ -326,7 +326,7 @@ class DaskFMRegressor(_ClusterFit, FMRegressor):
     >>> y = X[:, 0] + 2 * X[:, 1] * X[:, 2]
     >>> with LocalCluster(n_workers=2, processes=False, dashboard_address=None) as cluster, \\
     ...         Client(cluster) as client:
-    ...     reg = DaskFMRegressor(n_factors=4, solver="als", max_iter=20, reg_linear=0.1,
+    ...     reg = DaskFMRegressor(n_factors=4, solver="als", max_iter=5, reg_linear=0.1,
     ...                           reg_factors=0.1, random_state=0)
     ...     reg = reg.fit(X, y)
     ...     rmse = float(np.sqrt(((reg.predict(X) - y) ** 2).mean().compute()))
@@ -351,7 +351,7 @@ class DaskFMClassifier(_ClusterFit, FMClassifier):
     >>> liked = (frame[0] + frame[1] * frame[2]) > 0.5
     >>> cluster = LocalCluster(n_workers=2, processes=False, dashboard_address=None)
     >>> client = Client(cluster)
-    >>> clf = DaskFMClassifier(max_iter=30, eta0=0.5, random_state=0)
+    >>> clf = DaskFMClassifier(max_iter=5, eta0=0.5, random_state=0)
     >>> clf = clf.fit(dd.from_pandas(frame, npartitions=2), dd.from_pandas(liked, npartitions=2))
     >>> clf.predict_proba(dd.from_pandas(frame, npartitions=2)).compute().shape
     (400, 2)
