@@ -1,6 +1,10 @@
 """Field-aware FM on frappe (accuracy at k=8 and k=64, seconds with one and two threads) and a
 smoke run on LIBFFM's Criteo toy sample. Writes bench/results/ffm.json.
 
+``--threads N``: only the epoch with one and with two threads, alternating, N pairs per k
+(4, 8 and 64), into bench/results/ffm_threads.json: each epoch (a 21-epoch fit less a 1-epoch
+fit, over 20) and the speed-up of two threads per pair, min/median/max.
+
 Protocol: train FFMClassifier on frappe.train.reconstructed.libfm with the 10 fields of
 ../shared/data/PROVENANCE.md, stop early on frappe.validation.libfm when its log-loss stops
 improving (``n_iter_no_change=1``, LIBFFM's ``--auto-stop``; the best epoch is kept), report
@@ -8,7 +12,7 @@ AUC and log-loss on frappe.test.libfm. LIBFFM is not installed here (it is C++ b
 source); its figures are the ones quoted in the project's issue, measured on these files on a
 2-core machine like CI's.
 
-    python bench/ffm.py [--quick]
+    python bench/ffm.py [--quick] [--threads N]
 """
 import argparse
 import tempfile
@@ -16,7 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import load_frappe, require, write_results
+from common import load_frappe, require, speedups, spread, write_results
 from sklearn.metrics import log_loss, roc_auc_score
 
 from fmlearn import FFMClassifier
@@ -76,10 +80,47 @@ def criteo_smoke():
     return result
 
 
+def thread_epochs(repeats, epochs=21):
+    """Seconds per epoch of FFMClassifier on frappe's train file with one and two threads,
+    alternating (one thread, two threads, ...), ``repeats`` pairs per k."""
+    (X, y), _, _ = load_frappe()
+    fields = np.repeat(np.arange(10), np.diff(FRAPPE_FIELD_STARTS))
+
+    def fit(k, n_jobs, n_epochs):
+        clf = FFMClassifier(fields=fields, n_factors=k, max_iter=n_epochs, tol=None,
+                            random_state=0, n_jobs=n_jobs)
+        start = time.perf_counter()
+        clf.fit(X, y)
+        return time.perf_counter() - start
+
+    fit(4, 1, 1), fit(4, 2, 1)  # compile
+    out = {}
+    for k in (4, 8, 64):
+        seconds = {1: [], 2: []}
+        for _ in range(repeats):
+            for n_jobs in (1, 2):
+                seconds[n_jobs].append((fit(k, n_jobs, epochs) - fit(k, n_jobs, 1))
+                                       / (epochs - 1))
+        out[f"k{k}"] = {"one_thread": spread(seconds[1]), "two_threads": spread(seconds[2]),
+                        "speedup": speedups(seconds[2], seconds[1])}
+        print(f"frappe FFM k={k}: one thread {out[f'k{k}']['one_thread']['median']:.4f} s, two "
+              f"{out[f'k{k}']['two_threads']['median']:.4f} s per epoch, speed-up "
+              f"{out[f'k{k}']['speedup']}", flush=True)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="only one against two threads, N alternating pairs per k")
     args = parser.parse_args()
+    if args.threads:
+        write_results("ffm_threads", {"protocol": "FFMClassifier on frappe's train file, "
+                                                  "defaults, (21-epoch fit - 1-epoch fit) / 20, "
+                                                  "one and two threads alternating",
+                                      "results": thread_epochs(args.threads)})
+        return
     write_results("ffm" + ("_quick" if args.quick else ""), {
         "frappe": frappe_runs(args.quick), "libffm_quoted": LIBFFM, "criteo_sample": criteo_smoke()})
 

@@ -14,7 +14,11 @@ the largest gap between the thread counts and the largest gap between the seeds.
 Measured on a busy 2-core machine (largest gap, two threads against one / other seed): frappe
 FM 0.0020 / 0.0032, FFM 0.0020 / 0.0020, FM at a constant rate 0.0243 / 0.0240; a9a FM
 0.0028 / 0.0023, at a constant rate 0.0114 / 0.0074 (two threads below one thread's
-noisier curve), FFM 0.0015 / 0.0036. Averaging the copies at the end of the epoch (before)
+noisier curve), FFM 0.0015 / 0.0036. Since FFM's hot features are stepped in the threads'
+copies too (the quiet machine): frappe FFM 0.0193 / 0.0020 and a9a FFM 0.0050 / 0.0036, two
+threads below one thread at every epoch but the first (frappe: 0.1739 against 0.1723; best
+epoch 0.1485 against 0.1519), their hot features' merged steps slowing the overfitting
+after the best epoch; FM unchanged (frappe 0.0027 / 0.0032, a9a 0.0028 / 0.0023). Averaging the copies at the end of the epoch (before)
 stayed within the seed spread here too (at most 0.0034 / 0.0023); summing their steps jumped
 to 0.382 log-loss at epoch 8 of a9a at the constant rate (0.335 one thread). Where averaging
 and plain summing fail is shown by tests/test_threads.py's planted problems.

@@ -152,11 +152,27 @@ def test_adagrads_sums_hold_every_threads_squared_gradients(learner):
     before, _, state, y = one_epoch(learner, "adagrad")
     g = score_derivatives(before, y)
     assert_sums(state.acc_intercept - 1, g ** 2)
-    if learner == "fm":
+    if learner in ("fm", "ffm"):  # the hot features' copies are merged without a loss
         hot = hot_features()
-        d_coef, d_factors = fm_gradients(before, g)
+        d_coef, d_factors = (fm_gradients if learner == "fm" else ffm_gradients)(before, g)
         assert_sums(state.acc_coef[hot] - 1, d_coef[:, hot] ** 2)
         assert_sums(state.acc_factors[hot] - 1, d_factors[:, hot] ** 2)
+
+
+def ffm_gradients(model, g):
+    """Each row's gradient of the FFM's linear weights and factors (Juan et al. 2016: for a
+    pair ``a, b`` of the row, ``d / d V[i_a, field(i_b)] = x_a x_b V[i_b, field(i_a)]``),
+    times ``g``: shapes (n_rows, n_features) and (n_rows, n_features, n_fields, k)."""
+    d_factors = np.zeros((X.shape[0],) + model.factors.shape)
+    for r in range(X.shape[0]):
+        cols, vals = X.indices[X.indptr[r]:X.indptr[r + 1]], X.data[X.indptr[r]:X.indptr[r + 1]]
+        for a in range(len(cols)):
+            for b in range(a + 1, len(cols)):
+                i, j = cols[a], cols[b]
+                fi, fj = model.fields[i], model.fields[j]
+                d_factors[r, i, fj] += vals[a] * vals[b] * model.factors[j, fi]
+                d_factors[r, j, fi] += vals[a] * vals[b] * model.factors[i, fj]
+    return g[:, None] * X.toarray(), g[:, None, None, None] * d_factors
 
 
 @pytest.mark.parametrize("make", [

@@ -49,9 +49,11 @@ class FFMSolver(SGDSolver):
         X = self.rows(X, model)
         block_starts, n_threads = self.blocks(X, rng)
         intercept = np.array([model.intercept], dtype=model.dtype)
+        hot_slot, hot = self.hot_features(X) if n_threads > 1 else (np.zeros(0, np.int32),
+                                                                    np.zeros(0, np.int64))
         total = sgd_epoch(X.indptr, X.indices, X.data, y, sample_weight, block_starts,
                           self.block_size, model.fields, intercept, model.coef, model.factors,
-                          state.acc_intercept, state.acc_coef, state.acc_factors, state.step,
-                          self.config(model.dtype), n_threads)
+                          state.acc_intercept, state.acc_coef, state.acc_factors, hot_slot,
+                          hot, state.step, self.config(model.dtype), n_threads)
         model.intercept = float(intercept[0])
         return total
