@@ -24,6 +24,7 @@ quiet machine: ``--speed``.
     python bench/neural.py --l2-sweep      # NFM over L2_SWEEP: how CANDIDATES were chosen
     python bench/neural.py --speed 5       # seconds per epoch only, 5 alternating epochs each
     python bench/neural.py --device cuda   # seconds per epoch of FM, IFM and CFM on a GPU
+    python bench/neural.py --paper --tasks regression --models IFM --ifm-paper-size  # k=256
 
 ``--quick``: 4,000 training rows, 1 epoch, one candidate, small embeddings (a check that the
 script runs, seconds). ``--device cuda`` writes ``neural_cuda.json``: fmlearn's seconds per
@@ -439,12 +440,18 @@ def main():
     parser.add_argument("--ours-only", action="store_true", help="fmlearn's models alone")
     parser.add_argument("--paper", action="store_true",
                         help="fmlearn alone, trained as PAPER_SETTINGS and PRETRAINED say")
+    parser.add_argument("--ifm-paper-size", action="store_true",
+                        help="IFM with the paper's frappe sizes: k=256, FEN 512-256-128")
     parser.add_argument("--speed", type=int, metavar="REPEATS",
                         help="only the seconds per epoch, REPEATS alternating epochs per model")
     parser.add_argument("--name", help="the results file's name (default: neural, neural_quick, "
                                        "neural_<task> when one task is run)")
     args = parser.parse_args()
     THREADS, PAPER = args.threads, args.paper
+    if args.ifm_paper_size:
+        _, name, extra, peer_name, peer_extra = MODELS["IFM"]
+        MODELS["IFM"] = (256, name, extra | {"hidden_layer_sizes": (512, 256, 128)}, peer_name,
+                         peer_extra | {"dnn_hidden_units": (512, 256, 128)})
     args.ours_only = args.ours_only or args.paper
     torch.set_num_threads(THREADS)
     if args.device != "cpu" and not torch.cuda.is_available():
@@ -464,7 +471,7 @@ def main():
                         f"classification, batch {BATCH}, Adam, {THREADS} torch threads, fmlearn "
                         f"and DeepCTR-Torch epochs alternating after a warm-up epoch each, "
                         f"{args.speed} each; speedup: DeepCTR-Torch's seconds over fmlearn's for "
-                        f"each neighbouring pair; models {MODELS_TEXT}",
+                        f"each neighbouring pair; models {models_text()}",
             "results": epoch_speed(parts, args.speed),
             "shared_ops": SHARED_OPS, "shared_share_of_fmlearn_epoch_cpu": shares})
         return
@@ -482,7 +489,7 @@ def main():
                   f"threads; " + (f"fmlearn alone, its own settings {PAPER_SETTINGS}, "
                                   f"pre-trained from an FM: {sorted(PRETRAINED)}; "
                                   if PAPER else "")
-                + f"models {MODELS_TEXT}"
+                + f"models {models_text()}"
                 + (" QUICK: 4,000/2,000/2,000 rows, embeddings of 8." if args.quick else "")
                 + (f" REDUCED from the full protocol ({MAX_EPOCHS} epochs, {N_CANDIDATES} "
                    "candidates) to fit the shared machine's CPU time."
@@ -518,10 +525,12 @@ def write(name, protocol, results):
         "targets": TARGETS, "met": targets(results), "results": results}, summary(results))
 
 
-MODELS_TEXT = "; ".join(
-    f"{m}: k={k}, fmlearn {name} {dict((p, v) for p, v in ex.items() if p != 'fields')}"
-    + (f", DeepCTR-Torch {peer_name} {peer_ex}" if peer_name else "")
-    for m, (k, name, ex, peer_name, peer_ex) in MODELS.items())
+def models_text():
+    """The models' sizes and parameters in words (for the results' protocol)."""
+    return "; ".join(
+        f"{m}: k={k}, fmlearn {name} {dict((p, v) for p, v in ex.items() if p != 'fields')}"
+        + (f", DeepCTR-Torch {peer_name} {peer_ex}" if peer_name else "")
+        for m, (k, name, ex, peer_name, peer_ex) in MODELS.items())
 
 if __name__ == "__main__":
     main()
