@@ -22,7 +22,7 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_bias_copies, mark_copies,
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_copies, mark_copies,
                   push_copies, step_size, thread_scratch)
 from .._numba_cache import CACHE
 
@@ -189,5 +189,5 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     scratch = (thread_scratch(n_threads, tables, factors.dtype),
                thread_scratch(n_threads, (n_orders + 2, k), factors.dtype),
                thread_scratch(n_threads, (1, k), factors.dtype))
-    return epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+    return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
                                   scratch)

@@ -16,9 +16,8 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, HOT_PUSH_BLOCKS, OWN, _clip, _update_feature, mark_copies,
-                  push_copies, settle_copies, step_size, thread_copies)
-from .._threads import run_threads
+from .sgd import (ADAGRAD, HOT_PUSH_BLOCKS, OWN, _clip, _update_feature, epoch_with_copies,
+                  mark_copies, push_copies, step_size)
 from .._numba_cache import CACHE
 
 
@@ -235,16 +234,8 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     every ``HOT_PUSH_BLOCKS``. ``acc_*`` and ``step`` are AdaGrad's sums and the sample
     count, as there. With one thread this is exactly sequential SGD.
     """
-    local_bias, start_bias = thread_copies(intercept, acc_intercept, n_threads)
-    local_w, start_w = thread_copies(coef, acc_coef, n_threads, hot_features)
-    local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
-    empty = np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, block_starts, block_size, fields, intercept, coef,
-                         factors, acc_intercept, acc_coef, acc_factors, hot_slot, hot_features,
-                         step, cfg, local_bias, local_w, local_v, *empty)
-    settle_copies(local_bias, start_bias, intercept, acc_intercept)
-    settle_copies(local_w, start_w, coef, acc_coef, hot_features)
-    settle_copies(local_v, start_v, factors, acc_factors, hot_features)
-    step[0] += indptr.shape[0] - 1
-    return float(np.sum(losses))
+    args = (indptr, indices, data, y, sample_weight, block_starts, block_size, fields, intercept,
+            coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot, hot_features, step,
+            cfg)
+    return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                             hot=(coef, acc_coef, factors, acc_factors, hot_features))

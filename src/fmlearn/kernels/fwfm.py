@@ -24,7 +24,7 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_bias_copies, mark_copies,
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_copies, mark_copies,
                   push_copies, settle_copies, step_size, thread_copies,
                   thread_scratch)
 from .._numba_cache import CACHE
@@ -227,7 +227,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     args = (indptr, indices, data, y, sample_weight, block_starts, block_size, fields, intercept,
             coef, factors, field_weights, acc_intercept, acc_coef, acc_factors,
             acc_field_weights, step, cfg, reg_field_weights)
-    total = epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+    total = epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
                                    scratch)
     settle_copies(local_r, start_r, field_weights, acc_field_weights)
     for shared in (field_weights, acc_field_weights):  # each row of a copy merges by its trend

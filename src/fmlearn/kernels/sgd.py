@@ -400,28 +400,38 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, rows, col
     return total
 
 
-def epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
-                           scratch=()):
+def epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                      scratch=(), hot=None):
     """One epoch of ``thread_pass(c, n_threads, *args, local, *scratch, no_factors, no_q)`` on
-    ``n_threads`` threads, for the epochs whose only parameters every row updates are the
-    intercepts: stepped in per-thread copies ``local`` (:func:`thread_copies`) and settled
-    after (:func:`settle_copies`); ``no_factors`` and ``no_q`` are the empty arrays a bias
-    step passes to :func:`_update_feature`. ``args[0]`` is the row pointer: ``step[0]``
-    advances by its rows. Returns the summed loss of the threads.
+    ``n_threads`` threads, the parameters every row updates stepped in per-thread copies
+    (:func:`thread_copies`) and settled after (:func:`settle_copies`): the intercepts
+    (``local``), and with ``hot = (coef, acc_coef, factors, acc_factors, hot_features)`` the
+    hot features' weights and factors too (``local_w`` and ``local_v`` after ``local``).
+    ``no_factors`` and ``no_q`` are the empty arrays a bias step passes to
+    :func:`_update_feature`. ``args[0]`` is the row pointer: ``step[0]`` advances by its
+    rows. Returns the summed loss of the threads.
 
     Examples
     --------
     >>> step = np.zeros(1, np.int64)
     >>> half = lambda c, n_threads, indptr, local, no_factors, no_q: 0.5  # each thread's loss
-    >>> epoch_with_bias_copies(half, 2, (np.array([0, 1, 2]),), np.zeros(1), np.zeros(1), step)
+    >>> epoch_with_copies(half, 2, (np.array([0, 1, 2]),), np.zeros(1), np.zeros(1), step)
     1.0
     >>> step.tolist()
     [2]
     """
     local, initial = thread_copies(intercept, acc_intercept, n_threads)
+    copies = []  # (local copies, their start, values, sums) of the hot features' arrays
+    if hot is not None:
+        coef, acc_coef, factors, acc_factors, rows = hot
+        copies = [(*thread_copies(values, acc, n_threads, rows), values, acc)
+                  for values, acc in ((coef, acc_coef), (factors, acc_factors))]
     empty = np.zeros((1, 0), dtype=intercept.dtype), np.zeros(0, dtype=intercept.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, *args, local, *scratch, *empty)
+    losses = run_threads(thread_pass, n_threads, n_threads, *args, local,
+                         *(c[0] for c in copies), *scratch, *empty)
     settle_copies(local, initial, intercept, acc_intercept)
+    for local_copy, start, values, acc in copies:
+        settle_copies(local_copy, start, values, acc, hot[4])
     step[0] += args[0].shape[0] - 1
     return float(np.sum(losses))
 
@@ -452,17 +462,9 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     schedule. Returns the sum of the weighted losses of the rows, each taken before its
     update.
     """
-    local_bias, start_bias = thread_copies(intercept, acc_intercept, n_threads)
-    local_w, start_w = thread_copies(coef, acc_coef, n_threads, hot_features)
-    local_v, start_v = thread_copies(factors, acc_factors, n_threads, hot_features)
-    local_q = thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype)
-    losses = run_threads(thread_pass, n_threads, n_threads, indptr, indices, data, y,
-                         sample_weight, rows, columns, block_starts, block_size, intercept,
-                         coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot,
-                         hot_features, step, cfg, local_bias, local_w, local_v, local_q,
-                         np.zeros((1, 0), dtype=factors.dtype), np.zeros(0, dtype=factors.dtype))
-    settle_copies(local_bias, start_bias, intercept, acc_intercept)
-    settle_copies(local_w, start_w, coef, acc_coef, hot_features)
-    settle_copies(local_v, start_v, factors, acc_factors, hot_features)
-    step[0] += indptr.shape[0] - 1
-    return float(np.sum(losses))
+    args = (indptr, indices, data, y, sample_weight, rows, columns, block_starts, block_size,
+            intercept, coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot,
+            hot_features, step, cfg)
+    return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                             (thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype),),
+                             (coef, acc_coef, factors, acc_factors, hot_features))

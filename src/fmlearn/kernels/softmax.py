@@ -10,7 +10,7 @@ from numba import njit
 
 from .no_alias import no_alias
 from .predict import score_row
-from .sgd import (OWN, _update_feature, epoch_with_bias_copies, mark_copies, push_copies,
+from .sgd import (OWN, _update_feature, epoch_with_copies, mark_copies, push_copies,
                   step_size, thread_scratch)
 from .._numba_cache import CACHE
 
@@ -105,5 +105,5 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
             factors, acc_intercept, acc_coef, acc_factors, step, cfg)
     scratch = (thread_scratch(n_threads, (n_classes, k), factors.dtype),
                thread_scratch(n_threads, (2, n_classes), factors.dtype))
-    return epoch_with_bias_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+    return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
                                   scratch)
