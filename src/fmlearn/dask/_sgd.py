@@ -317,11 +317,12 @@ class DaskSGD(DistributedSolver):
     the rounds of :func:`round_sizes` (``local_steps`` rows, one round for None, or
     ``"auto"``: doubling from 1000 rows, at most 100,000 and at least 32 rounds);
     per round each partition gets the parameter rows its next slice touches, with their
-    AdaGrad sums (or, when the partitions' rows would outnumber the model's, the model goes
-    to the workers once and each task takes its rows there: the driver sends at most the
-    model per round), and its steps go into a tree of sums on the workers whose root (at
-    most the model's rows) the driver applies. Tasks are named ``fmlearn-sgd-slices-...``,
-    ``fmlearn-sgd-slice-...``, ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
+    AdaGrad sums, from the driver, or, where :func:`by_tree` says so, as one copy of all the
+    partitions' rows passed from worker to worker (``_solver.tree_share``), and its steps go
+    into a tree of sums on the workers whose root (at most the model's rows) the driver
+    applies. Tasks are named ``fmlearn-sgd-slices-...``, ``fmlearn-sgd-slice-...``,
+    ``fmlearn-sgd-send-{epoch}-{round}-{level}-{i}-...``,
+    ``fmlearn-sgd-round-{epoch}-{round}-{partition}-...`` and
     ``fmlearn-sgd-combine-{epoch}-{round}-{level}-{i}-...`` for Dask's dashboard.
     """
 
@@ -330,11 +331,11 @@ class DaskSGD(DistributedSolver):
     _epochs: int = 0
 
     def slices(self, data, sizes):
-        """Futures of each slice of each partition (rounds of ``sizes`` rows), the
-        features of each slice and the worker holding each partition's slices, built once
-        per ``data`` and ``sizes``. A future per slice, not per partition: a round's task
-        that runs on another worker than its partition's fetches its slice, not the
-        partition."""
+        """Futures of each slice of each partition (rounds of ``sizes`` rows) and, per
+        round, the partitions it holds, the union of the features their slices touch and
+        whether it sends their rows down the tree (:func:`by_tree`), built once per ``data``
+        and ``sizes``. A future per slice, not per partition: a round's task that runs on
+        another worker than its partition's fetches its slice, not the partition."""
         if self._slices is None or self._slices[0] is not data or self._slices[1] != sizes:
             client = data.client
             token = uuid4().hex
@@ -346,28 +347,31 @@ class DaskSGD(DistributedSolver):
             slices = [[client.submit(operator.getitem, s, r, key=f"fmlearn-sgd-slice-{i}-{r}-"
                                      f"{token}") for r in range(len(f))]
                       for i, (s, f) in enumerate(zip(lists, features))]
-            self._slices = (data, sizes, slices, features, homes)
+            rounds = []
+            for r in range(max(map(len, features), default=0)):
+                parts = [p for p in range(len(slices)) if r < len(features[p])]
+                touched = [features[p][r] for p in parts]
+                ids = union(touched, data.n_features)
+                rounds.append((parts, [homes[p] for p in parts], touched, ids,
+                               by_tree(touched, ids, [homes[p] for p in parts], data.n_features)))
+            self._slices = (data, sizes, slices, rounds)
         return self._slices[2:]
 
     def run_epoch(self, model, data, state, rng):
         client = data.client
         sizes = round_sizes([p["n_rows"] for p in data.summaries], int(state.step[0]),
                             self.local_steps)
-        slices, features, homes = self.slices(data, sizes)
+        slices, rounds = self.slices(data, sizes)
         self._epochs += 1
         token = uuid4().hex
         total = 0.0
-        for r in range(max(map(len, features), default=0)):
+        for r, (parts, homes, touched, ids, tree) in enumerate(rounds):
             seeds = rng.integers(2**31, size=len(slices)) if rng is not None \
                 else np.zeros(len(slices), dtype=np.int64)
-            parts = [p for p in range(len(slices)) if r < len(features[p])]
-            touched = [features[p][r] for p in parts]
-            ids = union(touched, model.n_features)
-            if by_tree(touched, ids, [homes[p] for p in parts], model.n_features):
-                copies = tree_share(client, [homes[p] for p in parts],
-                                    f"fmlearn-sgd-send-{self._epochs}-{r}", ids,
+            if tree:
+                copies = tree_share(client, homes, f"fmlearn-sgd-send-{self._epochs}-{r}", ids,
                                     *compact(model, state, ids))
-                train, rows = train_from_rows, [copies[homes[p]] for p in parts]
+                train, rows = train_from_rows, [copies[h] for h in homes]
             else:
                 train, rows = train_slice, [compact(model, state, t) for t in touched]
             futures = [client.submit(train, slices[p][r], rows_p, self.local, int(seeds[p]),

@@ -16,15 +16,16 @@ from ..model import FMModel
 LOST_WORKER_ERRORS = (KilledWorker, CancelledError, OSError, TimeoutError)
 
 
-def share(client, *values):
-    """A future of ``values`` for the tasks of one round.
+def share(client, *values, worker=None, key=None):
+    """A future of ``values`` for the tasks of one round, made on ``worker`` if it is alive
+    (anywhere if None), named ``key`` (Dask's if None).
 
     Not ``client.scatter``: after a worker died, a broadcast scatter could wait forever.
     A task that returns its arguments keeps them in the scheduler's task spec, so if the
     worker holding the result dies, Dask recomputes it; dependent tasks fetch it from
     whichever worker holds it.
     """
-    return client.submit(_pass, *values, pure=False)
+    return client.submit(_pass, *values, pure=False, key=key, **_on(worker))
 
 
 def _pass(*values):
@@ -46,8 +47,7 @@ def tree_share(client, homes, name, *values):
     """
     token = uuid4().hex
     workers = list(dict.fromkeys(homes))
-    copies = {workers[0]: client.submit(_pass, *values, pure=False, key=f"{name}-0-0-{token}",
-                                        **_on(workers[0]))}
+    copies = {workers[0]: share(client, *values, worker=workers[0], key=f"{name}-0-0-{token}")}
     level = 0
     while len(copies) < len(workers):
         level += 1
