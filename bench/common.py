@@ -129,18 +129,18 @@ def peer(name, value, seconds, source="same run", speedup=None):
 FIT_EPOCHS = 100  # the estimators' default max_iter
 
 
-def epoch_timer(X, y, k, n_threads, schedule, renumber=None, through=False):
+def epoch_timer(X, y, k, n_threads, schedule, renumber=None, staged=False):
     """A callable running one SGD epoch over ``X`` (float32, squared loss) on one model and
     returning its seconds; the first epoch, run here, warms the kernel up.
 
     The features are renumbered by frequency when ``renumber`` is true, or, when it is None,
-    as a fit of the model for ``FIT_EPOCHS`` epochs would renumber them. ``through`` visits
-    the rows in a shuffled order and reads them through the renumbering, without a copy
+    as a fit of the model for ``FIT_EPOCHS`` epochs would renumber them. ``staged`` stages
+    the rows a few blocks at a time, renumbered and shuffled, without a copy of them all
     (what a fit does when memory is short)."""
     from fmlearn._validation import as_fm_csr
     from fmlearn.model import FMModel
     from fmlearn.solvers.feature_order import FeatureOrder
-    from fmlearn.solvers.sgd import SGDSolver, SGDState, row_order
+    from fmlearn.solvers.sgd import SGDSolver, SGDState
 
     X = as_fm_csr(X, np.float32)
     y = y.astype(np.float32)
@@ -149,8 +149,8 @@ def epoch_timer(X, y, k, n_threads, schedule, renumber=None, through=False):
     solver = SGDSolver("squared", schedule, 0.05, 0.25, 0.0, 1e-3, 0.02, None, n_threads=n_threads)
     order = (solver.feature_order(X, model, FIT_EPOCHS) if renumber is None
              else FeatureOrder.by_frequency(X) if renumber else None)
-    if through:
-        solver.read_through(X, row_order(X.shape[0], np.random.default_rng(0)), order)
+    if staged:
+        solver.stage(X, order)
     elif order is not None:
         X = order.relabel(X)
     if order is not None:

@@ -9,10 +9,11 @@ data, the model and the working arrays, without the interpreter and the compiled
 
 - in memory: ``epoch_seconds`` (solver epochs after a warm-up epoch), and the peak of one
   ``FMRegressor.fit`` epoch with the data resident;
-- in memory without a copy (``rows_through``): the same, with the fit reading its rows in
-  place through the shuffled order and the renumbering, as it does when a copy of them would
-  not fit in memory (``COPY_ROWS_SHARE``); its epochs alternate with epochs over a copy
-  (``through_over_copy``: their ratio per pair);
+- in memory without a copy (``rows_staged``): the same, with the fit staging its rows (a few
+  blocks at a time copied, renumbered and shuffled), as it does when a copy of them would
+  take more than ``COPY_ROWS_BYTES``; the copy curve's fits are made to copy whatever their
+  size; the staged epochs alternate with epochs over a copy (``staged_over_copy``: their
+  ratio per pair);
 - streamed: one epoch of ``partial_fit_file`` over a generated file, reading included.
 
 Slopes: of log(seconds) on log(x) (1 is linear) and of seconds on x (the cost per row, per
@@ -36,13 +37,13 @@ from synthetic import write_planted_file
 
 N_FEATURES = 1_000_000
 CHUNK = 1_000_000  # rows generated at a time
-FULL = {"rows": [10**5, 10**6, 10**7, 3 * 10**7], "through": [10**6, 10**7, 3 * 10**7],
+FULL = {"rows": [10**5, 10**6, 10**7, 3 * 10**7], "staged": [10**6, 10**7, 3 * 10**7],
         "streamed": [10**6, 10**7, 10**8], "factors": [4, 8, 16, 32, 64, 128, 256],
         "factor_rows": 10**6, "thread_rows": 10**7}
-QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "through": [3 * 10**5, 10**6],
+QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "staged": [3 * 10**5, 10**6],
          "streamed": [10**5, 5 * 10**5], "factors": [4, 16, 64], "factor_rows": 10**5,
          "thread_rows": 3 * 10**5}
-THROUGH_PAIRS = 3  # alternating epochs through the order and over a copy, per point
+STAGED_PAIRS = 5  # alternating epochs staged and over a copy, per point
 K = 16
 
 
@@ -69,7 +70,7 @@ def _warm_up(k, threads):
     return _rss_mb("VmRSS")
 
 
-def in_memory_point(n_rows, k, threads, through=False):
+def in_memory_point(n_rows, k, threads, staged=False):
     import scipy.sparse as sp
     from common import epoch_seconds, epoch_timer, speedups, spread
     from synthetic import planted_rows
@@ -77,8 +78,9 @@ def in_memory_point(n_rows, k, threads, through=False):
     from fmlearn import FMRegressor
     from fmlearn.solvers import sgd
 
-    if through:  # however much memory is free
-        sgd.COPY_ROWS_SHARE = 0.0
+    # Copy or stage whatever the size and however much memory is free.
+    sgd.COPY_ROWS_BYTES = 0 if staged else 2**62
+    sgd.COPY_ROWS_SHARE = 0.0 if staged else 1.0
     baseline = _warm_up(k, threads)
     chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
               for first in range(0, n_rows, CHUNK)]
@@ -92,18 +94,18 @@ def in_memory_point(n_rows, k, threads, through=False):
     point = {"rows": n_rows, "nnz": int(X.nnz), "n_factors": k, "threads": threads,
              "baseline_rss_mb": baseline, "rss_with_data_mb": data_mb, "peak_rss_mb": peak_mb,
              "data_mb": (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + y.nbytes) / 1e6}
-    if not through:
+    if not staged:
         return {**point, "seconds_per_epoch": epoch_seconds(
             X, y, k, threads, "adagrad", 3 if n_rows <= 10**6 else 1)}
-    epochs = {"through": epoch_timer(X, y, k, threads, "adagrad", through=True),
+    epochs = {"staged": epoch_timer(X, y, k, threads, "adagrad", staged=True),
               "copy": epoch_timer(X, y, k, threads, "adagrad")}
     seconds = {name: [] for name in epochs}
-    for _ in range(THROUGH_PAIRS):
+    for _ in range(STAGED_PAIRS):
         for name, epoch in epochs.items():
             seconds[name].append(epoch())
-    return {**point, "through": True, "seconds_per_epoch": spread(seconds["through"]),
+    return {**point, "staged": True, "seconds_per_epoch": spread(seconds["staged"]),
             "copy_seconds_per_epoch": spread(seconds["copy"]),
-            "through_over_copy": speedups(seconds["copy"], seconds["through"])}
+            "staged_over_copy": speedups(seconds["copy"], seconds["staged"])}
 
 
 def streamed_point(path, n_rows, k, threads):
@@ -155,21 +157,21 @@ def over_data(result):
 
 
 def in_memory_curves(sizes):
-    """The in-memory points, over a copy of the rows and through their order, fitted."""
+    """The in-memory points, over a copy of the rows and staged, fitted."""
     rows = [point(n_rows=n, k=K, threads=1) for n in sizes["rows"]]
-    through = [point(n_rows=n, k=K, threads=1, through=True) for n in sizes["through"]]
+    staged = [point(n_rows=n, k=K, threads=1, staged=True) for n in sizes["staged"]]
     return {"rows": {"n_factors": K, "points": rows,
                      "fit": slopes([p["nnz"] for p in rows], [median(p) for p in rows])},
-            "rows_through": {"n_factors": K, "points": through,
-                             "fit": slopes([p["nnz"] for p in through],
-                                           [median(p) for p in through])}}
+            "rows_staged": {"n_factors": K, "points": staged,
+                            "fit": slopes([p["nnz"] for p in staged],
+                                          [median(p) for p in staged])}}
 
 
 def memory_fits(results):
     """Memory against rows for each curve that has it."""
     return {key: slopes([p["rows"] for p in results[key]["points"]],
                         [growth_mb(p) for p in results[key]["points"]])
-            for key in ("rows", "rows_through", "streamed") if key in results}
+            for key in ("rows", "rows_staged", "streamed") if key in results}
 
 
 def slopes(x, seconds):
@@ -214,7 +216,7 @@ def plot(results, out):
                  f"{results['threads']['speedup']:.2f}x with 2")
     ax = axes[1, 1]
     for key, label in (("rows", "in memory: fit's peak"),
-                       ("rows_through", "in memory, no copy: fit's peak"),
+                       ("rows_staged", "in memory, staged: fit's peak"),
                        ("streamed", "streamed: peak")):
         if key not in results:
             continue
@@ -248,7 +250,7 @@ def main():
     if args.memory:
         last = json.loads((RESULTS / f"{name}.json").read_text())
         results = {key: value for key, value in last.items()
-                   if key not in ("benchmark", "date", "machine", "summary")}
+                   if key not in ("benchmark", "date", "machine", "summary", "rows_through")}
         results["other_curves_from"] = results.get("other_curves_from", last["date"])
         results.update(in_memory_curves(sizes))
         results["memory"] = memory_fits(results)

@@ -359,7 +359,10 @@ class BaseFM(EpochLoop, SolverStateViews, BaseEstimator):
                              "variances are of the last iteration. VB stops when its ELBO "
                              "converges (tol); pass eval_set to watch validation_scores_.")
         X, y = validate_fm_data(self, X, y, reset=not warm, y_numeric=self._loss == "squared")
-        sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
+        # None (every weight 1) reaches the epoch loop, which holds no array of ones where it
+        # need not (a fit that stages its rows).
+        if sample_weight is not None:
+            sample_weight = validate_sample_weight(sample_weight, X, X.dtype)
         widths = []  # the relations' widths, whose features follow X's
         if relations is not None:
             if self.early_stopping or self.solver == "sgda" or (
@@ -393,6 +396,8 @@ class BaseFM(EpochLoop, SolverStateViews, BaseEstimator):
             n_classes = np.unique(target).shape[0]
             stratify = (target if self._loss == "logistic"
                         and min(n_val, X.shape[0] - n_val) >= n_classes else None)
+            if sample_weight is None:
+                sample_weight = validate_sample_weight(None, X, X.dtype)
             X, X_val, target, y_val, sample_weight, w_val = train_test_split(
                 X, target, sample_weight, test_size=self.validation_fraction,
                 random_state=rng.integers(2**31), stratify=stratify)

@@ -69,7 +69,7 @@ class EpochLoop:
 
         ``solver`` replaces the learner of ``solver=`` (the Dask learners); with ``y`` None
         the rows are held by it (``X`` has ``shape`` and ``weight_sum``) and it visits them
-        in its own order.
+        in its own order. ``sample_weight`` None weighs every row 1.
 
         A warm-started ``fit`` updates the parameters on a copy, committed to ``model_``
         only when the loop ends normally, so a diverging fit leaves the estimator as it
@@ -80,10 +80,10 @@ class EpochLoop:
         estimator is reset to unfitted.
 
         A stochastic learner visits the rows in an order shuffled once per call, and may
-        train with the features renumbered (``feature_order``): in a copy of the rows in
-        that order and numbering, or through the order and the renumbering without a copy
-        where the learner reads them so (``visit_through``: the same steps, in less memory
-        and more time). The validation rows are renumbered, and the learner's per-feature
+        train with the features renumbered (``feature_order``), in a copy of the rows in
+        that order and numbering; or, where the learner stages them (``stages``: a few
+        blocks at a time copied in that numbering and shuffled, in a fresh order each
+        epoch), without the copy. The validation rows are renumbered, and the learner's per-feature
         parameters in place before the first epoch and back after the last, however the
         loop ends.
         """
@@ -95,12 +95,16 @@ class EpochLoop:
         if not own:
             model = model.copy()
         features = None if y is None else solver.feature_order(X, model, n_epochs)
-        # The order's draw comes after the renumbering's count, which then need not hold
-        # both at once.
-        order = (row_order(X.shape[0], rng) if stochastic and self.shuffle and y is not None
-                 else None)
         # (y None: the rows are the learner's, unshuffled and as numbered)
-        if y is not None and not solver.visit_through(X, order, features):
+        shuffled = stochastic and self.shuffle and y is not None
+        staged = y is not None and solver.stages(X, shuffled, features)
+        if sample_weight is None and y is not None:  # every weight 1: no array of them staged
+            sample_weight = (np.broadcast_to(np.ones(1, X.dtype), (X.shape[0],)) if staged
+                             else np.ones(X.shape[0], X.dtype))
+        if y is not None and not staged:
+            # The order's draw comes after the renumbering's count, which then need not
+            # hold both at once.
+            order = row_order(X.shape[0], rng) if shuffled else None
             if order is not None:
                 X = with_fm_indices(sp.csr_matrix(take_rows(X.indptr, X.indices, X.data,
                                                             order), shape=X.shape))

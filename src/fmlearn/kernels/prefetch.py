@@ -13,10 +13,6 @@ from numba.extending import intrinsic
 from .._numba_cache import CACHE
 
 CACHE_LINE_BYTES = 64
-# Rows ahead in the visiting order whose non-zeros, target and weight are prefetched, when an
-# epoch visits the rows through a permutation (the row pointer twice as far ahead). Without
-# it such an epoch took 2.2x as long as over rows in order; 2, 4 and 8 measured alike (1.2x).
-ROWS_AHEAD = 4
 
 
 @intrinsic
@@ -81,35 +77,3 @@ def prefetch_entry(array, i):
     3.0
     """
     _prefetch_item(array, i, 0)
-
-
-@njit(cache=CACHE, inline="always")
-def prefetch_visit(indptr, indices, data, y, sample_weight, rows, i, stop):
-    """Prefetch what the visit of row ``rows[i]`` of a CSR matrix reads (its first and last
-    non-zeros, target and weight) and the row pointer of the row ``ROWS_AHEAD`` visits
-    later (if before ``stop``), for an epoch that visits the rows in the order ``rows``,
-    each ``ROWS_AHEAD`` visits ahead. A hint only.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from numba import njit
-    >>> @njit
-    ... def visit(indptr, indices, data, y, w, rows):
-    ...     prefetch_visit(indptr, indices, data, y, w, rows, 0, rows.shape[0])
-    ...     return data[indptr[rows[0]]]
-    >>> float(visit(np.array([0, 1, 2]), np.array([0, 1], np.int32), np.array([5.0, 6.0]),
-    ...             np.zeros(2), np.ones(2), np.array([1, 0], np.int32)))
-    6.0
-    """
-    r = rows[i]
-    if i + ROWS_AHEAD < stop:
-        prefetch_entry(indptr, rows[i + ROWS_AHEAD])
-    start, end = indptr[r], indptr[r + 1]
-    if end > start:
-        prefetch_entry(indices, start)
-        prefetch_entry(data, start)
-        prefetch_entry(indices, end - 1)
-        prefetch_entry(data, end - 1)
-    prefetch_entry(y, r)
-    prefetch_entry(sample_weight, r)

@@ -14,7 +14,8 @@ from numba import njit
 from .losses import loss_and_derivative
 from .no_alias import no_alias
 from .predict import accumulate_factors, finish_score
-from .prefetch import ROWS_AHEAD, prefetch_entry, prefetch_row, prefetch_visit
+from .prefetch import prefetch_entry, prefetch_row
+from .rows import stage_blocks
 from .._numba_cache import CACHE
 from .._threads import run_threads
 
@@ -290,15 +291,14 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
 
 @no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
-def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, rows, columns,
-                block_starts, block_size, intercept, coef, factors, acc_intercept, acc_coef,
-                acc_factors, hot_slot, hot_features, step, cfg, local_bias, local_w, local_v,
-                local_q, no_factors, no_q):
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, block_starts,
+                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
+                hot_slot, hot_features, step, cfg, local_bias, local_w, local_v, local_q,
+                no_factors, no_q):
     """Thread ``c``'s share of :func:`sgd_epoch`: its contiguous share of the blocks, the
     bias and hot features stepped in its copies (``local_*[c]``); returns the summed
     weighted loss of its rows."""
     n_rows = indptr.shape[0] - 1
-    n_nonzero = indices.shape[0]
     n_blocks = block_starts.shape[0]
     n_hot = hot_features.shape[0]
     k = factors.shape[1]
@@ -310,93 +310,83 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, rows, col
     first = c * n_hot // n_threads
     t = step[0] + c
     total = 0.0
-    last = (c + 1) * n_blocks // n_threads - 1
+    last = (c + 1) * n_blocks // n_threads  # one past the thread's last block
+    group = 1 if staged is None else staged[0].shape[0] // block_size
     since = 0  # blocks since the hot features' last push
-    for b in range(c * n_blocks // n_threads, last + 1):
-        if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
-            mark_copies(local_w[c])
-            mark_copies(local_v[c])
-        stop = min(block_starts[b] + block_size, n_rows)
-        for i in range(block_starts[b], stop):
-            if n_threads > 1 and i == block_starts[b] + block_size // 2:
-                mark_copies(local_bias[c])
-            # ``rows is None`` (and ``columns is None``) are settled when numba compiles.
-            r = i
-            if rows is not None:
-                r = rows[i]
-                if i + ROWS_AHEAD < stop:
-                    prefetch_visit(indptr, indices, data, y, sample_weight, rows,
-                                   i + ROWS_AHEAD, stop)
-            sw = sample_weight[r]
-            if sw == 0:
-                continue
-            start = indptr[r]
-            end = indptr[r + 1]
-            # Through ``rows``, the prefetch ahead goes on in the row visited next.
-            after, after_end = end, end
-            if rows is not None and cfg.prefetch:
-                following = i + 1 if i + 1 < stop else (block_starts[b + 1] if b < last else -1)
-                if following >= 0:
-                    after, after_end = indptr[rows[following]], indptr[rows[following] + 1]
-                    if columns is not None:  # its renumbering, read by the prefetch below
-                        for a in range(after, after_end):
-                            prefetch_entry(columns, indices[a])
-            q[:] = 0
-            score = bias[0]
-            squares = tp(0)
-            for p in range(start, end):
-                j = indices[p]
-                if columns is not None:
-                    j = columns[j]
-                if cfg.prefetch:
-                    a, limit = p + PREFETCH_AHEAD, n_nonzero
-                    if rows is not None:
-                        limit = end
-                        if a >= end:
-                            a, limit = after + (a - end), after_end
-                    if a < limit:
-                        ahead = indices[a]
-                        if columns is not None:
-                            ahead = columns[ahead]
+    # ``staged is None`` is settled when numba compiles.
+    for g in range(c * n_blocks // n_threads, last, group):
+        if staged is None:  # one block of the rows as they are
+            rows_indptr, rows_indices, rows_data, rows_y, rows_weight = (
+                indptr, indices, data, y, sample_weight)
+            lo = block_starts[g]
+            hi = min(lo + block_size, n_rows)
+        else:  # a group of blocks, copied in the thread's buffers and scattered
+            positions, columns, places, out_indptr, out_indices, out_data, out_y, out_w = staged
+            rows_indptr, rows_indices, rows_data = out_indptr[c], out_indices[c], out_data[c]
+            rows_y, rows_weight = out_y[c], out_w[c]
+            lo = 0
+            hi = stage_blocks(indptr, indices, data, y, sample_weight,
+                              block_starts[g:min(g + group, last)], block_size, positions,
+                              columns, places[c], rows_indptr, rows_indices, rows_data, rows_y,
+                              rows_weight)
+        limit = rows_indptr[hi]  # the prefetch ahead stays in these rows
+        for s in range(lo, hi, block_size):
+            if n_threads > 1 and since == HOT_PUSH_BLOCKS // 2:
+                mark_copies(local_w[c])
+                mark_copies(local_v[c])
+            stop = min(s + block_size, hi)
+            for r in range(s, stop):
+                if n_threads > 1 and r == s + block_size // 2:
+                    mark_copies(local_bias[c])
+                sw = rows_weight[r]
+                if sw == 0:
+                    continue
+                start = rows_indptr[r]
+                end = rows_indptr[r + 1]
+                q[:] = 0
+                score = bias[0]
+                squares = tp(0)
+                for p in range(start, end):
+                    j = rows_indices[p]
+                    if cfg.prefetch and p + PREFETCH_AHEAD < limit:
+                        ahead = rows_indices[p + PREFETCH_AHEAD]
                         prefetch_row(factors, ahead)
                         prefetch_row(acc_factors, ahead)
                         prefetch_entry(coef, ahead)
                         prefetch_entry(acc_coef, ahead)
-                s = hot_slot[j] if n_hot > 0 else -1
-                x = data[p]
-                if s >= 0:
-                    score += w[s] * x
-                    squares += accumulate_factors(v, s, x, q)
-                else:
-                    score += coef[j] * x
-                    squares += accumulate_factors(factors, j, x, q)
-            score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
-            l, d = loss_and_derivative(cfg.loss, score, y[r])
-            total += sw * l
-            g = tp(sw * d)
-            eta = step_size(cfg, t, tp)
-            reg_w = sw * cfg.reg_linear
-            reg_v = sw * cfg.reg_factors
-            _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g, no_q,
-                            sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
-            for p in range(start, end):
-                j = indices[p]
-                if columns is not None:
-                    j = columns[j]
-                s = hot_slot[j] if n_hot > 0 else -1
-                if s >= 0:
-                    _update_feature(w, acc_w, v, acc_v, s, data[p], g, q, reg_w, reg_v,
-                                    eta, cfg, cfg.fit_linear)
-                else:
-                    _update_feature(coef, acc_coef, factors, acc_factors, j, data[p], g, q,
-                                    reg_w, reg_v, eta, cfg, cfg.fit_linear)
-            t += n_threads
-        push_copies(local_bias[c], intercept, acc_intercept, n_threads)
-        since += 1
-        if since == HOT_PUSH_BLOCKS or b == last:
-            push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
-            push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
-            since = 0
+                    s_hot = hot_slot[j] if n_hot > 0 else -1
+                    x = rows_data[p]
+                    if s_hot >= 0:
+                        score += w[s_hot] * x
+                        squares += accumulate_factors(v, s_hot, x, q)
+                    else:
+                        score += coef[j] * x
+                        squares += accumulate_factors(factors, j, x, q)
+                score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
+                l, d = loss_and_derivative(cfg.loss, score, rows_y[r])
+                total += sw * l
+                g_row = tp(sw * d)
+                eta = step_size(cfg, t, tp)
+                reg_w = sw * cfg.reg_linear
+                reg_v = sw * cfg.reg_factors
+                _update_feature(bias, acc_bias, no_factors, no_factors, 0, tp(1), g_row, no_q,
+                                sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
+                for p in range(start, end):
+                    j = rows_indices[p]
+                    s_hot = hot_slot[j] if n_hot > 0 else -1
+                    if s_hot >= 0:
+                        _update_feature(w, acc_w, v, acc_v, s_hot, rows_data[p], g_row, q,
+                                        reg_w, reg_v, eta, cfg, cfg.fit_linear)
+                    else:
+                        _update_feature(coef, acc_coef, factors, acc_factors, j, rows_data[p],
+                                        g_row, q, reg_w, reg_v, eta, cfg, cfg.fit_linear)
+                t += n_threads
+            push_copies(local_bias[c], intercept, acc_intercept, n_threads)
+            since += 1
+            if since == HOT_PUSH_BLOCKS or (stop == hi and g + group >= last):
+                push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
+                push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
+                since = 0
     return total
 
 
@@ -438,15 +428,15 @@ def epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, st
 
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-              hot_slot, hot_features, step, cfg, n_threads, rows=None, columns=None):
+              hot_slot, hot_features, step, cfg, n_threads, staged=None):
     """Run one pass over the rows, updating the parameters in place.
 
-    Rows are visited block by block in the order of ``block_starts`` (offsets of
-    blocks of ``block_size`` visits): visit ``i`` is row ``rows[i]``, or row ``i``
-    when ``rows`` is None; feature ``j`` of the rows is parameter row ``columns[j]``,
-    or ``j`` when ``columns`` is None (a None compiles a kernel without those reads).
-    Through ``rows``, whose rows come from all over memory, the kernel prefetches the
-    rows a few visits ahead (``prefetch_visit``). Thread ``c`` of ``n_threads``
+    Rows are visited block by block in the order of ``block_starts`` (the first rows of
+    blocks of ``block_size`` rows). With ``staged`` (from :func:`stage_buffers`), each
+    thread copies a group of its blocks at a time into its buffers (as many as
+    ``staged[0]``, a permutation, holds blocks), their features renumbered and their rows
+    scattered by the permutation, and steps through the copy: a fit that neither holds a shuffled copy of its rows nor reads them at random
+    (a None compiles a kernel without it). Thread ``c`` of ``n_threads``
     takes the ``c``-th contiguous share of the blocks and updates the shared
     parameters without locks (Hogwild). The parameters every thread would write on
     almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s
@@ -462,9 +452,34 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     schedule. Returns the sum of the weighted losses of the rows, each taken before its
     update.
     """
-    args = (indptr, indices, data, y, sample_weight, rows, columns, block_starts, block_size,
+    args = (indptr, indices, data, y, sample_weight, staged, block_starts, block_size,
             intercept, coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot,
             hot_features, step, cfg)
     return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
                              (thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype),),
                              (coef, acc_coef, factors, acc_factors, hot_features))
+
+
+def stage_buffers(indptr, data, y, sample_weight, block_size, n_threads, positions, columns):
+    """What :func:`sgd_epoch` stages the rows of a CSR matrix with: ``positions`` (a
+    permutation of a group of blocks' rows, which scatters each staged group; the identity
+    keeps their order), the renumbering ``columns``, and each thread's scratch and
+    buffers, large enough for the group of blocks with the most non-zeros.
+
+    Examples
+    --------
+    >>> indptr, data = np.arange(0, 2001, 2), np.ones(2000)  # 1,000 rows of 2 non-zeros
+    >>> staged = stage_buffers(indptr, data, np.zeros(1000), np.ones(1000), 256, 2,
+    ...                        np.arange(512), np.arange(9, dtype=np.int32))
+    >>> [buffer.shape for buffer in staged[3:]]  # rows + 1, non-zeros twice, rows twice
+    [(2, 513), (2, 1024), (2, 1024), (2, 512), (2, 512)]
+    """
+    starts = np.arange(0, indptr.shape[0] - 1, block_size)
+    per_block = indptr[np.minimum(starts + block_size, indptr.shape[0] - 1)] - indptr[starts]
+    capacity = int(np.sort(per_block)[-(positions.shape[0] // block_size):].sum())
+    n = positions.shape[0]
+    return (positions, columns, np.empty((n_threads, n), np.int32),
+            np.empty((n_threads, n + 1), indptr.dtype),
+            np.empty((n_threads, capacity), np.int32),
+            np.empty((n_threads, capacity), data.dtype),
+            np.empty((n_threads, n), y.dtype), np.empty((n_threads, n), sample_weight.dtype))

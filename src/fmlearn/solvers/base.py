@@ -11,14 +11,14 @@ class PointSolver:
     the parameters a further fit continues from. A learner whose epochs run faster with
     the features renumbered returns the renumbering from ``feature_order`` and names its
     per-feature arrays in ``feature_arrays``; the loop renumbers the rows (or the learner
-    reads them through the renumbering, ``visit_through``) and those arrays for the
-    epochs and back afterwards.
+    stages them renumbered, ``stages``) and those arrays for the epochs and back
+    afterwards.
     """
 
-    def visit_through(self, X, rows, features):
-        """Whether this learner reads the rows of ``X`` in the order ``rows`` and the
-        numbering ``features`` itself, without a copy of them in that order and numbering
-        (which the loop makes otherwise): no."""
+    def stages(self, X, shuffled, features):
+        """Whether this learner visits the rows of ``X`` shuffled (when ``shuffled``) and
+        in the numbering ``features`` itself, without a copy of them in that order and
+        numbering (which the loop makes otherwise): no."""
         return False
 
     def feature_order(self, X, model, n_epochs):

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..kernels.losses import BPR, LOGISTIC, SOFTMAX, SQUARED
 from ..kernels.rows import column_counts
-from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch
+from ..kernels.sgd import ADAGRAD, CONSTANT, INVSCALING, SGDConfig, sgd_epoch, stage_buffers
 from .base import PointSolver
 from .feature_order import FeatureOrder
 
@@ -22,11 +22,15 @@ OUT_OF_CACHE_BYTES = 8 * 2**20
 # from about 16 visits per feature.
 RENUMBER_FROM_VISITS_PER_FEATURE = 16
 # A fit trains on a copy of the rows in their shuffled order and renumbered features when the
-# copy takes at most this share of the memory available, and reads them in place through the
-# order and the renumbering otherwise: the same steps without the copy (the data's size),
-# but each row is fetched from anywhere in memory and each feature through the renumbering:
-# 1.36x (1.24-1.44x) the epoch over a copy, 2e6 synthetic rows at k=16, one thread.
+# copy takes at most COPY_ROWS_BYTES and at most COPY_ROWS_SHARE of the memory available, and
+# stages them otherwise (SGDSolver.stages): no copy of the rows (the data's size), at the cost
+# of copying each group of blocks in every epoch: 1.14x the epoch over a copy on one thread,
+# 1.06x on two (1e7 synthetic rows, k=16, 5 alternating pairs; bench/scaling.py --memory).
+COPY_ROWS_BYTES = 256 * 2**20
 COPY_ROWS_SHARE = 0.5
+# Blocks a thread stages at a time: 16,384 rows at the default block size, whose buffers stay
+# near the core.
+STAGE_BLOCKS = 64
 
 
 def available_memory():
@@ -107,11 +111,12 @@ class SGDState:
 class SGDSolver(PointSolver):
     """Per-sample SGD epochs over CSR rows, visited block by block.
 
-    Rows are visited block by block: in storage order (the epoch loop passes a copy of
-    them shuffled once per fit), or in the loop's shuffled order without a copy when
-    memory is short (:meth:`visit_through`, the same steps); ``epoch`` takes a fresh
-    random order of the blocks, so an epoch over a copy reads memory almost sequentially
-    yet no two epochs visit rows in the same order. With ``n_threads > 1`` the threads
+    Rows are visited block by block, ``epoch`` taking a fresh random order of the blocks:
+    of a copy of the rows shuffled once per fit (which the epoch loop passes), so that an
+    epoch reads memory almost sequentially yet no two epochs visit rows in the same order;
+    or, when memory is short (:meth:`stages`), of the rows as they are, each thread
+    copying a group of its blocks at a time into buffers of its own, renumbered and
+    scattered at random, and stepping through them. With ``n_threads > 1`` the threads
     update shared parameters without locks.
 
     Examples
@@ -143,8 +148,8 @@ class SGDSolver(PointSolver):
     hot_share: float = 1 / 64
     max_hot: int = 1024
     _hot: tuple = field(default=None, init=False, repr=False)
-    _rows: np.ndarray = field(default=None, init=False, repr=False)
     _features: FeatureOrder = field(default=None, init=False, repr=False)
+    _staged: tuple = field(default=None, init=False, repr=False)
 
     def initial_state(self, model, groups):
         """Fresh AdaGrad accumulators (``groups`` has no meaning here)."""
@@ -173,28 +178,29 @@ class SGDSolver(PointSolver):
             return None
         return FeatureOrder.by_frequency(X)
 
-    def visit_through(self, X, rows, features):
-        """Whether this learner visits the rows of ``X`` in the order ``rows`` (None:
-        storage order) and reads their features through the renumbering ``features`` (or
-        None) in each epoch, rather than in a copy of the rows in that order and numbering:
-        when a copy would take more than ``COPY_ROWS_SHARE`` of the memory available (only
-        this class's epoch can; the subclasses' kernels read the rows as given)."""
-        copy_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes if rows is not None
+    def stages(self, X, shuffled, features):
+        """Whether this learner stages the rows of ``X`` in each epoch (the rows of a few
+        blocks at a time copied, renumbered by ``features`` or as numbered when None, and
+        scattered when ``shuffled``) rather than train on a whole copy of them in a
+        shuffled order and that numbering, which the epoch loop makes otherwise: when the
+        copy would take more than ``COPY_ROWS_BYTES`` or ``COPY_ROWS_SHARE`` of the memory
+        available (only this class's epoch stages; the subclasses' kernels read the rows
+        as given)."""
+        copy_bytes = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes if shuffled
                       else X.indices.nbytes if features is not None else 0)
         available = available_memory()
-        if (type(self).epoch is not SGDSolver.epoch or copy_bytes == 0 or available is None
-                or copy_bytes <= COPY_ROWS_SHARE * available):
+        limit = COPY_ROWS_BYTES if available is None else min(COPY_ROWS_BYTES,
+                                                              COPY_ROWS_SHARE * available)
+        if type(self).epoch is not SGDSolver.epoch or copy_bytes <= limit:
             return False
-        self.read_through(X, rows, features)
+        self.stage(X, features)
         return True
 
-    def read_through(self, X, rows, features):
-        """From the next epoch on, visit the rows of ``X`` in the order ``rows`` (None:
-        storage order) and read their features through the renumbering ``features``
-        (None: as numbered), without a copy of them."""
-        # Both, so that the kernel is compiled once for reading through them.
-        self._rows = row_order(X.shape[0]) if rows is None else rows
+    def stage(self, X, features):
+        """From the next epoch on, stage the rows of ``X`` (see :meth:`stages`), with their
+        features renumbered by ``features`` (None: as numbered)."""
         self._features = FeatureOrder.identity(X.shape[1]) if features is None else features
+        self._staged = None
 
     @staticmethod
     def feature_arrays(model, state=None):
@@ -243,7 +249,21 @@ class SGDSolver(PointSolver):
                           self.block_size, intercept, model.coef, model.factors,
                           state.acc_intercept, state.acc_coef, state.acc_factors,
                           hot_slot, hot, state.step, self.config(model.dtype, prefetch),
-                          n_threads, rows=self._rows,
-                          columns=None if self._features is None else self._features.new)
+                          n_threads, self._staging(X, y, sample_weight, rng))
         model.intercept = float(intercept[0])
         return total
+
+    def _staging(self, X, y, sample_weight, rng):
+        """``sgd_epoch``'s ``staged`` for this epoch over ``X`` (None unless staging): the
+        rows of each group of blocks scattered by a permutation drawn from ``rng`` (kept in
+        order when None); the buffers are made once per matrix."""
+        if self._features is None:
+            return None
+        n = STAGE_BLOCKS * self.block_size
+        positions = np.arange(n, dtype=np.int32)
+        if rng is not None:
+            rng.shuffle(positions)
+        if self._staged is None or self._staged[0] is not X:
+            self._staged = (X, stage_buffers(X.indptr, X.data, y, sample_weight, self.block_size,
+                                             self.n_threads, positions, self._features.new))
+        return (positions, *self._staged[1][1:])
