@@ -20,9 +20,12 @@ Slopes: of log(seconds) on log(x) (1 is linear) and of seconds on x (the cost pe
 factor). Writes results/scaling.json and results/scaling.png (``_quick`` for ``--quick``).
 
 ``--memory`` reruns only the in-memory points (both kinds) and puts them into the last
-results, keeping the other curves.
+results, keeping the other curves. ``--threads PAIRS`` times one and two threads alternating
+in one process (``PAIRS`` pairs; the curve above runs each in a process of its own, which
+the machine's moods between processes blur) at k = 8, 16 and 64 on the threads curve's rows
+(``results/scaling_threads.json``).
 
-    python bench/scaling.py [--quick] [--memory]
+    python bench/scaling.py [--quick] [--memory | --threads PAIRS]
 """
 import argparse
 import json
@@ -45,6 +48,7 @@ QUICK = {"rows": [10**5, 3 * 10**5, 10**6], "staged": [3 * 10**5, 10**6],
          "thread_rows": 3 * 10**5}
 STAGED_PAIRS = 5  # alternating epochs staged and over a copy, per point
 K = 16
+THREAD_FACTORS = (8, 16, 64)
 
 
 # --- one point, in its own process ---------------------------------------------------------------
@@ -125,6 +129,28 @@ def streamed_point(path, n_rows, k, threads):
             "file_bytes": Path(path).stat().st_size}
 
 
+def thread_point(n_rows, k, pairs):
+    """Epochs on one and on two threads alternating in one process (one model each), over
+    the rows as a fit copies them, renumbered when the model outgrows the caches."""
+    import scipy.sparse as sp
+    from common import epoch_timer, speedups, spread
+    from synthetic import planted_rows
+
+    chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
+              for first in range(0, n_rows, CHUNK)]
+    X = sp.vstack([c[0] for c in chunks], format="csr")
+    y = np.concatenate([c[1] for c in chunks]).astype(np.float32)
+    del chunks
+    epochs = {threads: epoch_timer(X, y, k, threads, "adagrad") for threads in (1, 2)}
+    seconds = {threads: [] for threads in epochs}
+    for _ in range(pairs):
+        for threads, epoch in epochs.items():
+            seconds[threads].append(epoch())
+    return {"rows": n_rows, "n_factors": k, "pairs": pairs,
+            "seconds_per_epoch": {str(t): spread(s) for t, s in seconds.items()},
+            "two_over_one": speedups(seconds[2], seconds[1])}
+
+
 def point(**spec):
     """Run one point in a fresh process; its result dict."""
     out = subprocess.run([sys.executable, __file__, "--point", json.dumps(spec)],
@@ -132,6 +158,9 @@ def point(**spec):
     if out.returncode != 0:
         sys.exit(f"scaling point {spec} failed:\n{out.stderr}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    if "two_over_one" in result:
+        print(spec, "two threads over one:", result["two_over_one"], flush=True)
+        return result
     growth = (f", {over_data(result):.2f}x the data above the process" if "data_mb" in result
               else "")
     print(spec, f"{median(result):.3f} s/epoch, peak {result['peak_rss_mb']:.0f} MB{growth}",
@@ -237,15 +266,26 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under a minute)")
     parser.add_argument("--memory", action="store_true",
                         help="rerun only the in-memory points, keep the other curves")
+    parser.add_argument("--threads", type=int, metavar="PAIRS",
+                        help="only one and two threads alternating, PAIRS pairs per n_factors "
+                             "(results/scaling_threads.json)")
     parser.add_argument("--point", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         spec = json.loads(args.point)
         path = spec.pop("path", None)
-        result = (streamed_point(path, **spec) if path else in_memory_point(**spec))
+        result = (streamed_point(path, **spec) if path
+                  else thread_point(**spec) if "pairs" in spec else in_memory_point(**spec))
         print(json.dumps(result))
         return
     sizes = QUICK if args.quick else FULL
+    if args.threads:
+        points = [point(n_rows=sizes["thread_rows"], k=k, pairs=args.threads)
+                  for k in THREAD_FACTORS]
+        write_results("scaling_threads" + ("_quick" if args.quick else ""),
+                      {"n_features": N_FEATURES, "dtype": "float32", "learning_rate": "adagrad",
+                       "points": points})
+        return
     name = "scaling" + ("_quick" if args.quick else "")
     if args.memory:
         last = json.loads((RESULTS / f"{name}.json").read_text())

@@ -7,6 +7,8 @@ Averaging the copies at the end of the epoch (the rule before) gave the first 1/
 progress and the sums 1/T of the other threads' squared gradients; summing the copies'
 steps overshot the second T-fold. Each test fails with one of them.
 """
+import sys
+
 import numpy as np
 import pytest
 from conftest import planted_fm_data
@@ -16,6 +18,7 @@ from fmlearn._validation import as_fm_csr
 from fmlearn.dask._sgd import Steps, add_steps, apply_steps
 from fmlearn.kernels.sgd import merge_weight, merged, sgd_epoch
 from fmlearn.model import FFMModel, FMModel, HOFMModel, MulticlassFMModel
+from fmlearn.solvers.feature_order import FeatureOrder
 from fmlearn.solvers.ffm import FFMSolver
 from fmlearn.solvers.hofm import HOFMSolver
 from fmlearn.solvers.sgd import SGDSolver, SGDState
@@ -157,6 +160,20 @@ def test_adagrads_sums_hold_every_threads_squared_gradients(learner):
         d_coef, d_factors = (fm_gradients if learner == "fm" else ffm_gradients)(before, g)
         assert_sums(state.acc_coef[hot] - 1, d_coef[:, hot] ** 2)
         assert_sums(state.acc_factors[hot] - 1, d_factors[:, hot] ** 2)
+
+
+def test_hot_features_numbered_first_hold_every_squared_gradient(monkeypatch):
+    """With the features renumbered by frequency (as a large model trains), the hot features
+    are the first ids, which the kernel tells by their number: their sums hold every row's
+    squared gradient as well."""
+    renumbered = FeatureOrder.by_frequency(X).relabel(X)
+    monkeypatch.setattr(sys.modules[__name__], "X", renumbered)
+    hot = hot_features()
+    np.testing.assert_array_equal(hot, np.arange(hot.size))
+    before, _, state, y = one_epoch("fm", "adagrad")
+    d_coef, d_factors = fm_gradients(before, score_derivatives(before, y))
+    assert_sums(state.acc_coef[hot] - 1, d_coef[:, hot] ** 2)
+    assert_sums(state.acc_factors[hot] - 1, d_factors[:, hot] ** 2)
 
 
 def ffm_gradients(model, g):

@@ -308,6 +308,10 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, b
     w, acc_w = local_w[c, OWN, 0], local_w[c, OWN, 1]
     v, acc_v = local_v[c, OWN, 0], local_v[c, OWN, 1]
     first = c * n_hot // n_threads
+    # Hot features numbered 0 .. n_hot - 1 (features renumbered by frequency) are told by
+    # their number, without reading ``hot_slot`` at random (a miss per non-zero when a
+    # million features' slots outgrow the caches).
+    hot_prefix = n_hot == 0 or hot_features[n_hot - 1] == n_hot - 1
     t = step[0] + c
     total = 0.0
     last = (c + 1) * n_blocks // n_threads  # one past the thread's last block
@@ -354,7 +358,7 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, b
                         prefetch_row(acc_factors, ahead)
                         prefetch_entry(coef, ahead)
                         prefetch_entry(acc_coef, ahead)
-                    s_hot = hot_slot[j] if n_hot > 0 else -1
+                    s_hot = (j if j < n_hot else -1) if hot_prefix else hot_slot[j]
                     x = rows_data[p]
                     if s_hot >= 0:
                         score += w[s_hot] * x
@@ -373,7 +377,7 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, b
                                 sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
                 for p in range(start, end):
                     j = rows_indices[p]
-                    s_hot = hot_slot[j] if n_hot > 0 else -1
+                    s_hot = (j if j < n_hot else -1) if hot_prefix else hot_slot[j]
                     if s_hot >= 0:
                         _update_feature(w, acc_w, v, acc_v, s_hot, rows_data[p], g_row, q,
                                         reg_w, reg_v, eta, cfg, cfg.fit_linear)
