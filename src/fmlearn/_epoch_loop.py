@@ -83,9 +83,9 @@ class EpochLoop:
         train with the features renumbered (``feature_order``), in a copy of the rows in
         that order and numbering; or, where the learner stages them (``stages``: a few
         blocks at a time copied in that numbering and shuffled, in a fresh order each
-        epoch), without the copy. The validation rows are renumbered, and the learner's per-feature
-        parameters in place before the first epoch and back after the last, however the
-        loop ends.
+        epoch), without the copy. The validation rows are renumbered, and the learner's
+        per-feature parameters in place before the first epoch and back after the last,
+        however the loop ends.
         """
         stochastic = self.solver in ("sgd", "sgda", "adam", "ftrl")
         own = in_place or fresh

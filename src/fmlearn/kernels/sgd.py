@@ -439,10 +439,10 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     blocks of ``block_size`` rows). With ``staged`` (from :func:`stage_buffers`), each
     thread copies a group of its blocks at a time into its buffers (as many as
     ``staged[0]``, a permutation, holds blocks), their features renumbered and their rows
-    scattered by the permutation, and steps through the copy: a fit that neither holds a shuffled copy of its rows nor reads them at random
-    (a None compiles a kernel without it). Thread ``c`` of ``n_threads``
-    takes the ``c``-th contiguous share of the blocks and updates the shared
-    parameters without locks (Hogwild). The parameters every thread would write on
+    scattered by the permutation, and steps through the copy: a fit that neither holds a
+    shuffled copy of its rows nor reads them at random (a None compiles a kernel without
+    it). Thread ``c`` of ``n_threads`` takes the ``c``-th contiguous share of the blocks
+    and updates the shared parameters without locks (Hogwild). The parameters every thread would write on
     almost every row, the intercept and ``hot_features`` (``hot_slot[j]`` is ``j``'s
     position among them, or -1), are stepped in per-thread copies, so that no cache line
     bounces between cores on each row (:func:`thread_copies`), and merged into the shared

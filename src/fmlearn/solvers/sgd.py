@@ -24,8 +24,8 @@ RENUMBER_FROM_VISITS_PER_FEATURE = 16
 # A fit trains on a copy of the rows in their shuffled order and renumbered features when the
 # copy takes at most COPY_ROWS_BYTES and at most COPY_ROWS_SHARE of the memory available, and
 # stages them otherwise (SGDSolver.stages): no copy of the rows (the data's size), at the cost
-# of copying each group of blocks in every epoch: 1.14x the epoch over a copy on one thread,
-# 1.06x on two (1e7 synthetic rows, k=16, 5 alternating pairs; bench/scaling.py --memory).
+# of copying each group of blocks in every epoch: 1.06-1.12x the epoch over a copy (1e6 to 3e7
+# synthetic rows, k=16, one thread, 5 alternating pairs; bench/scaling.py --memory).
 COPY_ROWS_BYTES = 256 * 2**20
 COPY_ROWS_SHARE = 0.5
 # Blocks a thread stages at a time: 16,384 rows at the default block size, whose buffers stay
