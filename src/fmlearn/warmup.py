@@ -115,6 +115,34 @@ def _share_adam_batches(model, target, dtype):
         model.set_params(n_jobs=2, n_factors=n_factors, batch_size=n_rows, max_iter=1).fit(X, y)
 
 
+def stage_rows(dtype: str = "float32") -> None:
+    """Fit the SGD estimators once with their rows staged, as a fit whose copy of the rows
+    would take more than ``COPY_ROWS_BYTES`` does, with and without sample weights,
+    compiling the staging kernels.
+
+    Examples
+    --------
+    >>> stage_rows()
+    """
+    import fmlearn
+
+    from .solvers import sgd
+
+    X, _, targets = _problem(dtype)
+    kept = sgd.COPY_ROWS_BYTES
+    sgd.COPY_ROWS_BYTES = 0  # stage whatever the size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one epoch does not converge, on purpose
+            for cls, target in (("FMRegressor", "real"), ("FMClassifier", "binary")):
+                for weights in (None, np.ones(X.shape[0])):
+                    getattr(fmlearn, cls)(n_factors=2, max_iter=1, dtype=dtype,
+                                          random_state=0).fit(X, targets[target],
+                                                              sample_weight=weights)
+    finally:
+        sgd.COPY_ROWS_BYTES = kept
+
+
 def read_files(dtype: str = "float32") -> None:
     """Write and read back a tiny file in every format, compiling the readers.
 
@@ -140,8 +168,9 @@ def read_files(dtype: str = "float32") -> None:
 def warmup(all: bool = False, kinds: Iterable[str] | None = None,
            progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
     """Compile the kernels of ``kinds`` (default: every one of :data:`KINDS`) in float32, the
-    default dtype; with ``all``, in float64 too and the file readers as well. Returns the
-    seconds each step took; ``progress(step, seconds)`` is called after each.
+    default dtype; with ``all``, in float64 too, and the staging of large fits' rows and the
+    file readers as well. Returns the seconds each step took; ``progress(step, seconds)`` is
+    called after each.
 
     Examples
     --------
@@ -158,6 +187,7 @@ def warmup(all: bool = False, kinds: Iterable[str] | None = None,
         steps += [(f"{name} {dtype}", lambda name=name, dtype=dtype: fit_kind(name, dtype))
                   for name in names]
         if all:
+            steps.append((f"staged rows {dtype}", lambda dtype=dtype: stage_rows(dtype)))
             steps.append((f"file readers {dtype}", lambda dtype=dtype: read_files(dtype)))
     seconds = {}
     for step, run in steps:
