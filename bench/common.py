@@ -36,6 +36,19 @@ def load_frappe(dtype=np.float32):
     return [(data[i], data[i + 1]) for i in range(0, 6, 2)]
 
 
+def movielens(name):
+    """MovieLens 100K's split ``name`` (e.g. ``"u1.base"``) in its stored order (sorted by user
+    and item): one-hot user and item columns (943 users, then 1,682 items) and the ratings."""
+    import scipy.sparse as sp
+
+    (path,) = require(f"ml-100k/{name}")
+    a = np.loadtxt(path, dtype=np.int64)
+    cols = np.column_stack([a[:, 0] - 1, 943 + a[:, 1] - 1]).ravel()
+    X = sp.csr_matrix((np.ones(cols.shape[0], np.float32),
+                       (np.repeat(np.arange(a.shape[0]), 2), cols)), shape=(a.shape[0], 2625))
+    return X, a[:, 2].astype(np.float64)
+
+
 def machine():
     """Facts about this machine and the library versions, for the JSON header."""
     import numba

@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 from dask.sizeof import sizeof
 from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import kept_results, require, write_results  # noqa: E402
+from common import kept_results, movielens, write_results  # noqa: E402
 from dask_exchange import NETWORK_BYTES_PER_S, combine_costs  # noqa: E402
 from synthetic import planted_rows  # noqa: E402
 
@@ -46,15 +45,6 @@ from fmlearn.io import dump_libsvm  # noqa: E402
 
 WORKERS = 2
 PROJECTED_WORKERS = (2, 8, 32, 128)
-
-
-def movielens(name):
-    (path,) = require(f"ml-100k/{name}")
-    a = np.loadtxt(path, dtype=np.int64)
-    cols = np.column_stack([a[:, 0] - 1, 943 + a[:, 1] - 1]).ravel()
-    X = sp.csr_matrix((np.ones(cols.shape[0], np.float32),
-                       (np.repeat(np.arange(a.shape[0]), 2), cols)), shape=(a.shape[0], 2625))
-    return X, a[:, 2].astype(np.float64)
 
 
 def write_shards(folder, X, y, n):

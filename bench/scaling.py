@@ -74,10 +74,19 @@ def _warm_up(k, threads):
     return _rss_mb("VmRSS")
 
 
-def in_memory_point(n_rows, k, threads, staged=False):
+def planted(n_rows):
+    """The synthetic set's first ``n_rows`` rows (float32 targets), generated in chunks."""
     import scipy.sparse as sp
-    from common import epoch_seconds, epoch_timer, speedups, spread
     from synthetic import planted_rows
+
+    chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
+              for first in range(0, n_rows, CHUNK)]
+    return (sp.vstack([c[0] for c in chunks], format="csr"),
+            np.concatenate([c[1] for c in chunks]).astype(np.float32))
+
+
+def in_memory_point(n_rows, k, threads, staged=False):
+    from common import epoch_seconds, epoch_timer, speedups, spread
 
     from fmlearn import FMRegressor
     from fmlearn.solvers import sgd
@@ -86,11 +95,7 @@ def in_memory_point(n_rows, k, threads, staged=False):
     sgd.COPY_ROWS_BYTES = 0 if staged else 2**62
     sgd.COPY_ROWS_SHARE = 0.0 if staged else 1.0
     baseline = _warm_up(k, threads)
-    chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
-              for first in range(0, n_rows, CHUNK)]
-    X = sp.vstack([c[0] for c in chunks], format="csr")
-    y = np.concatenate([c[1] for c in chunks]).astype(np.float32)
-    del chunks
+    X, y = planted(n_rows)
     _reset_peak()
     data_mb = _rss_mb("VmRSS")
     FMRegressor(n_factors=k, max_iter=1, tol=None, n_jobs=threads, random_state=0).fit(X, y)
@@ -132,15 +137,9 @@ def streamed_point(path, n_rows, k, threads):
 def thread_point(n_rows, k, pairs):
     """Epochs on one and on two threads alternating in one process (one model each), over
     the rows as a fit copies them, renumbered when the model outgrows the caches."""
-    import scipy.sparse as sp
     from common import epoch_timer, speedups, spread
-    from synthetic import planted_rows
 
-    chunks = [planted_rows(min(CHUNK, n_rows - first), n_features=N_FEATURES, seed=first)
-              for first in range(0, n_rows, CHUNK)]
-    X = sp.vstack([c[0] for c in chunks], format="csr")
-    y = np.concatenate([c[1] for c in chunks]).astype(np.float32)
-    del chunks
+    X, y = planted(n_rows)
     epochs = {threads: epoch_timer(X, y, k, threads, "adagrad") for threads in (1, 2)}
     seconds = {threads: [] for threads in epochs}
     for _ in range(pairs):

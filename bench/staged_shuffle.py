@@ -12,31 +12,17 @@ means and the best epoch of each fit to bench/results/staged_shuffle.json.
     python bench/staged_shuffle.py
 """
 import numpy as np
-import scipy.sparse as sp
-from common import require, write_results
+from common import movielens, write_results
 
 from fmlearn import FMRegressor
 from fmlearn.solvers import sgd
 
 EPOCHS = 30
 SEEDS = 3
-N_USERS, N_ITEMS = 943, 1682
-
-
-def ratings(path):
-    """One-hot (user, item) rows and the ratings of a MovieLens 100K split."""
-    table = np.loadtxt(path, dtype=np.int64)
-    users, items = table[:, 0] - 1, N_USERS + table[:, 1] - 1
-    n = table.shape[0]
-    X = sp.csr_matrix((np.ones(2 * n, np.float32), np.c_[users, items].ravel(),
-                       np.arange(0, 2 * n + 1, 2)), shape=(n, N_USERS + N_ITEMS))
-    return X, table[:, 2].astype(np.float32)
 
 
 def main():
-    train, test = require("ml-100k/u1.base", "ml-100k/u1.test")
-    X, y = ratings(train)
-    X_test, y_test = ratings(test)
+    (X, y), (X_test, y_test) = movielens("u1.base"), movielens("u1.test")
     # Renumber whatever the model's size, as a model beyond the caches is.
     sgd.OUT_OF_CACHE_BYTES, sgd.RENUMBER_FROM_VISITS_PER_FEATURE = 0, 0
     curves = {}
