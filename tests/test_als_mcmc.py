@@ -14,6 +14,7 @@ from fmlearn.kernels.coordinate import (coordinate_sweep, draw_group_prior, excl
                                         probit_targets, scores_and_sums, seed_generator)
 from fmlearn._validation import as_fm_csr
 from fmlearn.model import FMModel, FMSamples
+import fmlearn.solvers.mcmc as mcmc_solver
 from fmlearn.solvers.mcmc import MCMCSolver
 from fmlearn.solvers.als import ALSSolver, Hyperparameters
 
@@ -323,13 +324,18 @@ def test_probit_targets_follow_the_truncated_normal():
     a, b = np.where(labels > 0, -means, -np.inf), np.where(labels > 0, np.inf, -means)
     expected = stats.truncnorm.mean(a, b, loc=means)
     z = np.empty(7)
-    probit_targets(means, labels, z, False)
+    probit_targets(means, labels, z, None)
     np.testing.assert_allclose(z, expected, rtol=1e-6, atol=1e-6)
     seed_generator(0)
+    normals = np.random.default_rng(0).standard_normal((20000, 7))
     draws = np.empty((20000, 7))
     for t in range(20000):
-        probit_targets(means, labels, draws[t], True)
+        probit_targets(means, labels, draws[t], normals[t])
     assert np.all(draws * labels > 0)
+    # row 2 (label -1, mean -0.5) takes its first try, the draw given, where it is above -0.5
+    took = normals[:, 2] > -0.5
+    assert 0.6 < took.mean() < 0.8
+    np.testing.assert_array_equal(draws[took, 2], -(0.5 + normals[took, 2]))
     np.testing.assert_allclose(draws.mean(axis=0), expected, atol=0.03)
     np.testing.assert_allclose(draws.std(axis=0), stats.truncnorm.std(a, b), atol=0.03)
 
@@ -367,3 +373,37 @@ def test_hyperparameter_trace_is_for_mcmc_only():
     est = FMRegressor(solver="als", max_iter=2).fit(np.eye(3), [1.0, 2.0, 3.0])
     with pytest.raises(AttributeError, match="solver='mcmc' only"):
         est.hyperparameter_trace_
+
+
+@pytest.mark.parametrize("cls", [FMRegressor, FMClassifier])
+def test_a_chain_on_carried_sums_follows_one_that_sums_afresh(cls, monkeypatch):
+    """Sweeps start from the scores and factor sums the last one left, summed afresh every
+    REFRESH-th draw only: the chain is that of sums computed afresh before every sweep, up
+    to round-off."""
+    X, y = planted_fm_data(400, seed=9)
+    if cls is FMClassifier:
+        y = y > np.median(y)
+    params = dict(solver="mcmc", n_factors=3, max_iter=40, dtype="float64", random_state=0)
+    carried = cls(**params).fit(X, y)
+    monkeypatch.setattr(mcmc_solver, "REFRESH", 1)
+    fresh = cls(**params).fit(X, y)
+    np.testing.assert_allclose(carried.model_.factors_samples, fresh.model_.factors_samples,
+                               rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(carried.loss_curve_, fresh.loss_curve_, rtol=1e-10)
+
+
+def test_sums_carried_from_other_rows_are_not_used():
+    """A warm start on other rows of the same shape sums them afresh: the chain is the one
+    of a state that carried no sums."""
+    X, y = planted_fm_data(600, seed=10)
+    params = dict(solver="mcmc", n_factors=3, max_iter=5, dtype="float64", random_state=0,
+                  warm_start=True)
+    carrying = FMRegressor(**params).fit(X[:300], y[:300])
+    assert carrying._solver_state.sums is not None
+    plain = pickle.loads(pickle.dumps(carrying))
+    plain._solver_state.sums = None
+    carrying.fit(X[300:], y[300:])
+    plain.fit(X[300:], y[300:])
+    np.testing.assert_array_equal(carrying.model_.factors_samples, plain.model_.factors_samples)
+    # without warm_start the state keeps no per-row arrays
+    assert FMRegressor(**{**params, "warm_start": False}).fit(X, y)._solver_state.sums is None

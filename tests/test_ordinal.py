@@ -21,7 +21,7 @@ def test_latent_targets_fall_in_their_class_intervals():
     scores = np.concatenate([rng.normal(0, 1, 1000), rng.normal(0, 40, 1000)])
     z = np.empty(2000)
     seed_generator(0)
-    ordinal_targets(scores, labels, cut, z)
+    ordinal_targets(scores, labels, cut, z, rng.standard_normal(2000))
     lo, hi = np.r_[-np.inf, cut][labels], np.r_[cut, np.inf][labels]
     assert np.all((z > lo) & (z <= hi))
 
@@ -32,7 +32,8 @@ def test_latent_targets_follow_the_truncated_normal(score, k):
     n = 20000
     z = np.empty(n)
     seed_generator(1)
-    ordinal_targets(np.full(n, score), np.full(n, k), cut, z)
+    ordinal_targets(np.full(n, score), np.full(n, k), cut, z,
+                    np.random.default_rng(1).standard_normal(n))
     lo, hi = np.r_[-np.inf, cut][k] - score, np.r_[cut, np.inf][k] - score
     exact = truncnorm(lo, hi, loc=score)
     assert abs(z.mean() - exact.mean()) < 5 * exact.std() / np.sqrt(n)

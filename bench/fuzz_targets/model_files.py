@@ -318,7 +318,9 @@ SEEDS = {
     "fm_adam": lambda: FMRegressor(n_factors=2, max_iter=3, solver="adam", batch_size=16),
     "fm_ftrl_classifier": lambda: FMClassifier(n_factors=2, max_iter=3, solver="ftrl"),
     "mcmc_regressor": lambda: FMRegressor(n_factors=2, max_iter=6, solver="mcmc"),
-    "mcmc_classifier": lambda: FMClassifier(n_factors=2, max_iter=6, solver="mcmc"),
+    # warm_start: the state carries the training rows' scores and factor sums
+    "mcmc_classifier": lambda: FMClassifier(n_factors=2, max_iter=6, solver="mcmc",
+                                            warm_start=True),
     "hofm": lambda: FMRegressor(n_factors=2, max_iter=3, order=3),
     "multiclass": lambda: FMClassifier(n_factors=2, max_iter=3),
     "ffm": lambda: FFMRegressor(fields=[0, 0, 0, 1, 1, 1], n_factors=2, max_iter=3,

@@ -498,7 +498,8 @@ class BaseFM(EpochLoop, SolverStateViews, BaseEstimator):
                             init_std=self._resolved("init_std"), **switches)
         return MCMCSolver(loss, *penalties, n_threads=n_threads, burn_in=self._burn_in,
                           n_kept_samples=self.n_kept_samples,
-                          target_range=self._target_range(), **switches)
+                          target_range=self._target_range(), carry_sums=self.warm_start,
+                          **switches)
 
     # --- prediction --------------------------------------------------------------------------
     @within_n_jobs

@@ -178,6 +178,8 @@ _TRACE_SHAPES = {"alpha": ("n_iter",), "mu_w": ("n_iter", "n_groups"),
 
 def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype, point="fm"):
     names = ("hyper", "groups", "current", "n_iter", "samples", "trace")
+    if isinstance(value, Raw) and "sums" in value.fields:
+        names += ("sums",)  # absent from files written before the sums were carried
     f = c.fields(value, "mcmc_state", names, where)
     _check_hyper(c, f["hyper"], f"{where} field 'hyper'")
     _check_groups(c, f["groups"], f"{where} field 'groups'")
@@ -211,6 +213,14 @@ def _check_mcmc_state(c, value, n_samples, burn_in, where, dtype, point="fm"):
     for name, shape in _TRACE_SHAPES.items():
         c.floats(trace[name], f"{where} trace {name!r}", shape, np.float64,
                  "traces are float64")
+    sums = f.get("sums")
+    if sums is not None:  # the next sweep's start; it is used only where fresh sums agree
+        if not isinstance(sums, dict) or set(sums) != {"scores", "q"}:
+            raise FileProblem(f"{where} field 'sums' is not the training rows' scores and q")
+        c.floats(sums["scores"], f"{where} field 'sums' scores", ("n_rows",), np.float64,
+                 "scores are float64")
+        c.floats(sums["q"], f"{where} field 'sums' q", ("n_factors", "n_rows"), dtype,
+                 "the model's dtype")
 
 
 _VB_PRIORS = {"mu_w_var": ("n_groups",), "lam_w_rate": ("n_groups",),

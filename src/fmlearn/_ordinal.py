@@ -185,7 +185,8 @@ best_validation_score_, hyperparameter_trace_, n_features_in_, feature_names_in_
     def _solver(self, validation: Any = None) -> OrdinalMCMCSolver:
         return OrdinalMCMCSolver(self._loss, 0.0, 0.0, 0.0, n_threads=effective_n_jobs(self.n_jobs),
                                  burn_in=self._burn_in, n_kept_samples=self.n_kept_samples,
-                                 fit_intercept=self.fit_intercept, fit_linear=self.fit_linear)
+                                 fit_intercept=self.fit_intercept, fit_linear=self.fit_linear,
+                                 carry_sums=self.warm_start)
 
     @property
     def cutpoints_(self) -> NDArray[np.float64]:

@@ -217,7 +217,8 @@ class FMRegressor(FMRegressionMixin, BaseFM):
     warm_start : bool, default=False
         Continue from the previous fit's parameters and learning-rate state; MCMC
         continues the same chain (same sampler state and random stream), so two
-        warm-started fits of 50 samples equal one fit of 100.
+        warm-started fits of 50 samples equal one fit of 100; for that its state keeps
+        the training rows' scores and factor sums (``n_rows * (n_factors + 1)`` numbers).
     n_jobs : int or None, default=None
         Threads for training (lock-free updates) and prediction; None means 1, -1 all.
         ``n_jobs=1`` with a fixed ``random_state`` is exactly reproducible.

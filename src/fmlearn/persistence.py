@@ -173,9 +173,11 @@ def _encode_mcmc_state(state: MCMCState) -> dict:
                    "factors": np.stack([m.factors for m in state.samples])}
         if isinstance(state.samples[0], OrdinalFMModel):  # and each sample's cut-points
             samples["cutpoints"] = np.stack([m.cutpoints for m in state.samples])
+    sums = None if state.sums is None else dict(zip(("scores", "q"), state.sums))
     return {"hyper": state.hyper, "groups": state.groups, "current": state.current,
             "n_iter": state.n_iter, "samples": samples,
-            "trace": {name: np.array(values) for name, values in state.trace.items()}}
+            "trace": {name: np.array(values) for name, values in state.trace.items()},
+            "sums": sums}
 
 
 def _decode_mcmc_state(fields: dict) -> MCMCState:
@@ -187,8 +189,9 @@ def _decode_mcmc_state(fields: dict) -> MCMCState:
         samples = [OrdinalFMModel(m.intercept, m.coef, m.factors, c)
                    for m, c in zip(samples, kept["cutpoints"])]
     trace = {name: list(values) for name, values in fields["trace"].items()}
+    sums = fields.get("sums")  # absent from files written before the sums were carried
     return MCMCState(fields["hyper"], fields["groups"], fields["current"], int(fields["n_iter"]),
-                     samples, trace)
+                     samples, trace, None if sums is None else (sums["scores"], sums["q"]))
 
 
 _BIT_GENERATORS = {cls.__name__: cls for cls in (np.random.PCG64, np.random.PCG64DXSM,
@@ -543,7 +546,8 @@ def save(estimator: BaseFM, path: StrPath, *, compress: bool = False) -> str:
     ``validation_scores_``, ``best_validation_score_``), and what a warm start continues
     from: the solver state (SGD's AdaGrad accumulators and step count; ALS's priors;
     MCMC's current draw, hyperparameters, feature groups, kept samples and
-    ``hyperparameter_trace_``) and the state of the random generator. A loaded
+    ``hyperparameter_trace_``, and with ``warm_start=True`` the training rows' scores and
+    factor sums, n_rows * (n_factors + 1) numbers) and the state of the random generator. A loaded
     estimator therefore predicts exactly as the saved one, and ``fit`` with
     ``warm_start=True`` continues as the saved one would.
 

@@ -84,7 +84,7 @@ def begin_sweep(shard, rows, loss):
     z = shard.y.astype(np.float64)
     if loss == "probit":
         z = np.empty(scores.shape[0])
-        probit_targets(scores, shard.y.astype(np.float64), z, False)
+        probit_targets(scores, shard.y.astype(np.float64), z, None)
     return SweepState((scores - z).astype(q.dtype), z, tuple(q))
 
 

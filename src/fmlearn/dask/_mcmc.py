@@ -177,19 +177,22 @@ class DaskMCMC(DaskALS):
     _average: tuple = None
     _ahead: tuple = None
 
-    def latent_states(self, data, starts, pieces, first):
+    def latent_states(self, data, starts, pieces, first, seed):
         """Futures of the partitions' sweep states for probit's latent targets, drawn on the
-        driver in row order with the single-process kernel: group by group of ``pieces``
-        (futures of ``signed_scores``; ``first``: the first group's, gathered), at most
+        driver in row order with the single-process kernel and its first tries (numpy's
+        generator seeded by ``seed``): group by group of ``pieces`` (futures of
+        ``signed_scores``; ``first``: the first group's, gathered), at most
         ``PROBIT_CHUNK_ROWS`` rows held at once, each piece's draws sent to its partition."""
         client = data.client
         shards = self.shards(data)[1]
         drawn = [[] for _ in shards]
+        normals = np.random.default_rng(seed)
         for g, group in enumerate(pieces):
             values = first if g == 0 else client.gather([f for _, f in group])
             for (p, _), m in zip(group, values):
                 t = np.empty(m.shape[0])
-                probit_targets(m, np.ones(m.shape[0]), t, True)  # y * z = t > 0
+                # y * z = t > 0
+                probit_targets(m, np.ones(m.shape[0]), t, normals.standard_normal(m.shape[0]))
                 drawn[p].append(share(client, t))
         return [client.submit(drawn_targets, s, st, *d) for s, st, d in zip(shards, starts, drawn)]
 
@@ -236,7 +239,8 @@ class DaskMCMC(DaskALS):
         client, local = data.client, self.local
         bounds, shards, _ = self.shards(data)
         alpha = state.hyper.alpha
-        seed_generator(int(rng.integers(2**31)))
+        seed = int(rng.integers(2**31))
+        seed_generator(seed)
         ahead = self._ahead
         if ahead is not None and ahead[0] is data and ahead[1] == state.n_iter:
             starts, states, sent, pieces = ahead[2:]
@@ -244,7 +248,7 @@ class DaskMCMC(DaskALS):
             starts, states, pending, pieces = self.look_ahead(model, data)
             sent = client.gather(pending)
         if local.loss == "probit":
-            states = self.latent_states(data, starts, pieces, sent)
+            states = self.latent_states(data, starts, pieces, sent, seed)
             sent = client.gather(self.opening(model, data, states))
         (residual, *rows), = sent
         n, she, sse = residual

@@ -357,16 +357,18 @@ def _standard_between(lo, hi):
             if np.random.random() <= math.exp(0.5 * (lo * lo - x * x)):
                 return sign * x
     while True:
-        x = lo + _positive_truncated_normal(-lo)
+        x = lo + _positive_truncated_normal(-lo, math.nan)
         if x <= hi:
             return sign * x
 
 
 @njit(cache=CACHE)
-def ordinal_targets(scores, labels, cut, z):
+def ordinal_targets(scores, labels, cut, z, normals):
     """Latent targets ``z_r ~ N(score_r, 1)`` truncated to the interval of class
-    ``labels[r]``, ``(c_{k-1}, c_k]`` (Albert & Chib 1993). A score that is not finite
-    comes back as it is, for the epoch loop's check."""
+    ``labels[r]``, ``(c_{k-1}, c_k]`` (Albert & Chib 1993); in the first and last class
+    (one-sided intervals) the first try is ``normals[r]``, as in the binary probit's
+    ``probit_targets``. A score that is not finite comes back as it is, for the epoch
+    loop's check."""
     m = cut.shape[0]
     for r in range(scores.shape[0]):
         mean = scores[r]
@@ -374,8 +376,8 @@ def ordinal_targets(scores, labels, cut, z):
         if not abs(mean) < np.inf:
             z[r] = mean
         elif k == 0:
-            z[r] = cut[0] - _positive_truncated_normal(cut[0] - mean)
+            z[r] = cut[0] - _positive_truncated_normal(cut[0] - mean, normals[r])
         elif k == m:
-            z[r] = cut[m - 1] + _positive_truncated_normal(mean - cut[m - 1])
+            z[r] = cut[m - 1] + _positive_truncated_normal(mean - cut[m - 1], normals[r])
         else:
             z[r] = mean + _standard_between(cut[k - 1] - mean, cut[k] - mean)

@@ -140,23 +140,21 @@ class ALSSolver(PointSolver):
             self._layout = (X, block_layout(X))
         return self._layout[1]
 
-    def sweep(self, model, X, y, sample_weight, hyper, groups, rng):
-        """One pass over all parameters of ``model`` (in place); return the new training scores."""
-        n_rows, k = X.shape[0], model.factors.shape[1]
-        scores, q = np.empty(n_rows), np.empty((k, n_rows), dtype=model.dtype)
+    def sweep(self, model, X, y, sample_weight, hyper, groups, rng, sums=None):
+        """One pass over all parameters of ``model`` (in place). ``sums``: the training
+        scores and factor sums of ``model`` (``training_sums``), updated in place; computed
+        afresh when None. Return the new training scores and factor sums."""
+        seed = None
         if self.sample:
-            seed_generator(int(rng.integers(2**31)))
+            seed = int(rng.integers(2**31))
+            seed_generator(seed)
         w0 = np.array([model.intercept])
         # Relational rows: X's own columns by the layout, the blocks' through their caches.
         relations = X.packed if isinstance(X, RelationalRows) else None
         with numba_threads(self.n_threads):
-            if relations is None:
-                scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
-                                model.factors, scores, q)
-            else:
-                scores[:] = X.scores(model.intercept, model.coef, model.factors, q)
-                X = X.X
-            z = self.latent_targets(model, scores, y, sample_weight)
+            scores, q = self.training_sums(model, X) if sums is None else sums
+            X = X.X if relations is not None else X
+            z = self.latent_targets(model, scores, y, sample_weight, seed)
             e = (scores - z).astype(model.dtype)
             weighted = bool(np.any(sample_weight != 1))
             coordinate_sweep(self.layout(X), sample_weight.astype(np.float64), weighted, e, q, w0,
@@ -165,19 +163,35 @@ class ALSSolver(PointSolver):
                              self.sample and self.loss == "squared", self.sample, self.n_threads,
                              self.fit_intercept, self.fit_linear, relations)
         model.intercept = float(w0[0])
-        return e + z
+        np.add(e, z, out=scores)
+        return scores, q
 
-    def latent_targets(self, model, scores, y, sample_weight):
+    def training_sums(self, model, X):
+        """The scores (float64) of the rows of ``X`` and their factor sums (n_factors, n_rows;
+        the model's dtype), as the sweep starts from them."""
+        scores = np.empty(X.shape[0])
+        q = np.empty((model.factors.shape[1], X.shape[0]), dtype=model.dtype)
+        with numba_threads(self.n_threads):
+            if isinstance(X, RelationalRows):
+                scores[:] = X.scores(model.intercept, model.coef, model.factors, q)
+            else:
+                scores_and_sums(X.indptr, X.indices, X.data, model.intercept, model.coef,
+                                model.factors, scores, q)
+        return scores, q
+
+    def latent_targets(self, model, scores, y, sample_weight, seed=None):
         """The targets the sweep fits, float64: ``y`` (squared loss), or the probit link's
-        latent targets given the current ``scores`` (drawn when sampling, else expected)."""
+        latent targets given the current ``scores``: drawn when sampling (each row's first
+        try from numpy's generator seeded by ``seed``), else expected."""
         if self.loss != "probit":
             return y.astype(np.float64)
         z = np.empty(scores.shape[0])
-        probit_targets(scores, y.astype(np.float64), z, self.sample)
+        normals = None if seed is None else np.random.default_rng(seed).standard_normal(z.shape[0])
+        probit_targets(scores, y.astype(np.float64), z, normals)
         return z
 
     def epoch(self, model, X, y, sample_weight, state, rng=None):
         """One ALS sweep; return the summed weighted training loss of the updated model."""
         one_group = np.zeros(X.shape[1], dtype=np.int64)
-        scores = self.sweep(model, X, y, sample_weight, state, one_group, rng)
+        scores, _ = self.sweep(model, X, y, sample_weight, state, one_group, rng)
         return float(np.sum(sample_weight * pointwise_loss(self.loss, scores, y)))  # no BLAS

@@ -34,18 +34,21 @@ class OrdinalMCMCSolver(MCMCSolver):
     (3, 3)
     """
 
-    def latent_targets(self, model, scores, y, sample_weight):
-        """Draw the cut-points of ``model`` given ``scores``, then the latent targets."""
+    def latent_targets(self, model, scores, y, sample_weight, seed=None):
+        """Draw the cut-points of ``model`` given ``scores``, then the latent targets (the
+        first tries of the end classes from numpy's generator seeded by ``seed``)."""
         labels = y.astype(np.int64)
         weights = sample_weight.astype(np.float64)
         draw_cutpoints(model.cutpoints, scores, labels, weights, bool(np.any(weights != 1)),
                        self.fit_intercept)
         z = np.empty(scores.shape[0])
-        ordinal_targets(scores, labels, model.cutpoints, z)
+        ordinal_targets(scores, labels, model.cutpoints, z,
+                        np.random.default_rng(seed).standard_normal(z.shape[0]))
         return z
 
-    def _linked(self, sample, X, scores=None):
-        """The class probabilities (n_classes, n_rows) of ``sample``."""
+    def _linked(self, sample, X, scores=None, labels=None):
+        """The class probabilities (n_classes, n_rows) of ``sample`` (``labels`` unused: the
+        ordinal loss reads the averaged probabilities)."""
         scores = self._scores(sample, X) if scores is None else scores
         return class_probabilities(scores, sample.cutpoints)
 

@@ -171,7 +171,7 @@ class VBSolver(ALSSolver):
         weighted = bool(np.any(s != 1))
         if self.loss == "probit":
             z = np.empty(X.shape[0])
-            probit_targets(scores, y.astype(np.float64), z, False)
+            probit_targets(scores, y.astype(np.float64), z, None)
         else:
             z = y.astype(np.float64)
         e = scores - z
