@@ -501,8 +501,8 @@ def log_phi(scores):
     Examples
     --------
     >>> import numpy as np
-    >>> log_phi(np.array([-40.0, 0.0, 40.0])).round(3)
-    array([-804.608,   -0.693,   -0.   ])
+    >>> log_phi(np.array([-40.0, 0.0, 40.0])).round(3).tolist()
+    [-804.608, -0.693, -0.0]
     """
     scores = scores.astype(np.float64)
     small = ndtr(-np.abs(scores))
