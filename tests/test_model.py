@@ -89,3 +89,26 @@ def test_the_probit_tails_equal_log_ndtr_from_one_ndtr_pass():
     s = np.concatenate([np.linspace(-60, 60, 20001), [0.0, -0.0, 1e-300, 37.5, -37.5, 38.5]])
     want = np.stack([log_ndtr(s), log_ndtr(-s)])
     np.testing.assert_allclose(apply_link(s, "probit"), want, rtol=4e-15, atol=0)
+
+
+def test_one_probit_tail_equals_log_ndtr():
+    from scipy.special import log_ndtr
+
+    from fmlearn.model import log_phi
+    s = np.concatenate([np.linspace(-60, 60, 20001), [0.0, -0.0, 1e-300, 37.5, -37.5, 38.5]])
+    np.testing.assert_allclose(log_phi(s), log_ndtr(s), rtol=4e-15, atol=0)
+
+
+def test_probit_sums_add_as_logaddexp():
+    """``add_linked`` adds log-probabilities in whole-array passes: numpy's ``logaddexp`` to
+    round-off, -inf plus -inf is -inf, and NaN stays NaN."""
+    from fmlearn.model import add_linked
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 50, 10000), rng.normal(0, 50, 10000)
+    np.testing.assert_allclose(add_linked(a, b, "probit"), np.logaddexp(a, b), rtol=1e-14,
+                               atol=1e-14)
+    edge_a = np.array([-np.inf, -np.inf, 0.0, np.nan, -3.0, -1e308])
+    edge_b = np.array([-np.inf, 1.0, -np.inf, 1.0, -3.0, -1e308])
+    with np.errstate(invalid="ignore"):
+        want = np.logaddexp(edge_a, edge_b)
+    np.testing.assert_array_equal(add_linked(edge_a, edge_b, "probit"), want)
