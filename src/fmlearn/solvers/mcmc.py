@@ -10,7 +10,7 @@ from .als import ALSSolver, Hyperparameters, pointwise_loss
 
 TRACED = ("alpha", "mu_w", "lam_w", "mu_v", "lam_v")
 # Every REFRESH-th draw of a chain starts from scores and factor sums computed afresh; the
-# others from those the last sweep left (bounding their rounding drift: a9a, k=8, 15 % of an
+# others from those the last sweep left (bounding their rounding drift: a9a, k=8, 13 % of an
 # iteration saved).
 REFRESH = 16
 
