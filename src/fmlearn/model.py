@@ -504,7 +504,7 @@ def log_phi(scores):
     >>> log_phi(np.array([-40.0, 0.0, 40.0])).round(3).tolist()
     [-804.608, -0.693, -0.0]
     """
-    scores = scores.astype(np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     small = ndtr(-np.abs(scores))
     with np.errstate(divide="ignore"):
         tail = np.where(scores > 0, np.log1p(-small), np.log(small))

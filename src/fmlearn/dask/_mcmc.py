@@ -186,13 +186,13 @@ class DaskMCMC(DaskALS):
         client = data.client
         shards = self.shards(data)[1]
         drawn = [[] for _ in shards]
-        normals = np.random.default_rng(seed)
+        first_tries = np.random.default_rng(seed)
         for g, group in enumerate(pieces):
             values = first if g == 0 else client.gather([f for _, f in group])
             for (p, _), m in zip(group, values):
                 t = np.empty(m.shape[0])
                 # y * z = t > 0
-                probit_targets(m, np.ones(m.shape[0]), t, normals.standard_normal(m.shape[0]))
+                probit_targets(m, np.ones(m.shape[0]), t, first_tries.standard_normal(m.shape[0]))
                 drawn[p].append(share(client, t))
         return [client.submit(drawn_targets, s, st, *d) for s, st, d in zip(shards, starts, drawn)]
 

@@ -2,11 +2,11 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import log_ndtr
 
 from .._threads import numba_threads
 from ..kernels.coordinate import (coordinate_sweep, exclusive_blocks, probit_targets,
                                   scores_and_sums, seed_generator)
+from ..model import log_phi
 from ..relations import RelationalRows
 from .base import PointSolver
 
@@ -26,7 +26,7 @@ def pointwise_loss(loss, scores, y):
         return -np.log(np.maximum(chosen, np.finfo(np.float64).tiny))
     scores = scores.astype(np.float64)
     if loss == "probit":
-        return -log_ndtr(y * scores)
+        return -log_phi(y * scores)
     d = scores - y
     return 0.5 * d * d
 
