@@ -13,8 +13,8 @@ from fmlearn.solvers.feature_order import FeatureOrder
 from fmlearn.solvers.sgd import SGDSolver, SGDState
 
 
-def run(solver, X, y, epochs=3):
-    model = FMModel.initial(X.shape[1], 4, 0.1, np.float64, np.random.default_rng(0))
+def run(solver, X, y, epochs=3, dtype=np.float64):
+    model = FMModel.initial(X.shape[1], 4, 0.1, dtype, np.random.default_rng(0))
     state = SGDState.initial(model)
     rng = np.random.default_rng(1)
     for _ in range(epochs):
@@ -259,3 +259,98 @@ def test_a_staged_fit_without_weights_weighs_every_row_one(monkeypatch):
     ones = FMRegressor(**params).fit(X, y, sample_weight=np.ones(y.shape[0]))
     np.testing.assert_array_equal(plain.model_.factors, ones.model_.factors)
     assert plain.loss_curve_ == ones.loss_curve_
+
+
+def packing(monkeypatch, on=True):
+    """Every AdaGrad epoch counts its parameters as beyond the caches and packs them (``on``)
+    or none packs; returns the list of tables the epochs stepped (None: not packed)."""
+    monkeypatch.setattr(sgd, "OUT_OF_CACHE_BYTES", 0)
+    monkeypatch.setattr(sgd, "PACK_FROM_VISITS_PER_FEATURE", 0 if on else np.inf)
+    tables = []
+    chosen = SGDSolver._packing
+    monkeypatch.setattr(SGDSolver, "_packing",
+                        lambda self, *args: tables.append(chosen(self, *args)) or tables[-1])
+    return tables
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_parameters_take_the_steps_of_separate_arrays(monkeypatch, dtype):
+    X, y = planted_fm_data(3000, seed=10)
+    X, y = as_fm_csr(X, dtype), y.astype(dtype)
+    args = ("squared", "adagrad", 0.1, 0.25, 1e-3, 1e-3, 1e-3, None)
+    tables = packing(monkeypatch, on=False)
+    plain, plain_state = run(SGDSolver(*args), X, y, dtype=dtype)
+    assert tables == [None] * 3
+    tables = packing(monkeypatch)
+    packed, packed_state = run(SGDSolver(*args), X, y, dtype=dtype)
+    assert len(tables) == 3 and all(t.shape == (X.shape[1], 2 * 4 + 2) for t in tables)
+    for name in ("coef", "factors"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(packed, name))
+    for name in ("acc_coef", "acc_factors", "acc_intercept", "step"):
+        np.testing.assert_array_equal(getattr(plain_state, name), getattr(packed_state, name))
+    assert plain.intercept == packed.intercept
+    # The table holds what the epoch left in the separate arrays.
+    np.testing.assert_array_equal(
+        tables[-1], sgd.pack_rows(packed.coef, packed_state.acc_coef, packed.factors,
+                                  packed_state.acc_factors))
+
+
+def test_packed_parameters_with_two_threads_merge_the_hot_copies(monkeypatch):
+    X, y = planted_fm_data(4000, n_users=20, n_items=30, seed=11)
+    X, y = as_fm_csr(X, np.float32), y.astype(np.float32)
+    args = ("squared", "adagrad", 0.1, 0.25, 1e-3, 1e-3, 1e-3, None)
+    curves = {}
+    for on in (False, True):
+        tables = packing(monkeypatch, on)
+        curves[on] = []
+        for seed in range(3):  # lock-free threads: the means of seeds
+            solver = SGDSolver(*args, n_threads=2)
+            model = FMModel.initial(X.shape[1], 4, 0.1, np.float32, np.random.default_rng(0))
+            state, rng = SGDState.initial(model), np.random.default_rng(seed)
+            curves[on].append([solver.epoch(model, X, y, np.ones_like(y), state, rng)
+                               for _ in range(4)])
+            hot = solver.hot_features(X)[1]
+            assert hot.size > 0  # the real feature and the frequent ones
+            # Each hot feature's AdaGrad sums hold both threads' squared steps: above the 1
+            # they start from.
+            assert (state.acc_factors[hot] > 1).all() and (state.acc_coef[hot] > 1).all()
+        assert (tables[-1] is not None) == on
+    np.testing.assert_allclose(np.mean(curves[False], axis=0), np.mean(curves[True], axis=0),
+                               rtol=0.05)
+
+
+def test_epochs_pack_only_adagrad_with_enough_visits_over_a_copy(monkeypatch):
+    X, y = planted_fm_data(3000, seed=12)
+    X, y = as_fm_csr(X, np.float32), y.astype(np.float32)
+    monkeypatch.setattr(sgd, "OUT_OF_CACHE_BYTES", 0)
+    visits = X.nnz / X.shape[1]
+
+    def packs(schedule="adagrad", threshold=visits, staged=False):
+        monkeypatch.setattr(sgd, "PACK_FROM_VISITS_PER_FEATURE", threshold)
+        solver = SGDSolver("squared", schedule, 0.1, 0.25, 0, 0, 0, None)
+        if staged:
+            solver.stage(X, None)
+        model = FMModel.initial(X.shape[1], 4, 0.1, np.float32, np.random.default_rng(0))
+        solver.epoch(model, X, y, np.ones_like(y), SGDState.initial(model))
+        return solver._packed is not None
+
+    assert packs()
+    assert not packs(threshold=visits + 1)
+    assert not packs("constant")
+    assert not packs(staged=True)  # short of memory: no table beside the parameters
+
+
+def test_a_packed_epoch_steps_adagrad_only():
+    from fmlearn.kernels.sgd import sgd_epoch
+
+    model = FMModel.initial(3, 2, 0.1, np.float32, np.random.default_rng(0))
+    state = SGDState.initial(model)
+    X = as_fm_csr(sp.eye(3, format="csr", dtype=np.float32), np.float32)
+    cfg = SGDSolver("squared", "constant", 0.1, 0.25, 0, 0, 0, None).config(np.float32)
+    packed = sgd.pack_rows(model.coef, state.acc_coef, model.factors, state.acc_factors)
+    with pytest.raises(ValueError, match="packed epochs are AdaGrad's"):
+        sgd_epoch(X.indptr, X.indices, X.data, np.ones(3, np.float32), np.ones(3, np.float32),
+                  np.zeros(1, np.int64), 256, np.zeros(1, np.float32), model.coef,
+                  model.factors, state.acc_intercept, state.acc_coef, state.acc_factors,
+                  np.zeros(0, np.int32), np.zeros(0, np.int64), state.step, cfg, 1,
+                  packed=packed)

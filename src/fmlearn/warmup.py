@@ -115,22 +115,17 @@ def _share_adam_batches(model, target, dtype):
         model.set_params(n_jobs=2, n_factors=n_factors, batch_size=n_rows, max_iter=1).fit(X, y)
 
 
-def stage_rows(dtype: str = "float32") -> None:
-    """Fit the SGD estimators once with their rows staged, as a fit whose copy of the rows
-    would take more than ``COPY_ROWS_BYTES`` does, with and without sample weights,
-    compiling the staging kernels.
-
-    Examples
-    --------
-    >>> stage_rows()
-    """
+def _fit_sgd_with(dtype, **constants):
+    """Fit the SGD regressor and classifier once, with and without sample weights, with
+    the module constants of :mod:`fmlearn.solvers.sgd` in ``constants`` set for the fits."""
     import fmlearn
 
     from .solvers import sgd
 
     X, _, targets = _problem(dtype)
-    kept = sgd.COPY_ROWS_BYTES
-    sgd.COPY_ROWS_BYTES = 0  # stage whatever the size
+    kept = {name: getattr(sgd, name) for name in constants}
+    for name, value in constants.items():
+        setattr(sgd, name, value)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # one epoch does not converge, on purpose
@@ -140,7 +135,32 @@ def stage_rows(dtype: str = "float32") -> None:
                                           random_state=0).fit(X, targets[target],
                                                               sample_weight=weights)
     finally:
-        sgd.COPY_ROWS_BYTES = kept
+        for name, value in kept.items():
+            setattr(sgd, name, value)
+
+
+def stage_rows(dtype: str = "float32") -> None:
+    """Fit the SGD estimators once with their rows staged, as a fit whose copy of the rows
+    would take more than ``COPY_ROWS_BYTES`` does, with and without sample weights,
+    compiling the staging kernels.
+
+    Examples
+    --------
+    >>> stage_rows()
+    """
+    _fit_sgd_with(dtype, COPY_ROWS_BYTES=0)  # stage whatever the size
+
+
+def pack_parameters(dtype: str = "float32") -> None:
+    """Fit the SGD estimators once with their parameters packed, as an AdaGrad fit whose
+    factors miss the caches does (``fmlearn.solvers.sgd.PACK_FROM_VISITS_PER_FEATURE``),
+    compiling the packed epoch.
+
+    Examples
+    --------
+    >>> pack_parameters()
+    """
+    _fit_sgd_with(dtype, OUT_OF_CACHE_BYTES=0, PACK_FROM_VISITS_PER_FEATURE=0)
 
 
 def read_files(dtype: str = "float32") -> None:
@@ -168,8 +188,8 @@ def read_files(dtype: str = "float32") -> None:
 def warmup(all: bool = False, kinds: Iterable[str] | None = None,
            progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
     """Compile the kernels of ``kinds`` (default: every one of :data:`KINDS`) in float32, the
-    default dtype; with ``all``, in float64 too, and the staging of large fits' rows and the
-    file readers as well. Returns the seconds each step took; ``progress(step, seconds)`` is
+    default dtype; with ``all``, in float64 too, and the staging of large fits' rows, the
+    packed epochs of their parameters and the file readers as well. Returns the seconds each step took; ``progress(step, seconds)`` is
     called after each.
 
     Examples
@@ -188,6 +208,8 @@ def warmup(all: bool = False, kinds: Iterable[str] | None = None,
                   for name in names]
         if all:
             steps.append((f"staged rows {dtype}", lambda dtype=dtype: stage_rows(dtype)))
+            steps.append((f"packed parameters {dtype}",
+                          lambda dtype=dtype: pack_parameters(dtype)))
             steps.append((f"file readers {dtype}", lambda dtype=dtype: read_files(dtype)))
     seconds = {}
     for step, run in steps:

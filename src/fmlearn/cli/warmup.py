@@ -10,8 +10,8 @@ from ._common import CONTEXT, debug_option
 @click.command(context_settings=CONTEXT,
                short_help="Compile the kernels into the cache (for images and workers).")
 @click.option("--all", "everything", is_flag=True,
-              help="float64 models, the staging of large fits' rows and the file readers too, "
-                   "not only float32 models.")
+              help="float64 models, the staging of large fits' rows, the packed epochs of "
+                   "their parameters and the file readers too, not only float32 models.")
 @click.option("--kind", "kinds", multiple=True, metavar="NAME",
               help="Only this estimator kind, e.g. 'FMRegressor sgd' (repeatable).  "
                    "[default: every kind and solver]")

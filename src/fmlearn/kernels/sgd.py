@@ -195,13 +195,16 @@ def _trend_weight(own, pushed, middle, trend, s, n_threads):
 
 
 @njit(cache=CACHE, inline="always")
-def push_copies(copy, values, acc, n_threads, rows=None, first=0):
+def push_copies(copy, values, acc, n_threads, rows=None, first=0, value_column=0, acc_column=0):
     """Merge one thread's ``copy`` (``local[c]`` of :func:`thread_copies`) of ``values`` and
     their sums ``acc`` into them by :func:`merged`: add its steps since its last push,
     weighted by :func:`merge_weight` (the sums' with weight 1), and take the other
     threads' into the copy. Starts at copied row ``first``, so that threads pushing at the
     same time seldom write the same row (one of them would lose its steps here, never in
-    :func:`settle_copies`' result). One thread's copy is merged as it is."""
+    :func:`settle_copies`' result). One thread's copy is merged as it is. The copied values
+    of a row lie in the columns of ``values`` (as a 2-D view) from ``value_column`` on, the
+    sums in those of ``acc`` from ``acc_column`` on: a packed table (:func:`pack_rows`) is
+    both ``values`` and ``acc``."""
     n = values.shape[0] if rows is None else rows.shape[0]
     # Each copied row's trend: the first entry of its row in either half of the trend plane.
     trend = (_as_rows(copy[TREND, 0])[:, 0], _as_rows(copy[TREND, 1])[:, 0])
@@ -209,6 +212,7 @@ def push_copies(copy, values, acc, n_threads, rows=None, first=0):
         own, pushed = _as_rows(copy[OWN, held]), _as_rows(copy[PUSHED, held])
         alone, middle = _as_rows(copy[ALONE, held]), _as_rows(copy[MIDDLE, held])
         shared = _as_rows(values if held == 0 else acc)
+        column = value_column if held == 0 else acc_column
         for i in range(n):
             s = first + i if first + i < n else first + i - n
             j = s if rows is None else rows[s]
@@ -216,12 +220,12 @@ def push_copies(copy, values, acc, n_threads, rows=None, first=0):
             if held == 0 and n_threads > 1:
                 weight = _trend_weight(own, pushed, middle, trend, s, n_threads)
             w = own.dtype.type(weight)
-            for m in range(shared.shape[1]):
+            for m in range(own.shape[1]):
                 weighted = own[s, m] if weight == 1.0 else pushed[s, m] + w * (own[s, m]
                                                                              - pushed[s, m])
                 alone[s, m] += weighted - pushed[s, m]
-                value = merged(weighted, pushed[s, m], shared[j, m])
-                shared[j, m] = value
+                value = merged(weighted, pushed[s, m], shared[j, column + m])
+                shared[j, column + m] = value
                 own[s, m] = value
                 pushed[s, m] = value
                 middle[s, m] = value
@@ -289,15 +293,72 @@ def _update_feature(w, acc_w, V, acc_V, i, x, g, q, reg_w, reg_v, eta, cfg, fit_
             V[i, f] -= eta * _clip(gx * (q[f] - V[i, f] * x) + reg_v * V[i, f], cfg.clip)
 
 
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _update_packed(packed, i, k, x, g, q, reg_w, reg_v, eta, cfg, fit_w):
+    """:func:`_update_feature` with AdaGrad for feature ``i`` of a packed table
+    (:func:`pack_rows`): the same step, in the same order, on row ``packed[i]``."""
+    row = packed[i]
+    gx = g * x
+    gw = _clip(gx + reg_w * row[2 * k], cfg.clip)
+    if fit_w:
+        row[2 * k + 1] += gw * gw
+        row[2 * k] -= eta * gw / np.sqrt(row[2 * k + 1])
+    v, acc_v = row[:k], row[k:2 * k]
+    for f in range(k):
+        gv = _clip(gx * (q[f] - v[f] * x) + reg_v * v[f], cfg.clip)
+        acc_v[f] += gv * gv
+        v[f] -= eta * gv / np.sqrt(acc_v[f])
+
+
+def pack_rows(coef, acc_coef, factors, acc_factors, out=None):
+    """Each feature's parameters and AdaGrad sums side by side in one row, ``[v_j (k),
+    sums of v_j (k), w_j, sum of w_j]``: the table an SGD epoch over parameters that miss
+    the caches steps (:func:`sgd_epoch`'s ``packed``), where a feature's step then reads
+    and writes one stretch of memory instead of four. Written into ``out`` when given.
+
+    Examples
+    --------
+    >>> coef, factors = np.array([1.0, 2.0]), np.array([[3.0], [4.0]])
+    >>> pack_rows(coef, coef + 10, factors, factors + 10).tolist()
+    [[3.0, 13.0, 1.0, 11.0], [4.0, 14.0, 2.0, 12.0]]
+    """
+    k = factors.shape[1]
+    if out is None:
+        out = np.empty((factors.shape[0], 2 * k + 2), dtype=factors.dtype)
+    out[:, :k] = factors
+    out[:, k:2 * k] = acc_factors
+    out[:, 2 * k] = coef
+    out[:, 2 * k + 1] = acc_coef
+    return out
+
+
+def unpack_rows(packed, coef, acc_coef, factors, acc_factors):
+    """Write a table of :func:`pack_rows` back into the separate arrays.
+
+    Examples
+    --------
+    >>> coef, acc_coef, factors, acc_factors = np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1))
+    >>> unpack_rows(np.array([[3.0, 13.0, 1.0, 11.0]]), coef, acc_coef, factors, acc_factors)
+    >>> coef.tolist(), acc_coef.tolist(), factors.tolist(), acc_factors.tolist()
+    ([1.0], [11.0], [[3.0]], [[13.0]])
+    """
+    k = factors.shape[1]
+    factors[:] = packed[:, :k]
+    acc_factors[:] = packed[:, k:2 * k]
+    coef[:] = packed[:, 2 * k]
+    acc_coef[:] = packed[:, 2 * k + 1]
+
+
 @no_alias
 @njit(cache=CACHE, fastmath=True, error_model="numpy", nogil=True, _nrt=False)
-def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, block_starts,
-                block_size, intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-                hot_slot, hot_features, step, cfg, local_bias, local_w, local_v, local_q,
-                no_factors, no_q):
+def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, packed,
+                block_starts, block_size, intercept, coef, factors, acc_intercept, acc_coef,
+                acc_factors, hot_slot, hot_features, step, cfg, local_bias, local_w, local_v,
+                local_q, no_factors, no_q):
     """Thread ``c``'s share of :func:`sgd_epoch`: its contiguous share of the blocks, the
-    bias and hot features stepped in its copies (``local_*[c]``); returns the summed
-    weighted loss of its rows."""
+    bias and hot features stepped in its copies (``local_*[c]``), the other features in
+    ``packed`` when given (then ``coef``, ``factors`` and their sums are not read); returns
+    the summed weighted loss of its rows."""
     n_rows = indptr.shape[0] - 1
     n_blocks = block_starts.shape[0]
     n_hot = hot_features.shape[0]
@@ -354,18 +415,24 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, b
                     j = rows_indices[p]
                     if cfg.prefetch and p + PREFETCH_AHEAD < limit:
                         ahead = rows_indices[p + PREFETCH_AHEAD]
-                        prefetch_row(factors, ahead)
-                        prefetch_row(acc_factors, ahead)
-                        prefetch_entry(coef, ahead)
-                        prefetch_entry(acc_coef, ahead)
+                        if packed is None:
+                            prefetch_row(factors, ahead)
+                            prefetch_row(acc_factors, ahead)
+                            prefetch_entry(coef, ahead)
+                            prefetch_entry(acc_coef, ahead)
+                        else:
+                            prefetch_row(packed, ahead)
                     s_hot = (j if j < n_hot else -1) if hot_prefix else hot_slot[j]
                     x = rows_data[p]
                     if s_hot >= 0:
                         score += w[s_hot] * x
                         squares += accumulate_factors(v, s_hot, x, q)
-                    else:
+                    elif packed is None:
                         score += coef[j] * x
                         squares += accumulate_factors(factors, j, x, q)
+                    else:  # the first k entries of a packed row are the factors
+                        score += packed[j, 2 * k] * x
+                        squares += accumulate_factors(packed, j, x, q)
                 score = min(max(finish_score(score, squares, q), cfg.lower), cfg.upper)
                 l, d = loss_and_derivative(cfg.loss, score, rows_y[r])
                 total += sw * l
@@ -381,15 +448,25 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, staged, b
                     if s_hot >= 0:
                         _update_feature(w, acc_w, v, acc_v, s_hot, rows_data[p], g_row, q,
                                         reg_w, reg_v, eta, cfg, cfg.fit_linear)
-                    else:
+                    elif packed is None:
                         _update_feature(coef, acc_coef, factors, acc_factors, j, rows_data[p],
                                         g_row, q, reg_w, reg_v, eta, cfg, cfg.fit_linear)
+                    else:
+                        _update_packed(packed, j, k, rows_data[p], g_row, q, reg_w, reg_v,
+                                       eta, cfg, cfg.fit_linear)
                 t += n_threads
             push_copies(local_bias[c], intercept, acc_intercept, n_threads)
             since += 1
             if since == HOT_PUSH_BLOCKS or (stop == hi and g + group >= last):
-                push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
-                push_copies(local_v[c], factors, acc_factors, n_threads, hot_features, first)
+                if packed is None:
+                    push_copies(local_w[c], coef, acc_coef, n_threads, hot_features, first)
+                    push_copies(local_v[c], factors, acc_factors, n_threads, hot_features,
+                                first)
+                else:
+                    push_copies(local_w[c], packed, packed, n_threads, hot_features, first,
+                                2 * k, 2 * k + 1)
+                    push_copies(local_v[c], packed, packed, n_threads, hot_features, first,
+                                0, k)
                 since = 0
     return total
 
@@ -432,7 +509,7 @@ def epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, st
 
 def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
               intercept, coef, factors, acc_intercept, acc_coef, acc_factors,
-              hot_slot, hot_features, step, cfg, n_threads, staged=None):
+              hot_slot, hot_features, step, cfg, n_threads, staged=None, packed=None):
     """Run one pass over the rows, updating the parameters in place.
 
     Rows are visited block by block in the order of ``block_starts`` (the first rows of
@@ -453,15 +530,22 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     and AdaGrad's sums the start plus every squared gradient. With one thread this is
     exactly sequential SGD. ``acc_*`` hold AdaGrad's sums of squared gradients (ignored
     by the other schedules); ``step[0]`` counts samples seen for the inverse-scaling
-    schedule. Returns the sum of the weighted losses of the rows, each taken before its
-    update.
+    schedule. With ``packed``, AdaGrad only, the epoch steps the features' parameters and
+    sums in that table of :func:`pack_rows` (the same steps), leaving ``coef``,
+    ``factors`` and their sums as they were. Returns the sum of the weighted losses of the
+    rows, each taken before its update.
     """
-    args = (indptr, indices, data, y, sample_weight, staged, block_starts, block_size,
+    if packed is not None and cfg.schedule != ADAGRAD:
+        raise ValueError("a packed table holds AdaGrad's sums: packed epochs are AdaGrad's")
+    args = (indptr, indices, data, y, sample_weight, staged, packed, block_starts, block_size,
             intercept, coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot,
             hot_features, step, cfg)
+    k = factors.shape[1]
+    hot = ((coef, acc_coef, factors, acc_factors) if packed is None else
+           (packed[:, 2 * k], packed[:, 2 * k + 1], packed[:, :k], packed[:, k:2 * k]))
     return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
-                             (thread_scratch(n_threads, (1, factors.shape[1]), factors.dtype),),
-                             (coef, acc_coef, factors, acc_factors, hot_features))
+                             (thread_scratch(n_threads, (1, k), factors.dtype),),
+                             (*hot, hot_features))
 
 
 def stage_buffers(indptr, data, y, sample_weight, block_size, n_threads, positions, columns):
