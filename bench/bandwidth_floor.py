@@ -3,7 +3,9 @@ must move, against the measured epoch time (n_factors=64, float32, AdaGrad).
 
 Bandwidth is measured with a STREAM-style triad ``a = b + s c`` over 512 MiB arrays of float32
 (counted as 3 arrays moved, STREAM's convention), compiled by numba, with 1 and 2 threads; the
-best of 5 runs. The bytes of an epoch are those of the rows (``indptr``, ``indices``, ``data``,
+best of 5 runs at the start, and the best of 3 again before each round of epochs, whose epochs
+are also reported over the per-touch floor at their own round's triad (the shared machine's
+bandwidth drifts over the minutes of a run). The bytes of an epoch are those of the rows (``indptr``, ``indices``, ``data``,
 target and weight) plus, for the parameters, a read and a write of ``[w_j, v_j]`` and of their
 AdaGrad accumulators, 16 (k + 1) bytes, counted two ways:
 
@@ -18,11 +20,14 @@ cache, divided by the threads (``in_l2``: the epoch without misses beyond L2 and
 scaling over threads). An epoch close to it and far above the bandwidth floor is bound by
 arithmetic, not by memory.
 
-The epoch is timed in four variants, one model each, run in turn (A B C D A B C D ...): with
-the features renumbered by falling frequency (``fmlearn.solvers.feature_order``), with the rows
-of the parameters a few non-zeros ahead prefetched (``fmlearn.kernels.prefetch``), with both
-(what a fit does when factors and sums exceed ``OUT_OF_CACHE_BYTES``) and with neither (what it
-does below). The epoch reported is the variant a fit picks.
+The epoch is timed in five variants, one model each, run in turn (A B C D E A B C D E ...):
+with the features renumbered by falling frequency (``fmlearn.solvers.feature_order``), with
+the rows of the parameters a few non-zeros ahead prefetched (``fmlearn.kernels.prefetch``),
+with both, with both and the parameters packed (each feature's factors, weight and AdaGrad
+sums in one row, ``fmlearn.kernels.sgd.pack_rows``: what a fit over a copy of its rows does
+when factors and sums exceed ``OUT_OF_CACHE_BYTES`` and the rows visit
+``PACK_FROM_VISITS_PER_FEATURE`` non-zeros per feature) and with none (what it does below).
+The epoch reported is the variant a fit picks.
 
 Data: frappe's reconstructed train file (../shared/data/frappe) and a synthetic file of 2e7 rows
 (10 one-hot fields over 1,000,000 features with power-law frequencies, planted FM; 1e6 rows with
@@ -99,30 +104,42 @@ def in_cache_rows(nnz, n_fields=10, per_field=100, seed=0):
     return X, rng.normal(size=n_rows).astype(np.float32)
 
 
-LAYOUTS = {  # variant: (features renumbered by frequency, rows ahead prefetched)
-    "renumbered_prefetch": (True, True), "renumbered": (True, False),
-    "prefetch": (False, True), "neither": (False, False)}
-QUICK_LAYOUTS = ("renumbered_prefetch", "neither")  # --quick: both changes or none
+LAYOUTS = {  # variant: (features renumbered by frequency, rows ahead prefetched, packed)
+    "renumbered_prefetch_packed": (True, True, True), "renumbered_prefetch": (True, True, False),
+    "renumbered": (True, False, False), "prefetch": (False, True, False),
+    "neither": (False, False, False)}
+QUICK_LAYOUTS = ("renumbered_prefetch_packed", "neither")  # --quick: every change or none
 
 
 def layout_epochs(X, y, n_threads, repeats, variants):
     """Epochs with and without each change for out-of-cache parameters (the ``variants``
     of ``LAYOUTS``), one model per variant, run in turn (A B C D A B C D ...): ``spread`` of each, each one's
     speed-up over ``neither`` (``speedups``), and the median of the variant a fit picks for
-    ``X`` (both above ``OUT_OF_CACHE_BYTES`` of factors and sums, neither below)."""
+    ``X`` (every change above ``OUT_OF_CACHE_BYTES`` of factors and sums, none below). Before
+    each round the triad's bandwidth is measured again (best of 3), so that each round's
+    epochs have a floor of their own moment on this shared machine: ``round_triads`` in
+    bytes per second, and ``picked_seconds``, the picked variant's epoch of each round."""
     default = sgd.OUT_OF_CACHE_BYTES
+    default_pack = sgd.PACK_FROM_VISITS_PER_FEATURE
     epochs = {variant: epoch_timer(X, y, K, n_threads, "adagrad", renumber=renumber)
-              for variant, (renumber, _) in LAYOUTS.items() if variant in variants}
+              for variant, (renumber, _, _) in LAYOUTS.items() if variant in variants}
     seconds = {variant: [] for variant in variants}
+    triads = []
     try:
         for _ in range(repeats):
+            triads.append(bandwidth(n_threads, 3))
             for variant in variants:
-                sgd.OUT_OF_CACHE_BYTES = 0 if LAYOUTS[variant][1] else np.inf
+                _, prefetch, pack = LAYOUTS[variant]
+                sgd.OUT_OF_CACHE_BYTES = 0 if prefetch else np.inf
+                sgd.PACK_FROM_VISITS_PER_FEATURE = default_pack if pack else np.inf
                 seconds[variant].append(epochs[variant]())
     finally:
         sgd.OUT_OF_CACHE_BYTES = default
-    picked = "renumbered_prefetch" if sgd.outgrows_cache(4 * K * X.shape[1]) else "neither"
+        sgd.PACK_FROM_VISITS_PER_FEATURE = default_pack
+    picked = ("renumbered_prefetch_packed" if sgd.outgrows_cache(4 * K * X.shape[1])
+              and X.nnz >= default_pack * X.shape[1] else "neither")
     return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
+            "round_triads": triads, "picked_seconds": seconds[picked],
             **{variant: spread(times) for variant, times in seconds.items()},
             "speedup_over_neither": {variant: speedups(seconds[variant], seconds["neither"])
                                      for variant in variants if variant != "neither"}}
@@ -170,11 +187,15 @@ def case(name, X, y, bandwidths, repeats, variants):
         seconds = layouts.pop("epoch_seconds")
         references = {kind: result["bytes"][kind] / bw for kind in ("unique", "per_touch")}
         references["in_l2"] = in_l2 / n_threads
+        # Each round's epoch over the per-touch floor at that round's triad.
+        by_round = spread([epoch * triad / result["bytes"]["per_touch"] for epoch, triad
+                           in zip(layouts["picked_seconds"], layouts["round_triads"])])
         result["threads"][str(n_threads)] = {
             "epoch_seconds": seconds,
             "floor_seconds": {kind: references[kind] for kind in ("unique", "per_touch")},
             "multiple_of_floor": {kind: seconds / references[kind]
                                   for kind in ("unique", "per_touch")},
+            "multiple_of_per_touch_floor_by_round": by_round,
             "in_l2_seconds": references["in_l2"],
             "multiple_of_in_l2": seconds / references["in_l2"], **layouts}
         print(f"{name}, {n_threads} thread(s): epoch {seconds:.3f} s; " + "; ".join(
@@ -182,7 +203,9 @@ def case(name, X, y, bandwidths, repeats, variants):
             + "; speed-ups over neither change: " + ", ".join(
                 f"{variant} {up['median']:.2f}x"
                 for variant, up in layouts["speedup_over_neither"].items())
-            + f" (picked: {layouts['picked']})")
+            + f" (picked: {layouts['picked']}); per round, over the per-touch floor at "
+            f"its triad: {by_round['min']:.2f} / {by_round['median']:.2f} / "
+            f"{by_round['max']:.2f}")
     return result
 
 
@@ -209,7 +232,7 @@ def main():
     X, y = sp.vstack([c[0] for c in chunks], format="csr"), np.concatenate([c[1] for c in chunks])
     del chunks
     results["synthetic"] = case(f"synthetic {n_rows:.0e} rows", X, y.astype(np.float32),
-                                bandwidths, 2, variants)
+                                bandwidths, 3, variants)
     write_results("bandwidth_floor" + ("_quick" if args.quick else ""), results)
 
 
