@@ -113,8 +113,9 @@ QUICK_LAYOUTS = ("renumbered_prefetch_packed", "neither")  # --quick: every chan
 
 def layout_epochs(X, y, n_threads, repeats, variants):
     """Epochs with and without each change for out-of-cache parameters (the ``variants``
-    of ``LAYOUTS``), one model per variant, run in turn (A B C D A B C D ...): ``spread`` of each, each one's
-    speed-up over ``neither`` (``speedups``), and the median of the variant a fit picks for
+    of ``LAYOUTS``), one model per variant, run in turn (A B C D E A B C D E ...): ``spread``
+    of each, each one's speed-up over ``neither`` (``speedups``), and the median of the
+    variant a fit picks for
     ``X`` (every change above ``OUT_OF_CACHE_BYTES`` of factors and sums, none below). Before
     each round the triad's bandwidth is measured again (best of 3), so that each round's
     epochs have a floor of their own moment on this shared machine: ``round_triads`` in

@@ -189,8 +189,8 @@ def warmup(all: bool = False, kinds: Iterable[str] | None = None,
            progress: Callable[[str, float], None] | None = None) -> dict[str, float]:
     """Compile the kernels of ``kinds`` (default: every one of :data:`KINDS`) in float32, the
     default dtype; with ``all``, in float64 too, and the staging of large fits' rows, the
-    packed epochs of their parameters and the file readers as well. Returns the seconds each step took; ``progress(step, seconds)`` is
-    called after each.
+    packed epochs of their parameters and the file readers as well. Returns the seconds each
+    step took; ``progress(step, seconds)`` is called after each.
 
     Examples
     --------

@@ -337,7 +337,8 @@ def unpack_rows(packed, coef, acc_coef, factors, acc_factors):
 
     Examples
     --------
-    >>> coef, acc_coef, factors, acc_factors = np.zeros(1), np.zeros(1), np.zeros((1, 1)), np.zeros((1, 1))
+    >>> coef, acc_coef, factors, acc_factors = (np.zeros(1), np.zeros(1), np.zeros((1, 1)),
+    ...                                         np.zeros((1, 1)))
     >>> unpack_rows(np.array([[3.0, 13.0, 1.0, 11.0]]), coef, acc_coef, factors, acc_factors)
     >>> coef.tolist(), acc_coef.tolist(), factors.tolist(), acc_factors.tolist()
     ([1.0], [11.0], [[3.0]], [[13.0]])

@@ -277,7 +277,8 @@ class SGDSolver(PointSolver):
             return None
         factors = arrays[2]
         shape = (factors.shape[0], 2 * factors.shape[1] + 2)
-        if self._packed is None or self._packed.shape != shape or self._packed.dtype != factors.dtype:
+        table = self._packed
+        if table is None or table.shape != shape or table.dtype != factors.dtype:
             self._packed = np.empty(shape, dtype=factors.dtype)
         return pack_rows(*arrays, out=self._packed)
 
