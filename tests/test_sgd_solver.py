@@ -315,8 +315,11 @@ def test_packed_parameters_with_two_threads_merge_the_hot_copies(monkeypatch):
             # they start from.
             assert (state.acc_factors[hot] > 1).all() and (state.acc_coef[hot] > 1).all()
         assert (tables[-1] is not None) == on
+    # The means of 3 seeds differed by at most 4.4 % in 15 trials (7.2 % once on a loaded
+    # machine); two sets of 3 seeds both over separate arrays by 5.5 %. Hot factors left out
+    # of the table's merge put them 114-121 % apart.
     np.testing.assert_allclose(np.mean(curves[False], axis=0), np.mean(curves[True], axis=0),
-                               rtol=0.05)
+                               rtol=0.15)
 
 
 def test_epochs_pack_only_adagrad_with_enough_visits_over_a_copy(monkeypatch):
