@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_data
 from sklearn.compose import ColumnTransformer
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -14,12 +15,16 @@ from fmlearn import FFMClassifier
 from fmlearn.io import DataFormatError, iter_criteo, load_criteo
 from fmlearn.preprocessing import FieldHasher, column_fields
 
-SAMPLE = "../shared/data/criteo_raw_sample/criteo_sample.txt"
 WIDTH = 39 * 64  # 64 columns a field: small enough for collisions to happen
 
 
+def sample():
+    """The raw Criteo sample in ../shared/data (the test skips where it is absent)."""
+    return shared_data("criteo_raw_sample/criteo_sample.txt")
+
+
 def sample_frame():
-    frame = pd.read_csv(SAMPLE)
+    frame = pd.read_csv(sample())
     return frame.drop(columns="label"), frame["label"].to_numpy(float)
 
 
@@ -48,25 +53,25 @@ def expected_column(key, field, n_features, n_fields):
 
 
 def test_the_file_and_the_frame_give_the_libffm_tokens_hashed():
-    X, y, fields = load_criteo(SAMPLE, n_features=WIDTH, chunksize=7)
+    X, y, fields = load_criteo(sample(), n_features=WIDTH, chunksize=7)
     frame, labels = sample_frame()
     hasher = FieldHasher(n_features=WIDTH).fit(frame)
     assert (hasher.transform(frame) != X).nnz == 0
     np.testing.assert_array_equal(y, labels)
     np.testing.assert_array_equal(fields, hasher.fields_)
     expected = [[expected_column(key, f, WIDTH, 39) for f, key in enumerate(keys)]
-                for keys in libffm_keys(SAMPLE)]
+                for keys in libffm_keys(sample())]
     np.testing.assert_array_equal(X.indices.reshape(-1, 39), expected)
     np.testing.assert_array_equal(X.data, 1.0)
     np.testing.assert_array_equal(fields[X.indices.reshape(-1, 39)], np.tile(np.arange(39), (200, 1)))
 
 
 def test_a_tab_separated_file_without_header_reads_the_same(tmp_path):
-    text = open(SAMPLE).read().splitlines()[1:]
+    text = open(sample()).read().splitlines()[1:]
     path = tmp_path / "train.txt"
     path.write_text("\n".join(line.replace(",", "\t") for line in text) + "\n\n")
     X, y, _ = load_criteo(path, n_features=WIDTH, chunksize=50)
-    X0, y0, _ = load_criteo(SAMPLE, n_features=WIDTH)
+    X0, y0, _ = load_criteo(sample(), n_features=WIDTH)
     assert (X != X0).nnz == 0 and X.shape == (200, WIDTH)
     np.testing.assert_array_equal(y, y0)
     frame, _ = next(iter_criteo(path, chunksize=3))
@@ -75,7 +80,7 @@ def test_a_tab_separated_file_without_header_reads_the_same(tmp_path):
 
 def test_the_hash_is_stable():
     # Pinned: a change here changes the columns of every model trained on hashed data.
-    X, _, _ = load_criteo(SAMPLE, n_features=2**20)
+    X, _, _ = load_criteo(sample(), n_features=2**20)
     assert X[0].indices.tolist() == [
         26149, 28477, 55017, 81415, 116614, 150162, 173278, 207903, 226830, 259065, 283028, 312261,
         335444, 372002, 400699, 415659, 430891, 470128, 484012, 529021, 556613, 570861, 599361,
@@ -108,7 +113,7 @@ def test_collisions_are_counted():
     assert FieldHasher(n_features=1).fit([["a"], [None], [""]]).n_collisions_ == 1  # "" is missing
     frame, _ = sample_frame()
     hasher = FieldHasher(n_features=WIDTH).fit(frame)
-    keys = np.array(libffm_keys(SAMPLE))
+    keys = np.array(libffm_keys(sample()))
     expected = 0
     for field in range(39):
         distinct = set(keys[:, field])
@@ -146,7 +151,7 @@ def test_bad_hasher_input_is_named():
     (lambda f: ",".join([f[0], "abc", *f.split(",")[2:]]), "line 4: count I1 is 'abc'; expected an integer or nothing"),
 ])
 def test_bad_lines_are_named(tmp_path, edit, message):
-    lines = open(SAMPLE).read().splitlines()[:6]
+    lines = open(sample()).read().splitlines()[:6]
     lines[3] = edit(lines[3])
     path = tmp_path / "bad.csv"
     path.write_text("\n".join(lines) + "\n")
@@ -166,7 +171,7 @@ def test_ffm_learns_from_hashed_fields_in_a_pipeline():
     pipe = make_pipeline(FieldHasher(n_features=WIDTH),
                          FFMClassifier(fields=fields, n_factors=4, max_iter=5, tol=None,
                                        random_state=0)).fit(frame, y)
-    X, _, _ = load_criteo(SAMPLE, n_features=WIDTH)
+    X, _, _ = load_criteo(sample(), n_features=WIDTH)
     clf = FFMClassifier(fields=fields, n_factors=4, max_iter=5, tol=None, random_state=0).fit(X, y)
     np.testing.assert_allclose(pipe.predict_proba(frame), clf.predict_proba(X))
     # The width does not depend on the rows, so the fixed fields hold at every refit.
