@@ -137,8 +137,7 @@ def layout_epochs(X, y, n_threads, repeats, variants):
     finally:
         sgd.OUT_OF_CACHE_BYTES = default
         sgd.PACK_FROM_VISITS_PER_FEATURE = default_pack
-    picked = ("renumbered_prefetch_packed" if sgd.outgrows_cache(4 * K * X.shape[1])
-              and X.nnz >= default_pack * X.shape[1] else "neither")
+    picked = "renumbered_prefetch_packed" if sgd.packs(X, 4 * K * X.shape[1]) else "neither"
     return {"picked": picked, "epoch_seconds": spread(seconds[picked])["median"],
             "round_triads": triads, "picked_seconds": seconds[picked],
             **{variant: spread(times) for variant, times in seconds.items()},

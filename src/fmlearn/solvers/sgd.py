@@ -66,6 +66,21 @@ def outgrows_cache(factor_bytes):
     return 2 * factor_bytes > OUT_OF_CACHE_BYTES
 
 
+def packs(X, factor_bytes):
+    """Whether an AdaGrad epoch over the rows ``X`` (a copy, not staged) steps factors of
+    ``factor_bytes`` packed: beyond the caches and at least ``PACK_FROM_VISITS_PER_FEATURE``
+    non-zeros per feature.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> packs(sp.random(100, 10, density=0.5, format="csr"), 2**30), packs(sp.eye(4), 2**30)
+    (True, False)
+    """
+    return (outgrows_cache(factor_bytes)
+            and X.nnz >= PACK_FROM_VISITS_PER_FEATURE * X.shape[1])
+
+
 def row_order(n_rows, rng=None):
     """Rows ``0 .. n_rows - 1`` in 4 bytes each where they suffice (else 8), in
     ``rng.permutation``'s order when ``rng`` is given.
@@ -270,12 +285,12 @@ class SGDSolver(PointSolver):
 
     def _packing(self, X, arrays):
         """The packed table of ``arrays`` (coef, its sums, factors, theirs) this epoch over
-        ``X`` steps (:func:`~fmlearn.kernels.sgd.pack_rows`), or None: packed when the rows
-        visit ``PACK_FROM_VISITS_PER_FEATURE`` non-zeros per feature and are not staged. The
+        ``X`` steps (:func:`~fmlearn.kernels.sgd.pack_rows`), or None: packed where
+        :func:`packs` says so and the rows are not staged. The
         table is made once per fit and filled in every epoch."""
-        if self._features is not None or X.nnz < PACK_FROM_VISITS_PER_FEATURE * X.shape[1]:
-            return None
         factors = arrays[2]
+        if self._features is not None or not packs(X, factors.nbytes):
+            return None
         shape = (factors.shape[0], 2 * factors.shape[1] + 2)
         table = self._packed
         if table is None or table.shape != shape or table.dtype != factors.dtype:
