@@ -22,9 +22,19 @@ PAIRED = ("BPR samples pairs: a repeated row is also drawn as other rows' lower-
           "which a weight on the preferred row does not do")
 
 
-def alternate_fields(names):
-    """FFM fields resolved at each fit from the names: every other column."""
-    return [j % 2 for j in range(len(names))]
+class AlternateFields:
+    """FFM fields resolved at each fit from the names: every other column. A class for its
+    repr, which names the test ids alike in every process (pytest-xdist's workers compare
+    them; a function's repr holds its address)."""
+
+    def __call__(self, names):
+        return [j % 2 for j in range(len(names))]
+
+    def __repr__(self):
+        return "alternate_fields"
+
+
+alternate_fields = AlternateFields()
 
 
 ESTIMATORS = [cls(random_state=0, solver=solver) for cls in (FMRegressor, FMClassifier)
