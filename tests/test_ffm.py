@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from fmlearn import FFMClassifier, FFMModel, FFMRegressor, FMModel, FMRegressor, load, save
 from fmlearn._validation import as_fm_csr
 from fmlearn.io import dump_ffm, load_ffm
+from fmlearn.kernels.ffm import sgd_epoch as ffm_sgd_epoch
 from fmlearn.serve.app import Predictor
 from fmlearn.solvers.ffm import FFMSolver
 from fmlearn.solvers.sgd import SGDState
@@ -60,14 +61,14 @@ def test_one_field_is_the_fm():
 REG = (0.01, 0.02, 0.03)
 
 
-@pytest.mark.parametrize("loss, y", [("squared", 0.7), ("logistic", -1.0)])
-def test_one_step_is_the_finite_difference_gradient(loss, y):
-    # With one feature per field, each latent vector enters the row's score through one pair,
-    # so one step with a unit constant rate is the gradient of the loss plus the penalties.
+def one_row_step(loss, y, hot=None):
+    """One SGD step (constant unit rate) on one row whose three features lie in three
+    fields, by the solver or, with ``hot`` (the features stepped in a thread's copies), by
+    the kernel on two threads; the model before and after, and the row's objective."""
     rng = np.random.default_rng(3)
     model = random_ffm(rng, n_features=6, n_fields=3, k=2)
     model.fields[:] = [0, 1, 2, 0, 1, 2]
-    x = sp.csr_matrix(np.array([[0.5, 0.0, -1.2, 0.0, 2.0, 0.0]]))  # fields 0, 2 and 1
+    x = as_fm_csr(sp.csr_matrix(np.array([[0.5, 0.0, -1.2, 0.0, 2.0, 0.0]])), np.float64)
     start = model.copy()
 
     def objective(intercept, coef, factors):
@@ -78,8 +79,32 @@ def test_one_step_is_the_finite_difference_gradient(loss, y):
             + REG[2] * sum((factors[i, f] ** 2).sum() for i, f in used)
         return data + 0.5 * penalty
 
-    FFMSolver(loss, "constant", 1.0, 0.25, *REG, None).epoch(
-        model, x, np.array([y]), np.ones(1), SGDState.initial(model))
+    solver = FFMSolver(loss, "constant", 1.0, 0.25, *REG, None)
+    state = SGDState.initial(model)
+    if hot is None:
+        solver.epoch(model, x, np.array([y]), np.ones(1), state)
+    else:
+        # two blocks, the row in the first: thread 0 steps it, thread 1 nothing; the hot
+        # features' copies settle into the model exactly
+        slot = np.full(6, -1, dtype=np.int32)
+        slot[list(hot)] = np.arange(len(hot), dtype=np.int32)
+        intercept = np.array([model.intercept])
+        ffm_sgd_epoch(x.indptr, x.indices, x.data, np.array([y]), np.ones(1), np.array([0, 1]),
+                      1, model.fields, intercept, model.coef, model.factors,
+                      state.acc_intercept, state.acc_coef, state.acc_factors, slot,
+                      np.array(hot, dtype=np.int64), state.step, solver.config(np.float64), 2)
+        model.intercept = float(intercept[0])
+    return start, model, objective
+
+
+# With one feature per field, each latent vector enters the row's score through one pair, so
+# one step with a unit constant rate is the gradient of the loss plus the penalties. On two
+# threads, with hot features (0, 2 and 4 are the row's): the pairs among hot features, between
+# hot and other features and among the others, each group stepped apart.
+@pytest.mark.parametrize("hot", [None, (), (0,), (0, 4), (0, 2, 4)])
+@pytest.mark.parametrize("loss, y", [("squared", 0.7), ("logistic", -1.0)])
+def test_one_step_is_the_finite_difference_gradient(loss, y, hot):
+    start, model, objective = one_row_step(loss, y, hot)
     eps = 1e-6
     theta = [np.array([start.intercept]), start.coef, start.factors]
     after = [np.array([model.intercept]), model.coef, model.factors]

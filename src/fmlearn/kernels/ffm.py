@@ -17,7 +17,7 @@ from numba import njit
 from .losses import loss_and_derivative
 from .no_alias import no_alias
 from .sgd import (ADAGRAD, HOT_PUSH_BLOCKS, OWN, _clip, _update_feature, epoch_with_copies,
-                  mark_copies, push_copies, step_size)
+                  mark_copies, push_copies, step_size, thread_scratch)
 from .._numba_cache import CACHE
 
 
@@ -81,30 +81,61 @@ def _step_pair(Vi, acc_i, i, fb, Vj, acc_j, j, fa, gxx, reg, eta, cfg):
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
-def _score_copies(start, end, indices, data, fields, bias, coef, factors, hot_slot, w, v):
-    """:func:`score_row` for training: the hot features' weights and factors read from the
-    thread's copies ``w`` and ``v`` (row ``hot_slot[i]``), the others from ``coef`` and
-    ``factors``."""
-    k = factors.shape[2]
-    linear = bias
-    pairs = type(bias)(0)
+def _split_row(start, end, indices, fields, hot_slot, split):
+    """Lay out the non-zeros of the CSR row ``[start, end)`` in ``split``, the hot ones
+    (``hot_slot[i] >= 0``) first, each in row order: ``split[p] = (position, row of its
+    parameters, field)``, the row in the thread's copies for a hot feature and in the shared
+    arrays for the others. Returns the number of hot non-zeros."""
+    n_hot = 0
+    for a in range(start, end):
+        if hot_slot[indices[a]] >= 0:
+            n_hot += 1
+    h, c = 0, n_hot
     for a in range(start, end):
         i = indices[a]
-        xa = data[a]
-        fa = fields[i]
-        si = hot_slot[i]
-        Vi, ii = (v, si) if si >= 0 else (factors, i)
-        linear += (w[si] if si >= 0 else coef[i]) * xa
-        for b in range(a + 1, end):
-            j = indices[b]
-            sj = hot_slot[j]
-            Vj, jj = (v, sj) if sj >= 0 else (factors, j)
-            fb = fields[j]
-            dot = type(bias)(0)
+        s = hot_slot[i]
+        p = h if s >= 0 else c
+        split[p, 0] = a
+        split[p, 1] = s if s >= 0 else i
+        split[p, 2] = fields[i]
+        if s >= 0:
+            h += 1
+        else:
+            c += 1
+    return n_hot
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _dot_pairs(Va, Vb, split, data, first, last, second, end, k, tp):
+    """The pair sum over the laid-out non-zeros ``p`` in ``[first, last)`` and ``q`` in
+    ``[max(p + 1, second), end)``: ``<Va[p's row, q's field], Vb[q's row, p's field]> x_p x_q``."""
+    total = tp(0)
+    for p in range(first, last):
+        ia, fa, xa = split[p, 1], split[p, 2], data[split[p, 0]]
+        for q in range(max(p + 1, second), end):
+            ib, fb = split[q, 1], split[q, 2]
+            dot = tp(0)
             for f in range(k):
-                dot += Vi[ii, fb, f] * Vj[jj, fa, f]
-            pairs += dot * xa * data[b]
-    return linear + pairs
+                dot += Va[ia, fb, f] * Vb[ib, fa, f]
+            total += dot * xa * data[split[q, 0]]
+    return total
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _score_split(n_hot, n, split, data, bias, coef, factors, w, v):
+    """:func:`score_row` for training over a row laid out by :func:`_split_row`: the hot
+    features' weights and factors read from the thread's copies ``w`` and ``v``, the others
+    from ``coef`` and ``factors``, each group of pairs over one pair of arrays."""
+    tp = type(bias)
+    k = factors.shape[2]
+    linear = bias
+    for p in range(n_hot):
+        linear += w[split[p, 1]] * data[split[p, 0]]
+    for p in range(n_hot, n):
+        linear += coef[split[p, 1]] * data[split[p, 0]]
+    return (linear + _dot_pairs(v, v, split, data, 0, n_hot, 0, n_hot, k, tp)
+            + _dot_pairs(v, factors, split, data, 0, n_hot, n_hot, n, k, tp)
+            + _dot_pairs(factors, factors, split, data, n_hot, n, n_hot, n, k, tp))
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
@@ -125,35 +156,38 @@ def _step_row(start, end, indices, data, fields, coef, factors, acc_coef, acc_fa
 
 
 @njit(cache=CACHE, fastmath=True, inline="always")
-def _step_row_copies(start, end, indices, data, fields, coef, factors, acc_coef, acc_factors,
-                     hot_slot, w, acc_w, v, acc_v, g, sw, reg_v, eta, cfg, no_factors, no_q):
-    """:func:`_step_row` with the hot features (``hot_slot[i] >= 0``) stepped in the thread's
-    copies ``w``, ``v`` and their sums. Apart from :func:`_step_row`, whose loop without the
-    choice of arrays compiles to faster code (frappe, one thread: 0.089 s per epoch at k=4
-    against 0.111 s with the choice)."""
+def _step_pairs(Va, acc_a, Vb, acc_b, split, data, first, last, second, end, g, reg_v, eta,
+                cfg):
+    """Step the pairs of :func:`_dot_pairs` (``Va``'s rows for ``p``, ``Vb``'s for ``q``)."""
+    for p in range(first, last):
+        ia, fa, xa = split[p, 1], split[p, 2], data[split[p, 0]]
+        for q in range(max(p + 1, second), end):
+            _step_pair(Va, acc_a, ia, split[q, 2], Vb, acc_b, split[q, 1], fa,
+                       g * xa * data[split[q, 0]], reg_v, eta, cfg)
+
+
+@njit(cache=CACHE, fastmath=True, inline="always")
+def _step_split(n_hot, n, split, data, coef, factors, acc_coef, acc_factors, w, acc_w, v,
+                acc_v, g, sw, reg_v, eta, cfg, no_factors, no_q):
+    """:func:`_step_row` over a row laid out by :func:`_split_row`, the hot features stepped
+    in the thread's copies ``w``, ``v`` and their sums: the linear weights, then the pairs
+    among hot features, between hot and other features, and among the others, each group
+    over one pair of arrays (a choice of arrays inside the pair loop compiles to slower code:
+    frappe, one thread, 0.111 s per epoch at k=4 against 0.089 s without it)."""
     tp = factors.dtype.type
-    for a in range(start, end):
-        i = indices[a]
-        xa = data[a]
-        fa = fields[i]
-        si = hot_slot[i]
-        if si >= 0:
-            _update_feature(w, acc_w, no_factors, no_factors, si, xa, g, no_q,
+    for p in range(n):
+        x = data[split[p, 0]]
+        if p < n_hot:
+            _update_feature(w, acc_w, no_factors, no_factors, split[p, 1], x, g, no_q,
                             sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
-            Vi, acc_i, ii = v, acc_v, si
         else:
-            _update_feature(coef, acc_coef, no_factors, no_factors, i, xa, g, no_q,
+            _update_feature(coef, acc_coef, no_factors, no_factors, split[p, 1], x, g, no_q,
                             sw * cfg.reg_linear, tp(0), eta, cfg, cfg.fit_linear)
-            Vi, acc_i, ii = factors, acc_factors, i
-        for b in range(a + 1, end):
-            j = indices[b]
-            sj = hot_slot[j]
-            if sj >= 0:
-                _step_pair(Vi, acc_i, ii, fields[j], v, acc_v, sj, fa, g * xa * data[b],
-                           reg_v, eta, cfg)
-            else:
-                _step_pair(Vi, acc_i, ii, fields[j], factors, acc_factors, j, fa,
-                           g * xa * data[b], reg_v, eta, cfg)
+    _step_pairs(v, acc_v, v, acc_v, split, data, 0, n_hot, 0, n_hot, g, reg_v, eta, cfg)
+    _step_pairs(v, acc_v, factors, acc_factors, split, data, 0, n_hot, n_hot, n, g, reg_v, eta,
+                cfg)
+    _step_pairs(factors, acc_factors, factors, acc_factors, split, data, n_hot, n, n_hot, n, g,
+                reg_v, eta, cfg)
 
 
 @no_alias
@@ -161,7 +195,7 @@ def _step_row_copies(start, end, indices, data, fields, coef, factors, acc_coef,
 def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_starts,
                 block_size, fields, intercept, coef, factors, acc_intercept, acc_coef,
                 acc_factors, hot_slot, hot_features, step, cfg, local_bias, local_w, local_v,
-                no_factors, no_q):
+                splits, no_factors, no_q):
     """Thread ``c``'s share of :func:`sgd_epoch`, its bias and hot features stepped in its
     copies (``local_*[c]``); returns the summed weighted loss of its rows. Compiled without
     reference counting."""
@@ -172,6 +206,7 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
     bias, acc_bias = local_bias[c, OWN, 0], local_bias[c, OWN, 1]
     w, acc_w = local_w[c, OWN, 0], local_w[c, OWN, 1]
     v, acc_v = local_v[c, OWN, 0], local_v[c, OWN, 1]
+    split = splits[c]
     first = c * n_hot // n_threads
     t = step[0] + c
     total = 0.0
@@ -189,9 +224,11 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
                 continue
             start = indptr[r]
             end = indptr[r + 1]
+            row_hot = 0
             if n_hot > 0:
-                score = _score_copies(start, end, indices, data, fields, bias[0], coef,
-                                      factors, hot_slot, w, v)
+                row_hot = _split_row(start, end, indices, fields, hot_slot, split)
+                score = _score_split(row_hot, end - start, split, data, bias[0], coef,
+                                     factors, w, v)
             else:
                 score = score_row(start, end, indices, data, fields, bias[0], coef, factors)
             score = min(max(score, cfg.lower), cfg.upper)
@@ -203,9 +240,9 @@ def thread_pass(c, n_threads, indptr, indices, data, y, sample_weight, block_sta
                             sw * cfg.reg_intercept, tp(0), eta, cfg, cfg.fit_intercept)
             reg_v = sw * cfg.reg_factors
             if n_hot > 0:
-                _step_row_copies(start, end, indices, data, fields, coef, factors, acc_coef,
-                                 acc_factors, hot_slot, w, acc_w, v, acc_v, g, sw, reg_v, eta,
-                                 cfg, no_factors, no_q)
+                _step_split(row_hot, end - start, split, data, coef, factors, acc_coef,
+                            acc_factors, w, acc_w, v, acc_v, g, sw, reg_v, eta, cfg,
+                            no_factors, no_q)
             else:
                 _step_row(start, end, indices, data, fields, coef, factors, acc_coef,
                           acc_factors, g, sw, reg_v, eta, cfg, no_factors, no_q)
@@ -232,10 +269,16 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     nearly every row updates, are stepped in per-thread copies and merged as in
     :func:`fmlearn.kernels.sgd.sgd_epoch`: the bias after every block, the hot features
     every ``HOT_PUSH_BLOCKS``. ``acc_*`` and ``step`` are AdaGrad's sums and the sample
-    count, as there. With one thread this is exactly sequential SGD.
+    count, as there. With one thread this is exactly sequential SGD. With hot features each
+    thread lays a row out in its scratch ``splits[c]`` (:func:`_split_row`), and steps its
+    pairs by group, hot with hot, hot with the others, the others among themselves.
     """
+    longest = int(np.max(np.diff(indptr))) if hot_features.shape[0] and indptr.shape[0] > 1 \
+        else 0
+    splits = thread_scratch(n_threads, (max(longest, 1), 3), np.int64)
     args = (indptr, indices, data, y, sample_weight, block_starts, block_size, fields, intercept,
             coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot, hot_features, step,
             cfg)
     return epoch_with_copies(thread_pass, n_threads, args, intercept, acc_intercept, step,
+                             scratch=(splits,),
                              hot=(coef, acc_coef, factors, acc_factors, hot_features))
