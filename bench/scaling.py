@@ -23,7 +23,8 @@ factor). Writes results/scaling.json and results/scaling.png (``_quick`` for ``-
 results, keeping the other curves. ``--threads PAIRS`` times one and two threads alternating
 in one process (``PAIRS`` pairs; the curve above runs each in a process of its own, which
 the machine's moods between processes blur) at k = 8, 16 and 64 on the threads curve's rows
-(``results/scaling_threads.json``).
+(``results/scaling_threads.json``), each epoch beside its per-touch bandwidth floor measured
+before its pair.
 
     python bench/scaling.py [--quick] [--memory | --threads PAIRS]
 """
@@ -136,18 +137,33 @@ def streamed_point(path, n_rows, k, threads):
 
 def thread_point(n_rows, k, pairs):
     """Epochs on one and on two threads alternating in one process (one model each), over
-    the rows as a fit copies them, renumbered when the model outgrows the caches."""
+    the rows as a fit copies them, renumbered when the model outgrows the caches. Before
+    each pair the machine's triad bandwidth on one and two threads (``bandwidth_floor.py``):
+    each epoch over its per-touch floor at that bandwidth, and ``two_over_one_ceiling``, the
+    one-thread epoch over the two-thread floor (the most a second thread could gain on an
+    epoch bound by memory, at this one-thread speed)."""
+    from bandwidth_floor import bandwidth, epoch_bytes
     from common import epoch_timer, speedups, spread
 
     X, y = planted(n_rows)
+    per_touch = epoch_bytes(X, k)["per_touch"]
     epochs = {threads: epoch_timer(X, y, k, threads, "adagrad") for threads in (1, 2)}
     seconds = {threads: [] for threads in epochs}
+    floors = {threads: [] for threads in epochs}
     for _ in range(pairs):
+        triads = {threads: bandwidth(threads, repeats=3) for threads in epochs}
         for threads, epoch in epochs.items():
             seconds[threads].append(epoch())
+            floors[threads].append(per_touch / triads[threads])
     return {"rows": n_rows, "n_factors": k, "pairs": pairs,
             "seconds_per_epoch": {str(t): spread(s) for t, s in seconds.items()},
-            "two_over_one": speedups(seconds[2], seconds[1])}
+            "two_over_one": speedups(seconds[2], seconds[1]),
+            "per_touch_floor_seconds": {str(t): spread(f) for t, f in floors.items()},
+            "multiple_of_per_touch_floor": {
+                str(t): spread([s / f for s, f in zip(seconds[t], floors[t])])
+                for t in epochs},
+            "bandwidth_two_over_one": spread([a / b for a, b in zip(floors[1], floors[2])]),
+            "two_over_one_ceiling": spread([s / f for s, f in zip(seconds[1], floors[2])])}
 
 
 def point(**spec):
