@@ -427,7 +427,9 @@ def main():
     global THREADS, PAPER  # --threads: every learner's torch threads; --paper: PAPER_SETTINGS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few thousand rows, 1 epoch")
-    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--models", nargs="+", choices=list(MODELS),
+                        help="the models to run (default: all; in regression IFM and CFM, the "
+                             "issue's, unless named here)")
     parser.add_argument("--tasks", nargs="+", choices=["classification", "regression"],
                         default=["classification", "regression"])
     parser.add_argument("--max-epochs", type=int, default=MAX_EPOCHS)
@@ -499,8 +501,10 @@ def main():
         f"_{args.tasks[0]}" if len(args.tasks) == 1 else "")
     for task in args.tasks:
         data = task_data(parts, task)
-        # regression: the target is for IFM and CFM
-        models = [m for m in args.models if task == "classification" or m in ("IFM", "CFM")]
+        # regression: the target is for IFM and CFM; others when named (beside
+        # DeepCTR-Torch's, a reference for what the training file allows)
+        models = args.models or [m for m in MODELS
+                                 if task == "classification" or m in ("IFM", "CFM")]
         results[task] = {}
         for model in models:
             k = 8 if args.quick else MODELS[model][0]
