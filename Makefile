@@ -21,11 +21,14 @@ demo: $(STAMP)
 	$(BIN)/python -m fmlearn.demo
 
 # The kernels are compiled into numba's cache first, as a deployment does with `fmlearn warmup`
-# (--all: float64 models and the file readers too, which the tests use; two minutes or so on
-# 2 cores); the tests of compiling itself use caches of their own.
+# (--all: float64 models and the file readers too, which the tests use; about four minutes on
+# 2 cores); the tests of compiling itself use caches of their own. The tests run in a worker
+# process per core (pytest-xdist; at most 4, each holds up to 2 GB): about 6 minutes of pytest
+# on 2 cores against 13 in one process.
 test: $(STAMP) browser
 	$(BIN)/fmlearn warmup --all
-	$(BIN)/python -m pytest -q -m "not slow" --durations=25 --doctest-modules src tests
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 -m "not slow" --durations=25 \
+		--doctest-modules src tests
 
 # The tests marked slow (real-data accuracy at the defaults, the conformance checks of the
 # neural estimators the CI run leaves out, the packaging smoke test): about 5 minutes.
