@@ -23,7 +23,7 @@ demo: $(STAMP)
 # The kernels are compiled into numba's cache first, as a deployment does with `fmlearn warmup`
 # (--all: float64 models and the file readers too, which the tests use; about four minutes on
 # 2 cores); the tests of compiling itself use caches of their own. The tests run in a worker
-# process per core (pytest-xdist; at most 4, each holds up to 2 GB): 6-8 minutes of pytest
+# process per core (pytest-xdist; at most 4, each holds up to 2 GB): 6-9 minutes of pytest
 # on 2 cores against 13 in one process.
 test: $(STAMP) browser
 	$(BIN)/fmlearn warmup --all
