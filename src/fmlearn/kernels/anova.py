@@ -22,8 +22,8 @@ from numba import njit
 
 from .losses import loss_and_derivative
 from .no_alias import no_alias
-from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_copies, mark_copies,
-                  push_copies, step_size, thread_scratch)
+from .sgd import (ADAGRAD, OWN, _clip, _update_feature, epoch_with_copies, longest_row,
+                  mark_copies, push_copies, step_size, thread_scratch)
 from .._numba_cache import CACHE
 
 
@@ -182,7 +182,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     numbers of the model dtype.
     """
     n_orders, _, k = factors.shape
-    longest = int(np.diff(indptr).max()) if indptr.shape[0] > 1 else 0
+    longest = longest_row(indptr)
     args = (indptr, indices, data, y, sample_weight, block_starts, block_size, intercept, coef,
             factors, acc_intercept, acc_coef, acc_factors, step, cfg)
     tables = (n_orders, longest + 1, n_orders + 2, k)

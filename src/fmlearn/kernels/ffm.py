@@ -17,7 +17,7 @@ from numba import njit
 from .losses import loss_and_derivative
 from .no_alias import no_alias
 from .sgd import (ADAGRAD, HOT_PUSH_BLOCKS, OWN, _clip, _update_feature, epoch_with_copies,
-                  mark_copies, push_copies, step_size, thread_scratch)
+                  longest_row, mark_copies, push_copies, step_size, thread_scratch)
 from .._numba_cache import CACHE
 
 
@@ -273,8 +273,7 @@ def sgd_epoch(indptr, indices, data, y, sample_weight, block_starts, block_size,
     thread lays a row out in its scratch ``splits[c]`` (:func:`_split_row`), and steps its
     pairs by group, hot with hot, hot with the others, the others among themselves.
     """
-    longest = int(np.max(np.diff(indptr))) if hot_features.shape[0] and indptr.shape[0] > 1 \
-        else 0
+    longest = longest_row(indptr) if hot_features.shape[0] else 0
     splits = thread_scratch(n_threads, (max(longest, 1), 3), np.int64)
     args = (indptr, indices, data, y, sample_weight, block_starts, block_size, fields, intercept,
             coef, factors, acc_intercept, acc_coef, acc_factors, hot_slot, hot_features, step,

@@ -245,6 +245,18 @@ def thread_scratch(n_threads, shape, dtype):
     return np.empty((n_threads, shape[0] + extra) + tuple(shape[1:]), dtype=dtype)
 
 
+def longest_row(indptr):
+    """The most non-zeros in one row of a CSR row pointer (0 without rows): the length a
+    thread's per-row scratch (:func:`thread_scratch`) must hold.
+
+    Examples
+    --------
+    >>> longest_row(np.array([0, 2, 7, 7])), longest_row(np.array([0]))
+    (5, 0)
+    """
+    return int(np.diff(indptr).max()) if indptr.shape[0] > 1 else 0
+
+
 def settle_copies(local, start, values, acc, rows=None):
     """After the threads' last pushes: ``values`` and ``acc`` (their rows ``rows``) are
     ``start`` plus every thread's merged steps (:func:`merged`, in thread order), exactly,
