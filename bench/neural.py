@@ -396,10 +396,11 @@ def epoch_speed(parts, repeats):
     return out
 
 
-# The network's own compute, which both libraries run alike (matrix products, batch norm,
-# dropout's masks): what is left of an epoch when everything else is free.
-SHARED_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::bernoulli_",
-              "aten::native_batch_norm", "aten::native_batch_norm_backward")
+# The network's own compute, which both libraries run alike (matrix products, batch norm):
+# what is left of an epoch when everything else is free. Dropout is not among them: fmlearn
+# draws its masks on CPU by torch.rand (aten::uniform_), DeepCTR-Torch by aten::bernoulli_.
+SHARED_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::native_batch_norm",
+              "aten::native_batch_norm_backward")
 
 
 def shared_share(parts, models, rows=40_000):

@@ -622,10 +622,30 @@ def test_fmlearn_serve_answers_as_predict_does(cls, tmp_path):
                                           "field 0")
 
 
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
+def test_dropout_keeps_a_share_one_minus_p_of_entries_scaled_by_its_inverse(p):
+    from fmlearn.neural._modules import _Dropout
+    torch.manual_seed(0)
+    x = torch.ones(200_000, requires_grad=True)
+    out = _Dropout(p)(x)
+    kept = out.detach() != 0
+    n = x.numel()
+    assert abs(kept.sum().item() - n * (1 - p)) < 5 * (n * p * (1 - p)) ** 0.5  # binomial
+    assert torch.equal(out.detach()[kept], torch.full((int(kept.sum()),), 1 / (1 - p)))
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient is the mask times the scale
+    torch.manual_seed(0)
+    assert torch.equal(_Dropout(p)(torch.ones(n)), out.detach())  # the seed fixes the mask
+    assert torch.equal(_Dropout(p).eval()(x), x)
+    assert torch.equal(_Dropout(1.0)(x), torch.zeros(n))
+
+
 def test_cfm_ranker_with_pooled_field_groups_learns():
     """A context field pooled with the user by attention: the cube pairs (user, item) groups.
     With torch's default start of the convolutions every ReLU died here and nothing was
-    learned."""
+    learned (still so without dropout). No dropout: on 600 rows dropout 0.2 on the four
+    channels left a constant ranker for 4 (bernoulli_ masks) and 8 (rand masks) of 24 seeds,
+    none without it."""
     from sklearn.metrics import roc_auc_score
     users, items = np.repeat(np.arange(40), 15), np.tile(np.arange(15), 40)
     context = np.random.default_rng(1).integers(3, size=users.size)
@@ -633,7 +653,7 @@ def test_cfm_ranker_with_pooled_field_groups_learns():
     X = (onehot[users] + onehot[40 + items] + onehot[55 + context]).tocsr()
     liked = (users % 3 == items % 3).astype(int)
     ranker = CFMRanker(fields=np.repeat([0, 1, 2], [40, 15, 3]), field_groups=np.array([0, 1, 0]),
-                       n_factors=8, n_channels=4, init_std=0.5, optimizer="adam",
+                       n_factors=8, n_channels=4, init_std=0.5, dropout=0.0, optimizer="adam",
                        learning_rate=0.02, batch_size=16, max_iter=16,
                        random_state=0).fit(X, liked, groups=users)
     scores = ranker.predict(X).reshape(40, 15)

