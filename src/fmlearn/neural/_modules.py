@@ -30,8 +30,9 @@ def _times(e, values):
 class _Dropout(nn.Dropout):
     """``nn.Dropout`` whose mask on CPU comes from ``torch.rand`` compared with ``p``: the same
     Bernoulli(1 - p) mask, scaled by 1 / (1 - p), as torch's ``bernoulli_`` draws, which
-    takes 3.4x as long on CPU (torch 2.13, 2048 x 400: 11.1 against 3.2 ms; DeepFM's three
-    dropouts were half its CPU epoch). Other devices keep torch's fused kernel.
+    takes 3.4x as long on CPU (torch 2.13, 2048 x 400: 11.1 against 3.2 ms; in DeepFM's MLP
+    its three dropouts took half of a step's CPU time). Other devices keep torch's fused
+    kernel.
 
     Examples
     --------
