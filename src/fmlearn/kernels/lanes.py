@@ -2,8 +2,8 @@
 
 An FFM pair reads two short vectors, ``V[i, field(j)]`` and ``V[j, field(i)]`` (k = 4 or 8
 entries, LIBFFM's usual sizes), and steps both with AdaGrad. numba leaves LLVM's
-straight-line (SLP) vectoriser off, and its loop vectoriser, not knowing k, vectorises eight
-entries at a time unrolled four times, so a loop over 4 or 8 entries ran one entry at a
+straight-line (SLP) vectoriser off, and its loop vectoriser, not knowing k, takes steps of 8
+entries or more, so a loop over 4 entries, and in places one over 8, ran one entry at a
 time. The intrinsics here emit LLVM's vector operations on 4 or 8 consecutive entries of a
 C-contiguous 3-D array; :func:`pair_dot` and :func:`adagrad_pair` use them when k is a
 multiple of 4 and an entry-by-entry loop otherwise. Both vectors of a pair are read before
