@@ -15,6 +15,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .sgd import _clip
 from .._numba_cache import CACHE
 
 _FAST = ("fast",)
@@ -191,8 +192,8 @@ def adagrad_pair(Vi, acc_i, i, fb, Vj, acc_j, j, fa, gxx, reg, eta, clip):
         for f in range(k):
             vi = Vi[i, fb, f]
             vj = Vj[j, fa, f]
-            gi = min(max(gxx * vj + reg * vi, -clip), clip)
-            gj = min(max(gxx * vi + reg * vj, -clip), clip)
+            gi = _clip(gxx * vj + reg * vi, clip)
+            gj = _clip(gxx * vi + reg * vj, clip)
             ai = acc_i[i, fb, f] + gi * gi
             aj = acc_j[j, fa, f] + gj * gj
             acc_i[i, fb, f] = ai
