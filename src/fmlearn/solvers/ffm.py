@@ -21,7 +21,9 @@ class FFMSolver(SGDSolver):
     >>> import numpy as np, scipy.sparse as sp
     >>> from fmlearn.model import FFMModel
     >>> from fmlearn.solvers.sgd import SGDState
-    >>> X = sp.csr_matrix(np.ones((4, 3), dtype=np.float32)); y = np.ones(4, np.float32)
+    >>> from fmlearn._validation import with_fm_indices  # the kernels' int64 row pointers
+    >>> X = with_fm_indices(sp.csr_matrix(np.ones((4, 3), dtype=np.float32)))
+    >>> y = np.ones(4, np.float32)
     >>> fields = np.array([0, 1, 1], dtype=np.int32)
     >>> model = FFMModel.initial(fields, 2, 0.1, np.float32, np.random.default_rng(0))
     >>> solver = FFMSolver("squared", "adagrad", 0.1, 0.25, 0.0, 0.0, 0.0, None)
